@@ -1,0 +1,1 @@
+"""paysignal alerts (built in a later issue)."""

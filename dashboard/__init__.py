@@ -1,0 +1,1 @@
+"""paysignal dashboard (built in a later issue)."""

@@ -1,0 +1,1 @@
+"""paysignal engine: the idempotent payment core."""

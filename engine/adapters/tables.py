@@ -1,0 +1,169 @@
+"""SQLAlchemy Core tables: the tables of record. The domain never imports this module."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+metadata = MetaData()
+
+BigId = BigInteger().with_variant(Integer(), "sqlite")  # INTEGER PRIMARY KEY autoincrements in SQLite
+TS = DateTime(timezone=True)
+
+payments = Table(
+    "payments", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("merchant_id", String(64), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("provider", String(32), nullable=False),
+    Column("reference", String(255), nullable=False),
+    Column("capture_mode", String(16), nullable=False),
+    Column("state", String(32), nullable=False),
+    Column("captured_minor", BigInteger, nullable=False, server_default="0"),
+    Column("refunded_minor", BigInteger, nullable=False, server_default="0"),
+    Column("fee_minor", BigInteger, nullable=False, server_default="0"),
+    Column("provider_reference", String(128)),
+    Column("pending_operation", String(16)),
+    Column("pending_amount_minor", BigInteger, nullable=False, server_default="0"),
+    Column("decline_reason", String(255)),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    Column("version", Integer, nullable=False, server_default="0"),
+    Index("ix_payments_state_updated", "state", "updated_at"),
+    Index("ix_payments_provider_created", "provider", "created_at"),
+    Index("ix_payments_merchant_reference", "merchant_id", "reference"),
+    Index("ix_payments_provider_reference", "provider_reference"),
+)
+
+payment_transitions = Table(
+    "payment_transitions", metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("payment_id", String(64), nullable=False),
+    Column("from_state", String(32), nullable=False),
+    Column("to_state", String(32), nullable=False),
+    Column("reason", String(255), nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("at", TS, nullable=False),
+    Column("trace_id", String(32)),
+    Index("ix_payment_transitions_payment", "payment_id", "id"),
+    Index("ix_payment_transitions_at", "at"),
+)
+
+journal_transactions = Table(
+    "journal_transactions", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("payment_id", String(64), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("at", TS, nullable=False),
+    Index("ix_journal_transactions_payment", "payment_id"),
+)
+
+journal_entries = Table(
+    "journal_entries", metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("transaction_id", String(64), nullable=False),
+    Column("account", String(128), nullable=False),
+    Column("side", String(6), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Index("ix_journal_entries_transaction", "transaction_id"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("merchant_id", String(64), nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("operation", String(32), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("request_params", Text, nullable=False),
+    Column("recovery_point", String(32), nullable=False),
+    Column("locked_at", TS),
+    Column("payment_id", String(64)),
+    Column("response_code", Integer),
+    Column("response_body", Text),
+    Column("created_at", TS, nullable=False),
+    Column("expires_at", TS, nullable=False),
+    Column("finished_at", TS),
+    UniqueConstraint("merchant_id", "key", name="uq_idempotency_keys_merchant_key"),
+    Index("ix_idempotency_keys_expires", "expires_at"),
+    Index("ix_idempotency_keys_locked", "locked_at"),
+)
+
+outbox = Table(
+    "outbox", metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("event_id", String(64), nullable=False, unique=True),
+    Column("payment_id", String(64), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("occurred_at", TS, nullable=False),
+    Column("published_at", TS),
+    Index("ix_outbox_pending", "id", postgresql_where=text("published_at IS NULL"),
+          sqlite_where=text("published_at IS NULL")),
+)
+
+event_log = Table(
+    "event_log", metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("event_id", String(64), nullable=False, unique=True),
+    Column("payment_id", String(64), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("occurred_at", TS, nullable=False),
+    Column("published_at", TS, nullable=False),
+)
+
+processed_events = Table(
+    "processed_events", metadata,
+    Column("consumer", String(64), primary_key=True),
+    Column("event_id", String(64), primary_key=True),
+    Column("processed_at", TS, nullable=False),
+)
+
+provider_attempts = Table(
+    "provider_attempts", metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("payment_id", String(64), nullable=False),
+    Column("provider", String(32), nullable=False),
+    Column("operation", String(16), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("request_id", String(128), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("raw_status", String(64), nullable=False),
+    Column("duration_ms", Integer, nullable=False),
+    Column("at", TS, nullable=False),
+    Index("ix_provider_attempts_payment", "payment_id"),
+    Index("ix_provider_attempts_at", "at"),
+)
+
+# The simulated providers' own books: what they actually did, independent of the engine.
+sim_provider_operations = Table(
+    "sim_provider_operations", metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("provider", String(32), nullable=False),
+    Column("request_id", String(128), nullable=False),
+    Column("payment_ref", String(64), nullable=False),
+    Column("operation", String(16), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("provider_reference", String(128), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("at", TS, nullable=False),
+    Index("ix_sim_provider_ops_request", "provider", "request_id"),
+    Index("ix_sim_provider_ops_payment", "provider", "payment_ref"),
+)
+
+APPEND_ONLY_TABLES = ("payment_transitions", "journal_transactions", "journal_entries")

@@ -1,0 +1,82 @@
+"""The payment state machine: one table of allowed transitions, read by code, docs and tests."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class PaymentState(StrEnum):
+    CREATED = "created"
+    AUTHORIZING = "authorizing"
+    AUTHORIZED = "authorized"
+    UNKNOWN = "unknown"
+    DECLINED = "declined"
+    FAILED = "failed"
+    CAPTURING = "capturing"
+    CAPTURED = "captured"
+    VOIDING = "voiding"
+    VOIDED = "voided"
+    REFUNDING = "refunding"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    REFUNDED = "refunded"
+
+
+S = PaymentState
+
+# from-state -> the states it may move to. Anything not listed is illegal.
+TRANSITIONS: dict[PaymentState, frozenset[PaymentState]] = {
+    S.CREATED: frozenset({S.AUTHORIZING}),
+    S.AUTHORIZING: frozenset({S.AUTHORIZED, S.DECLINED, S.FAILED, S.UNKNOWN}),
+    # unknown is left only by asking the provider what happened to the pending operation
+    S.UNKNOWN: frozenset({
+        S.AUTHORIZED, S.DECLINED, S.FAILED, S.CAPTURED, S.VOIDED,
+        S.PARTIALLY_REFUNDED, S.REFUNDED,
+    }),
+    S.AUTHORIZED: frozenset({S.CAPTURING, S.VOIDING}),
+    S.CAPTURING: frozenset({S.CAPTURED, S.AUTHORIZED, S.UNKNOWN}),
+    S.VOIDING: frozenset({S.VOIDED, S.AUTHORIZED, S.UNKNOWN}),
+    S.CAPTURED: frozenset({S.REFUNDING}),
+    S.REFUNDING: frozenset({S.PARTIALLY_REFUNDED, S.REFUNDED, S.CAPTURED, S.UNKNOWN}),
+    S.PARTIALLY_REFUNDED: frozenset({S.REFUNDING}),
+    S.DECLINED: frozenset(),
+    S.FAILED: frozenset(),
+    S.VOIDED: frozenset(),
+    S.REFUNDED: frozenset(),
+}
+
+TERMINAL_STATES: frozenset[PaymentState] = frozenset(s for s, nxt in TRANSITIONS.items() if not nxt)
+
+# States in which a provider call is in flight: a crash here is resumed by asking the provider.
+IN_FLIGHT_STATES: frozenset[PaymentState] = frozenset(
+    {S.AUTHORIZING, S.CAPTURING, S.VOIDING, S.REFUNDING}
+)
+
+# The event each arrival state emits (past tense, as consumers see it).
+EVENT_FOR_STATE: dict[PaymentState, str] = {
+    S.CREATED: "PaymentCreated",
+    S.AUTHORIZING: "AuthorizationRequested",
+    S.AUTHORIZED: "PaymentAuthorized",
+    S.UNKNOWN: "ChargeOutcomeUnknown",
+    S.DECLINED: "PaymentDeclined",
+    S.FAILED: "PaymentFailed",
+    S.CAPTURING: "CaptureRequested",
+    S.CAPTURED: "PaymentCaptured",
+    S.VOIDING: "VoidRequested",
+    S.VOIDED: "PaymentVoided",
+    S.REFUNDING: "RefundRequested",
+    S.PARTIALLY_REFUNDED: "PaymentPartiallyRefunded",
+    S.REFUNDED: "PaymentRefunded",
+}
+
+
+def is_allowed(from_state: PaymentState, to_state: PaymentState) -> bool:
+    return to_state in TRANSITIONS[from_state]
+
+
+def transition_table_markdown() -> str:
+    """The table as Markdown, for the README and `paysignal states`."""
+    lines = ["| from | may move to |", "|---|---|"]
+    for state, targets in TRANSITIONS.items():
+        allowed = ", ".join(sorted(t.value for t in targets)) or "(terminal)"
+        lines.append(f"| {state.value} | {allowed} |")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""paysignal slo (built in a later issue)."""
