@@ -86,9 +86,9 @@ class UnknownOutcomeUnresolvedError(PaysignalError):
         )
 
 
-class ProviderNotFoundError(PaysignalError):
+class ProviderNotFoundError(ValidationError):
     def __init__(self, name: str, known: list[str]) -> None:
-        super().__init__(f"provider: unknown provider {name!r} (known: {', '.join(known)})")
+        super().__init__("provider", f"unknown provider {name!r} (known: {', '.join(known)})")
 
 
 class SchemaOutOfDateError(PaysignalError):

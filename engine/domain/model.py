@@ -74,6 +74,7 @@ class Payment:
     provider_reference: str | None = None
     pending_operation: Operation | None = None
     pending_amount_minor: int = 0
+    pending_request_id: str | None = None
     decline_reason: str | None = None
     version: int = 0
     # Collected during a unit of work; written to audit/ledger/outbox in the same transaction.
@@ -126,14 +127,15 @@ class Payment:
             "from": record.from_state.value, "to": to_state.value, "reason": reason,
         })
 
-    def begin(self, operation: Operation, amount_minor: int | None, *, actor: str, at: datetime,
-              trace_id: str | None = None) -> None:
+    def begin(self, operation: Operation, amount_minor: int | None, *, request_id: str,
+              actor: str, at: datetime, trace_id: str | None = None) -> None:
         """Validate an operation and move into its in-flight state (nothing changes on error)."""
         target, amount = self._check_operation(operation, amount_minor)
         self.transition(target, reason=f"{operation.value} requested", actor=actor, at=at,
                         trace_id=trace_id)
         self.pending_operation = operation
         self.pending_amount_minor = amount
+        self.pending_request_id = request_id
 
     def _check_operation(self, operation: Operation, amount_minor: int | None,
                          ) -> tuple[PaymentState, int]:
@@ -179,6 +181,7 @@ class Payment:
         self.transition(target, reason=reason, actor=actor, at=at, trace_id=trace_id)
         self.pending_operation = None
         self.pending_amount_minor = 0
+        self.pending_request_id = None
 
     def _target_after(self, op: Operation, succeeded: bool, declined: bool) -> PaymentState:
         s = PaymentState

@@ -1,0 +1,42 @@
+"""Hooks the engine calls at the moments on-call cares about. Adapters (metrics, the simulator,
+crash tests) subclass EngineObserver; the default does nothing."""
+
+from __future__ import annotations
+
+
+class EngineObserver:
+    def idempotency(self, outcome: str) -> None:
+        """outcome: new | replayed | conflict | in_flight | recovered"""
+
+    def transition(self, from_state: str, to_state: str, provider: str) -> None:
+        pass
+
+    def provider_call(self, provider: str, operation: str, outcome: str, duration_s: float,
+                      attempt: int) -> None:
+        pass
+
+    def retry(self, provider: str, operation: str) -> None:
+        pass
+
+    def retry_budget_exhausted(self, provider: str) -> None:
+        pass
+
+    def unknown_outcome(self, provider: str) -> None:
+        pass
+
+    def unknown_resolved(self, provider: str, result: str) -> None:
+        pass
+
+    def recovery_point(self, name: str) -> None:
+        """Called right after each phase commits (and after each provider call returns)."""
+
+
+class CompositeObserver(EngineObserver):
+    def __init__(self, *observers: EngineObserver) -> None:
+        self._observers = observers
+
+    def __getattribute__(self, name: str):  # type: ignore[no-untyped-def]
+        if name.startswith("_") or name not in EngineObserver.__dict__:
+            return object.__getattribute__(self, name)
+        observers = object.__getattribute__(self, "_observers")
+        return lambda *a, **kw: [getattr(o, name)(*a, **kw) for o in observers] and None

@@ -1,0 +1,58 @@
+"""The one gateway interface and its normalized outcome."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Protocol
+
+from engine.domain.model import Operation
+
+
+class OutcomeKind(StrEnum):
+    SUCCEEDED = "succeeded"
+    DECLINED = "declined"
+    RETRYABLE = "retryable_error"  # nothing happened at the provider; safe to retry
+    UNKNOWN = "unknown"  # it may or may not have happened (timeout); never retry blindly
+    NOT_FOUND = "not_found"  # lookups only: the provider never performed the operation
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderRequest:
+    operation: Operation
+    request_id: str  # our provider-side idempotency key, derived from the idempotency record
+    payment_ref: str  # our payment id, stored by the provider as metadata
+    amount_minor: int
+    currency: str
+    payment_method: str | None = None
+    provider_reference: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderOutcome:
+    kind: OutcomeKind
+    raw_status: str  # the provider's own word, for the attempt log
+    provider_reference: str | None = None
+    reason: str | None = None
+    fee_minor: int = 0
+    latency_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class RawResponse:
+    """What came over the wire, in the provider's vocabulary. http_status None = timed out."""
+
+    http_status: int | None
+    body: dict[str, Any]
+    latency_s: float = 0.0
+
+
+class Gateway(Protocol):
+    name: str
+    honours_idempotency_keys: bool
+
+    def execute(self, request: ProviderRequest) -> ProviderOutcome: ...
+
+    def lookup(self, operation: Operation, request_id: str, payment_ref: str) -> ProviderOutcome:
+        """What became of an earlier attempt with this request id?"""
+        ...

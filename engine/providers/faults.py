@@ -1,0 +1,66 @@
+"""Seeded fault profiles for the simulated providers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+
+@dataclass(frozen=True, slots=True)
+class Faults:
+    """Per-call probabilities. Every decision is drawn from a seeded RNG, so runs replay."""
+
+    timeout_after_charge: float = 0.0  # the duplicate-charge trap
+    timeout_before_charge: float = 0.0
+    server_error: float = 0.0
+    decline: float = 0.0
+    lookup_unavailable: float = 0.0
+    duplicate_notification: float = 0.0
+    out_of_order_notification: float = 0.0
+    latency_mean_s: float = 0.12
+    latency_p99_s: float = 0.6
+
+
+@dataclass(frozen=True, slots=True)
+class FaultProfile:
+    name: str
+    description: str
+    default: Faults
+    per_provider: dict[str, Faults] = field(default_factory=dict)
+
+    def for_provider(self, provider: str) -> Faults:
+        return self.per_provider.get(provider, self.default)
+
+
+_CALM = Faults(decline=0.03)
+_DEFAULT = Faults(timeout_after_charge=0.02, timeout_before_charge=0.01, server_error=0.03,
+                  decline=0.06, lookup_unavailable=0.1, duplicate_notification=0.05,
+                  out_of_order_notification=0.05)
+
+PROFILES: dict[str, FaultProfile] = {
+    p.name: p for p in [
+        FaultProfile("calm", "healthy providers: a few declines, no technical faults", _CALM),
+        FaultProfile("default", "everyday faults: some 5xx, timeouts (some after charging), "
+                     "declines, duplicate and out-of-order notifications", _DEFAULT),
+        FaultProfile(
+            "provider-outage", "southbank is failing: half its calls are 5xx or time out "
+            "(many after charging); the others are normal",
+            _DEFAULT,
+            {"southbank": replace(_DEFAULT, server_error=0.35, timeout_after_charge=0.15,
+                                  timeout_before_charge=0.1, lookup_unavailable=0.3,
+                                  latency_mean_s=1.5, latency_p99_s=8.0)},
+        ),
+        FaultProfile("chaos", "every fault at a high rate on every provider",
+                     Faults(timeout_after_charge=0.12, timeout_before_charge=0.08,
+                            server_error=0.2, decline=0.1, lookup_unavailable=0.35,
+                            duplicate_notification=0.3, out_of_order_notification=0.3,
+                            latency_mean_s=0.8, latency_p99_s=5.0)),
+    ]
+}
+
+
+def profile(name: str) -> FaultProfile:
+    from engine.exceptions import ValidationError
+
+    if name not in PROFILES:
+        raise ValidationError("profile", f"unknown profile {name!r} (known: {', '.join(PROFILES)})")
+    return PROFILES[name]
