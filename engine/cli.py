@@ -1,8 +1,225 @@
-"""The `paysignal` command line."""
-import typer
+"""The `paysignal` command line. Later packages register command groups through the
+`paysignal.commands` entry-point group, so the engine never imports them."""
 
-app = typer.Typer(no_args_is_help=True)
+from __future__ import annotations
+
+import json
+import sys
+from datetime import timedelta
+from importlib.metadata import entry_points
+from typing import Annotated, Any, Callable, Optional, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from engine import db
+from engine.exceptions import PaysignalError
+
+app = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="paysignal: idempotent payments, SLOs and actionable alerts.")
+db_app = typer.Typer(no_args_is_help=True, help="Database schema migrations.")
+ledger_app = typer.Typer(no_args_is_help=True, help="The double-entry ledger.")
+outbox_app = typer.Typer(no_args_is_help=True, help="The transactional outbox.")
+keys_app = typer.Typer(no_args_is_help=True, help="Idempotency keys.")
+app.add_typer(db_app, name="db")
+app.add_typer(ledger_app, name="ledger")
+app.add_typer(outbox_app, name="outbox")
+app.add_typer(keys_app, name="keys")
+
+console = Console(stderr=True)
+out = Console()
+T = TypeVar("T")
+
+DatabaseUrl = Annotated[Optional[str], typer.Option(
+    "--database-url", envvar="PAYSIGNAL_DATABASE_URL", show_envvar=True,
+    help="SQLAlchemy URL (postgresql://... or sqlite:///path). Default: sqlite:///var/paysignal.db")]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
+
+
+def fail(message: str) -> None:
+    console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(2)
+
+
+def guarded(fn: Callable[[], T]) -> T:
+    try:
+        return fn()
+    except PaysignalError as exc:
+        fail(str(exc))
+        raise  # unreachable
+
+
+def ready_engine(url: str | None) -> Any:
+    """An engine on a database whose schema is current, or a clear error saying how to fix it."""
+    engine = guarded(lambda: db.make_engine(url))
+    guarded(lambda: db.require_current_schema(engine))
+    return engine
+
+
+# --- db ---------------------------------------------------------------------------------
+
+@db_app.command("upgrade")
+def db_upgrade(database_url: DatabaseUrl = None,
+               revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
+    """Apply the schema migrations (safe to run again)."""
+    engine = guarded(lambda: db.make_engine(database_url))
+    before = db.current_revision(engine)
+    db.upgrade(engine, revision)
+    after = db.current_revision(engine)
+    out.print(f"schema: {before or 'empty'} -> {after}")
+
+
+@db_app.command("current")
+def db_current(database_url: DatabaseUrl = None) -> None:
+    """Show the schema revision and whether it is current."""
+    engine = guarded(lambda: db.make_engine(database_url))
+    current, head = db.current_revision(engine), db.head_revision()
+    out.print(f"current: {current or 'empty'}  head: {head}  "
+              f"{'(up to date)' if current == head else '(run `paysignal db upgrade`)'}")
+
+
+# --- simulate ---------------------------------------------------------------------------
+
+@app.command()
+def simulate(
+    payments: Annotated[int, typer.Option(min=1, max=10_000_000, help="How many payments.")] = 2000,
+    seed: Annotated[int, typer.Option(help="Same seed and profile replay the same traffic.")] = 42,
+    profile: Annotated[str, typer.Option(
+        help="Fault profile: calm, default, provider-outage, chaos.")] = "default",
+    duration: Annotated[float, typer.Option(
+        help="Hours of simulated time, ending now.", min=0.01)] = 6.0,
+    database_url: DatabaseUrl = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Drive payments through the engine with realistic clients under injected provider faults."""
+    from engine.providers.faults import PROFILES
+    from engine.simulate import run_simulation
+
+    if profile not in PROFILES:
+        fail(f"--profile: unknown profile {profile!r} (known: {', '.join(PROFILES)})")
+    engine = ready_engine(database_url)
+    kwargs: dict[str, Any] = {"payments": payments, "seed": seed, "profile": profile,
+                              "duration": timedelta(hours=duration)}
+    if as_json:
+        result = guarded(lambda: run_simulation(engine, **kwargs))
+        print(json.dumps(result.figures, sort_keys=False))
+        return
+    with Progress(TextColumn("[bold]simulating[/]"), BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), console=console, transient=True) as bar:
+        task = bar.add_task("payments", total=payments)
+        result = guarded(lambda: run_simulation(
+            engine, progress=lambda n: bar.update(task, completed=n), **kwargs))
+    _print_simulation(result.figures)
+
+
+def _print_simulation(f: dict[str, Any]) -> None:
+    table = Table(title=f"simulation: {f['payments']} payments, profile {f['profile']}, "
+                        f"seed {f['seed']}", show_header=True)
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    table.add_column("meaning")
+    meanings = {
+        "provider_charges": "charges the providers actually made",
+        "duplicate_charges": "customers charged twice (must be 0)",
+        "idempotent_replays": "same-key retries answered from the stored response",
+        "conflicts_rejected": "same key reused for a different request",
+        "in_progress_rejected": "same key while the first request was still running",
+        "unknown_outcomes": "provider timeouts where the charge may have happened",
+        "unknown_resolved": "of those, settled by asking the provider",
+        "unresolved": "payments still unknown (provider cannot tell yet)",
+        "retries": "provider calls retried after a retryable error",
+        "retry_budget_exhausted": "retries refused by the retry budget",
+        "ledger_imbalance_minor": "unbalanced journal amount (must be 0)",
+        "outbox_pending": "events not yet published (must be 0)",
+        "elapsed_s": "wall-clock seconds",
+    }
+    for name, meaning in meanings.items():
+        value = f[name]
+        style = "bold red" if name in ("duplicate_charges", "ledger_imbalance_minor",
+                                       "outbox_pending") and value else ""
+        table.add_row(name, f"[{style}]{value}[/]" if style else str(value), meaning)
+    out.print(table)
+    states = ", ".join(f"{k} {v}" for k, v in f["final_states"].items())
+    out.print(f"final states: {states}")
+    if f["client_errors"]:
+        out.print("client errors (rejected as they should be): " +
+                  ", ".join(f"{k} {v}" for k, v in f["client_errors"].items()))
+
+
+# --- ledger, outbox, keys ---------------------------------------------------------------
+
+@ledger_app.command("balances")
+def ledger_balances(database_url: DatabaseUrl = None, as_json: JsonFlag = False) -> None:
+    """Balance (debits minus credits) per account and currency, in minor units."""
+    from engine.ledger_queries import balances
+
+    rows = balances(ready_engine(database_url))
+    if as_json:
+        print(json.dumps([{"account": a, "currency": c, "balance_minor": v}
+                          for (a, c), v in rows.items()]))
+        return
+    table = Table("account", "currency", "balance (minor units)")
+    for (account, currency), value in rows.items():
+        table.add_row(account, currency, str(value))
+    out.print(table)
+
+
+@ledger_app.command("check")
+def ledger_check(database_url: DatabaseUrl = None, as_json: JsonFlag = False) -> None:
+    """Report every journal transaction that does not balance; exit 1 if any."""
+    from engine.ledger_queries import imbalances
+
+    found = imbalances(ready_engine(database_url))
+    if as_json:
+        print(json.dumps({"imbalanced_transactions": len(found),
+                          "imbalance_minor": sum(abs(i.debits_minus_credits) for i in found)}))
+    elif found:
+        for i in found:
+            out.print(f"[red]{i.transaction_id}[/] {i.currency}: off by {i.debits_minus_credits}")
+    else:
+        out.print("ledger balanced: every journal transaction's debits equal its credits")
+    if found:
+        raise typer.Exit(1)
+
+
+@outbox_app.command("relay")
+def outbox_relay(database_url: DatabaseUrl = None) -> None:
+    """Publish every pending outbox event to the configured sink (PAYSIGNAL_OUTBOX_SINK)."""
+    from engine.outbox import OutboxRelay, sink_from_environment
+
+    engine = ready_engine(database_url)
+    sink = guarded(sink_from_environment)
+    out.print(f"published {OutboxRelay(engine, sink).drain()} events to {sink.name}")
+
+
+@keys_app.command("expire")
+def keys_expire(database_url: DatabaseUrl = None) -> None:
+    """Delete finished idempotency keys past their expiry (PAYSIGNAL_IDEMPOTENCY_KEY_TTL_S)."""
+    from engine.bootstrap import build_service
+
+    service = build_service(ready_engine(database_url))
+    out.print(f"expired {service.expire_keys()} idempotency keys")
+
+
+@app.command()
+def states() -> None:
+    """Print the payment state machine's transition table (Markdown)."""
+    from engine.domain.states import transition_table_markdown
+
+    print(transition_table_markdown())
+
+
+def _register_plugins() -> None:
+    for ep in entry_points(group="paysignal.commands"):
+        app.add_typer(ep.load(), name=ep.name)
 
 
 def main() -> None:
-    app()
+    _register_plugins()
+    try:
+        app()
+    except KeyboardInterrupt:
+        console.print("interrupted")
+        sys.exit(130)

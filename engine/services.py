@@ -98,8 +98,10 @@ class PaymentService:
                  clock: Callable[[], datetime] = utc_now,
                  retry_policy: RetryPolicy | None = None,
                  observer: EngineObserver | None = None,
-                 settings: EngineSettings | None = None) -> None:
+                 settings: EngineSettings | None = None,
+                 new_id: Callable[[str], str] | None = None) -> None:
         self.engine = engine
+        self.new_id = new_id or (lambda prefix: f"{prefix}_{uuid.uuid4().hex}")
         self.repo = PaymentRepository(engine)
         self.gateways = gateways
         self.clock = clock
@@ -119,7 +121,8 @@ class PaymentService:
                 merchant_id=merchant_id,
                 money=Money(params["amount"], params["currency"]),
                 provider=params["provider"], reference=params["reference"],
-                capture_mode=CaptureMode(params["capture"]), at=now)
+                capture_mode=CaptureMode(params["capture"]), at=now,
+                payment_id=self.new_id("pay"))
             payment.begin(Operation.AUTHORIZE, None, request_id=f"{key_id}:authorize",
                           actor=self.settings.actor, at=now, trace_id=trace_id)
             self.repo.add(conn, payment)
@@ -248,7 +251,7 @@ class PaymentService:
         fingerprint = request_fingerprint(operation, params)
         now = self.clock()
         token = uuid.uuid4().hex
-        key_id = hashlib.sha256(f"{merchant_id}|{key}|{now.isoformat()}".encode()).hexdigest()[:32]
+        key_id = self.new_id("idk")
         values = self._key_values(merchant_id, key, operation, params, fingerprint, now, key_id)
         values["lock_token"] = token
         with self.engine.begin() as conn:

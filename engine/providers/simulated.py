@@ -157,14 +157,17 @@ class SimulatedProvider:
 
     def __init__(self, book: ProviderBook, *, seed: int = 0,
                  faults: FaultProfile | Callable[[], Faults] = PROFILES["calm"],
-                 sleep: Callable[[float], None] | None = None) -> None:
+                 sleep: Callable[[float], None] | None = None,
+                 rng_key: Callable[[str], str] = str) -> None:
         self.book = book
         self.seed = seed
+        self._rng_key = rng_key  # maps a request id to the part that seeds decisions
         self._faults = faults
         self._sleep = sleep
         self.notifications: list[Notification] = []
         self._notify_lock = threading.Lock()
         self._silent_requests: set[str] = set()  # tok_unknown_forever: lookups never answer
+        self._lookups: dict[str, int] = {}
 
     # --- the neutral core ----------------------------------------------------------------
 
@@ -214,7 +217,7 @@ class SimulatedProvider:
         if req.operation is Operation.AUTHORIZE:
             validate_payment_method(req.payment_method)
         previous = self.book.calls(self.name, req.request_id)
-        rng = self._rng(req.operation.value, req.request_id, len(previous))
+        rng = self._rng(req.operation.value, self._rng_key(req.request_id), len(previous))
         faults = self.current_faults()
         latency = self._latency(faults, rng)
         if self._sleep:
@@ -239,7 +242,9 @@ class SimulatedProvider:
 
     def lookup(self, operation: Operation, request_id: str, payment_ref: str) -> ProviderOutcome:
         calls = [c for c in self.book.calls(self.name, request_id) if c.operation == operation.value]
-        rng = self._rng("lookup", operation.value, request_id, len(calls))
+        with self._notify_lock:
+            n = self._lookups[request_id] = self._lookups.get(request_id, 0) + 1
+        rng = self._rng("lookup", operation.value, self._rng_key(request_id), len(calls), n)
         done = next((c for c in calls if c.status in HAPPENED), None)
         declined = next((c for c in calls if c.status == DECLINED), None)
         unavailable = request_id in self._silent_requests or (
@@ -507,6 +512,8 @@ PROVIDER_CLASSES: dict[str, type[SimulatedProvider]] = {
 def build_simulated_providers(book: ProviderBook, *, seed: int = 0,
                               faults: FaultProfile | None = None,
                               sleep: Callable[[float], None] | None = None,
+                              rng_key: Callable[[str], str] = str,
                               ) -> dict[str, SimulatedProvider]:
-    return {name: cls(book, seed=seed, faults=faults or PROFILES["calm"], sleep=sleep)
+    return {name: cls(book, seed=seed, faults=faults or PROFILES["calm"], sleep=sleep,
+                      rng_key=rng_key)
             for name, cls in PROVIDER_CLASSES.items()}
