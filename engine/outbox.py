@@ -172,8 +172,9 @@ class IdempotentConsumer:
                     else sqlite.insert(processed_events))
             inserted = conn.execute(stmt.values(consumer=self.name, event_id=event.event_id,
                                                 processed_at=datetime.now(UTC))
-                                    .on_conflict_do_nothing()).rowcount
-            if inserted != 1:
+                                    .on_conflict_do_nothing()
+                                    .returning(processed_events.c.event_id)).first()
+            if inserted is None:
                 return False
             self.handler(conn, event)
         return True

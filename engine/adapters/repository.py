@@ -169,9 +169,10 @@ class PaymentRepository:
         where = and_(idempotency_keys.c.merchant_id == values["merchant_id"],
                      idempotency_keys.c.key == values["key"])
         for _ in range(2):
-            stmt = _dialect_insert(conn, idempotency_keys).values(values).on_conflict_do_nothing(
-                index_elements=["merchant_id", "key"])
-            if conn.execute(stmt).rowcount == 1:
+            stmt = (_dialect_insert(conn, idempotency_keys).values(values)
+                    .on_conflict_do_nothing(index_elements=["merchant_id", "key"])
+                    .returning(idempotency_keys.c.id))
+            if conn.execute(stmt).first() is not None:
                 return None
             row = conn.execute(select(idempotency_keys).where(where).with_for_update()).first()
             if row is None:

@@ -1,0 +1,65 @@
+"""Test helpers shipped with the engine (in the style of structlog.testing)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine
+
+from engine.domain.retry import RetryPolicy
+from engine.observe import EngineObserver
+from engine.providers.faults import PROFILES, FaultProfile
+from engine.providers.simulated import ProviderBook, SqlBook, build_simulated_providers
+from engine.services import EngineSettings, PaymentService
+
+
+class ManualClock:
+    def __init__(self, start: datetime | None = None) -> None:
+        self.current = start or datetime(2026, 1, 1, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, seconds: float) -> None:
+        self.current += timedelta(seconds=seconds)
+
+    def monotonic(self) -> float:
+        return self.current.timestamp()
+
+
+class RecordingObserver(EngineObserver):
+    def __init__(self) -> None:
+        self.idempotency_outcomes: Counter[str] = Counter()
+        self.points: list[str] = []
+        self.transitions: list[tuple[str, str]] = []
+
+    def idempotency(self, outcome: str) -> None:
+        self.idempotency_outcomes[outcome] += 1
+
+    def recovery_point(self, name: str) -> None:
+        self.points.append(name)
+
+    def transition(self, from_state: str, to_state: str, provider: str) -> None:
+        self.transitions.append((from_state, to_state))
+
+
+def make_service(engine: Engine, *, book: ProviderBook | None = None,
+                 faults: FaultProfile = PROFILES["calm"], clock: ManualClock | None = None,
+                 lock_timeout_s: float = 30.0, observer: EngineObserver | None = None,
+                 seed: int = 0) -> tuple[PaymentService, ProviderBook, ManualClock]:
+    book = book or SqlBook(engine)
+    clock = clock or ManualClock()
+    gateways = build_simulated_providers(book, seed=seed, faults=faults)
+    service = PaymentService(
+        engine, gateways, clock=clock.now,
+        retry_policy=RetryPolicy(sleep=lambda s: None, clock=clock.monotonic),
+        observer=observer, settings=EngineSettings(lock_timeout_s=lock_timeout_s))
+    return service, book, clock
+
+
+def payment_request(**overrides: object) -> dict[str, object]:
+    request: dict[str, object] = {"amount": 2500, "currency": "USD", "reference": "order-1",
+                                  "payment_method": "tok_approve", "provider": "northwind"}
+    request.update(overrides)
+    return request
