@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from typing import Callable
 
 from sqlalchemy import Engine
 
 from engine.domain.retry import RetryPolicy
 from engine.observe import EngineObserver
-from engine.providers.faults import PROFILES, FaultProfile
+from engine.providers.faults import FaultProfile, Faults
 from engine.providers.simulated import ProviderBook, SqlBook, build_simulated_providers
 from engine.services import EngineSettings, PaymentService
 
@@ -44,8 +45,22 @@ class RecordingObserver(EngineObserver):
         self.transitions.append((from_state, to_state))
 
 
+NO_FAULTS = FaultProfile("none", "no faults at all: outcomes come from the test tokens only",
+                         Faults())
+
+
+def counter_ids() -> Callable[[str], str]:
+    counter: Counter[str] = Counter()
+
+    def new_id(prefix: str) -> str:
+        counter[prefix] += 1
+        return f"{prefix}_{counter[prefix]:06d}"
+
+    return new_id
+
+
 def make_service(engine: Engine, *, book: ProviderBook | None = None,
-                 faults: FaultProfile = PROFILES["calm"], clock: ManualClock | None = None,
+                 faults: FaultProfile = NO_FAULTS, clock: ManualClock | None = None,
                  lock_timeout_s: float = 30.0, observer: EngineObserver | None = None,
                  seed: int = 0) -> tuple[PaymentService, ProviderBook, ManualClock]:
     book = book or SqlBook(engine)
@@ -54,7 +69,8 @@ def make_service(engine: Engine, *, book: ProviderBook | None = None,
     service = PaymentService(
         engine, gateways, clock=clock.now,
         retry_policy=RetryPolicy(sleep=lambda s: None, clock=clock.monotonic),
-        observer=observer, settings=EngineSettings(lock_timeout_s=lock_timeout_s))
+        observer=observer, settings=EngineSettings(lock_timeout_s=lock_timeout_s),
+        new_id=counter_ids())
     return service, book, clock
 
 
