@@ -52,7 +52,8 @@ def make_engine(url: str | None = None, *, pool_size: int = 10) -> Engine:
         engine = create_engine(resolved, connect_args={"timeout": 60, "check_same_thread": False})
         _configure_sqlite(engine)
         return engine
-    return create_engine(resolved, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    return create_engine(resolved, pool_size=pool_size, max_overflow=pool_size,
+                         pool_pre_ping=os.environ.get("PAYSIGNAL_DB_PRE_PING", "1") != "0")
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -116,20 +116,22 @@ class PaymentService:
                        trace_id: str | None = None) -> ServiceResponse:
         params = self._validate_create(request)
 
+        payment_id = self.new_id("pay")
+
         def phase1(conn: Connection, key_id: str, now: datetime) -> Payment:
             payment = Payment.create(
                 merchant_id=merchant_id,
                 money=Money(params["amount"], params["currency"]),
                 provider=params["provider"], reference=params["reference"],
                 capture_mode=CaptureMode(params["capture"]), at=now,
-                payment_id=self.new_id("pay"))
+                payment_id=payment_id)
             payment.begin(Operation.AUTHORIZE, None, request_id=f"{key_id}:authorize",
                           actor=self.settings.actor, at=now, trace_id=trace_id)
             self.repo.add(conn, payment)
             return payment
 
         return self._idempotent(merchant_id, idempotency_key, "create_payment", params, phase1,
-                                trace_id)
+                                trace_id, payment_id, Operation.AUTHORIZE)
 
     def capture(self, merchant_id: str, idempotency_key: str, payment_id: str,
                 amount: int | None = None, trace_id: str | None = None) -> ServiceResponse:
@@ -230,7 +232,7 @@ class PaymentService:
             return payment
 
         return self._idempotent(merchant_id, idempotency_key, operation.value, params, phase1,
-                                trace_id)
+                                trace_id, payment_id, operation)
 
     def _key_values(self, merchant_id: str, key: str, operation: str, params: dict[str, Any],
                     fingerprint: str, now: datetime, key_id: str) -> dict[str, Any]:
@@ -246,20 +248,21 @@ class PaymentService:
 
     def _idempotent(self, merchant_id: str, key: str, operation: str, params: dict[str, Any],
                     phase1: Callable[[Connection, str, datetime], Payment],
-                    trace_id: str | None) -> ServiceResponse:
+                    trace_id: str | None, payment_id: str, first: Operation) -> ServiceResponse:
+        """Claim the key and run phase 1 in one transaction. The key row is inserted already
+        at phase 1's recovery point: if phase 1 fails, the whole transaction rolls back."""
         validate_idempotency_key(key)
         fingerprint = request_fingerprint(operation, params)
         now = self.clock()
         token = uuid.uuid4().hex
         key_id = self.new_id("idk")
         values = self._key_values(merchant_id, key, operation, params, fingerprint, now, key_id)
-        values["lock_token"] = token
+        values.update(lock_token=token, payment_id=payment_id,
+                      recovery_point=f"{first.value}_requested")
         with self.engine.begin() as conn:
             existing = self.repo.claim_key(conn, values, now)
             if existing is None:
                 payment = phase1(conn, key_id, now)
-                self.repo.advance_key(conn, key_id, token, now=now, payment_id=payment.id,
-                                      recovery_point=f"{payment.pending_operation}_requested")
                 resume = False
             else:
                 replay = self._check_existing(existing, operation, params, fingerprint, now)

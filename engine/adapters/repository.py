@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from engine.adapters.tables import (
@@ -47,6 +47,28 @@ _PAYMENT_FIELDS = (
 _MUTABLE_FIELDS = tuple(f for f in _PAYMENT_FIELDS
                         if f not in ("id", "merchant_id", "amount_minor", "currency", "provider",
                                      "reference", "capture_mode", "created_at", "version"))
+
+
+# Statements built once: constructing them per call cost more than executing them.
+_INSERT_PAYMENT = insert(payments)
+_INSERT_TRANSITIONS = insert(payment_transitions)
+_INSERT_OUTBOX = insert(outbox)
+_INSERT_JOURNAL_TXNS = insert(journal_transactions)
+_INSERT_JOURNAL_ENTRIES = insert(journal_entries)
+_INSERT_ATTEMPTS = insert(provider_attempts)
+_UPDATE_PAYMENT = (
+    update(payments)
+    .where(payments.c.id == bindparam("match_id"), payments.c.version == bindparam("match_version"))
+    .values({**{f: bindparam(f"v_{f}") for f in _MUTABLE_FIELDS},
+             "version": bindparam("v_version")}))
+_KEY_MATCH = (idempotency_keys.c.id == bindparam("match_id"),
+              idempotency_keys.c.lock_token == bindparam("match_token"))
+_ADVANCE_KEY = update(idempotency_keys).where(*_KEY_MATCH).values(
+    recovery_point=bindparam("v_point"))
+_FINISH_KEY = update(idempotency_keys).where(*_KEY_MATCH).values(
+    recovery_point=bindparam("v_point"), response_code=bindparam("v_code"),
+    response_body=bindparam("v_body"), finished_at=bindparam("v_now"), locked_at=None,
+    lock_token=None)
 
 
 def _payment_row(p: Payment) -> dict[str, Any]:
@@ -110,16 +132,16 @@ class PaymentRepository:
     # --- payments ------------------------------------------------------------------------
 
     def add(self, conn: Connection, payment: Payment) -> None:
-        conn.execute(insert(payments).values(_payment_row(payment)))
+        conn.execute(_INSERT_PAYMENT, _payment_row(payment))
         self._write_collected(conn, payment)
 
     def save(self, conn: Connection, payment: Payment) -> None:
         """Write the payment's changes; fails if someone else changed it since it was read."""
         row = _payment_row(payment)
-        result = conn.execute(
-            update(payments)
-            .where(payments.c.id == payment.id, payments.c.version == payment.version)
-            .values({**{f: row[f] for f in _MUTABLE_FIELDS}, "version": payment.version + 1}))
+        params = {f"v_{f}": row[f] for f in _MUTABLE_FIELDS}
+        params.update(v_version=payment.version + 1, match_id=payment.id,
+                      match_version=payment.version)
+        result = conn.execute(_UPDATE_PAYMENT, params)
         if result.rowcount != 1:
             raise ConcurrentUpdateError(f"payment {payment.id} was changed by another request")
         payment.version += 1
@@ -141,26 +163,26 @@ class PaymentRepository:
     def _write_collected(self, conn: Connection, payment: Payment) -> None:
         transitions, events, journal = payment.drain()
         if transitions:
-            conn.execute(insert(payment_transitions), [
+            conn.execute(_INSERT_TRANSITIONS, [
                 {"payment_id": t.payment_id, "from_state": t.from_state.value,
                  "to_state": t.to_state.value, "reason": t.reason[:255], "actor": t.actor,
                  "at": t.at, "trace_id": t.trace_id} for t in transitions])
         if events:
-            conn.execute(insert(outbox), [
+            conn.execute(_INSERT_OUTBOX, [
                 {"event_id": e.event_id, "payment_id": e.payment_id, "name": e.name,
                  "payload": json.dumps(e.payload, sort_keys=True), "occurred_at": e.occurred_at}
                 for e in events])
         if journal:
-            conn.execute(insert(journal_transactions), [
+            conn.execute(_INSERT_JOURNAL_TXNS, [
                 {"id": j.id, "payment_id": j.payment_id, "kind": j.kind, "currency": j.currency,
                  "at": j.at} for j in journal])
-            conn.execute(insert(journal_entries), [
+            conn.execute(_INSERT_JOURNAL_ENTRIES, [
                 {"transaction_id": j.id, "account": e.account, "side": e.side,
                  "amount_minor": e.amount_minor} for j in journal for e in j.entries])
 
     def record_attempts(self, conn: Connection, attempts: list[dict[str, Any]]) -> None:
         if attempts:
-            conn.execute(insert(provider_attempts), attempts)
+            conn.execute(_INSERT_ATTEMPTS, attempts)
 
     # --- idempotency keys ----------------------------------------------------------------
 
@@ -189,17 +211,13 @@ class PaymentRepository:
                      .values(locked_at=now, lock_token=token))
 
     def advance_key(self, conn: Connection, key_id: str, token: str, *, recovery_point: str,
-                    now: datetime, payment_id: str | None = None,
-                    response: tuple[int, str] | None = None) -> None:
-        values: dict[str, Any] = {"recovery_point": recovery_point}
-        if payment_id:
-            values["payment_id"] = payment_id
+                    now: datetime, response: tuple[int, str] | None = None) -> None:
+        """Move the key to its next recovery point; with a response, finish it and drop the lock."""
+        params: dict[str, Any] = {"match_id": key_id, "match_token": token,
+                                  "v_point": recovery_point}
         if response:
-            values.update(response_code=response[0], response_body=response[1],
-                          finished_at=now, locked_at=None, lock_token=None)
-        result = conn.execute(update(idempotency_keys)
-                              .where(idempotency_keys.c.id == key_id,
-                                     idempotency_keys.c.lock_token == token).values(values))
+            params.update(v_code=response[0], v_body=response[1], v_now=now)
+        result = conn.execute(_FINISH_KEY if response else _ADVANCE_KEY, params)
         if result.rowcount != 1:
             raise LockLostError(f"idempotency record {key_id} was taken over by another worker")
 

@@ -1,0 +1,89 @@
+"""Engine core throughput on PostgreSQL (no HTTP) against pgbench on the same server.
+
+Each counted payment is create + authorize + capture, committed (three transactions with
+the idempotency record, audit rows, ledger entries and outbox events). Workers are processes,
+as the API runs them in production; the providers are the simulated ones with no faults.
+
+    python bench/engine_throughput.py [--database-url URL] [--json] [--workers 8] [--seconds 15]
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._common import base_parser, pgbench_tps, report, server  # noqa: E402
+
+
+def _worker(url: str, worker: int, seconds: float, start_at: float, results: mp.Queue) -> None:
+    from engine import db
+    from engine.providers.simulated import InMemoryBook, build_simulated_providers
+    from engine.services import PaymentService
+    from engine.testing.fixtures import NO_FAULTS
+
+    engine = db.make_engine(url, pool_size=2)
+    service = PaymentService(engine, build_simulated_providers(InMemoryBook(), faults=NO_FAULTS))
+    time.sleep(max(0.0, start_at - time.time()))
+    done = failed = 0
+    deadline = time.time() + seconds
+    i = 0
+    while time.time() < deadline:
+        i += 1
+        response = service.create_payment(f"merchant-{worker % 3}", f"w{worker}-{i}", {
+            "amount": 1000 + i, "currency": "USD", "reference": f"w{worker}-{i}",
+            "payment_method": "tok_approve", "provider": ("northwind", "southbank", "eastpay")[i % 3]})
+        if response.body["state"] == "captured":
+            done += 1
+        else:
+            failed += 1
+    results.put((done, failed))
+    engine.dispose()
+
+
+def engine_payments_per_s(url: str, workers: int, seconds: float) -> tuple[float, int, int]:
+    from engine import db
+
+    db.upgrade(db.make_engine(url))
+    ctx = mp.get_context("spawn")
+    results: mp.Queue = ctx.Queue()
+    start_at = time.time() + 3.0
+    procs = [ctx.Process(target=_worker, args=(url, w, seconds, start_at, results))
+             for w in range(workers)]
+    for p in procs:
+        p.start()
+    outcomes = [results.get(timeout=seconds + 120) for _ in procs]
+    for p in procs:
+        p.join()
+    done = sum(o[0] for o in outcomes)
+    failed = sum(o[1] for o in outcomes)
+    return done / seconds, done, failed
+
+
+def main() -> None:
+    parser = base_parser(__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=15.0)
+    args = parser.parse_args()
+    with server(args.database_url) as srv:
+        tps = pgbench_tps(srv, clients=args.workers, seconds=int(args.seconds))
+        url = srv.database("paysignal_bench_engine")
+        try:
+            rate, done, failed = engine_payments_per_s(url, args.workers, args.seconds)
+        finally:
+            srv.drop("paysignal_bench_engine")
+    figures = {"payments_per_s": round(rate, 1), "pgbench_tps": round(tps, 1),
+               "ratio": round(rate / tps, 3), "workers": args.workers,
+               "seconds": args.seconds, "payments": done, "not_captured": failed}
+    report(figures, args.json, [
+        f"engine: {rate:.1f} payments/s (create+authorize+capture, {args.workers} workers, "
+        f"{done} payments)",
+        f"pgbench TPC-B-like, {args.workers} clients: {tps:.1f} tps",
+        f"ratio: {rate / tps:.3f} (target >= 0.3)"])
+
+
+if __name__ == "__main__":
+    main()
