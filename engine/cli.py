@@ -7,7 +7,8 @@ import json
 import sys
 from datetime import timedelta
 from importlib.metadata import entry_points
-from typing import Annotated, Any, Callable, Optional, TypeVar
+from typing import Annotated, Any, Optional, TypeVar
+from collections.abc import Callable
 
 import typer
 from rich.console import Console

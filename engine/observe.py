@@ -30,13 +30,3 @@ class EngineObserver:
     def recovery_point(self, name: str) -> None:
         """Called right after each phase commits (and after each provider call returns)."""
 
-
-class CompositeObserver(EngineObserver):
-    def __init__(self, *observers: EngineObserver) -> None:
-        self._observers = observers
-
-    def __getattribute__(self, name: str):  # type: ignore[no-untyped-def]
-        if name.startswith("_") or name not in EngineObserver.__dict__:
-            return object.__getattribute__(self, name)
-        observers = object.__getattribute__(self, "_observers")
-        return lambda *a, **kw: [getattr(o, name)(*a, **kw) for o in observers] and None

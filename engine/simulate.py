@@ -8,7 +8,8 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from sqlalchemy import Engine, func, select
 
@@ -191,7 +192,6 @@ class _Clients:
         self.run_tag = run_tag
         self.payment_ids: list[str] = []
         self.errors: Counter[str] = Counter()
-        self._states: Counter[str] = Counter()
 
     def final_states(self) -> Counter[str]:
         states: Counter[str] = Counter()

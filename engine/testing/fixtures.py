@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from typing import Callable
+from collections.abc import Callable
 
 from sqlalchemy import Engine
 

@@ -7,7 +7,6 @@ import threading
 import time
 from collections import Counter
 
-import pytest
 from sqlalchemy import func, select
 
 from engine import db

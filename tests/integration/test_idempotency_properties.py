@@ -43,7 +43,7 @@ steps = st.lists(st.one_of(
     st.tuples(st.just("advance"), st.sampled_from([1, 31])),  # 31 s: past the lock timeout
     st.tuples(st.just("recover"), st.none()),
     st.tuples(st.just("resolve"), st.none()),
-), min_size=1, max_size=8).map(lambda s: [step for pair in zip(s, [("advance", 31)] * len(s))
+), min_size=1, max_size=8).map(lambda s: [step for pair in zip(s, [("advance", 31)] * len(s), strict=True)
                                           for step in pair])
 tokens = st.sampled_from(["tok_approve", "tok_approve", "tok_timeout_after_charge",
                           "tok_timeout_before_charge", "tok_server_error", "tok_decline_do_not_honor"])

@@ -7,7 +7,7 @@ from sqlalchemy import Connection, Engine, func, select
 
 from engine import db
 from engine.adapters.tables import event_log, outbox, payments
-from engine.exceptions import ConfigurationError
+from engine.exceptions import ConfigurationError, ValidationError
 from engine.outbox import (
     DatabaseEventLogSink,
     IdempotentConsumer,
@@ -44,7 +44,7 @@ def test_relay_publishes_everything_in_order_per_payment(db_engine: Engine) -> N
         rows = conn.execute(select(event_log.c.payment_id, event_log.c.name, event_log.c.payload)
                             .order_by(event_log.c.id)).all()
     by_payment: dict[str, list[str]] = {}
-    for pid, name, payload in rows:
+    for pid, _name, payload in rows:
         by_payment.setdefault(pid, []).append(json.loads(payload)["state"])
     for states in by_payment.values():
         assert states == ["created", "authorizing", "authorized", "capturing", "captured"]
@@ -92,7 +92,7 @@ def test_kafka_sink_needs_bootstrap_servers(monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_rolled_back_work_leaves_no_event(db_engine: Engine) -> None:
     service, _, _ = make_service(db_engine)
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         service.create_payment("m1", "k", payment_request(amount=-1))
     with db_engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(outbox)).scalar_one() == 0
