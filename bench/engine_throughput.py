@@ -19,7 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._common import base_parser, pgbench_tps, report, server  # noqa: E402
 
 
-def _worker(url: str, worker: int, seconds: float, start_at: float, results: mp.Queue) -> None:
+def _worker(url: str, worker: int, seconds: float, start_at: float, results: mp.Queue,
+            measured: mp.Event) -> None:
     from engine import db
     from engine.providers.simulated import InMemoryBook, build_simulated_providers
     from engine.services import PaymentService
@@ -28,6 +29,7 @@ def _worker(url: str, worker: int, seconds: float, start_at: float, results: mp.
     engine = db.make_engine(url, pool_size=2)
     service = PaymentService(engine, build_simulated_providers(InMemoryBook(), faults=NO_FAULTS))
     time.sleep(max(0.0, start_at - time.time()))
+    cpu_start = time.process_time()
     done = failed = 0
     deadline = time.time() + seconds
     i = 0
@@ -40,27 +42,51 @@ def _worker(url: str, worker: int, seconds: float, start_at: float, results: mp.
             done += 1
         else:
             failed += 1
-    results.put((done, failed))
+    results.put((done, failed, time.process_time() - cpu_start))
+    measured.wait(60)  # keep the server backends alive until their CPU time has been read
     engine.dispose()
 
 
-def engine_payments_per_s(url: str, workers: int, seconds: float) -> tuple[float, int, int]:
+def postgres_cpu_s() -> float:
+    """CPU seconds used so far by local postgres processes (0 if none are visible)."""
+    import os
+
+    total = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().split()
+        except OSError:
+            continue
+        if fields[1] == "(postgres)":
+            total += int(fields[13]) + int(fields[14])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def engine_payments_per_s(url: str, workers: int, seconds: float,
+                          ) -> tuple[float, int, int, float, float]:
     from engine import db
 
     db.upgrade(db.make_engine(url))
     ctx = mp.get_context("spawn")
     results: mp.Queue = ctx.Queue()
+    measured = ctx.Event()
     start_at = time.time() + 3.0
-    procs = [ctx.Process(target=_worker, args=(url, w, seconds, start_at, results))
+    procs = [ctx.Process(target=_worker, args=(url, w, seconds, start_at, results, measured))
              for w in range(workers)]
     for p in procs:
         p.start()
+    time.sleep(max(0.0, start_at - time.time()))
+    pg_cpu_start = postgres_cpu_s()
     outcomes = [results.get(timeout=seconds + 120) for _ in procs]
+    pg_cpu = postgres_cpu_s() - pg_cpu_start
+    measured.set()
     for p in procs:
         p.join()
     done = sum(o[0] for o in outcomes)
     failed = sum(o[1] for o in outcomes)
-    return done / seconds, done, failed
+    python_cpu = sum(o[2] for o in outcomes)
+    per = max(done, 1)
+    return done / seconds, done, failed, python_cpu / per * 1000, pg_cpu / per * 1000
 
 
 def main() -> None:
@@ -72,15 +98,20 @@ def main() -> None:
         tps = pgbench_tps(srv, clients=args.workers, seconds=int(args.seconds))
         url = srv.database("paysignal_bench_engine")
         try:
-            rate, done, failed = engine_payments_per_s(url, args.workers, args.seconds)
+            rate, done, failed, py_ms, pg_ms = engine_payments_per_s(url, args.workers,
+                                                                     args.seconds)
         finally:
             srv.drop("paysignal_bench_engine")
     figures = {"payments_per_s": round(rate, 1), "pgbench_tps": round(tps, 1),
                "ratio": round(rate / tps, 3), "workers": args.workers,
-               "seconds": args.seconds, "payments": done, "not_captured": failed}
+               "seconds": args.seconds, "payments": done, "not_captured": failed,
+               "python_cpu_ms_per_payment": round(py_ms, 2),
+               "postgres_cpu_ms_per_payment": round(pg_ms, 2)}
     report(figures, args.json, [
         f"engine: {rate:.1f} payments/s (create+authorize+capture, {args.workers} workers, "
         f"{done} payments)",
+        f"CPU per payment: engine processes {py_ms:.2f} ms, postgres {pg_ms:.2f} ms "
+        "(postgres is 0 when the server is not local)",
         f"pgbench TPC-B-like, {args.workers} clients: {tps:.1f} tps",
         f"ratio: {rate / tps:.3f} (target >= 0.3)"])
 

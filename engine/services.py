@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from sqlalchemy import Connection, Engine
 
-from engine.adapters.repository import KeyRecord, PaymentRepository
+from engine.adapters.repository import KeyRecord, KeyUpdate, PaymentRepository
 from engine.domain.fingerprint import canonical_json, differing_fields, request_fingerprint
 from engine.domain.model import CaptureMode, Operation, Payment
 from engine.domain.money import Money, validate_amount
@@ -128,7 +128,6 @@ class PaymentService:
                 payment_id=payment_id)
             payment.begin(Operation.AUTHORIZE, None, request_id=f"{key_id}:authorize",
                           actor=self.settings.actor, at=now, trace_id=trace_id)
-            self.repo.add(conn, payment)
             return payment
 
         return self._idempotent(merchant_id, idempotency_key, "create_payment", params, phase1,
@@ -170,7 +169,7 @@ class PaymentService:
         before = payment.state
         with self.engine.begin() as conn:
             self._apply_outcome(payment, outcome, actor, now, None)
-            self.repo.save(conn, payment)
+            self.repo.flush(conn, payment)
         self.observer.transition(before.value, payment.state.value, payment.provider)
         self.observer.unknown_resolved(payment.provider, payment.state.value)
         return payment.state
@@ -229,7 +228,6 @@ class PaymentService:
                 raise UnknownOutcomeUnresolvedError(payment_id)
             payment.begin(operation, amount, request_id=f"{key_id}:{operation.value}",
                           actor=self.settings.actor, at=now, trace_id=trace_id)
-            self.repo.save(conn, payment)
             return payment
 
         return self._idempotent(merchant_id, idempotency_key, operation.value, params, phase1,
@@ -248,7 +246,7 @@ class PaymentService:
                 or record.locked_at <= now - timedelta(seconds=self.settings.lock_timeout_s))
 
     def _idempotent(self, merchant_id: str, key: str, operation: str, params: dict[str, Any],
-                    phase1: Callable[[Connection, str, datetime], Payment],
+                    phase1: Callable[[Connection, str, datetime], Payment],  # builds, never writes
                     trace_id: str | None, payment_id: str, first: Operation) -> ServiceResponse:
         """Claim the key and run phase 1 in one transaction. The key row is inserted already
         at phase 1's recovery point: if phase 1 fails, the whole transaction rolls back."""
@@ -264,6 +262,8 @@ class PaymentService:
             existing = self.repo.claim_key(conn, values, now)
             if existing is None:
                 payment = phase1(conn, key_id, now)
+                transitions = list(payment.new_transitions)
+                self.repo.flush(conn, payment, new=first is Operation.AUTHORIZE)
                 resume = False
             else:
                 replay = self._check_existing(existing, operation, params, fingerprint, now)
@@ -274,7 +274,7 @@ class PaymentService:
                 payment = self.repo.get(conn, existing.payment_id or "")  # type: ignore[assignment]
         self.observer.idempotency("recovered" if resume else "new")
         if not resume:
-            for t in payment.new_transitions:
+            for t in transitions:
                 self.observer.transition(t.from_state.value, t.to_state.value, payment.provider)
         self.observer.recovery_point(f"{payment.pending_operation}_requested")
         return self._drive(_Phase(key_id, token, payment, resume, trace_id,
@@ -334,16 +334,12 @@ class PaymentService:
                 response = None
                 if payment.state in IN_FLIGHT_STATES:
                     point = f"{payment.pending_operation}_requested"
-                    self.repo.advance_key(conn, phase.key_id, phase.token, recovery_point=point,
-                                          now=now)
                 else:
                     point = FINISHED
                     response = self._response(payment, success_status, outcome)
-                    self.repo.advance_key(conn, phase.key_id, phase.token, recovery_point=point,
-                                          now=now, response=(response.status_code,
-                                                             response.body_text))
-                self.repo.save(conn, payment)
-                self.repo.record_attempts(conn, phase.attempts)
+                key = KeyUpdate(phase.key_id, phase.token, point, now,
+                                (response.status_code, response.body_text) if response else None)
+                self.repo.flush(conn, payment, key=key, attempts=phase.attempts)
                 phase.attempts = []
             for t in transitions:
                 self.observer.transition(t.from_state.value, t.to_state.value, payment.provider)

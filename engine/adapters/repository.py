@@ -51,11 +51,6 @@ _MUTABLE_FIELDS = tuple(f for f in _PAYMENT_FIELDS
 
 # Statements built once: constructing them per call cost more than executing them.
 _INSERT_PAYMENT = insert(payments)
-_INSERT_TRANSITIONS = insert(payment_transitions)
-_INSERT_OUTBOX = insert(outbox)
-_INSERT_JOURNAL_TXNS = insert(journal_transactions)
-_INSERT_JOURNAL_ENTRIES = insert(journal_entries)
-_INSERT_ATTEMPTS = insert(provider_attempts)
 _UPDATE_PAYMENT = (
     update(payments)
     .where(payments.c.id == bindparam("match_id"), payments.c.version == bindparam("match_version"))
@@ -118,6 +113,17 @@ def _key_from_row(row: Any) -> KeyRecord:
     return KeyRecord(**m)
 
 
+@dataclass(frozen=True, slots=True)
+class KeyUpdate:
+    """Move an idempotency record to its next recovery point (and finish it with a response)."""
+
+    key_id: str
+    token: str
+    recovery_point: str
+    now: datetime
+    response: tuple[int, str] | None = None
+
+
 def _dialect_insert(conn: Connection, table: Any) -> Any:
     return (postgresql.insert(table) if conn.dialect.name == "postgresql"
             else sqlite.insert(table))
@@ -131,21 +137,40 @@ class PaymentRepository:
 
     # --- payments ------------------------------------------------------------------------
 
-    def add(self, conn: Connection, payment: Payment) -> None:
-        conn.execute(_INSERT_PAYMENT, _payment_row(payment))
-        self._write_collected(conn, payment)
-
-    def save(self, conn: Connection, payment: Payment) -> None:
-        """Write the payment's changes; fails if someone else changed it since it was read."""
+    def flush(self, conn: Connection, payment: Payment, *, new: bool = False,
+              key: KeyUpdate | None = None, attempts: list[dict[str, Any]] | None = None) -> None:
+        """Write one phase: the payment (insert, or update guarded by its version), its collected
+        audit rows, outbox events and journal, the provider attempts and the key's recovery point.
+        Raises (and the caller's transaction rolls back) if the payment or the key moved on."""
+        transitions, events, journal = payment.drain()
         row = _payment_row(payment)
-        params = {f"v_{f}": row[f] for f in _MUTABLE_FIELDS}
-        params.update(v_version=payment.version + 1, match_id=payment.id,
-                      match_version=payment.version)
-        result = conn.execute(_UPDATE_PAYMENT, params)
-        if result.rowcount != 1:
+        if not new:
+            row["version"] = payment.version + 1
+        rows = {
+            "transitions": [{"payment_id": t.payment_id, "from_state": t.from_state.value,
+                             "to_state": t.to_state.value, "reason": t.reason[:255],
+                             "actor": t.actor, "at": t.at, "trace_id": t.trace_id}
+                            for t in transitions],
+            "outbox": [{"event_id": e.event_id, "payment_id": e.payment_id, "name": e.name,
+                        "payload": json.dumps(e.payload, sort_keys=True),
+                        "occurred_at": e.occurred_at} for e in events],
+            "journal_transactions": [{"id": j.id, "payment_id": j.payment_id, "kind": j.kind,
+                                      "currency": j.currency, "at": j.at} for j in journal],
+            "journal_entries": [{"transaction_id": j.id, "account": e.account, "side": e.side,
+                                 "amount_minor": e.amount_minor}
+                                for j in journal for e in j.entries],
+            "provider_attempts": attempts or [],
+        }
+        if conn.dialect.name == "postgresql":
+            payment_rows, key_rows = _flush_postgres(conn, row, payment.version, new, key, rows)
+        else:
+            payment_rows, key_rows = _flush_generic(conn, row, payment.version, new, key, rows)
+        if payment_rows != 1:
             raise ConcurrentUpdateError(f"payment {payment.id} was changed by another request")
-        payment.version += 1
-        self._write_collected(conn, payment)
+        if key is not None and key_rows != 1:
+            raise LockLostError(f"idempotency record {key.key_id} was taken over by another worker")
+        if not new:
+            payment.version += 1
 
     def get(self, conn: Connection, payment_id: str, merchant_id: str | None = None,
             ) -> Payment | None:
@@ -159,30 +184,6 @@ class PaymentRepository:
         rows = conn.execute(select(payments).where(payments.c.state == state.value)
                             .order_by(payments.c.updated_at, payments.c.id).limit(limit)).all()
         return [_payment_from_row(r) for r in rows]
-
-    def _write_collected(self, conn: Connection, payment: Payment) -> None:
-        transitions, events, journal = payment.drain()
-        if transitions:
-            conn.execute(_INSERT_TRANSITIONS, [
-                {"payment_id": t.payment_id, "from_state": t.from_state.value,
-                 "to_state": t.to_state.value, "reason": t.reason[:255], "actor": t.actor,
-                 "at": t.at, "trace_id": t.trace_id} for t in transitions])
-        if events:
-            conn.execute(_INSERT_OUTBOX, [
-                {"event_id": e.event_id, "payment_id": e.payment_id, "name": e.name,
-                 "payload": json.dumps(e.payload, sort_keys=True), "occurred_at": e.occurred_at}
-                for e in events])
-        if journal:
-            conn.execute(_INSERT_JOURNAL_TXNS, [
-                {"id": j.id, "payment_id": j.payment_id, "kind": j.kind, "currency": j.currency,
-                 "at": j.at} for j in journal])
-            conn.execute(_INSERT_JOURNAL_ENTRIES, [
-                {"transaction_id": j.id, "account": e.account, "side": e.side,
-                 "amount_minor": e.amount_minor} for j in journal for e in j.entries])
-
-    def record_attempts(self, conn: Connection, attempts: list[dict[str, Any]]) -> None:
-        if attempts:
-            conn.execute(_INSERT_ATTEMPTS, attempts)
 
     # --- idempotency keys ----------------------------------------------------------------
 
@@ -210,17 +211,6 @@ class PaymentRepository:
         conn.execute(update(idempotency_keys).where(idempotency_keys.c.id == record.id)
                      .values(locked_at=now, lock_token=token))
 
-    def advance_key(self, conn: Connection, key_id: str, token: str, *, recovery_point: str,
-                    now: datetime, response: tuple[int, str] | None = None) -> None:
-        """Move the key to its next recovery point; with a response, finish it and drop the lock."""
-        params: dict[str, Any] = {"match_id": key_id, "match_token": token,
-                                  "v_point": recovery_point}
-        if response:
-            params.update(v_code=response[0], v_body=response[1], v_now=now)
-        result = conn.execute(_FINISH_KEY if response else _ADVANCE_KEY, params)
-        if result.rowcount != 1:
-            raise LockLostError(f"idempotency record {key_id} was taken over by another worker")
-
     def abandoned_keys(self, conn: Connection, locked_before: datetime, limit: int = 100,
                        ) -> list[KeyRecord]:
         rows = conn.execute(select(idempotency_keys).where(
@@ -236,3 +226,101 @@ class PaymentRepository:
 
     def count(self, conn: Connection, table: Any, *where: Any) -> int:
         return int(conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one())
+
+
+_FLUSH_TABLES = {
+    "transitions": (payment_transitions, ("payment_id", "from_state", "to_state", "reason",
+                                          "actor", "at", "trace_id")),
+    "outbox": (outbox, ("event_id", "payment_id", "name", "payload", "occurred_at")),
+    "journal_transactions": (journal_transactions, ("id", "payment_id", "kind", "currency", "at")),
+    "journal_entries": (journal_entries, ("transaction_id", "account", "side", "amount_minor")),
+    "provider_attempts": (provider_attempts, ("payment_id", "provider", "operation", "attempt",
+                                              "request_id", "outcome", "raw_status",
+                                              "duration_ms", "at")),
+}
+
+
+def _flush_generic(conn: Connection, row: dict[str, Any], version: int, new: bool,
+                   key: KeyUpdate | None, rows: dict[str, list[dict[str, Any]]]) -> tuple[int, int]:
+    """Statement by statement (SQLite, and the reference behaviour)."""
+    if new:
+        conn.execute(_INSERT_PAYMENT, row)
+        payment_rows = 1
+    else:
+        params = {f"v_{f}": row[f] for f in _MUTABLE_FIELDS}
+        params.update(v_version=row["version"], match_id=row["id"], match_version=version)
+        payment_rows = conn.execute(_UPDATE_PAYMENT, params).rowcount
+    for name, (table, _cols) in _FLUSH_TABLES.items():
+        if rows[name]:
+            conn.execute(insert(table), rows[name])
+    key_rows = 0
+    if key is not None:
+        params = {"match_id": key.key_id, "match_token": key.token, "v_point": key.recovery_point}
+        if key.response:
+            params.update(v_code=key.response[0], v_body=key.response[1], v_now=key.now)
+        key_rows = conn.execute(_FINISH_KEY if key.response else _ADVANCE_KEY, params).rowcount
+    return payment_rows, key_rows
+
+
+def _pg_type(table: Any, column: str) -> str:
+    compiled = str(table.c[column].type.compile(dialect=postgresql.dialect()))
+    return {"VARCHAR": "text", "TEXT": "text", "BIGINT": "bigint", "INTEGER": "integer",
+            "TIMESTAMP": "timestamptz"}[compiled.split("(")[0].split(" ")[0]]
+
+
+_PG_FLUSH_SQL: dict[tuple[bool, str], str] = {}
+
+
+def _pg_flush_sql(new: bool, key_mode: str) -> str:
+    """One statement per phase: data-modifying CTEs, each table's rows arriving as one JSON
+    document, so the text never changes with the row counts and PostgreSQL prepares it once."""
+    cached = _PG_FLUSH_SQL.get((new, key_mode))
+    if cached:
+        return cached
+    if new:
+        cols = list(_PAYMENT_FIELDS)
+        payment_sql = (f"INSERT INTO payments ({', '.join(cols)}) VALUES "
+                       f"({', '.join(f'%(p_{c})s' for c in cols)}) RETURNING 1")
+    else:
+        sets = ", ".join(f"{c} = %(p_{c})s" for c in (*_MUTABLE_FIELDS, "version"))
+        payment_sql = (f"UPDATE payments SET {sets} WHERE id = %(p_id)s "
+                       "AND version = %(match_version)s RETURNING 1")
+    ctes = [f"p AS ({payment_sql})"]
+    for i, (name, (table, cols)) in enumerate(_FLUSH_TABLES.items()):
+        shape = ", ".join(f"{c} {_pg_type(table, c)}" for c in cols)
+        ctes.append(f"t{i} AS (INSERT INTO {table.name} ({', '.join(cols)}) SELECT {', '.join(cols)}"
+                    f" FROM json_to_recordset(%(r{i})s::json) AS x({shape}))")
+    if key_mode == "advance":
+        ctes.append("k AS (UPDATE idempotency_keys SET recovery_point = %(k_point)s "
+                    "WHERE id = %(k_id)s AND lock_token = %(k_token)s RETURNING 1)")
+    elif key_mode == "finish":
+        ctes.append("k AS (UPDATE idempotency_keys SET recovery_point = %(k_point)s, "
+                    "response_code = %(k_code)s, response_body = %(k_body)s, "
+                    "finished_at = %(k_now)s, locked_at = NULL, lock_token = NULL "
+                    "WHERE id = %(k_id)s AND lock_token = %(k_token)s RETURNING 1)")
+    key_count = "(SELECT count(*) FROM k)" if key_mode != "none" else "0"
+    sql = f"WITH {', '.join(ctes)} SELECT (SELECT count(*) FROM p), {key_count}"
+    _PG_FLUSH_SQL[(new, key_mode)] = sql
+    return sql
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def _flush_postgres(conn: Connection, row: dict[str, Any], version: int, new: bool,
+                    key: KeyUpdate | None, rows: dict[str, list[dict[str, Any]]]) -> tuple[int, int]:
+    params: dict[str, Any] = {f"p_{c}": v for c, v in row.items()}
+    params["match_version"] = version
+    for i, name in enumerate(_FLUSH_TABLES):
+        params[f"r{i}"] = json.dumps(rows[name], default=_json_default)
+    key_mode = "none"
+    if key is not None:
+        key_mode = "finish" if key.response else "advance"
+        params.update(k_id=key.key_id, k_token=key.token, k_point=key.recovery_point)
+        if key.response:
+            params.update(k_code=key.response[0], k_body=key.response[1], k_now=key.now)
+    result = conn.exec_driver_sql(_pg_flush_sql(new, key_mode), params).one()
+    return int(result[0]), int(result[1])
