@@ -63,6 +63,9 @@ class ServiceResponse:
     def body(self) -> dict[str, Any]:
         return dict(json.loads(self.body_text))
 
+    def body_state(self) -> PaymentState:
+        return PaymentState(self.body["state"])
+
 
 def validate_idempotency_key(key: object) -> str:
     if not isinstance(key, str) or not key.strip():
@@ -172,6 +175,12 @@ class PaymentService:
             self.repo.flush(conn, payment)
         self.observer.transition(before.value, payment.state.value, payment.provider)
         self.observer.unknown_resolved(payment.provider, payment.state.value)
+        if (payment.state is PaymentState.AUTHORIZED
+                and payment.capture_mode is CaptureMode.AUTOMATIC):
+            # The merchant asked for automatic capture: finish it, idempotently, under a key
+            # derived from the payment so that concurrent resolvers capture once.
+            return self.capture(payment.merchant_id, f"auto-capture:{payment.id}",
+                                payment.id).body_state()
         return payment.state
 
     def resolve_unknown_outcomes(self, limit: int = 1000) -> dict[str, int]:
@@ -259,11 +268,17 @@ class PaymentService:
         values.update(lock_token=token, payment_id=payment_id,
                       recovery_point=f"{first.value}_requested")
         with self.engine.begin() as conn:
-            existing = self.repo.claim_key(conn, values, now)
-            if existing is None:
+            if first is Operation.AUTHORIZE:  # a new payment: built before the key is claimed
                 payment = phase1(conn, key_id, now)
                 transitions = list(payment.new_transitions)
-                self.repo.flush(conn, payment, new=first is Operation.AUTHORIZE)
+                existing = self.repo.claim_key_for_new_payment(conn, values, now, payment)
+            else:
+                existing = self.repo.claim_key(conn, values, now)
+                if existing is None:
+                    payment = phase1(conn, key_id, now)
+                    transitions = list(payment.new_transitions)
+                    self.repo.flush(conn, payment)
+            if existing is None:
                 resume = False
             else:
                 replay = self._check_existing(existing, operation, params, fingerprint, now)

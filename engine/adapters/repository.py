@@ -124,9 +124,13 @@ class KeyUpdate:
     response: tuple[int, str] | None = None
 
 
-def _dialect_insert(conn: Connection, table: Any) -> Any:
-    return (postgresql.insert(table) if conn.dialect.name == "postgresql"
-            else sqlite.insert(table))
+_CLAIM_KEY = {
+    name: dialect.insert(idempotency_keys)
+    .on_conflict_do_nothing(index_elements=["merchant_id", "key"])
+    .returning(idempotency_keys.c.id)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+_KEY_COLUMNS = tuple(c.name for c in idempotency_keys.columns)
 
 
 class PaymentRepository:
@@ -142,7 +146,12 @@ class PaymentRepository:
         """Write one phase: the payment (insert, or update guarded by its version), its collected
         audit rows, outbox events and journal, the provider attempts and the key's recovery point.
         Raises (and the caller's transaction rolls back) if the payment or the key moved on."""
-        transitions, events, journal = payment.drain()
+        self._flush_rows(conn, payment, new=new, key=key, attempts=attempts)
+
+    def _flush_rows(self, conn: Connection, payment: Payment, *, new: bool,
+                    key: KeyUpdate | None = None, attempts: list[dict[str, Any]] | None = None,
+                    claim: dict[str, Any] | None = None) -> bool:
+        """False only when `claim` is given and the key already existed (then nothing is written)."""
         row = _payment_row(payment)
         if not new:
             row["version"] = payment.version + 1
@@ -150,27 +159,46 @@ class PaymentRepository:
             "transitions": [{"payment_id": t.payment_id, "from_state": t.from_state.value,
                              "to_state": t.to_state.value, "reason": t.reason[:255],
                              "actor": t.actor, "at": t.at, "trace_id": t.trace_id}
-                            for t in transitions],
+                            for t in payment.new_transitions],
             "outbox": [{"event_id": e.event_id, "payment_id": e.payment_id, "name": e.name,
                         "payload": json.dumps(e.payload, sort_keys=True),
-                        "occurred_at": e.occurred_at} for e in events],
+                        "occurred_at": e.occurred_at} for e in payment.new_events],
             "journal_transactions": [{"id": j.id, "payment_id": j.payment_id, "kind": j.kind,
-                                      "currency": j.currency, "at": j.at} for j in journal],
+                                      "currency": j.currency, "at": j.at}
+                                     for j in payment.new_journal],
             "journal_entries": [{"transaction_id": j.id, "account": e.account, "side": e.side,
                                  "amount_minor": e.amount_minor}
-                                for j in journal for e in j.entries],
+                                for j in payment.new_journal for e in j.entries],
             "provider_attempts": attempts or [],
         }
         if conn.dialect.name == "postgresql":
-            payment_rows, key_rows = _flush_postgres(conn, row, payment.version, new, key, rows)
+            claimed, payment_rows, key_rows = _flush_postgres(conn, row, payment.version, new,
+                                                              key, rows, claim)
+            if not claimed:
+                return False
         else:
             payment_rows, key_rows = _flush_generic(conn, row, payment.version, new, key, rows)
         if payment_rows != 1:
             raise ConcurrentUpdateError(f"payment {payment.id} was changed by another request")
         if key is not None and key_rows != 1:
             raise LockLostError(f"idempotency record {key.key_id} was taken over by another worker")
+        payment.drain()
         if not new:
             payment.version += 1
+        return True
+
+    def claim_key_for_new_payment(self, conn: Connection, values: dict[str, Any], now: datetime,
+                                  payment: Payment) -> KeyRecord | None:
+        """claim_key, and if the key is new, write the new payment's phase 1 in the same
+        transaction (on PostgreSQL in the same statement). Returns the existing record if not."""
+        if conn.dialect.name == "postgresql":
+            key_params = {f"k_{c}": values.get(c) for c in _KEY_COLUMNS}
+            if self._flush_rows(conn, payment, new=True, claim=key_params):
+                return None
+        existing = self.claim_key(conn, values, now)
+        if existing is None:
+            self.flush(conn, payment, new=True)
+        return existing
 
     def get(self, conn: Connection, payment_id: str, merchant_id: str | None = None,
             ) -> Payment | None:
@@ -191,11 +219,9 @@ class PaymentRepository:
         """Insert the key; None if it is new, else the existing record, locked for this transaction."""
         where = and_(idempotency_keys.c.merchant_id == values["merchant_id"],
                      idempotency_keys.c.key == values["key"])
+        params = {c: values.get(c) for c in _KEY_COLUMNS}
         for _ in range(2):
-            stmt = (_dialect_insert(conn, idempotency_keys).values(values)
-                    .on_conflict_do_nothing(index_elements=["merchant_id", "key"])
-                    .returning(idempotency_keys.c.id))
-            if conn.execute(stmt).first() is not None:
+            if conn.execute(_CLAIM_KEY[conn.dialect.name], params).first() is not None:
                 return None
             row = conn.execute(select(idempotency_keys).where(where).with_for_update()).first()
             if row is None:
@@ -268,28 +294,37 @@ def _pg_type(table: Any, column: str) -> str:
             "TIMESTAMP": "timestamptz"}[compiled.split("(")[0].split(" ")[0]]
 
 
-_PG_FLUSH_SQL: dict[tuple[bool, str], str] = {}
+_PG_FLUSH_SQL: dict[tuple[bool, str, bool], str] = {}
 
 
-def _pg_flush_sql(new: bool, key_mode: str) -> str:
+def _pg_flush_sql(new: bool, key_mode: str, claim: bool) -> str:
     """One statement per phase: data-modifying CTEs, each table's rows arriving as one JSON
-    document, so the text never changes with the row counts and PostgreSQL prepares it once."""
-    cached = _PG_FLUSH_SQL.get((new, key_mode))
+    document, so the text never changes with the row counts and PostgreSQL prepares it once.
+    With `claim`, the idempotency key is inserted first and everything else only if it was new."""
+    cached = _PG_FLUSH_SQL.get((new, key_mode, claim))
     if cached:
         return cached
+    ctes = []
+    only_if_claimed = ""
+    if claim:
+        cols = ", ".join(_KEY_COLUMNS)
+        ctes.append(f"c AS (INSERT INTO idempotency_keys ({cols}) VALUES "
+                    f"({', '.join(f'%(k_{c})s' for c in _KEY_COLUMNS)}) "
+                    "ON CONFLICT (merchant_id, key) DO NOTHING RETURNING 1)")
+        only_if_claimed = " WHERE EXISTS (SELECT 1 FROM c)"
     if new:
         cols = list(_PAYMENT_FIELDS)
-        payment_sql = (f"INSERT INTO payments ({', '.join(cols)}) VALUES "
-                       f"({', '.join(f'%(p_{c})s' for c in cols)}) RETURNING 1")
+        payment_sql = (f"INSERT INTO payments ({', '.join(cols)}) SELECT "
+                       f"{', '.join(f'%(p_{c})s' for c in cols)}{only_if_claimed} RETURNING 1")
     else:
         sets = ", ".join(f"{c} = %(p_{c})s" for c in (*_MUTABLE_FIELDS, "version"))
         payment_sql = (f"UPDATE payments SET {sets} WHERE id = %(p_id)s "
                        "AND version = %(match_version)s RETURNING 1")
-    ctes = [f"p AS ({payment_sql})"]
-    for i, (name, (table, cols)) in enumerate(_FLUSH_TABLES.items()):
+    ctes.append(f"p AS ({payment_sql})")
+    for i, (_name, (table, cols)) in enumerate(_FLUSH_TABLES.items()):
         shape = ", ".join(f"{c} {_pg_type(table, c)}" for c in cols)
         ctes.append(f"t{i} AS (INSERT INTO {table.name} ({', '.join(cols)}) SELECT {', '.join(cols)}"
-                    f" FROM json_to_recordset(%(r{i})s::json) AS x({shape}))")
+                    f" FROM json_to_recordset(%(r{i})s::json) AS x({shape}){only_if_claimed})")
     if key_mode == "advance":
         ctes.append("k AS (UPDATE idempotency_keys SET recovery_point = %(k_point)s "
                     "WHERE id = %(k_id)s AND lock_token = %(k_token)s RETURNING 1)")
@@ -299,8 +334,9 @@ def _pg_flush_sql(new: bool, key_mode: str) -> str:
                     "finished_at = %(k_now)s, locked_at = NULL, lock_token = NULL "
                     "WHERE id = %(k_id)s AND lock_token = %(k_token)s RETURNING 1)")
     key_count = "(SELECT count(*) FROM k)" if key_mode != "none" else "0"
-    sql = f"WITH {', '.join(ctes)} SELECT (SELECT count(*) FROM p), {key_count}"
-    _PG_FLUSH_SQL[(new, key_mode)] = sql
+    claimed = "(SELECT count(*) FROM c)" if claim else "1"
+    sql = f"WITH {', '.join(ctes)} SELECT {claimed}, (SELECT count(*) FROM p), {key_count}"
+    _PG_FLUSH_SQL[(new, key_mode, claim)] = sql
     return sql
 
 
@@ -311,7 +347,8 @@ def _json_default(value: object) -> str:
 
 
 def _flush_postgres(conn: Connection, row: dict[str, Any], version: int, new: bool,
-                    key: KeyUpdate | None, rows: dict[str, list[dict[str, Any]]]) -> tuple[int, int]:
+                    key: KeyUpdate | None, rows: dict[str, list[dict[str, Any]]],
+                    claim: dict[str, Any] | None) -> tuple[bool, int, int]:
     params: dict[str, Any] = {f"p_{c}": v for c, v in row.items()}
     params["match_version"] = version
     for i, name in enumerate(_FLUSH_TABLES):
@@ -322,5 +359,8 @@ def _flush_postgres(conn: Connection, row: dict[str, Any], version: int, new: bo
         params.update(k_id=key.key_id, k_token=key.token, k_point=key.recovery_point)
         if key.response:
             params.update(k_code=key.response[0], k_body=key.response[1], k_now=key.now)
-    result = conn.exec_driver_sql(_pg_flush_sql(new, key_mode), params).one()
-    return int(result[0]), int(result[1])
+    if claim:
+        params.update(claim)
+    sql = _pg_flush_sql(new, key_mode, claim is not None)
+    claimed, payment_rows, key_rows = conn.exec_driver_sql(sql, params).one()
+    return bool(claimed), int(payment_rows), int(key_rows)

@@ -132,3 +132,16 @@ def test_provider_fee_is_booked_on_capture(db_engine: Engine) -> None:
     assert b[("provider_fees:northwind", "USD")] == fee
     assert b[("provider_receivable:northwind", "USD")] == 10_000 - fee
     assert service.get_payment("m1", pid).fee_minor == fee
+
+
+def test_an_automatic_payment_resolved_from_unknown_is_then_captured_once(db_engine: Engine) -> None:
+    service, book, _ = make_service(db_engine)
+    response = service.create_payment("m1", "k", payment_request(
+        payment_method="tok_timeout_after_charge", provider="eastpay"))
+    assert response.status_code == 202
+    assert service.resolve_unknown_outcomes() == {"resolved": 1, "still_unknown": 0}
+    payment = service.get_payment("m1", response.body["id"])
+    assert payment.state is PaymentState.CAPTURED and payment.captured_minor == 2500
+    assert len(book.charges()) == 1
+    assert service.resolve_unknown(payment.id) is PaymentState.CAPTURED  # nothing more to do
+    assert total_imbalance_minor(db_engine) == 0
