@@ -38,3 +38,10 @@ def build_service(engine: Engine) -> PaymentService:
     seed = int(os.environ.get("PAYSIGNAL_PROVIDER_SEED", "0"))
     gateways = build_simulated_providers(SqlBook(engine), seed=seed, faults=faults)
     return PaymentService(engine, gateways, settings=settings_from_environment())
+
+
+def build_api(engine: Engine):  # type: ignore[no-untyped-def]
+    """The HTTP API as `paysignal serve api` runs it."""
+    from engine.api.app import create_app
+
+    return create_app(engine, build_service(engine))

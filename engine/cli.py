@@ -24,10 +24,14 @@ db_app = typer.Typer(no_args_is_help=True, help="Database schema migrations.")
 ledger_app = typer.Typer(no_args_is_help=True, help="The double-entry ledger.")
 outbox_app = typer.Typer(no_args_is_help=True, help="The transactional outbox.")
 keys_app = typer.Typer(no_args_is_help=True, help="Idempotency keys.")
+merchants_app = typer.Typer(no_args_is_help=True, help="Merchants and their API keys.")
+serve_app = typer.Typer(no_args_is_help=True, help="Run the long-lived processes.")
 app.add_typer(db_app, name="db")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(keys_app, name="keys")
+app.add_typer(merchants_app, name="merchants")
+app.add_typer(serve_app, name="serve")
 
 console = Console(stderr=True)
 out = Console()
@@ -202,6 +206,38 @@ def keys_expire(database_url: DatabaseUrl = None) -> None:
 
     service = build_service(ready_engine(database_url))
     out.print(f"expired {service.expire_keys()} idempotency keys")
+
+
+@merchants_app.command("create")
+def merchants_create(
+    name: Annotated[str, typer.Argument(help="The merchant's name (unique).")],
+    database_url: DatabaseUrl = None, as_json: JsonFlag = False,
+) -> None:
+    """Create a merchant and print its API key. The key is shown only this once."""
+    from engine.merchants import create_merchant
+
+    new = guarded(lambda: create_merchant(ready_engine(database_url), name))
+    if as_json:
+        print(json.dumps({"merchant_id": new.merchant_id, "name": new.name,
+                          "api_key": new.api_key}))
+        return
+    out.print(f"merchant {new.name}: {new.merchant_id}")
+    out.print(f"API key (shown once, store it now): {new.api_key}")
+
+
+@serve_app.command("api")
+def serve_api(
+    host: Annotated[str, typer.Option(envvar="PAYSIGNAL_API_HOST", help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="PAYSIGNAL_API_PORT", min=1, max=65535)] = 8000,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Serve the payment HTTP API (uvicorn). OpenAPI at /openapi.json."""
+    import uvicorn
+
+    from engine.bootstrap import build_api
+
+    api = guarded(lambda: build_api(ready_engine(database_url)))
+    uvicorn.run(api, host=host, port=port, log_level="info", server_header=False)
 
 
 @app.command()

@@ -168,4 +168,12 @@ sim_provider_operations = Table(
     Index("ix_sim_provider_ops_payment", "provider", "payment_ref"),
 )
 
+merchants = Table(
+    "merchants", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("api_key_hash", String(64), nullable=False, unique=True),
+    Column("created_at", TS, nullable=False),
+)
+
 APPEND_ONLY_TABLES = ("payment_transitions", "journal_transactions", "journal_entries")

@@ -1,0 +1,247 @@
+"""The payment HTTP API (FastAPI). OpenAPI is served at /openapi.json."""
+
+
+import logging
+import os
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from engine import db
+from engine.api.problems import PROBLEM_JSON, problem, problem_for
+from engine.exceptions import PaysignalError, ValidationError
+from engine.merchants import authenticate
+from engine.read_models import list_payments, payment_detail
+from engine.services import MAX_KEY_LENGTH, PaymentService, ServiceResponse
+
+log = logging.getLogger("paysignal.api")
+DEFAULT_MAX_BODY_BYTES = 64 * 1024
+
+
+class CreatePaymentRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    amount: StrictInt = Field(description="Amount in minor units of the currency", examples=[1299])
+    currency: str = Field(description="ISO 4217 code", examples=["USD"])
+    capture: Literal["automatic", "manual"] = "automatic"
+    reference: str = Field(description="The merchant's own reference", examples=["order-1042"])
+    payment_method: str = Field(description="A payment-method token (see README for test tokens)",
+                                examples=["tok_approve"])
+    provider: str | None = Field(default=None, description="Force a provider; else routed")
+
+
+class AmountRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    amount: StrictInt | None = Field(default=None, description="Minor units; omit for all")
+
+
+class Payment(BaseModel):
+    id: str
+    state: str
+    amount: int
+    currency: str
+    provider: str
+    reference: str
+    created_at: str
+    capture: str
+    captured_amount: int
+    refunded_amount: int
+    merchant_id: str
+    provider_reference: str | None
+    decline_reason: str | None
+
+
+class Problem(BaseModel):
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[dict[str, str]] | None = None
+
+
+def _problem_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {c: {"model": Problem, "content": {PROBLEM_JSON: {}}} for c in codes}
+
+
+class BodySizeLimit:
+    """Refuses bodies over the limit with 413 before the app reads them."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
+        too_large = problem("request-too-large", f"the body must be at most {self.max_bytes} bytes")
+        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+            await too_large(scope, receive, send)
+            return
+        received, responded = 0, False
+
+        async def guarded_send(message: Message) -> None:
+            if not responded:
+                await send(message)
+
+        async def limited_receive() -> Message:
+            # A body without Content-Length is counted as it streams in.
+            nonlocal received, responded
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes and not responded:
+                await too_large(scope, receive, send)
+                responded = True
+                return {"type": "http.disconnect"}
+            return message
+
+        await self.app(scope, limited_receive, guarded_send)
+
+
+def create_app(engine: Engine, service: PaymentService, *,
+               max_body_bytes: int | None = None) -> FastAPI:
+    app = FastAPI(title="paysignal payment API", version="1",
+                  description="Idempotent payments. Every POST needs an Idempotency-Key header.")
+    limit = max_body_bytes or int(os.environ.get("PAYSIGNAL_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES))
+
+    # --- errors: always problem+json, never a stack trace --------------------------------
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> Response:
+        errors = []
+        for err in exc.errors():
+            loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "header", "path")]
+            errors.append({"field": ".".join(loc) or "body", "reason": err.get("msg", "invalid")})
+        return problem("validation-error", "the request is not valid", errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404:
+            return problem("not-found", "no such resource")
+        if exc.status_code == 405:
+            return problem("method-not-allowed", "this method is not allowed here")
+        return problem("validation-error", str(exc.detail))
+
+    @app.exception_handler(PaysignalError)
+    async def _engine_error(_request: Request, exc: PaysignalError) -> Response:
+        return problem_for(exc) or problem("internal-error", "the request could not be completed")
+
+    @app.exception_handler(SQLAlchemyError)
+    async def _database(_request: Request, exc: SQLAlchemyError) -> Response:
+        log.error("database error: %s", type(exc).__name__)
+        return problem("service-unavailable", "the database is not reachable; retry with the "
+                       "same Idempotency-Key", headers={"Retry-After": "5"})
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> Response:
+        log.error("unexpected error: %s", type(exc).__name__)
+        return problem("internal-error", "the request could not be completed; retry with the "
+                       "same Idempotency-Key")
+
+    # --- dependencies --------------------------------------------------------------------
+
+    def merchant(authorization: Annotated[str | None, Header()] = None) -> str:
+        scheme, _, token = (authorization or "").partition(" ")
+        merchant_id = authenticate(engine, token.strip()) if scheme.lower() == "bearer" else None
+        if merchant_id is None:
+            raise _Unauthorized
+        return merchant_id
+
+    def idempotency_key(key: Annotated[str | None, Header(alias="Idempotency-Key")] = None) -> str:
+        if key is None or not key.strip():
+            raise _MissingKey
+        if len(key) > MAX_KEY_LENGTH:
+            raise ValidationError("Idempotency-Key", f"must be at most {MAX_KEY_LENGTH} characters")
+        return key
+
+    @app.exception_handler(_Unauthorized)
+    async def _unauthorized(_request: Request, _exc: _Unauthorized) -> Response:
+        return problem("unauthorized", "send 'Authorization: Bearer <API key>'",
+                       headers={"WWW-Authenticate": "Bearer"})
+
+    @app.exception_handler(_MissingKey)
+    async def _missing_key(_request: Request, _exc: _MissingKey) -> Response:
+        return problem("idempotency-key-missing", "every POST needs an Idempotency-Key header",
+                       errors=[{"field": "Idempotency-Key", "reason": "is required"}])
+
+    Merchant = Annotated[str, Depends(merchant)]
+    Key = Annotated[str, Depends(idempotency_key)]
+
+    def reply(result: ServiceResponse) -> Response:
+        headers = {"Idempotent-Replayed": "true"} if result.replayed else None
+        return Response(result.body_text, status_code=result.status_code,
+                        media_type="application/json", headers=headers)
+
+    # --- payments --------------------------------------------------------------------------
+
+    errors = _problem_responses(400, 401, 404, 409, 413, 422, 503)
+
+    @app.post("/v1/payments", status_code=201, response_model=Payment, responses={
+        **errors, 202: {"model": Payment, "description": "outcome unknown; being resolved"}})
+    def create_payment(body: CreatePaymentRequest, merchant_id: Merchant, key: Key) -> Response:
+        return reply(service.create_payment(merchant_id, key, body.model_dump()))
+
+    @app.post("/v1/payments/{payment_id}/capture", response_model=Payment, responses={
+        **errors, 202: {"model": Payment}, 502: {"model": Payment}})
+    def capture(payment_id: str, merchant_id: Merchant, key: Key,
+                body: AmountRequest | None = None) -> Response:
+        return reply(service.capture(merchant_id, key, payment_id, body.amount if body else None))
+
+    @app.post("/v1/payments/{payment_id}/void", response_model=Payment, responses={
+        **errors, 202: {"model": Payment}, 502: {"model": Payment}})
+    def void(payment_id: str, merchant_id: Merchant, key: Key) -> Response:
+        return reply(service.void(merchant_id, key, payment_id))
+
+    @app.post("/v1/payments/{payment_id}/refunds", response_model=Payment, responses={
+        **errors, 202: {"model": Payment}, 502: {"model": Payment}})
+    def refund(payment_id: str, merchant_id: Merchant, key: Key,
+               body: AmountRequest | None = None) -> Response:
+        return reply(service.refund(merchant_id, key, payment_id, body.amount if body else None))
+
+    @app.get("/v1/payments/{payment_id}", responses=_problem_responses(401, 404))
+    def get_payment(payment_id: str, merchant_id: Merchant) -> dict[str, Any]:
+        return payment_detail(engine, merchant_id, payment_id)
+
+    @app.get("/v1/payments", responses=_problem_responses(400, 401))
+    def get_payments(merchant_id: Merchant, state: str | None = None,
+                     provider: str | None = None, created_after: datetime | None = None,
+                     limit: Annotated[int, Query(ge=1, le=100)] = 20,
+                     cursor: str | None = None) -> dict[str, Any]:
+        return list_payments(engine, merchant_id, state=state, provider=provider,
+                             created_after=created_after, limit=limit, cursor=cursor)
+
+    # --- health ----------------------------------------------------------------------------
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", responses=_problem_responses(503))
+    def readyz() -> Response:
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            db.require_current_schema(engine)
+        except (SQLAlchemyError, PaysignalError) as exc:
+            detail = str(exc) if isinstance(exc, PaysignalError) else "database not reachable"
+            return problem("service-unavailable", detail)
+        return JSONResponse({"status": "ready", "schema": db.head_revision()})
+
+    app.add_middleware(BodySizeLimit, max_bytes=limit)
+    return app
+
+
+class _Unauthorized(Exception):
+    pass
+
+
+class _MissingKey(Exception):
+    pass
