@@ -8,7 +8,8 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, create_model
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -17,6 +18,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine import db
 from engine.api.problems import PROBLEM_JSON, problem, problem_for
+from engine.domain.money import CURRENCY_EXPONENTS, MAX_AMOUNT_MINOR
+from engine.domain.states import PaymentState
 from engine.exceptions import PaysignalError, ValidationError
 from engine.merchants import authenticate
 from engine.read_models import list_payments, payment_detail
@@ -26,20 +29,40 @@ log = logging.getLogger("paysignal.api")
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
 
 
-class CreatePaymentRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    amount: StrictInt = Field(description="Amount in minor units of the currency", examples=[1299])
-    currency: str = Field(description="ISO 4217 code", examples=["USD"])
-    capture: Literal["automatic", "manual"] = "automatic"
-    reference: str = Field(description="The merchant's own reference", examples=["order-1042"])
-    payment_method: str = Field(description="A payment-method token (see README for test tokens)",
-                                examples=["tok_approve"])
-    provider: str | None = Field(default=None, description="Force a provider; else routed")
+Currency = Literal[tuple(sorted(CURRENCY_EXPONENTS))]  # type: ignore[valid-type]
+State = Literal[tuple(s.value for s in PaymentState)]  # type: ignore[valid-type]
+def _integral_number(value: Any) -> Any:
+    """JSON has one number type: 1299.0 is the integer 1299, but 12.99, "1299" and true are not."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# The validator goes last: pydantic then still publishes minimum/maximum in the schema.
+Amount = Annotated[int, Strict(), Field(ge=1, le=MAX_AMOUNT_MINOR, description="Minor units"),
+                   BeforeValidator(_integral_number)]
+
+
+def create_payment_model(providers: list[str]) -> type[BaseModel]:
+    """The create-payment body; its provider enum is the providers this process runs."""
+    return create_model(
+        "CreatePaymentRequest",
+        __config__=ConfigDict(extra="forbid"),
+        amount=(Amount, Field(examples=[1299])),
+        currency=(Currency, Field(description="ISO 4217 code", examples=["USD"])),
+        capture=(Literal["automatic", "manual"], "automatic"),
+        reference=(str, Field(min_length=1, max_length=255, examples=["order-1042"],
+                              description="The merchant's own reference")),
+        payment_method=(str, Field(pattern=r"^tok_[A-Za-z0-9_]{1,60}$", examples=["tok_approve"],
+                                   description="A payment-method token; never a card number")),
+        provider=(Literal[tuple(sorted(providers))] | None,  # type: ignore[valid-type]
+                  Field(default=None, description="Force a provider; otherwise routed")),
+    )
 
 
 class AmountRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    amount: StrictInt | None = Field(default=None, description="Minor units; omit for all")
+    amount: Amount | None = Field(default=None, description="Minor units; omit for all")
 
 
 class Payment(BaseModel):
@@ -119,7 +142,10 @@ def create_app(engine: Engine, service: PaymentService, *,
         errors = []
         for err in exc.errors():
             loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "header", "path")]
-            errors.append({"field": ".".join(loc) or "body", "reason": err.get("msg", "invalid")})
+            field = ".".join(loc) or "body"
+            if field == "Idempotency-Key" and err.get("type") == "missing":
+                return await _missing_key(_request, _MissingKey())
+            errors.append({"field": field, "reason": err.get("msg", "invalid")})
         return problem("validation-error", "the request is not valid", errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
@@ -148,18 +174,22 @@ def create_app(engine: Engine, service: PaymentService, *,
 
     # --- dependencies --------------------------------------------------------------------
 
-    def merchant(authorization: Annotated[str | None, Header()] = None) -> str:
-        scheme, _, token = (authorization or "").partition(" ")
-        merchant_id = authenticate(engine, token.strip()) if scheme.lower() == "bearer" else None
+    bearer = HTTPBearer(auto_error=False, description="The merchant's API key")
+
+    def merchant(credentials: Annotated[HTTPAuthorizationCredentials | None,
+                                        Depends(bearer)] = None) -> str:
+        token = credentials.credentials.strip() if credentials else ""
+        merchant_id = authenticate(engine, token) if token else None
         if merchant_id is None:
             raise _Unauthorized
         return merchant_id
 
-    def idempotency_key(key: Annotated[str | None, Header(alias="Idempotency-Key")] = None) -> str:
-        if key is None or not key.strip():
+    def idempotency_key(key: Annotated[str, Header(
+            alias="Idempotency-Key", min_length=1, max_length=MAX_KEY_LENGTH,
+            description="Unique per operation; a retry with the same key replays the result")],
+                        ) -> str:
+        if not key.strip():
             raise _MissingKey
-        if len(key) > MAX_KEY_LENGTH:
-            raise ValidationError("Idempotency-Key", f"must be at most {MAX_KEY_LENGTH} characters")
         return key
 
     @app.exception_handler(_Unauthorized)
@@ -184,10 +214,13 @@ def create_app(engine: Engine, service: PaymentService, *,
 
     errors = _problem_responses(400, 401, 404, 409, 413, 422, 503)
 
+    CreatePaymentRequest = create_payment_model(list(service.gateways))
+
     @app.post("/v1/payments", status_code=201, response_model=Payment, responses={
         **errors, 202: {"model": Payment, "description": "outcome unknown; being resolved"}})
-    def create_payment(body: CreatePaymentRequest, merchant_id: Merchant, key: Key) -> Response:
-        return reply(service.create_payment(merchant_id, key, body.model_dump()))
+    def create_payment(body: CreatePaymentRequest, merchant_id: Merchant,  # type: ignore[valid-type]
+                       key: Key) -> Response:
+        return reply(service.create_payment(merchant_id, key, body.model_dump()))  # type: ignore[attr-defined]
 
     @app.post("/v1/payments/{payment_id}/capture", response_model=Payment, responses={
         **errors, 202: {"model": Payment}, 502: {"model": Payment}})
@@ -211,7 +244,7 @@ def create_app(engine: Engine, service: PaymentService, *,
         return payment_detail(engine, merchant_id, payment_id)
 
     @app.get("/v1/payments", responses=_problem_responses(400, 401))
-    def get_payments(merchant_id: Merchant, state: str | None = None,
+    def get_payments(merchant_id: Merchant, state: State | None = None,  # type: ignore[valid-type]
                      provider: str | None = None, created_after: datetime | None = None,
                      limit: Annotated[int, Query(ge=1, le=100)] = 20,
                      cursor: str | None = None) -> dict[str, Any]:
