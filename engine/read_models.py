@@ -13,6 +13,7 @@ from sqlalchemy import Engine, and_, or_, select
 from engine.adapters.repository import utc
 from engine.adapters.tables import payment_transitions, payments, provider_attempts
 from engine.domain.states import PaymentState
+from engine.domain.text import is_identifier
 from engine.exceptions import PaymentNotFoundError, ValidationError
 from engine.ledger_queries import entries_for_payment
 
@@ -32,6 +33,8 @@ def payment_view(row: Any) -> dict[str, Any]:
 
 
 def payment_detail(engine: Engine, merchant_id: str, payment_id: str) -> dict[str, Any]:
+    if not is_identifier(payment_id):
+        raise PaymentNotFoundError(payment_id)
     with engine.connect() as conn:
         row = conn.execute(select(payments).where(payments.c.id == payment_id,
                                                   payments.c.merchant_id == merchant_id)).first()
@@ -65,6 +68,8 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         created_at, payment_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if not is_identifier(str(payment_id)):
+            raise ValueError("not an id")
         return datetime.fromisoformat(created_at), str(payment_id)
     except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):
         raise ValidationError("cursor", "is not a cursor returned by this API") from None
@@ -76,6 +81,8 @@ def list_payments(engine: Engine, merchant_id: str, *, state: str | None = None,
     """Newest first; `next_cursor` continues the list (null at the end)."""
     if state is not None and state not in {s.value for s in PaymentState}:
         raise ValidationError("state", f"{state!r} is not a payment state")
+    if provider is not None and not is_identifier(provider):
+        raise ValidationError("provider", "must be a provider name such as northwind")
     if not 1 <= limit <= MAX_PAGE:
         raise ValidationError("limit", f"must be between 1 and {MAX_PAGE}")
     query = select(payments).where(payments.c.merchant_id == merchant_id)

@@ -25,6 +25,7 @@ from engine.domain.model import CaptureMode, Operation, Payment
 from engine.domain.money import Money, validate_amount
 from engine.domain.retry import RetryPolicy
 from engine.domain.states import IN_FLIGHT_STATES, PaymentState
+from engine.domain.text import is_identifier, validate_text
 from engine.exceptions import (
     IdempotencyKeyConflictError,
     IdempotencyKeyInProgressError,
@@ -72,7 +73,7 @@ def validate_idempotency_key(key: object) -> str:
         raise ValidationError("Idempotency-Key", "is required on every POST")
     if len(key) > MAX_KEY_LENGTH:
         raise ValidationError("Idempotency-Key", f"must be at most {MAX_KEY_LENGTH} characters")
-    return key
+    return validate_text(key, "Idempotency-Key", MAX_KEY_LENGTH)
 
 
 class Router:
@@ -152,6 +153,8 @@ class PaymentService:
                              trace_id)
 
     def get_payment(self, merchant_id: str | None, payment_id: str) -> Payment:
+        if not is_identifier(payment_id):
+            raise PaymentNotFoundError(payment_id)
         with self.engine.connect() as conn:
             payment = self.repo.get(conn, payment_id, merchant_id)
         if payment is None:
@@ -439,9 +442,7 @@ class PaymentService:
         capture = request.get("capture", "automatic")
         if capture not in ("automatic", "manual"):
             raise ValidationError("capture", "must be 'automatic' or 'manual'")
-        reference = request["reference"]
-        if not isinstance(reference, str) or not 1 <= len(reference) <= 255:
-            raise ValidationError("reference", "must be a string of 1 to 255 characters")
+        reference = validate_text(request["reference"], "reference")
         token = validate_payment_method(request["payment_method"])
         provider = request.get("provider")
         if provider is None:

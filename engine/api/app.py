@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, create_model
 from sqlalchemy import Engine, text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -51,8 +51,9 @@ def create_payment_model(providers: list[str]) -> type[BaseModel]:
         amount=(Amount, Field(examples=[1299])),
         currency=(Currency, Field(description="ISO 4217 code", examples=["USD"])),
         capture=(Literal["automatic", "manual"], "automatic"),
-        reference=(str, Field(min_length=1, max_length=255, examples=["order-1042"],
-                              description="The merchant's own reference")),
+        reference=(str, Field(min_length=1, max_length=255, pattern=r"^[^\x00-\x1f\x7f]+$",
+                              examples=["order-1042"],
+                              description="The merchant's own reference (no control characters)")),
         payment_method=(str, Field(pattern=r"^tok_[A-Za-z0-9_]{1,60}$", examples=["tok_approve"],
                                    description="A payment-method token; never a card number")),
         provider=(Literal[tuple(sorted(providers))] | None,  # type: ignore[valid-type]
@@ -159,6 +160,11 @@ def create_app(engine: Engine, service: PaymentService, *,
     @app.exception_handler(PaysignalError)
     async def _engine_error(_request: Request, exc: PaysignalError) -> Response:
         return problem_for(exc) or problem("internal-error", "the request could not be completed")
+
+    @app.exception_handler(DataError)
+    async def _unstorable(_request: Request, exc: DataError) -> Response:
+        log.warning("database refused a value: %s", type(exc.orig).__name__)
+        return problem("validation-error", "a value in the request cannot be stored")
 
     @app.exception_handler(SQLAlchemyError)
     async def _database(_request: Request, exc: SQLAlchemyError) -> Response:

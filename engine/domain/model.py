@@ -11,11 +11,8 @@ from typing import Any
 from engine.domain.ledger import JournalTransaction, postings_for
 from engine.domain.money import Money, validate_amount
 from engine.domain.states import EVENT_FOR_STATE, PaymentState, is_allowed
-from engine.exceptions import (
-    AmountExceedsAvailableError,
-    InvalidTransitionError,
-    ValidationError,
-)
+from engine.domain.text import validate_text
+from engine.exceptions import AmountExceedsAvailableError, InvalidTransitionError
 
 
 class CaptureMode(StrEnum):
@@ -85,8 +82,7 @@ class Payment:
     @classmethod
     def create(cls, *, merchant_id: str, money: Money, provider: str, reference: str,
                capture_mode: CaptureMode, at: datetime, payment_id: str | None = None) -> Payment:
-        if not reference or len(reference) > 255:
-            raise ValidationError("reference", "must be 1 to 255 characters")
+        validate_text(reference, "reference")
         payment = cls(
             id=payment_id or new_id("pay"), merchant_id=merchant_id,
             amount_minor=money.amount_minor, currency=money.currency, provider=provider,

@@ -243,3 +243,18 @@ def test_readyz_is_503_when_the_schema_is_behind(api: Api) -> None:
     db.downgrade(api.engine, "0001")
     body = assert_problem(api.client.get("/readyz"), 503, "service-unavailable")
     assert "paysignal db upgrade" in body["detail"]
+
+
+@pytest.mark.parametrize("reference", ["a\x00b", "line\nbreak", "tab\there"])
+def test_control_characters_in_text_fields_are_400_not_a_database_error(api: Api,
+                                                                        reference: str) -> None:
+    r = api.post("/v1/payments", {**BODY, "reference": reference})
+    assert assert_problem(r, 400, "validation-error")["errors"][0]["field"] == "reference"
+    assert rows(api.engine, payments) == 0
+
+
+def test_odd_ids_and_filters_are_404_or_400_never_5xx(api: Api) -> None:
+    assert_problem(api.get("/v1/payments/pay%00x"), 404, "not-found")
+    assert_problem(api.post("/v1/payments/pay%00x/capture", None, key="c"), 404, "not-found")
+    bad = api.get("/v1/payments", params={"provider": "north\x00wind"})
+    assert assert_problem(bad, 400, "validation-error")["errors"][0]["field"] == "provider"
