@@ -7,6 +7,7 @@ import os
 from sqlalchemy import Engine
 
 from engine.exceptions import ConfigurationError
+from engine.observe import EngineObserver
 from engine.providers.faults import profile
 from engine.providers.simulated import SqlBook, build_simulated_providers
 from engine.services import EngineSettings, PaymentService
@@ -32,16 +33,21 @@ def settings_from_environment() -> EngineSettings:
     )
 
 
-def build_service(engine: Engine) -> PaymentService:
+def build_service(engine: Engine, observer: EngineObserver | None = None) -> PaymentService:
     """The service as `serve` and the worker run it: simulated providers with a durable book."""
     faults = profile(os.environ.get("PAYSIGNAL_PROVIDER_PROFILE", "calm"))
     seed = int(os.environ.get("PAYSIGNAL_PROVIDER_SEED", "0"))
     gateways = build_simulated_providers(SqlBook(engine), seed=seed, faults=faults)
-    return PaymentService(engine, gateways, settings=settings_from_environment())
+    return PaymentService(engine, gateways, settings=settings_from_environment(),
+                          observer=observer)
 
 
 def build_api(engine: Engine):  # type: ignore[no-untyped-def]
-    """The HTTP API as `paysignal serve api` runs it."""
+    """The HTTP API as `paysignal serve api` runs it, with its metrics."""
     from engine.api.app import create_app
+    from engine.metrics import Metrics, PrometheusObserver
 
-    return create_app(engine, build_service(engine))
+    metrics = Metrics()
+    metrics.watch_tables(engine)
+    service = build_service(engine, PrometheusObserver(metrics))
+    return create_app(engine, service, metrics=metrics)

@@ -4,15 +4,22 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+from collections.abc import Callable
 from datetime import timedelta
 from importlib.metadata import entry_points
 from typing import Annotated, Any, Optional, TypeVar
-from collections.abc import Callable
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from engine import db
@@ -235,9 +242,15 @@ def serve_api(
     import uvicorn
 
     from engine.bootstrap import build_api
+    from engine.logs import configure_logging
+    from engine.tracing import configure_tracing
 
+    configure_logging(os.environ.get("PAYSIGNAL_LOG_LEVEL", "INFO"))
+    configure_tracing("paysignal-api")
     api = guarded(lambda: build_api(ready_engine(database_url)))
-    uvicorn.run(api, host=host, port=port, log_level="info", server_header=False)
+    # uvicorn's own logging is replaced by the JSON logs (the app logs each request itself)
+    uvicorn.run(api, host=host, port=port, log_config=None, access_log=False,
+                server_header=False)
 
 
 @app.command()

@@ -10,17 +10,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from collections.abc import Callable
 
 from sqlalchemy import Connection, Engine
 
 from engine.adapters.repository import KeyRecord, KeyUpdate, PaymentRepository
-from engine.domain.fingerprint import canonical_json, differing_fields, request_fingerprint
+from engine.domain.fingerprint import (
+    canonical_json,
+    differing_fields,
+    request_fingerprint,
+)
 from engine.domain.model import CaptureMode, Operation, Payment
 from engine.domain.money import Money, validate_amount
 from engine.domain.retry import RetryPolicy
@@ -37,7 +42,9 @@ from engine.exceptions import (
 from engine.observe import EngineObserver
 from engine.providers.base import Gateway, OutcomeKind, ProviderOutcome, ProviderRequest
 from engine.providers.simulated import validate_payment_method
+from engine.tracing import current_ids, tracer
 
+log = logging.getLogger("paysignal.engine")
 MAX_KEY_LENGTH = 255
 FINISHED = "finished"
 
@@ -120,6 +127,7 @@ class PaymentService:
     def create_payment(self, merchant_id: str, idempotency_key: str, request: dict[str, Any],
                        trace_id: str | None = None) -> ServiceResponse:
         params = self._validate_create(request)
+        trace_id = trace_id or current_ids()[0]
 
         payment_id = self.new_id("pay")
 
@@ -227,6 +235,7 @@ class PaymentService:
                  payment_id: str, amount: int | None, trace_id: str | None) -> ServiceResponse:
         if amount is not None:
             validate_amount(amount)
+        trace_id = trace_id or current_ids()[0]
         params = {"payment_id": payment_id, "amount": amount}
         existing = self.get_payment(merchant_id, payment_id)
         if existing.state is PaymentState.UNKNOWN:
@@ -270,7 +279,9 @@ class PaymentService:
         values = self._key_values(merchant_id, key, operation, params, fingerprint, now, key_id)
         values.update(lock_token=token, payment_id=payment_id,
                       recovery_point=f"{first.value}_requested")
-        with self.engine.begin() as conn:
+        with tracer.start_as_current_span("idempotency.check") as span, \
+                self.engine.begin() as conn:
+            span.set_attribute("paysignal.operation", operation)
             if first is Operation.AUTHORIZE:  # a new payment: built before the key is claimed
                 payment = phase1(conn, key_id, now)
                 transitions = list(payment.new_transitions)
@@ -284,9 +295,12 @@ class PaymentService:
             if existing is None:
                 resume = False
             else:
+                span.set_attribute("paysignal.idempotency.outcome", "existing")
                 replay = self._check_existing(existing, operation, params, fingerprint, now)
                 if replay is not None:
+                    span.set_attribute("paysignal.idempotency.outcome", "replayed")
                     return replay
+                span.set_attribute("paysignal.idempotency.outcome", "recovered")
                 self.repo.take_over_key(conn, existing, token, now)
                 key_id, resume = existing.id, True
                 payment = self.repo.get(conn, existing.payment_id or "")  # type: ignore[assignment]
@@ -361,6 +375,10 @@ class PaymentService:
                 phase.attempts = []
             for t in transitions:
                 self.observer.transition(t.from_state.value, t.to_state.value, payment.provider)
+            log.info("payment %s", payment.state.value, extra={
+                "payment_id": payment.id, "merchant_id": payment.merchant_id,
+                "provider": payment.provider, "operation": op.value, "to_state": payment.state.value,
+                "outcome": outcome.kind.value})
             if before is not PaymentState.UNKNOWN and payment.state is PaymentState.UNKNOWN:
                 self.observer.unknown_outcome(payment.provider)
             self.observer.recovery_point(point)
@@ -408,7 +426,11 @@ class PaymentService:
 
         def attempt(n: int) -> ProviderOutcome:
             started = time.perf_counter()
-            outcome = gateway.execute(request)
+            with tracer.start_as_current_span(f"provider.{op.value}") as span:
+                span.set_attributes({"paysignal.provider": payment.provider,
+                                     "paysignal.operation": op.value, "paysignal.attempt": n})
+                outcome = gateway.execute(request)
+                span.set_attribute("paysignal.outcome", outcome.kind.value)
             duration = outcome.latency_s or (time.perf_counter() - started)
             self.observer.provider_call(payment.provider, op.value, outcome.kind.value,
                                         duration, n)

@@ -6,15 +6,20 @@ import random
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from collections.abc import Callable
 
 from sqlalchemy import Engine, func, select
 
 from engine.adapters.tables import payments as payments_table
-from engine.domain.retry import ExponentialJitter, RetryBudget, RetryPolicy, stop_after_attempt
+from engine.domain.retry import (
+    ExponentialJitter,
+    RetryBudget,
+    RetryPolicy,
+    stop_after_attempt,
+)
 from engine.domain.states import PaymentState
 from engine.exceptions import (
     IdempotencyKeyConflictError,
@@ -26,7 +31,11 @@ from engine.observe import EngineObserver
 from engine.outbox import DatabaseEventLogSink, OutboxRelay, pending_count
 from engine.providers.base import Gateway, ProviderOutcome, ProviderRequest
 from engine.providers.faults import profile as load_profile
-from engine.providers.simulated import InMemoryBook, build_simulated_providers, duplicate_charges
+from engine.providers.simulated import (
+    InMemoryBook,
+    build_simulated_providers,
+    duplicate_charges,
+)
 from engine.services import EngineSettings, PaymentService
 
 CURRENCIES = (("USD", 500, 50_000), ("EUR", 500, 40_000), ("GBP", 500, 30_000),

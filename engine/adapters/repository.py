@@ -7,7 +7,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from engine.adapters.tables import (
@@ -22,6 +32,7 @@ from engine.adapters.tables import (
 from engine.domain.model import CaptureMode, Operation, Payment
 from engine.domain.states import PaymentState
 from engine.exceptions import PaysignalError
+from engine.tracing import tracer
 
 
 class ConcurrentUpdateError(PaysignalError):
@@ -171,13 +182,22 @@ class PaymentRepository:
                                 for j in payment.new_journal for e in j.entries],
             "provider_attempts": attempts or [],
         }
-        if conn.dialect.name == "postgresql":
-            claimed, payment_rows, key_rows = _flush_postgres(conn, row, payment.version, new,
-                                                              key, rows, claim)
-            if not claimed:
-                return False
-        else:
-            payment_rows, key_rows = _flush_generic(conn, row, payment.version, new, key, rows)
+        # Audit rows, ledger entries and outbox events are written together (one statement on
+        # PostgreSQL), so one span covers them; its attributes say what it wrote.
+        with tracer.start_as_current_span("payment.phase.write") as span:
+            span.set_attributes({
+                "paysignal.recovery_point": key.recovery_point if key else "started",
+                "paysignal.audit.rows": len(rows["transitions"]),
+                "paysignal.ledger.entries": len(rows["journal_entries"]),
+                "paysignal.outbox.events": len(rows["outbox"])})
+            if conn.dialect.name == "postgresql":
+                claimed, payment_rows, key_rows = _flush_postgres(conn, row, payment.version, new,
+                                                                  key, rows, claim)
+                if not claimed:
+                    return False
+            else:
+                payment_rows, key_rows = _flush_generic(conn, row, payment.version, new, key,
+                                                        rows)
         if payment_rows != 1:
             raise ConcurrentUpdateError(f"payment {payment.id} was changed by another request")
         if key is not None and key_rows != 1:

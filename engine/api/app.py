@@ -3,12 +3,15 @@
 
 import logging
 import os
+import time
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from opentelemetry import trace
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, create_model
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DataError, SQLAlchemyError
@@ -20,10 +23,12 @@ from engine import db
 from engine.api.problems import PROBLEM_JSON, problem, problem_for
 from engine.domain.money import CURRENCY_EXPONENTS, MAX_AMOUNT_MINOR
 from engine.domain.states import PaymentState
-from engine.exceptions import PaysignalError, ValidationError
+from engine.exceptions import PaysignalError
 from engine.merchants import authenticate
+from engine.metrics import Metrics
 from engine.read_models import list_payments, payment_detail
 from engine.services import MAX_KEY_LENGTH, PaymentService, ServiceResponse
+from engine.tracing import tracer
 
 log = logging.getLogger("paysignal.api")
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
@@ -130,10 +135,73 @@ class BodySizeLimit:
         await self.app(scope, limited_receive, guarded_send)
 
 
+class RequestMetrics:
+    """Counts requests and their duration by route template (never by concrete path)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = {"code": 500}
+
+        async def recording_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recording_send)
+        finally:
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            method = scope["method"]
+            self.metrics.inc("paysignal_http_requests_total", route=route, method=method,
+                             status=str(status["code"]))
+            self.metrics.observe("paysignal_http_request_duration_seconds",
+                                 time.perf_counter() - started, route=route, method=method)
+
+
+class TraceRequests:
+    """One trace per request: a server span named by the route template."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = {"code": 500}
+
+        async def recording_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        with tracer.start_as_current_span(f"HTTP {scope['method']}",
+                                          kind=trace.SpanKind.SERVER) as span:
+            try:
+                await self.app(scope, receive, recording_send)
+            finally:
+                route = getattr(scope.get("route"), "path", None) or "unmatched"
+                span.update_name(f"{scope['method']} {route}")
+                log.info("request", extra={"route": route, "method": scope["method"],
+                                           "status": status["code"]})
+                span.set_attributes({"http.request.method": scope["method"], "http.route": route,
+                                     "http.response.status_code": status["code"]})
+
+
 def create_app(engine: Engine, service: PaymentService, *,
-               max_body_bytes: int | None = None) -> FastAPI:
+               max_body_bytes: int | None = None, metrics: Metrics | None = None) -> FastAPI:
+    # FastAPI's native telemetry is off: TraceRequests owns the request span (outermost, so the
+    # request metrics and logs see it) and metrics are Prometheus, from the signal catalogue.
     app = FastAPI(title="paysignal payment API", version="1",
-                  description="Idempotent payments. Every POST needs an Idempotency-Key header.")
+                  description="Idempotent payments. Every POST needs an Idempotency-Key header.",
+                  telemetry={"tracing": False, "metrics": False, "logs": False,
+                             "operation_spans": False})
     limit = max_body_bytes or int(os.environ.get("PAYSIGNAL_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES))
 
     # --- errors: always problem+json, never a stack trace --------------------------------
@@ -274,7 +342,25 @@ def create_app(engine: Engine, service: PaymentService, *,
             return problem("service-unavailable", detail)
         return JSONResponse({"status": "ready", "schema": db.head_revision()})
 
+    @app.get("/metrics", include_in_schema=False)
+    def metrics_endpoint(request: Request) -> Response:
+        if metrics is None:
+            return problem("not-found", "metrics are not enabled in this process")
+        accept = request.headers.get("accept", "")
+        if "application/openmetrics-text" in accept:
+            from prometheus_client.openmetrics.exposition import (
+                CONTENT_TYPE_LATEST as OM_TYPE,
+            )
+            from prometheus_client.openmetrics.exposition import (
+                generate_latest as om_latest,
+            )
+            return Response(om_latest(metrics.registry), media_type=OM_TYPE)
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
     app.add_middleware(BodySizeLimit, max_bytes=limit)
+    if metrics is not None:
+        app.add_middleware(RequestMetrics, metrics=metrics)
+    app.add_middleware(TraceRequests)  # outermost: metrics and logs see the trace
     return app
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import random
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
-from collections.abc import Callable
 
 T = TypeVar("T")
 

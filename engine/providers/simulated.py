@@ -11,10 +11,10 @@ import hashlib
 import random
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
-from collections.abc import Callable
 
 from sqlalchemy import Engine, func, insert, select
 
@@ -27,7 +27,7 @@ from engine.providers.base import (
     ProviderRequest,
     RawResponse,
 )
-from engine.providers.faults import PROFILES, Faults, FaultProfile
+from engine.providers.faults import PROFILES, FaultProfile, Faults
 
 # Documented test tokens: the payment_method values the simulated providers understand.
 TEST_TOKENS: dict[str, str] = {

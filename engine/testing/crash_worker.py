@@ -13,9 +13,9 @@ import time
 
 from engine import db
 from engine.observe import EngineObserver
-from engine.testing.fixtures import NO_FAULTS, payment_request
 from engine.providers.simulated import SqlBook, build_simulated_providers
 from engine.services import EngineSettings, PaymentService
+from engine.testing.fixtures import NO_FAULTS, payment_request
 
 
 class PauseAt(EngineObserver):
