@@ -9,6 +9,7 @@ from engine.cli import app
 from engine.domain.states import transition_table_markdown
 from engine.providers.faults import PROFILES
 from engine.providers.simulated import TEST_TOKENS
+from engine.signals import catalogue_markdown
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 
@@ -19,6 +20,10 @@ def between(marker: str) -> str:
 
 def test_readme_transition_table_is_the_code_table() -> None:
     assert between("transition-table") == transition_table_markdown()
+
+
+def test_readme_signal_table_is_the_catalogue() -> None:
+    assert between("signal-catalogue") == catalogue_markdown()
 
 
 def test_readme_lists_every_test_token_with_its_behaviour() -> None:
