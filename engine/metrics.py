@@ -84,6 +84,9 @@ class PrometheusObserver(EngineObserver):
     def unknown_resolved(self, provider: str, result: str) -> None:
         self.m.inc("paysignal_unknown_outcomes_resolved_total", provider=provider, result=result)
 
+    def webhook(self, provider: str, result: str) -> None:
+        self.m.inc("paysignal_webhook_events_total", provider=provider, result=result)
+
 
 def _gauge(spec: MetricSpec) -> GaugeMetricFamily:
     return GaugeMetricFamily(spec.name, spec.help, labels=spec.labels)

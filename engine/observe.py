@@ -27,6 +27,9 @@ class EngineObserver:
     def unknown_resolved(self, provider: str, result: str) -> None:
         pass
 
+    def webhook(self, provider: str, result: str) -> None:
+        pass
+
     def recovery_point(self, name: str) -> None:
         """Called right after each phase commits (and after each provider call returns)."""
 

@@ -45,6 +45,9 @@ CATALOGUE: tuple[MetricSpec, ...] = (
     MetricSpec("paysignal_unknown_outcomes_resolved_total", "counter",
                "Unknown outcomes settled by asking the provider, by resulting state",
                ("provider", "result")),
+    MetricSpec("paysignal_webhook_events_total", "counter",
+               "Provider notifications by result: settled, recorded, duplicate, unmatched, "
+               "bad_signature, malformed", ("provider", "result")),
     MetricSpec("paysignal_unknown_outcomes_open", "gauge",
                "Payments currently in the unknown state", ("provider",)),
     MetricSpec("paysignal_unknown_outcome_oldest_age_seconds", "gauge",

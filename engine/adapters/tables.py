@@ -176,4 +176,22 @@ merchants = Table(
     Column("created_at", TS, nullable=False),
 )
 
+# Every provider notification received, deduplicated by the provider's event id. Unmatched ones
+# (no such payment) stay here for reconciliation.
+webhook_events = Table(
+    "webhook_events", metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("provider", String(32), nullable=False),
+    Column("event_id", String(128), nullable=False),
+    Column("payment_id", String(64)),
+    Column("provider_reference", String(128)),
+    Column("operation", String(16), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("result", String(16), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("received_at", TS, nullable=False),
+    UniqueConstraint("provider", "event_id", name="uq_webhook_events_provider_event"),
+    Index("ix_webhook_events_result", "result", "received_at"),
+)
+
 APPEND_ONLY_TABLES = ("payment_transitions", "journal_transactions", "journal_entries")

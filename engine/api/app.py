@@ -313,6 +313,26 @@ def create_app(engine: Engine, service: PaymentService, *,
                body: AmountRequest | None = None) -> Response:
         return reply(service.refund(merchant_id, key, payment_id, body.amount if body else None))
 
+    @app.post("/v1/webhooks/{provider}", responses=_problem_responses(400, 401, 404))
+    async def webhook(provider: str, request: Request) -> Response:
+        """A provider's signed notification. Authenticated by the provider's signature."""
+        from starlette.concurrency import run_in_threadpool
+
+        from engine.exceptions import ProviderNotFoundError
+        from engine.webhooks import WebhookRejectedError, ingest
+
+        body = await request.body()
+        try:
+            result = await run_in_threadpool(ingest, service, provider, dict(request.headers),
+                                             body)
+        except WebhookRejectedError as exc:
+            if exc.result == "bad_signature":
+                return problem("unauthorized", str(exc))
+            return problem("validation-error", str(exc))
+        except ProviderNotFoundError:
+            return problem("not-found", "no such provider")
+        return JSONResponse({"result": result}, status_code=200)
+
     @app.get("/v1/payments/{payment_id}", responses=_problem_responses(401, 404))
     def get_payment(payment_id: str, merchant_id: Merchant) -> dict[str, Any]:
         return payment_detail(engine, merchant_id, payment_id)

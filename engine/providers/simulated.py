@@ -7,7 +7,12 @@ count real duplicate charges independently of the engine.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
+import hmac
+import json
+import os
 import random
 import re
 import threading
@@ -129,6 +134,21 @@ class SqlBook:
     def count(self) -> int:
         with self._engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(ops_table)).scalar_one())
+
+
+class WebhookSignatureError(Exception):
+    """A notification whose signature or timestamp does not check out."""
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedNotification:
+    """A provider notification in normalized words."""
+
+    event_id: str
+    payment_ref: str
+    provider_reference: str
+    operation: Operation
+    succeeded: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,8 +277,9 @@ class SimulatedProvider:
         if req.payment_method == "tok_unknown_forever":
             self._silent_requests.add(req.request_id)
             return  # this provider never tells: the payment stays unknown
-        body = self.render_notification(req, reference, status, reason)
-        event_id = f"{self.ref_prefix}_evt_{hashlib.sha256((reference + req.operation.value + status).encode()).hexdigest()[:16]}"
+        digest = hashlib.sha256((reference + req.operation.value + status).encode()).hexdigest()
+        event_id = f"{self.ref_prefix}_evt_{digest[:16]}"
+        body = self.render_notification(req, reference, status, reason, event_id)
         note = Notification(self.name, event_id, req.payment_ref, reference, body)
         with self._notify_lock:
             self.notifications.append(note)
@@ -290,8 +311,44 @@ class SimulatedProvider:
         raise NotImplementedError
 
     def render_notification(self, req: ProviderRequest, reference: str, status: str,
-                            reason: str | None) -> dict[str, Any]:
+                            reason: str | None, event_id: str) -> dict[str, Any]:
         raise NotImplementedError
+
+    # --- signed notifications ----------------------------------------------------------------
+
+    @property
+    def webhook_secret(self) -> bytes:
+        env = f"PAYSIGNAL_WEBHOOK_SECRET_{self.name.upper()}"
+        return os.environ.get(env, f"whsec_dev_{self.name}").encode()
+
+    def _mac(self, timestamp: int, body: bytes) -> bytes:
+        return hmac.new(self.webhook_secret, str(timestamp).encode() + b"." + body,
+                        hashlib.sha256).digest()
+
+    def sign(self, body: bytes, timestamp: int) -> dict[str, str]:
+        raise NotImplementedError
+
+    def signature_parts(self, headers: dict[str, str]) -> tuple[int, bytes]:
+        """(timestamp, signature bytes) from the provider's headers; ValueError if absent."""
+        raise NotImplementedError
+
+    def verify(self, headers: dict[str, str], body: bytes, now: float,
+               tolerance_s: float = 300.0) -> None:
+        try:
+            timestamp, given = self.signature_parts({k.lower(): v for k, v in headers.items()})
+        except (KeyError, ValueError, binascii.Error):
+            raise WebhookSignatureError("signature headers missing or malformed") from None
+        if abs(now - timestamp) > tolerance_s:
+            raise WebhookSignatureError("timestamp outside the replay window")
+        if not hmac.compare_digest(given, self._mac(timestamp, body)):
+            raise WebhookSignatureError("signature does not match")
+
+    def parse_notification(self, body: dict[str, Any]) -> ParsedNotification:
+        raise NotImplementedError
+
+    def signed(self, note: Notification, timestamp: int) -> tuple[dict[str, str], bytes]:
+        body = json.dumps(note.body).encode()
+        return self.sign(body, timestamp), body
 
 
 def _timeout(latency: float) -> RawResponse:
@@ -352,10 +409,28 @@ class Northwind(SimulatedProvider):
         fee = self.fee_for(item["amount"]) if operation is Operation.CAPTURE else 0
         return ProviderOutcome(OutcomeKind.SUCCEEDED, item["status"], item["id"], fee_minor=fee)
 
-    def render_notification(self, req, reference, status, reason):  # type: ignore[no-untyped-def]
+    def render_notification(self, req, reference, status, reason, event_id):  # type: ignore[no-untyped-def]
         kind = "charge.failed" if status == DECLINED else f"charge.{self._STATUS[req.operation]}"
-        return {"type": kind, "data": {"object": {"id": reference, "amount": req.amount_minor,
-                "currency": req.currency.lower(), "metadata": {"payment_id": req.payment_ref}}}}
+        return {"id": event_id, "type": kind, "data": {"object": {
+            "id": reference, "amount": req.amount_minor, "currency": req.currency.lower(),
+            "metadata": {"payment_id": req.payment_ref}}}}
+
+    def sign(self, body: bytes, timestamp: int) -> dict[str, str]:
+        return {"Northwind-Signature": f"t={timestamp},v1={self._mac(timestamp, body).hex()}"}
+
+    def signature_parts(self, headers: dict[str, str]) -> tuple[int, bytes]:
+        parts = dict(p.split("=", 1) for p in headers["northwind-signature"].split(","))
+        return int(parts["t"]), bytes.fromhex(parts["v1"])
+
+    def parse_notification(self, body: dict[str, Any]) -> ParsedNotification:
+        if body["type"] == "charge.failed":
+            operation, ok = Operation.AUTHORIZE, False
+        else:
+            word = body["type"].removeprefix("charge.")
+            operation, ok = {v: k for k, v in self._STATUS.items()}[word], True
+        obj = body["data"]["object"]
+        return ParsedNotification(body["id"], obj["metadata"]["payment_id"], obj["id"],
+                                  operation, ok)
 
 
 class Southbank(SimulatedProvider):
@@ -424,9 +499,27 @@ class Southbank(SimulatedProvider):
         fee = self.fee_for(raw.body["amount"]["value"]) if operation is Operation.CAPTURE else 0
         return ProviderOutcome(OutcomeKind.SUCCEEDED, raw.body["resultCode"], ref, fee_minor=fee)
 
-    def render_notification(self, req, reference, status, reason):  # type: ignore[no-untyped-def]
-        code = {Operation.AUTHORIZE: "AUTHORISATION", Operation.CAPTURE: "CAPTURE",
-                Operation.VOID: "CANCELLATION", Operation.REFUND: "REFUND"}[req.operation]
+    _EVENT_CODES = {Operation.AUTHORIZE: "AUTHORISATION", Operation.CAPTURE: "CAPTURE",
+                    Operation.VOID: "CANCELLATION", Operation.REFUND: "REFUND"}
+
+    def sign(self, body: bytes, timestamp: int) -> dict[str, str]:
+        return {"X-Southbank-Timestamp": str(timestamp),
+                "X-Southbank-Signature": base64.b64encode(self._mac(timestamp, body)).decode()}
+
+    def signature_parts(self, headers: dict[str, str]) -> tuple[int, bytes]:
+        return (int(headers["x-southbank-timestamp"]),
+                base64.b64decode(headers["x-southbank-signature"], validate=True))
+
+    def parse_notification(self, body: dict[str, Any]) -> ParsedNotification:
+        item = body["notificationItems"][0]["NotificationRequestItem"]
+        operation = {v: k for k, v in self._EVENT_CODES.items()}[item["eventCode"]]
+        # Southbank has no event id: its pspReference, event code and success flag identify one.
+        event_id = f"{item['pspReference']}:{item['eventCode']}:{item['success']}"
+        return ParsedNotification(event_id, item["merchantReference"], item["pspReference"],
+                                  operation, item["success"] == "true")
+
+    def render_notification(self, req, reference, status, reason, event_id):  # type: ignore[no-untyped-def]
+        code = self._EVENT_CODES[req.operation]
         return {"live": "false", "notificationItems": [{"NotificationRequestItem": {
             "eventCode": code, "success": "false" if status == DECLINED else "true",
             "pspReference": reference, "merchantReference": req.payment_ref,
@@ -499,8 +592,20 @@ class Eastpay(SimulatedProvider):
             fee = self.fee_for(Money.from_decimal_string(raw.body["amt"], raw.body["ccy"]).amount_minor)
         return ProviderOutcome(OutcomeKind.SUCCEEDED, "rc=00", raw.body["txn_ref"], fee_minor=fee)
 
-    def render_notification(self, req, reference, status, reason):  # type: ignore[no-untyped-def]
-        return {"MsgType": "ADVICE", "TxnType": self._TXN[req.operation], "TxnRef": reference,
+    def sign(self, body: bytes, timestamp: int) -> dict[str, str]:
+        return {"X-EP-Time": str(timestamp), "X-EP-MAC": self._mac(timestamp, body).hex().upper()}
+
+    def signature_parts(self, headers: dict[str, str]) -> tuple[int, bytes]:
+        return int(headers["x-ep-time"]), bytes.fromhex(headers["x-ep-mac"])
+
+    def parse_notification(self, body: dict[str, Any]) -> ParsedNotification:
+        operation = {v: k for k, v in self._TXN.items()}[body["TxnType"]]
+        return ParsedNotification(body["MsgId"], body["OrderId"], body["TxnRef"], operation,
+                                  body["RC"] == "00")
+
+    def render_notification(self, req, reference, status, reason, event_id):  # type: ignore[no-untyped-def]
+        return {"MsgType": "ADVICE", "MsgId": event_id, "TxnType": self._TXN[req.operation],
+                "TxnRef": reference,
                 "OrderId": req.payment_ref, "RC": "05" if status == DECLINED else "00",
                 "Amount": self._amount(req.amount_minor, req.currency), "Ccy": req.currency}
 

@@ -1,0 +1,112 @@
+"""Provider notification (webhook) ingestion.
+
+Verified by the provider's signature and replay window, deduplicated by provider event id, and
+stored whatever happens next. A notification only ever settles a payment whose outcome is
+`unknown` for that very operation; anything else is recorded and never moves a payment (so an
+out-of-order or late notification cannot send it backwards). One for a payment we do not know is
+kept as `unmatched`, for reconciliation."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+
+from sqlalchemy.dialects import postgresql, sqlite
+
+from engine.adapters.tables import webhook_events
+from engine.domain.model import CaptureMode
+from engine.domain.states import PaymentState
+from engine.domain.text import is_identifier
+from engine.exceptions import PaysignalError, ProviderNotFoundError
+from engine.providers.base import OutcomeKind, ProviderOutcome
+from engine.providers.simulated import ParsedNotification, WebhookSignatureError
+from engine.services import PaymentService
+
+log = logging.getLogger("paysignal.webhooks")
+RESULTS = ("settled", "recorded", "duplicate", "unmatched", "bad_signature", "malformed")
+
+
+class WebhookRejectedError(PaysignalError):
+    def __init__(self, result: str, reason: str) -> None:
+        self.result = result
+        super().__init__(reason)
+
+
+def tolerance_s() -> float:
+    return float(os.environ.get("PAYSIGNAL_WEBHOOK_TOLERANCE_S", "300"))
+
+
+def ingest(service: PaymentService, provider: str, headers: dict[str, str], body: bytes,
+           now: float | None = None) -> str:
+    """Process one notification; returns its result. Raises WebhookRejectedError if refused."""
+    gateway = service.gateways.get(provider)
+    if gateway is None or not hasattr(gateway, "verify"):
+        raise ProviderNotFoundError(provider, sorted(service.gateways))
+    try:
+        gateway.verify(headers, body, time.time() if now is None else now, tolerance_s())
+    except WebhookSignatureError as exc:
+        service.observer.webhook(provider, "bad_signature")
+        raise WebhookRejectedError("bad_signature", str(exc)) from None
+    try:
+        note: ParsedNotification = gateway.parse_notification(json.loads(body))
+    except (ValueError, KeyError, TypeError, IndexError):
+        service.observer.webhook(provider, "malformed")
+        raise WebhookRejectedError("malformed", "the notification is not in "
+                                   f"{provider}'s format") from None
+    result = _apply(service, provider, note, body)
+    service.observer.webhook(provider, result)
+    log.info("webhook %s", result, extra={"provider": provider, "outcome": result,
+                                          "payment_id": note.payment_ref})
+    return result
+
+
+def _apply(service: PaymentService, provider: str, note: ParsedNotification, body: bytes) -> str:
+    at = service.clock()
+    with service.engine.begin() as conn:
+        payment = (service.repo.get(conn, note.payment_ref)
+                   if is_identifier(note.payment_ref) else None)
+        if payment is not None and payment.provider != provider:
+            payment = None
+        settles = (payment is not None and payment.state is PaymentState.UNKNOWN
+                   and payment.pending_operation is note.operation)
+        result = "unmatched" if payment is None else ("settled" if settles else "recorded")
+        stmt = (postgresql.insert(webhook_events) if conn.dialect.name == "postgresql"
+                else sqlite.insert(webhook_events))
+        inserted = conn.execute(stmt.values(
+            provider=provider, event_id=note.event_id[:128],
+            payment_id=payment.id if payment else None,
+            provider_reference=note.provider_reference[:128], operation=note.operation.value,
+            outcome="succeeded" if note.succeeded else "declined", result=result,
+            body=body.decode(errors="replace"), received_at=at,
+        ).on_conflict_do_nothing(index_elements=["provider", "event_id"])
+            .returning(webhook_events.c.id)).first()
+        if inserted is None:
+            return "duplicate"
+        if settles and payment is not None:
+            kind = OutcomeKind.SUCCEEDED if note.succeeded else OutcomeKind.DECLINED
+            outcome = ProviderOutcome(kind, "notification", note.provider_reference,
+                                      reason=None if note.succeeded else "declined",
+                                      fee_minor=_fee(service, payment.provider, note, payment))
+            service._apply_outcome(payment, outcome, f"webhook:{provider}", at, None)
+            transitions = list(payment.new_transitions)
+            service.repo.flush(conn, payment)
+    if settles and payment is not None:
+        for t in transitions:
+            service.observer.transition(t.from_state.value, t.to_state.value, provider)
+        service.observer.unknown_resolved(provider, payment.state.value)
+        if (payment.state is PaymentState.AUTHORIZED
+                and payment.capture_mode is CaptureMode.AUTOMATIC):
+            service.capture(payment.merchant_id, f"auto-capture:{payment.id}", payment.id)
+    return result
+
+
+def _fee(service: PaymentService, provider: str, note: ParsedNotification, payment) -> int:  # type: ignore[no-untyped-def]
+    from engine.domain.model import Operation
+
+    gateway = service.gateways[provider]
+    if note.operation is Operation.CAPTURE and note.succeeded and hasattr(gateway, "fee_for"):
+        return int(gateway.fee_for(payment.pending_amount_minor))
+    return 0
+
