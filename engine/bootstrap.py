@@ -11,6 +11,7 @@ from engine.observe import EngineObserver
 from engine.providers.faults import profile
 from engine.providers.simulated import SqlBook, build_simulated_providers
 from engine.services import EngineSettings, PaymentService
+from engine.toggles import ToggleReader
 
 
 def _float_env(name: str, default: float) -> float:
@@ -33,13 +34,19 @@ def settings_from_environment() -> EngineSettings:
     )
 
 
+def simulated_provider_names() -> list[str]:
+    from engine.providers.simulated import PROVIDER_CLASSES
+
+    return sorted(PROVIDER_CLASSES)
+
+
 def build_service(engine: Engine, observer: EngineObserver | None = None) -> PaymentService:
     """The service as `serve` and the worker run it: simulated providers with a durable book."""
     faults = profile(os.environ.get("PAYSIGNAL_PROVIDER_PROFILE", "calm"))
     seed = int(os.environ.get("PAYSIGNAL_PROVIDER_SEED", "0"))
     gateways = build_simulated_providers(SqlBook(engine), seed=seed, faults=faults)
     return PaymentService(engine, gateways, settings=settings_from_environment(),
-                          observer=observer)
+                          observer=observer, toggles=ToggleReader(engine))
 
 
 def build_api(engine: Engine):  # type: ignore[no-untyped-def]
@@ -48,6 +55,6 @@ def build_api(engine: Engine):  # type: ignore[no-untyped-def]
     from engine.metrics import Metrics, PrometheusObserver
 
     metrics = Metrics()
-    metrics.watch_tables(engine)
     service = build_service(engine, PrometheusObserver(metrics))
+    metrics.watch_tables(engine, list(service.gateways))
     return create_app(engine, service, metrics=metrics)

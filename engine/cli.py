@@ -33,12 +33,15 @@ outbox_app = typer.Typer(no_args_is_help=True, help="The transactional outbox.")
 keys_app = typer.Typer(no_args_is_help=True, help="Idempotency keys.")
 merchants_app = typer.Typer(no_args_is_help=True, help="Merchants and their API keys.")
 serve_app = typer.Typer(no_args_is_help=True, help="Run the long-lived processes.")
+toggles_app = typer.Typer(no_args_is_help=True,
+                          help="Staged rollout of idempotency enforcement (off|shadow|enforce).")
 app.add_typer(db_app, name="db")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(keys_app, name="keys")
 app.add_typer(merchants_app, name="merchants")
 app.add_typer(serve_app, name="serve")
+app.add_typer(toggles_app, name="toggles")
 
 console = Console(stderr=True)
 out = Console()
@@ -251,6 +254,49 @@ def serve_api(
     # uvicorn's own logging is replaced by the JSON logs (the app logs each request itself)
     uvicorn.run(api, host=host, port=port, log_config=None, access_log=False,
                 server_header=False)
+
+
+@toggles_app.command("set")
+def toggles_set(
+    provider: Annotated[str, typer.Option(help="Provider the toggle applies to.")],
+    mode: Annotated[str, typer.Option(help="off, shadow or enforce.")],
+    actor: Annotated[str, typer.Option(help="Who is making the change (audited).")],
+    payment_method: Annotated[str, typer.Option(help="A payment-method token, or * for all.")] = "*",
+    reason: Annotated[str, typer.Option(help="Why (audited).")] = "",
+    database_url: DatabaseUrl = None, as_json: JsonFlag = False,
+) -> None:
+    """Change idempotency enforcement for a provider (and payment method); audited."""
+    from engine.bootstrap import simulated_provider_names
+    from engine.toggles import set_mode
+
+    change = guarded(lambda: set_mode(
+        ready_engine(database_url), provider=provider, mode=mode, actor=actor,
+        known_providers=simulated_provider_names(), payment_method=payment_method, reason=reason))
+    if as_json:
+        print(json.dumps(change))
+    else:
+        out.print(f"{change['provider']} / {change['payment_method']}: "
+                  f"{change['from']} -> {change['to']} (by {change['actor']})")
+
+
+@toggles_app.command("list")
+def toggles_list(database_url: DatabaseUrl = None, as_json: JsonFlag = False) -> None:
+    """Current toggles (providers not listed enforce) and the latest audited changes."""
+    from engine.toggles import audit_trail, current_modes
+
+    engine = ready_engine(database_url)
+    toggles, audit = current_modes(engine), audit_trail(engine, 20)
+    if as_json:
+        print(json.dumps({"toggles": toggles, "audit": audit}))
+        return
+    table = Table("provider", "payment method", "mode", "changed by", "at")
+    for t in toggles:
+        table.add_row(t["provider"], t["payment_method"], t["mode"], t["updated_by"],
+                      t["updated_at"])
+    out.print(table if toggles else "no toggles set: every provider enforces idempotency")
+    for a in audit:
+        out.print(f"{a['at']}  {a['provider']}/{a['payment_method']}: {a['from']} -> {a['to']} "
+                  f"by {a['actor']} ({a['reason']})")
 
 
 @app.command()

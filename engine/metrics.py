@@ -16,6 +16,7 @@ from engine.domain.states import PaymentState
 from engine.ledger_queries import imbalances
 from engine.observe import EngineObserver
 from engine.signals import CATALOGUE, LATENCY_BUCKETS, MetricSpec
+from engine.toggles import DEFAULT_MODE, Mode, current_modes
 
 
 def current_trace_id() -> str | None:
@@ -51,9 +52,9 @@ class Metrics:
         metric = self._m[name]
         (metric.labels(**labels) if labels else metric).inc()
 
-    def watch_tables(self, engine: Engine) -> None:
+    def watch_tables(self, engine: Engine, providers: list[str] | None = None) -> None:
         """Gauges read from the tables of record at scrape time."""
-        self.registry.register(_TableGauges(engine))
+        self.registry.register(_TableGauges(engine, providers or []))
 
 
 class PrometheusObserver(EngineObserver):
@@ -84,6 +85,10 @@ class PrometheusObserver(EngineObserver):
     def unknown_resolved(self, provider: str, result: str) -> None:
         self.m.inc("paysignal_unknown_outcomes_resolved_total", provider=provider, result=result)
 
+    def shadow_duplicate(self, provider: str, would_be: str) -> None:
+        self.m.inc("paysignal_idempotency_shadow_detections_total", provider=provider,
+                   would_be=would_be)
+
     def webhook(self, provider: str, result: str) -> None:
         self.m.inc("paysignal_webhook_events_total", provider=provider, result=result)
 
@@ -93,8 +98,8 @@ def _gauge(spec: MetricSpec) -> GaugeMetricFamily:
 
 
 class _TableGauges(Collector):
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, engine: Engine, providers: list[str]) -> None:
+        self.engine, self.providers = engine, providers
 
     def describe(self) -> list[Any]:
         return []  # collected lazily: never query the database at registration
@@ -124,4 +129,12 @@ class _TableGauges(Collector):
             totals[i.currency] = totals.get(i.currency, 0) + abs(i.debits_minus_credits)
         for currency, value in totals.items():
             imbalance.add_metric([currency], value)
-        yield from (open_, oldest, pending, pending_age, imbalance)
+        modes = _gauge(BY_NAME["paysignal_idempotency_enforcement_mode"])
+        current = {(p, "*"): DEFAULT_MODE.value for p in self.providers}
+        current.update({(t["provider"], t["payment_method"]): t["mode"]
+                        for t in current_modes(self.engine)})
+        for (provider, method), mode in sorted(current.items()):
+            for candidate in Mode:
+                modes.add_metric([provider, method, candidate.value],
+                                 1.0 if candidate.value == mode else 0.0)
+        yield from (open_, oldest, pending, pending_age, imbalance, modes)

@@ -27,6 +27,9 @@ class EngineObserver:
     def unknown_resolved(self, provider: str, result: str) -> None:
         pass
 
+    def shadow_duplicate(self, provider: str, would_be: str) -> None:
+        """Shadow mode let a would-be duplicate through (would_be: replay | conflict)."""
+
     def webhook(self, provider: str, result: str) -> None:
         pass
 

@@ -42,6 +42,7 @@ from engine.exceptions import (
 from engine.observe import EngineObserver
 from engine.providers.base import Gateway, OutcomeKind, ProviderOutcome, ProviderRequest
 from engine.providers.simulated import validate_payment_method
+from engine.toggles import Mode, ToggleReader
 from engine.tracing import current_ids, tracer
 
 log = logging.getLogger("paysignal.engine")
@@ -111,8 +112,10 @@ class PaymentService:
                  retry_policy: RetryPolicy | None = None,
                  observer: EngineObserver | None = None,
                  settings: EngineSettings | None = None,
-                 new_id: Callable[[str], str] | None = None) -> None:
+                 new_id: Callable[[str], str] | None = None,
+                 toggles: ToggleReader | None = None) -> None:
         self.engine = engine
+        self.toggles = toggles
         self.new_id = new_id or (lambda prefix: f"{prefix}_{uuid.uuid4().hex}")
         self.repo = PaymentRepository(engine)
         self.gateways = gateways
@@ -143,7 +146,8 @@ class PaymentService:
             return payment
 
         return self._idempotent(merchant_id, idempotency_key, "create_payment", params, phase1,
-                                trace_id, payment_id, Operation.AUTHORIZE)
+                                trace_id, payment_id, Operation.AUTHORIZE,
+                                (params["provider"], params["payment_method"]))
 
     def capture(self, merchant_id: str, idempotency_key: str, payment_id: str,
                 amount: int | None = None, trace_id: str | None = None) -> ServiceResponse:
@@ -252,7 +256,7 @@ class PaymentService:
             return payment
 
         return self._idempotent(merchant_id, idempotency_key, operation.value, params, phase1,
-                                trace_id, payment_id, operation)
+                                trace_id, payment_id, operation, (existing.provider, None))
 
     def _key_values(self, merchant_id: str, key: str, operation: str, params: dict[str, Any],
                     fingerprint: str, now: datetime, key_id: str) -> dict[str, Any]:
@@ -268,12 +272,14 @@ class PaymentService:
 
     def _idempotent(self, merchant_id: str, key: str, operation: str, params: dict[str, Any],
                     phase1: Callable[[Connection, str, datetime], Payment],  # builds, never writes
-                    trace_id: str | None, payment_id: str, first: Operation) -> ServiceResponse:
+                    trace_id: str | None, payment_id: str, first: Operation,
+                    route: tuple[str, str | None]) -> ServiceResponse:
         """Claim the key and run phase 1 in one transaction. The key row is inserted already
         at phase 1's recovery point: if phase 1 fails, the whole transaction rolls back."""
         validate_idempotency_key(key)
         fingerprint = request_fingerprint(operation, params)
         now = self.clock()
+        key = self._key_under_rollout(merchant_id, key, fingerprint, route)
         token = uuid.uuid4().hex
         key_id = self.new_id("idk")
         values = self._key_values(merchant_id, key, operation, params, fingerprint, now, key_id)
@@ -312,6 +318,26 @@ class PaymentService:
         return self._drive(_Phase(key_id, token, payment, resume, trace_id,
                                   params.get("payment_method")),
                            self._status_for(operation))
+
+    def _key_under_rollout(self, merchant_id: str, key: str, fingerprint: str,
+                           route: tuple[str, str | None]) -> str:
+        """The key to store under: the client's, unless enforcement is rolled back for this
+        provider and payment method (then a fresh one, so the request runs as new)."""
+        mode = self.toggles.mode_for(*route) if self.toggles else Mode.ENFORCE
+        if mode is Mode.ENFORCE:
+            return key
+        fresh = f"{key[:200]}#{self.new_id('unenforced')}"
+        if mode is Mode.OFF:
+            return fresh
+        with self.engine.connect() as conn:
+            seen = self.repo.find_key(conn, merchant_id, key)
+        if seen is None:
+            return key
+        would_be = "replay" if seen.fingerprint == fingerprint else "conflict"
+        self.observer.shadow_duplicate(route[0], would_be)
+        log.warning("shadow mode: would-be duplicate let through", extra={
+            "merchant_id": merchant_id, "provider": route[0], "outcome": would_be})
+        return fresh
 
     def _check_existing(self, record: KeyRecord, operation: str, params: dict[str, Any],
                         fingerprint: str, now: datetime) -> ServiceResponse | None:

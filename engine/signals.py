@@ -32,6 +32,12 @@ CATALOGUE: tuple[MetricSpec, ...] = (
     MetricSpec("paysignal_idempotency_requests_total", "counter",
                "Idempotency-Key outcomes: new, replayed, conflict, in_flight, recovered",
                ("outcome",)),
+    MetricSpec("paysignal_idempotency_shadow_detections_total", "counter",
+               "Would-be duplicates let through by shadow mode, by provider and what enforcement "
+               "would have done (replay or conflict)", ("provider", "would_be")),
+    MetricSpec("paysignal_idempotency_enforcement_mode", "gauge",
+               "Rollout toggle state: 1 for the current mode of each provider and payment method",
+               ("provider", "payment_method", "mode")),
     MetricSpec("paysignal_provider_call_duration_seconds", "histogram",
                "Provider call duration, by provider, operation and normalized outcome",
                ("provider", "operation", "outcome")),

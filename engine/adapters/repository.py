@@ -253,6 +253,11 @@ class PaymentRepository:
             return record
         raise ConcurrentUpdateError(f"idempotency key {values['key']!r} churned; retry")
 
+    def find_key(self, conn: Connection, merchant_id: str, key: str) -> KeyRecord | None:
+        row = conn.execute(select(idempotency_keys).where(
+            idempotency_keys.c.merchant_id == merchant_id, idempotency_keys.c.key == key)).first()
+        return _key_from_row(row) if row else None
+
     def take_over_key(self, conn: Connection, record: KeyRecord, token: str, now: datetime) -> None:
         conn.execute(update(idempotency_keys).where(idempotency_keys.c.id == record.id)
                      .values(locked_at=now, lock_token=token))

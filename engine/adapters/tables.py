@@ -194,4 +194,27 @@ webhook_events = Table(
     Index("ix_webhook_events_result", "result", "received_at"),
 )
 
-APPEND_ONLY_TABLES = ("payment_transitions", "journal_transactions", "journal_entries")
+# Staged rollout: idempotency enforcement per provider and payment method ('*' = any method).
+rollout_toggles = Table(
+    "rollout_toggles", metadata,
+    Column("provider", String(32), primary_key=True),
+    Column("payment_method", String(64), primary_key=True),
+    Column("mode", String(16), nullable=False),
+    Column("updated_at", TS, nullable=False),
+    Column("updated_by", String(128), nullable=False),
+)
+
+toggle_audit = Table(
+    "toggle_audit", metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("provider", String(32), nullable=False),
+    Column("payment_method", String(64), nullable=False),
+    Column("from_mode", String(16), nullable=False),
+    Column("to_mode", String(16), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("reason", String(255), nullable=False),
+    Column("at", TS, nullable=False),
+)
+
+APPEND_ONLY_TABLES = ("payment_transitions", "journal_transactions", "journal_entries",
+                      "toggle_audit")

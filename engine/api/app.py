@@ -1,6 +1,7 @@
 """The payment HTTP API (FastAPI). OpenAPI is served at /openapi.json."""
 
 
+import hmac
 import logging
 import os
 import time
@@ -332,6 +333,38 @@ def create_app(engine: Engine, service: PaymentService, *,
         except ProviderNotFoundError:
             return problem("not-found", "no such provider")
         return JSONResponse({"result": result}, status_code=200)
+
+    # --- admin: rollout toggles (only with PAYSIGNAL_ADMIN_TOKEN set) ---------------------
+
+    def admin(credentials: Annotated[HTTPAuthorizationCredentials | None,
+                                     Depends(bearer)] = None) -> None:
+        expected = os.environ.get("PAYSIGNAL_ADMIN_TOKEN", "")
+        given = credentials.credentials if credentials else ""
+        if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+            raise _Unauthorized
+
+    class ToggleChange(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        mode: Literal["off", "shadow", "enforce"]
+        actor: str = Field(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")
+        payment_method: str = Field(default="*", pattern=r"^(\*|[A-Za-z0-9_-]{1,64})$")
+        reason: str = Field(default="", max_length=255, pattern=r"^[^\x00-\x1f\x7f]*$")
+
+    @app.get("/v1/admin/toggles", dependencies=[Depends(admin)],
+             responses=_problem_responses(401))
+    def get_toggles() -> dict[str, Any]:
+        from engine.toggles import audit_trail, current_modes
+
+        return {"toggles": current_modes(engine), "audit": audit_trail(engine)}
+
+    @app.put("/v1/admin/toggles/{provider}", dependencies=[Depends(admin)],
+             responses=_problem_responses(400, 401))
+    def put_toggle(provider: str, change: ToggleChange) -> dict[str, Any]:
+        from engine.toggles import set_mode
+
+        return set_mode(engine, provider=provider, mode=change.mode, actor=change.actor,
+                        known_providers=list(service.gateways),
+                        payment_method=change.payment_method, reason=change.reason)
 
     @app.get("/v1/payments/{payment_id}", responses=_problem_responses(401, 404))
     def get_payment(payment_id: str, merchant_id: Merchant) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from engine.observe import EngineObserver
 from engine.providers.faults import FaultProfile, Faults
 from engine.providers.simulated import ProviderBook, SqlBook, build_simulated_providers
 from engine.services import EngineSettings, PaymentService
+from engine.toggles import ToggleReader
 
 
 class ManualClock:
@@ -62,7 +63,8 @@ def counter_ids() -> Callable[[str], str]:
 def make_service(engine: Engine, *, book: ProviderBook | None = None,
                  faults: FaultProfile = NO_FAULTS, clock: ManualClock | None = None,
                  lock_timeout_s: float = 30.0, observer: EngineObserver | None = None,
-                 seed: int = 0) -> tuple[PaymentService, ProviderBook, ManualClock]:
+                 seed: int = 0, toggles: ToggleReader | None = None,
+                 ) -> tuple[PaymentService, ProviderBook, ManualClock]:
     book = book or SqlBook(engine)
     clock = clock or ManualClock()
     gateways = build_simulated_providers(book, seed=seed, faults=faults)
@@ -70,7 +72,7 @@ def make_service(engine: Engine, *, book: ProviderBook | None = None,
         engine, gateways, clock=clock.now,
         retry_policy=RetryPolicy(sleep=lambda s: None, clock=clock.monotonic),
         observer=observer, settings=EngineSettings(lock_timeout_s=lock_timeout_s),
-        new_id=counter_ids())
+        new_id=counter_ids(), toggles=toggles)
     return service, book, clock
 
 
