@@ -186,7 +186,7 @@ class PaymentService:
         now = self.clock()
         before = payment.state
         with self.engine.begin() as conn:
-            self._apply_outcome(payment, outcome, actor, now, None)
+            self.apply_outcome(payment, outcome, actor, now, None)
             self.repo.flush(conn, payment)
         self.observer.transition(before.value, payment.state.value, payment.provider)
         self.observer.unknown_resolved(payment.provider, payment.state.value)
@@ -382,7 +382,7 @@ class PaymentService:
             now = self.clock()
             before = payment.state
             with self.engine.begin() as conn:
-                self._apply_outcome(payment, outcome, self.settings.actor, now, phase.trace_id)
+                self.apply_outcome(payment, outcome, self.settings.actor, now, phase.trace_id)
                 if (payment.state is PaymentState.AUTHORIZED
                         and payment.capture_mode is CaptureMode.AUTOMATIC
                         and op is Operation.AUTHORIZE):
@@ -423,8 +423,10 @@ class PaymentService:
         return ServiceResponse(status, canonical_json(payment.snapshot()),
                                payment_id=payment.id)
 
-    def _apply_outcome(self, payment: Payment, outcome: ProviderOutcome, actor: str,
-                       now: datetime, trace_id: str | None) -> None:
+    def apply_outcome(self, payment: Payment, outcome: ProviderOutcome, actor: str,
+                      now: datetime, trace_id: str | None) -> None:
+        """Move a payment with a pending operation according to the provider's (or a
+        notification's) normalized answer. The caller writes it in its transaction."""
         op = payment.pending_operation
         kind = outcome.kind
         common = {"actor": actor, "at": now, "trace_id": trace_id}

@@ -89,7 +89,7 @@ def _apply(service: PaymentService, provider: str, note: ParsedNotification, bod
             outcome = ProviderOutcome(kind, "notification", note.provider_reference,
                                       reason=None if note.succeeded else "declined",
                                       fee_minor=_fee(service, payment.provider, note, payment))
-            service._apply_outcome(payment, outcome, f"webhook:{provider}", at, None)
+            service.apply_outcome(payment, outcome, f"webhook:{provider}", at, None)
             transitions = list(payment.new_transitions)
             service.repo.flush(conn, payment)
     if settles and payment is not None:
