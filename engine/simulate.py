@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 
 from engine.adapters.tables import payments as payments_table
+from engine.clock import VirtualClock
 from engine.domain.retry import (
     ExponentialJitter,
     RetryBudget,
@@ -43,25 +44,6 @@ CURRENCIES = (("USD", 500, 50_000), ("EUR", 500, 40_000), ("GBP", 500, 30_000),
 MERCHANTS = ("merchant_acme", "merchant_globex", "merchant_initech")
 # Fault profiles also shape the clients: how often a card gives a provider that never answers.
 SILENT_TOKEN_RATE = {"calm": 0.0, "default": 0.002, "provider-outage": 0.004, "chaos": 0.01}
-
-
-class VirtualClock:
-    """Simulated time: provider latency and retry back-off advance it instead of sleeping."""
-
-    def __init__(self, start: datetime) -> None:
-        self.current = start
-
-    def now(self) -> datetime:
-        return self.current
-
-    def advance(self, seconds: float) -> None:
-        self.current += timedelta(seconds=seconds)
-
-    def monotonic(self) -> float:
-        return self.current.timestamp()
-
-    def at_least(self, moment: datetime) -> None:
-        self.current = max(self.current, moment)
 
 
 class SimulationCounter(EngineObserver):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 
+from engine.clock import VirtualClock
 from engine.domain.retry import RetryPolicy
 from engine.observe import EngineObserver
 from engine.providers.faults import FaultProfile, Faults
@@ -15,19 +15,7 @@ from engine.providers.simulated import ProviderBook, SqlBook, build_simulated_pr
 from engine.services import EngineSettings, PaymentService
 from engine.toggles import ToggleReader
 
-
-class ManualClock:
-    def __init__(self, start: datetime | None = None) -> None:
-        self.current = start or datetime(2026, 1, 1, tzinfo=UTC)
-
-    def now(self) -> datetime:
-        return self.current
-
-    def advance(self, seconds: float) -> None:
-        self.current += timedelta(seconds=seconds)
-
-    def monotonic(self) -> float:
-        return self.current.timestamp()
+ManualClock = VirtualClock  # tests start on 2026-01-01 UTC unless told otherwise
 
 
 class RecordingObserver(EngineObserver):
