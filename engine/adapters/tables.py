@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Column,
+    Date,
     DateTime,
     Index,
     Integer,
@@ -214,6 +215,44 @@ toggle_audit = Table(
     Column("actor", String(128), nullable=False),
     Column("reason", String(255), nullable=False),
     Column("at", TS, nullable=False),
+)
+
+# Provider settlement files, each imported once (by SHA-256), and their normalized lines.
+settlement_files = Table(
+    "settlement_files", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("provider", String(32), nullable=False),
+    Column("filename", String(255), nullable=False),
+    Column("sha256", String(64), nullable=False, unique=True),
+    Column("lines", Integer, nullable=False),
+    Column("rejected_rows", Integer, nullable=False),
+    Column("imported_at", TS, nullable=False),
+)
+
+settlement_lines = Table(
+    "settlement_lines", metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("file_id", String(64), nullable=False),
+    Column("line_no", Integer, nullable=False),
+    Column("provider", String(32), nullable=False),
+    Column("provider_reference", String(128), nullable=False),
+    Column("payment_reference", String(255)),
+    Column("kind", String(16), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("fee_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("settled_on", Date, nullable=False),
+    Index("ix_settlement_lines_reference", "provider", "provider_reference"),
+    Index("ix_settlement_lines_day", "provider", "settled_on"),
+)
+
+settlement_row_errors = Table(
+    "settlement_row_errors", metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("file_id", String(64), nullable=False),
+    Column("line_no", Integer, nullable=False),
+    Column("reason", String(255), nullable=False),
+    Column("raw", Text, nullable=False),
 )
 
 APPEND_ONLY_TABLES = ("payment_transitions", "journal_transactions", "journal_entries",

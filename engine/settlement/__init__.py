@@ -1,0 +1,1 @@
+"""Provider settlement files: formats, import, and (next) reconciliation."""

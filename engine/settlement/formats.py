@@ -1,0 +1,276 @@
+"""Each provider's settlement file format, rendered (by the simulator) and parsed (by the
+importer) into one normalized settlement line.
+
+northwind  CSV, comma; integer minor units, refunds negative; lower-case currency; epoch seconds
+southbank  CSV, semicolon; decimal strings in separate debit/credit columns; booking times in the
+           Europe/Amsterdam time zone
+eastpay    pipe-delimited with header and trailer records; signed decimal strings; DD/MM/YYYY
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Callable
+from zoneinfo import ZoneInfo
+
+from engine.domain.money import Money, validate_currency
+from engine.exceptions import PaysignalError, ValidationError
+
+KINDS = ("charge", "refund", "chargeback")
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementLine:
+    provider: str
+    provider_reference: str
+    payment_reference: str | None
+    kind: str  # charge | refund | chargeback
+    amount_minor: int  # signed: money in is positive, refunds and chargebacks negative
+    fee_minor: int
+    currency: str
+    settled_on: date
+    line_no: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    line_no: int
+    reason: str
+    raw: str
+
+
+class FileRejectedError(PaysignalError):
+    """The file cannot be read at all; nothing from it is written."""
+
+    def __init__(self, filename: str, reason: str) -> None:
+        self.filename = filename
+        super().__init__(f"{filename}: rejected whole: {reason}")
+
+
+Parsed = tuple[list[SettlementLine], list[RowError]]
+
+
+def _decode(data: bytes, filename: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise FileRejectedError(filename, "not UTF-8 text") from None
+
+
+def _rows(text: str, delimiter: str, header: list[str], filename: str) -> list[tuple[int, dict[str, str], str]]:
+    lines = text.splitlines()
+    if not lines or next(csv.reader([lines[0]], delimiter=delimiter)) != header:
+        raise FileRejectedError(filename, f"header is not {delimiter.join(header)!r}")
+    out = []
+    for number, raw in enumerate(lines[1:], start=2):
+        if not raw.strip():
+            continue
+        values = next(csv.reader([raw], delimiter=delimiter))
+        out.append((number, dict(zip(header, values, strict=False)) if len(values) == len(header)
+                    else {}, raw))
+    return out
+
+
+def _parse_rows(rows: list[tuple[int, dict[str, str], str]],
+                convert: Callable[[dict[str, str]], SettlementLine]) -> Parsed:
+    lines: list[SettlementLine] = []
+    errors: list[RowError] = []
+    for number, row, raw in rows:
+        if not row:
+            errors.append(RowError(number, "wrong number of columns", raw))
+            continue
+        try:
+            line = convert(row)
+        except ValidationError as exc:
+            errors.append(RowError(number, f"{exc.field}: {exc.reason}", raw))
+        except (KeyError, ValueError) as exc:
+            errors.append(RowError(number, f"unreadable value ({exc})", raw))
+        else:
+            lines.append(_with_line(line, number))
+    return lines, errors
+
+
+def _with_line(line: SettlementLine, number: int) -> SettlementLine:
+    return SettlementLine(line.provider, line.provider_reference, line.payment_reference,
+                          line.kind, line.amount_minor, line.fee_minor, line.currency,
+                          line.settled_on, number)
+
+
+def _int(row: dict[str, str], field: str) -> int:
+    try:
+        return int(row[field])
+    except ValueError:
+        raise ValidationError(field, f"{row[field]!r} is not an integer of minor units") from None
+
+
+def _date(value: str, field: str, fmt: str) -> date:
+    try:
+        return datetime.strptime(value, fmt).date()
+    except ValueError:
+        raise ValidationError(field, f"{value!r} is not a date ({fmt})") from None
+
+
+def _require(value: str, field: str) -> str:
+    if not value.strip():
+        raise ValidationError(field, "is empty")
+    return value.strip()
+
+
+# --- northwind ------------------------------------------------------------------------------
+
+NORTHWIND_HEADER = ["id", "source", "type", "amount", "fee", "net", "currency", "created",
+                    "available_on", "metadata_payment_id"]
+_NW_TYPES = {"charge": "charge", "refund": "refund", "adjustment": "chargeback"}
+
+
+def render_northwind(lines: list[SettlementLine]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(NORTHWIND_HEADER)
+    for i, line in enumerate(lines):
+        kind = {v: k for k, v in _NW_TYPES.items()}[line.kind]
+        created = int(datetime(line.settled_on.year, line.settled_on.month, line.settled_on.day,
+                               tzinfo=UTC).timestamp()) - 3600
+        writer.writerow([f"txn_{i:06d}", line.provider_reference, kind, line.amount_minor,
+                         line.fee_minor, line.amount_minor - line.fee_minor,
+                         line.currency.lower(), created, line.settled_on.isoformat(),
+                         line.payment_reference or ""])
+    return out.getvalue().encode()
+
+
+def parse_northwind(data: bytes, filename: str) -> Parsed:
+    def convert(row: dict[str, str]) -> SettlementLine:
+        kind = _NW_TYPES.get(row["type"])
+        if kind is None:
+            raise ValidationError("type", f"unknown type {row['type']!r}")
+        amount, fee, net = _int(row, "amount"), _int(row, "fee"), _int(row, "net")
+        if amount - fee != net:
+            raise ValidationError("net", f"{net} is not amount - fee ({amount} - {fee})")
+        return SettlementLine("northwind", _require(row["source"], "source"),
+                              row["metadata_payment_id"] or None, kind, amount, fee,
+                              validate_currency(row["currency"].upper()),
+                              _date(row["available_on"], "available_on", "%Y-%m-%d"))
+
+    return _parse_rows(_rows(_decode(data, filename), ",", NORTHWIND_HEADER, filename), convert)
+
+
+# --- southbank ------------------------------------------------------------------------------
+
+SOUTHBANK_HEADER = ["Merchant Account", "Psp Reference", "Merchant Reference", "Type",
+                    "Booking Date", "TimeZone", "Gross Currency", "Gross Debit (GC)",
+                    "Gross Credit (GC)", "Commission (NC)"]
+_SB_TYPES = {"Settled": "charge", "Refunded": "refund", "Chargeback": "chargeback"}
+_SB_ZONE = ZoneInfo("Europe/Amsterdam")
+
+
+def render_southbank(lines: list[SettlementLine]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";", lineterminator="\n")
+    writer.writerow(SOUTHBANK_HEADER)
+    for line in lines:
+        kind = {v: k for k, v in _SB_TYPES.items()}[line.kind]
+        booked = datetime(line.settled_on.year, line.settled_on.month, line.settled_on.day, 9,
+                          30, tzinfo=_SB_ZONE)
+        gross = Money(abs(line.amount_minor), line.currency).to_decimal_string()
+        debit, credit = ("", gross) if line.amount_minor > 0 else (gross, "")
+        writer.writerow(["PaysignalECOM", line.provider_reference, line.payment_reference or "",
+                         kind, booked.strftime("%Y-%m-%d %H:%M:%S"), "CET", line.currency,
+                         debit, credit, Money(line.fee_minor, line.currency).to_decimal_string()
+                         if line.fee_minor else "0"])
+    return out.getvalue().encode()
+
+
+def parse_southbank(data: bytes, filename: str) -> Parsed:
+    def convert(row: dict[str, str]) -> SettlementLine:
+        kind = _SB_TYPES.get(row["Type"])
+        if kind is None:
+            raise ValidationError("Type", f"unknown type {row['Type']!r}")
+        currency = validate_currency(row["Gross Currency"], "Gross Currency")
+        debit, credit = row["Gross Debit (GC)"].strip(), row["Gross Credit (GC)"].strip()
+        if bool(debit) == bool(credit):
+            raise ValidationError("Gross Debit (GC)", "exactly one of debit and credit is set")
+        amount = (Money.from_decimal_string(credit, currency, "Gross Credit (GC)").amount_minor
+                  if credit else
+                  -Money.from_decimal_string(debit, currency, "Gross Debit (GC)").amount_minor)
+        fee_text = row["Commission (NC)"].strip()
+        fee = 0 if fee_text in ("", "0") else Money.from_decimal_string(
+            fee_text, currency, "Commission (NC)").amount_minor
+        booked = datetime.combine(_date(row["Booking Date"][:10], "Booking Date", "%Y-%m-%d"),
+                                  datetime.strptime(row["Booking Date"][11:] or "00:00:00",
+                                                    "%H:%M:%S").time(), tzinfo=_SB_ZONE)
+        return SettlementLine("southbank", _require(row["Psp Reference"], "Psp Reference"),
+                              row["Merchant Reference"] or None, kind, amount, fee, currency,
+                              booked.astimezone(UTC).date())
+
+    return _parse_rows(_rows(_decode(data, filename), ";", SOUTHBANK_HEADER, filename), convert)
+
+
+# --- eastpay --------------------------------------------------------------------------------
+
+EASTPAY_COLUMNS = ["REC", "TXN_REF", "ORDER_ID", "TXN_TYPE", "AMT", "CCY", "FEE", "SETTLE_DATE"]
+_EP_TYPES = {"SALE": "charge", "REFUND": "refund", "CHARGEBACK": "chargeback"}
+
+
+def render_eastpay(lines: list[SettlementLine]) -> bytes:
+    day = lines[0].settled_on if lines else date.today()
+    out = [f"H|EASTPAY|SETTLEMENT|{day.strftime('%Y%m%d')}"]
+    for line in lines:
+        kind = {v: k for k, v in _EP_TYPES.items()}[line.kind]
+        amount = Money(abs(line.amount_minor), line.currency).to_decimal_string()
+        out.append("|".join(["D", line.provider_reference, line.payment_reference or "", kind,
+                             amount if line.amount_minor > 0 else f"-{amount}", line.currency,
+                             Money(line.fee_minor, line.currency).to_decimal_string()
+                             if line.fee_minor else "0",
+                             line.settled_on.strftime("%d/%m/%Y")]))
+    out.append(f"T|{len(lines)}")
+    return ("\n".join(out) + "\n").encode()
+
+
+def parse_eastpay(data: bytes, filename: str) -> Parsed:
+    text = _decode(data, filename)
+    records = [r for r in text.splitlines() if r.strip()]
+    if not records or not records[0].startswith("H|EASTPAY|SETTLEMENT|"):
+        raise FileRejectedError(filename, "missing the H|EASTPAY|SETTLEMENT header record")
+    if not records[-1].startswith("T|"):
+        raise FileRejectedError(filename, "missing the T| trailer record (truncated file?)")
+    details = records[1:-1]
+    try:
+        declared = int(records[-1].split("|")[1])
+    except (IndexError, ValueError):
+        raise FileRejectedError(filename, "unreadable trailer count") from None
+    if declared != len(details):
+        raise FileRejectedError(filename, f"trailer says {declared} records, file has "
+                                f"{len(details)} (truncated or padded)")
+    rows = []
+    for number, raw in enumerate(details, start=2):
+        values = raw.split("|")
+        rows.append((number, dict(zip(EASTPAY_COLUMNS, values, strict=True))
+                     if len(values) == len(EASTPAY_COLUMNS) else {}, raw))
+
+    def convert(row: dict[str, str]) -> SettlementLine:
+        kind = _EP_TYPES.get(row["TXN_TYPE"])
+        if kind is None:
+            raise ValidationError("TXN_TYPE", f"unknown type {row['TXN_TYPE']!r}")
+        currency = validate_currency(row["CCY"], "CCY")
+        text_amount = row["AMT"].strip()
+        sign = -1 if text_amount.startswith("-") else 1
+        amount = sign * Money.from_decimal_string(text_amount.lstrip("-"), currency,
+                                                  "AMT").amount_minor
+        fee = 0 if row["FEE"] in ("", "0") else Money.from_decimal_string(
+            row["FEE"], currency, "FEE").amount_minor
+        settled = _date(row["SETTLE_DATE"], "SETTLE_DATE", "%d/%m/%Y")
+        return SettlementLine("eastpay", _require(row["TXN_REF"], "TXN_REF"),
+                              row["ORDER_ID"] or None, kind, amount, fee, currency, settled)
+
+    return _parse_rows(rows, convert)
+
+
+FORMATS: dict[str, tuple[Callable[[list[SettlementLine]], bytes],
+                         Callable[[bytes, str], Parsed]]] = {
+    "northwind": (render_northwind, parse_northwind),
+    "southbank": (render_southbank, parse_southbank),
+    "eastpay": (render_eastpay, parse_eastpay),
+}
