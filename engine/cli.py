@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable
 from datetime import timedelta
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Annotated, Any, Optional, TypeVar
 
 import typer
@@ -105,6 +106,11 @@ def simulate(
         help="Fault profile: calm, default, provider-outage, chaos.")] = "default",
     duration: Annotated[float, typer.Option(
         help="Hours of simulated time, ending now.", min=0.01)] = 6.0,
+    settlements: Annotated[Optional[Path], typer.Option(
+        help="Also write each provider's settlement files for the simulated days into this "
+             "directory, with ground_truth.json.")] = None,
+    discrepancies: Annotated[int, typer.Option(
+        min=0, help="How many discrepancies to inject into the settlement files.")] = 8,
     database_url: DatabaseUrl = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -119,14 +125,26 @@ def simulate(
                               "duration": timedelta(hours=duration)}
     if as_json:
         result = guarded(lambda: run_simulation(engine, **kwargs))
+    else:
+        with Progress(TextColumn("[bold]simulating[/]"), BarColumn(), MofNCompleteColumn(),
+                      TimeRemainingColumn(), console=console, transient=True) as bar:
+            task = bar.add_task("payments", total=payments)
+            result = guarded(lambda: run_simulation(
+                engine, progress=lambda n: bar.update(task, completed=n), **kwargs))
+    if settlements is not None:
+        from engine.settlement.generate import write_settlement_files
+
+        truth = write_settlement_files(engine, settlements, discrepancies=discrepancies,
+                                       seed=seed)
+        result.figures["settlement_dir"] = str(settlements)
+        result.figures["discrepancies_injected"] = len(truth)
+    if as_json:
         print(json.dumps(result.figures, sort_keys=False))
         return
-    with Progress(TextColumn("[bold]simulating[/]"), BarColumn(), MofNCompleteColumn(),
-                  TimeRemainingColumn(), console=console, transient=True) as bar:
-        task = bar.add_task("payments", total=payments)
-        result = guarded(lambda: run_simulation(
-            engine, progress=lambda n: bar.update(task, completed=n), **kwargs))
     _print_simulation(result.figures)
+    if settlements is not None:
+        out.print(f"settlement files and ground_truth.json ({len(truth)} injected "
+                  f"discrepancies) written to {settlements}")
 
 
 def _print_simulation(f: dict[str, Any]) -> None:
@@ -216,6 +234,79 @@ def keys_expire(database_url: DatabaseUrl = None) -> None:
 
     service = build_service(ready_engine(database_url))
     out.print(f"expired {service.expire_keys()} idempotency keys")
+
+
+@app.command()
+def reconcile(
+    directory: Annotated[Optional[Path], typer.Option(
+        "--dir", help="Import every settlement file in DIR, then reconcile each provider-day.")] = None,
+    provider: Annotated[Optional[str], typer.Option(help="Reconcile one provider-day...")] = None,
+    day: Annotated[Optional[str], typer.Option("--date", help="...on this day (YYYY-MM-DD).")] = None,
+    file: Annotated[Optional[Path], typer.Option(help="Import this file first.")] = None,
+    database_url: DatabaseUrl = None, as_json: JsonFlag = False,
+) -> None:
+    """Match provider settlement files against the ledger and record breaks."""
+    from datetime import date as date_type
+
+    from engine.settlement.run import reconcile_directory
+
+    engine = ready_engine(database_url)
+    if directory is not None and (provider or day or file):
+        fail("use either --dir DIR, or --provider P --date D [--file F]")
+    if directory is None and not (provider and day):
+        fail("--provider and --date are required without --dir")
+    with Progress(TextColumn("[bold]importing[/]"), BarColumn(), MofNCompleteColumn(),
+                  console=console, transient=True, disable=as_json) as bar:
+        task = bar.add_task("files", total=None)
+
+        def progress(n: int, total: int) -> None:
+            bar.update(task, completed=n, total=total)
+
+        if directory is not None:
+            report = guarded(lambda: reconcile_directory(engine, directory, progress))
+        else:
+            try:
+                on = date_type.fromisoformat(day or "")
+            except ValueError:
+                fail(f"--date: {day!r} is not a date (YYYY-MM-DD)")
+            if file is not None and not file.is_file():
+                fail(f"--file: {file} does not exist")
+            files = [(provider or "", file)] if file else []
+            report = guarded(lambda: _reconcile_one(engine, provider or "", on, files, progress))
+    figures = report.as_json()
+    if as_json:
+        print(json.dumps(figures))
+        return
+    for f in figures["files"]:  # type: ignore[union-attr]
+        note = "already imported" if f["already_imported"] else f"{f['lines']} lines"
+        out.print(f"{f['file']}: {note}" + (f", {len(f['row_errors'])} rejected rows"
+                                            if f["row_errors"] else ""))
+        for e in f["row_errors"][:10]:
+            out.print(f"  line {e['line']}: {e['reason']}")
+    out.print(f"matched {figures['matched']} lines, {figures['matched_amount_minor']} minor units")
+    table = Table("kind", "provider", "provider reference", "payment", "expected", "actual")
+    for b in figures["breaks"]:  # type: ignore[union-attr]
+        table.add_row(b["kind"], b["provider"], b["provider_reference"], b["payment_id"] or "",
+                      str(b["expected_minor"]), str(b["actual_minor"]))
+    out.print(table if figures["breaks"] else "no breaks")
+
+
+def _reconcile_one(engine: Any, provider: str, on: Any, files: list[tuple[str, Path]],
+                   progress: Callable[[int, int], None]) -> Any:
+    from engine.settlement.formats import FORMATS
+    from engine.settlement.reconcile import reconcile_day
+    from engine.settlement.run import RunReport, reconcile_files
+    if provider not in FORMATS:
+        from engine.exceptions import ValidationError
+        raise ValidationError("provider", f"unknown provider {provider!r}")
+    if files:
+        report = reconcile_files(engine, files, progress)
+        report.days = [d for d in report.days if d.settled_on == on] or [
+            reconcile_day(engine, provider, on)]
+        return report
+    report = RunReport()
+    report.days.append(reconcile_day(engine, provider, on))
+    return report
 
 
 @merchants_app.command("create")

@@ -255,5 +255,51 @@ settlement_row_errors = Table(
     Column("raw", Text, nullable=False),
 )
 
+# Reconciliation breaks: one per (provider, kind, provider reference); re-runs never duplicate.
+recon_breaks = Table(
+    "recon_breaks", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("provider", String(32), nullable=False),
+    Column("settled_on", Date, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("provider_reference", String(128), nullable=False),
+    Column("payment_id", String(64)),
+    Column("currency", String(3)),
+    Column("expected_minor", BigInteger),
+    Column("actual_minor", BigInteger),
+    Column("status", String(16), nullable=False),
+    Column("owner", String(128)),
+    Column("opened_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    UniqueConstraint("provider", "kind", "provider_reference", name="uq_recon_breaks_identity"),
+    Index("ix_recon_breaks_status", "status", "provider", "settled_on"),
+)
+
+recon_break_audit = Table(
+    "recon_break_audit", metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("break_id", String(64), nullable=False),
+    Column("from_status", String(16), nullable=False),
+    Column("to_status", String(16), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("note", String(1000), nullable=False),
+    Column("at", TS, nullable=False),
+    Index("ix_recon_break_audit_break", "break_id", "id"),
+)
+
+recon_checkpoints = Table(
+    "recon_checkpoints", metadata,
+    Column("provider", String(32), primary_key=True),
+    Column("settled_on", Date, primary_key=True),
+    Column("matched_count", Integer, nullable=False),
+    Column("matched_minor", BigInteger, nullable=False),
+    Column("break_count", Integer, nullable=False),
+    Column("break_minor", BigInteger, nullable=False),
+    Column("reconciled_at", TS, nullable=False),
+    Column("signed_off_by", String(128)),
+    Column("signed_off_at", TS),
+    Column("sign_off_override", String(1000)),
+)
+
 APPEND_ONLY_TABLES = ("payment_transitions", "journal_transactions", "journal_entries",
-                      "toggle_audit")
+                      "toggle_audit", "recon_break_audit")
