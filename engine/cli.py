@@ -34,6 +34,7 @@ outbox_app = typer.Typer(no_args_is_help=True, help="The transactional outbox.")
 keys_app = typer.Typer(no_args_is_help=True, help="Idempotency keys.")
 merchants_app = typer.Typer(no_args_is_help=True, help="Merchants and their API keys.")
 serve_app = typer.Typer(no_args_is_help=True, help="Run the long-lived processes.")
+breaks_app = typer.Typer(no_args_is_help=True, help="Reconciliation breaks: the finance queue.")
 toggles_app = typer.Typer(no_args_is_help=True,
                           help="Staged rollout of idempotency enforcement (off|shadow|enforce).")
 app.add_typer(db_app, name="db")
@@ -43,6 +44,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(merchants_app, name="merchants")
 app.add_typer(serve_app, name="serve")
 app.add_typer(toggles_app, name="toggles")
+app.add_typer(breaks_app, name="breaks")
 
 console = Console(stderr=True)
 out = Console()
@@ -289,6 +291,108 @@ def reconcile(
         table.add_row(b["kind"], b["provider"], b["provider_reference"], b["payment_id"] or "",
                       str(b["expected_minor"]), str(b["actual_minor"]))
     out.print(table if figures["breaks"] else "no breaks")
+
+
+@breaks_app.command("list")
+def breaks_list(
+    status: Annotated[Optional[str], typer.Option(help="open, investigating, resolved, written_off")] = None,
+    provider: Annotated[Optional[str], typer.Option()] = None,
+    kind: Annotated[Optional[str], typer.Option()] = None,
+    csv_out: Annotated[Optional[Path], typer.Option("--csv", help="Export to this CSV file.")] = None,
+    database_url: DatabaseUrl = None, as_json: JsonFlag = False,
+) -> None:
+    """List breaks (filters combine)."""
+    from engine.settlement.breaks import list_breaks, to_csv
+
+    rows = guarded(lambda: list_breaks(ready_engine(database_url), status=status,
+                                       provider=provider, kind=kind))
+    if csv_out is not None:
+        csv_out.write_text(to_csv(rows))
+        out.print(f"wrote {len(rows)} breaks to {csv_out}")
+        return
+    if as_json:
+        print(json.dumps(rows, default=str))
+        return
+    table = Table("id", "day", "provider", "kind", "reference", "expected", "actual", "status",
+                  "owner", "age h")
+    for r in rows:
+        table.add_row(r["id"], str(r["settled_on"]), r["provider"], r["kind"],
+                      r["provider_reference"], str(r["expected_minor"]), str(r["actual_minor"]),
+                      r["status"], r["owner"] or "", str(r["age_hours"]))
+    out.print(table if rows else "no breaks")
+
+
+@breaks_app.command("show")
+def breaks_show(break_id: str, database_url: DatabaseUrl = None) -> None:
+    """One break with its audit trail."""
+    from engine.settlement.breaks import show_break
+
+    print(json.dumps(guarded(lambda: show_break(ready_engine(database_url), break_id)),
+                     default=str, indent=2))
+
+
+@breaks_app.command("assign")
+def breaks_assign(break_id: str, owner: Annotated[str, typer.Option()],
+                  actor: Annotated[str, typer.Option()],
+                  note: Annotated[str, typer.Option()] = "assigned",
+                  database_url: DatabaseUrl = None) -> None:
+    """Give a break an owner and start investigating it."""
+    from engine.settlement.breaks import move_break
+
+    row = guarded(lambda: move_break(ready_engine(database_url), break_id, "investigating",
+                                     actor=actor, note=note, owner=owner))
+    out.print(f"{row['id']}: {row['status']}, owner {row['owner']}")
+
+
+@breaks_app.command("resolve")
+def breaks_resolve(break_id: str, actor: Annotated[str, typer.Option()],
+                   note: Annotated[str, typer.Option(help="What was done (audited).")],
+                   write_off: Annotated[bool, typer.Option(
+                       "--write-off", help="Close as written off instead of resolved.")] = False,
+                   database_url: DatabaseUrl = None) -> None:
+    """Close a break as resolved (or written off), with a note."""
+    from engine.settlement.breaks import move_break
+
+    row = guarded(lambda: move_break(ready_engine(database_url), break_id,
+                                     "written_off" if write_off else "resolved",
+                                     actor=actor, note=note))
+    out.print(f"{row['id']}: {row['status']}")
+
+
+@breaks_app.command("sign-off")
+def breaks_sign_off(provider: Annotated[str, typer.Option()],
+                    day: Annotated[str, typer.Option("--date")],
+                    actor: Annotated[str, typer.Option()],
+                    override: Annotated[Optional[str], typer.Option(
+                        help="Accept open breaks, with this reason (audited).")] = None,
+                    database_url: DatabaseUrl = None) -> None:
+    """Finance sign-off of a reconciled provider-day."""
+    from datetime import date as date_type
+
+    from engine.settlement.breaks import sign_off
+
+    try:
+        on = date_type.fromisoformat(day)
+    except ValueError:
+        fail(f"--date: {day!r} is not a date (YYYY-MM-DD)")
+    row = guarded(lambda: sign_off(ready_engine(database_url), provider, on, actor=actor,
+                                   override=override))
+    out.print(f"{provider} {day} signed off by {row['signed_off_by']}"
+              + (f" with override: {row['sign_off_override']}" if row["sign_off_override"] else ""))
+
+
+@breaks_app.command("checkpoints")
+def breaks_checkpoints(csv_out: Annotated[Optional[Path], typer.Option("--csv")] = None,
+                       database_url: DatabaseUrl = None) -> None:
+    """Reconciliation checkpoints per provider-day (CSV export with --csv)."""
+    from engine.settlement.breaks import checkpoints, to_csv
+
+    rows = checkpoints(ready_engine(database_url))
+    if csv_out is not None:
+        csv_out.write_text(to_csv(rows))
+        out.print(f"wrote {len(rows)} checkpoints to {csv_out}")
+        return
+    print(json.dumps(rows, default=str, indent=2))
 
 
 def _reconcile_one(engine: Any, provider: str, on: Any, files: list[tuple[str, Path]],

@@ -1,0 +1,141 @@
+"""The break workflow finance works from, and provider-day sign-off. Every action is audited."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import Engine, and_, insert, select, update
+
+from engine.adapters.tables import recon_break_audit, recon_breaks, recon_checkpoints
+from engine.domain.text import validate_text
+from engine.exceptions import PaysignalError, ValidationError
+
+# One table of allowed moves, like the payment state machine.
+BREAK_TRANSITIONS: dict[str, frozenset[str]] = {
+    "open": frozenset({"investigating", "resolved", "written_off"}),
+    "investigating": frozenset({"open", "resolved", "written_off"}),
+    "resolved": frozenset(),
+    "written_off": frozenset(),
+}
+
+
+class BreakNotFoundError(PaysignalError):
+    def __init__(self, break_id: str) -> None:
+        super().__init__(f"no break {break_id!r}")
+
+
+class InvalidBreakTransitionError(PaysignalError):
+    def __init__(self, break_id: str, from_status: str, to_status: str) -> None:
+        super().__init__(f"break {break_id}: {from_status} -> {to_status} is not allowed")
+
+
+class SignOffRefusedError(PaysignalError):
+    pass
+
+
+def _row(engine: Engine, break_id: str) -> Any:
+    with engine.connect() as conn:
+        row = conn.execute(select(recon_breaks).where(recon_breaks.c.id == break_id)).first()
+    if row is None:
+        raise BreakNotFoundError(break_id)
+    return row
+
+
+def list_breaks(engine: Engine, *, status: str | None = None, provider: str | None = None,
+                kind: str | None = None) -> list[dict[str, Any]]:
+    query = select(recon_breaks).order_by(recon_breaks.c.settled_on, recon_breaks.c.provider,
+                                          recon_breaks.c.kind, recon_breaks.c.id)
+    if status:
+        if status not in BREAK_TRANSITIONS:
+            raise ValidationError("status", f"must be one of {', '.join(BREAK_TRANSITIONS)}")
+        query = query.where(recon_breaks.c.status == status)
+    if provider:
+        query = query.where(recon_breaks.c.provider == provider)
+    if kind:
+        query = query.where(recon_breaks.c.kind == kind)
+    now = datetime.now(UTC)
+    with engine.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(query)]
+    for r in rows:
+        opened = r["opened_at"] if r["opened_at"].tzinfo else r["opened_at"].replace(tzinfo=UTC)
+        r["age_hours"] = round((now - opened).total_seconds() / 3600, 1)
+    return rows
+
+
+def show_break(engine: Engine, break_id: str) -> dict[str, Any]:
+    row = dict(_row(engine, break_id)._mapping)
+    with engine.connect() as conn:
+        row["audit"] = [dict(a._mapping) for a in conn.execute(
+            select(recon_break_audit).where(recon_break_audit.c.break_id == break_id)
+            .order_by(recon_break_audit.c.id))]
+    return row
+
+
+def move_break(engine: Engine, break_id: str, to_status: str, *, actor: str, note: str,
+               owner: str | None = None) -> dict[str, Any]:
+    """Assign (owner, and open -> investigating) or move a break; the audit says who and why."""
+    validate_text(actor, "actor", 128)
+    validate_text(note, "note", 1000)
+    if to_status not in BREAK_TRANSITIONS:
+        raise ValidationError("status", f"must be one of {', '.join(BREAK_TRANSITIONS)}")
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        row = conn.execute(select(recon_breaks).where(recon_breaks.c.id == break_id)
+                           .with_for_update()).first()
+        if row is None:
+            raise BreakNotFoundError(break_id)
+        if to_status != row.status and to_status not in BREAK_TRANSITIONS[row.status]:
+            raise InvalidBreakTransitionError(break_id, row.status, to_status)
+        values: dict[str, Any] = {"status": to_status, "updated_at": now}
+        if owner is not None:
+            values["owner"] = validate_text(owner, "owner", 128)
+        conn.execute(update(recon_breaks).where(recon_breaks.c.id == break_id).values(**values))
+        conn.execute(insert(recon_break_audit).values(
+            break_id=break_id, from_status=row.status, to_status=to_status, actor=actor,
+            note=note if owner is None else f"{note} (owner: {owner})", at=now))
+    return show_break(engine, break_id)
+
+
+def sign_off(engine: Engine, provider: str, day: date, *, actor: str,
+             override: str | None = None) -> dict[str, Any]:
+    """Finance signs off a provider-day. With open breaks that needs an explicit override
+    reason, which is recorded."""
+    validate_text(actor, "actor", 128)
+    with engine.begin() as conn:
+        where = and_(recon_checkpoints.c.provider == provider,
+                     recon_checkpoints.c.settled_on == day)
+        checkpoint = conn.execute(select(recon_checkpoints).where(where)).first()
+        if checkpoint is None:
+            raise SignOffRefusedError(f"{provider} {day} has not been reconciled yet")
+        still_open = conn.execute(select(recon_breaks.c.id).where(
+            recon_breaks.c.provider == provider, recon_breaks.c.settled_on == day,
+            recon_breaks.c.status.in_(("open", "investigating")))).all()
+        if still_open and not override:
+            raise SignOffRefusedError(
+                f"{provider} {day} has {len(still_open)} open breaks; sign off with an "
+                "override reason to accept them")
+        if override:
+            validate_text(override, "override", 1000)
+        conn.execute(update(recon_checkpoints).where(where).values(
+            signed_off_by=actor, signed_off_at=datetime.now(UTC),
+            sign_off_override=override if still_open else None))
+        return dict(conn.execute(select(recon_checkpoints).where(where)).one()._mapping)
+
+
+def checkpoints(engine: Engine) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(select(recon_checkpoints).order_by(
+            recon_checkpoints.c.settled_on, recon_checkpoints.c.provider))]
+
+
+def to_csv(rows: list[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(out, fieldnames=[k for k in rows[0] if k != "audit"],
+                                extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return out.getvalue()
