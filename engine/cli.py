@@ -494,6 +494,35 @@ def toggles_list(database_url: DatabaseUrl = None, as_json: JsonFlag = False) ->
                   f"by {a['actor']} ({a['reason']})")
 
 
+@serve_app.command("worker")
+def serve_worker(
+    metrics_port: Annotated[int, typer.Option(envvar="PAYSIGNAL_WORKER_METRICS_PORT",
+                                              help="Port of the worker's /metrics.")] = 9101,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Run the scheduled jobs: outbox relay, unknown-outcome resolver, abandoned-request
+    recovery, idempotency-key expiry, and settlement reconciliation (PAYSIGNAL_SETTLEMENT_DIR)."""
+    from prometheus_client import start_http_server
+
+    from engine.bootstrap import build_service
+    from engine.logs import configure_logging
+    from engine.metrics import Metrics, PrometheusObserver
+    from engine.tracing import configure_tracing
+    from engine.worker import Worker, default_jobs
+
+    configure_logging(os.environ.get("PAYSIGNAL_LOG_LEVEL", "INFO"))
+    configure_tracing("paysignal-worker")
+    engine = ready_engine(database_url)
+    metrics = Metrics()
+    service = build_service(engine, PrometheusObserver(metrics))
+    metrics.watch_tables(engine, list(service.gateways))
+    start_http_server(metrics_port, addr="127.0.0.1", registry=metrics.registry)
+    worker = Worker(engine, default_jobs(engine, service), metrics)
+    console.print(f"worker {worker.name}: {', '.join(j.name for j in worker.jobs)}; "
+                  f"metrics on 127.0.0.1:{metrics_port}")
+    worker.scheduler().start()
+
+
 @app.command()
 def states() -> None:
     """Print the payment state machine's transition table (Markdown)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func, select
@@ -17,6 +17,10 @@ from engine.ledger_queries import imbalances
 from engine.observe import EngineObserver
 from engine.signals import CATALOGUE, LATENCY_BUCKETS, MetricSpec
 from engine.toggles import DEFAULT_MODE, Mode, current_modes
+
+
+# Gauges set by events (the others are read from the tables at scrape time).
+EVENT_GAUGES = ("paysignal_job_last_success_timestamp_seconds",)
 
 
 def current_trace_id() -> str | None:
@@ -39,6 +43,9 @@ class Metrics:
             elif spec.kind == "histogram":
                 self._m[spec.name] = Histogram(spec.name, spec.help, spec.labels,
                                                buckets=LATENCY_BUCKETS, registry=self.registry)
+            elif spec.name in EVENT_GAUGES:
+                self._m[spec.name] = Gauge(spec.name, spec.help, spec.labels,
+                                           registry=self.registry)
 
     def __getitem__(self, name: str) -> Any:
         return self._m[name]

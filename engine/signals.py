@@ -61,6 +61,11 @@ CATALOGUE: tuple[MetricSpec, ...] = (
     MetricSpec("paysignal_outbox_pending_events", "gauge", "Outbox events not yet published"),
     MetricSpec("paysignal_outbox_oldest_pending_age_seconds", "gauge",
                "Age of the oldest unpublished outbox event"),
+    MetricSpec("paysignal_job_duration_seconds", "histogram",
+               "Duration of scheduled worker job runs", ("job",)),
+    MetricSpec("paysignal_job_last_success_timestamp_seconds", "gauge",
+               "Unix time of the last successful run of each worker job", ("job",)),
+    MetricSpec("paysignal_job_failures_total", "counter", "Failed worker job runs", ("job",)),
     MetricSpec("paysignal_ledger_imbalance_minor", "gauge",
                "Sum of journal imbalances in minor units (must be 0)", ("currency",)),
 )

@@ -301,5 +301,22 @@ recon_checkpoints = Table(
     Column("sign_off_override", String(1000)),
 )
 
+# Scheduled job runs: a (job, slot) row is claimed before the run, so each run executes once
+# across any number of workers; the row records how it went.
+job_runs = Table(
+    "job_runs", metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("job", String(64), nullable=False),
+    Column("slot", TS, nullable=False),
+    Column("worker", String(128), nullable=False),
+    Column("started_at", TS, nullable=False),
+    Column("finished_at", TS),
+    Column("status", String(16), nullable=False),
+    Column("error", String(1000)),
+    Column("result", Text),
+    UniqueConstraint("job", "slot", name="uq_job_runs_job_slot"),
+    Index("ix_job_runs_job_started", "job", "started_at"),
+)
+
 APPEND_ONLY_TABLES = ("payment_transitions", "journal_transactions", "journal_entries",
                       "toggle_audit", "recon_break_audit")

@@ -39,7 +39,7 @@ def test_readme_lists_every_fault_profile() -> None:
 def test_readme_documents_every_cli_command() -> None:
     for command in ("db upgrade", "db current", "simulate", "ledger balances", "ledger check",
                     "outbox relay", "keys expire", "states", "merchants create", "serve api", "toggles set", "toggles list", "reconcile", "breaks list",
-                    "breaks sign-off", "breaks checkpoints"):
+                    "breaks sign-off", "breaks checkpoints", "serve worker"):
         assert f"`paysignal {command}" in README
         result = CliRunner().invoke(app, [*command.split(), "--help"])
         assert result.exit_code == 0, result.output
