@@ -73,9 +73,6 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def is_postgres(engine: Engine) -> bool:
-    return engine.dialect.name == "postgresql"
-
 
 def _alembic_config(engine: Engine) -> Config:
     cfg = Config()

@@ -18,7 +18,6 @@ from engine.observe import EngineObserver
 from engine.signals import CATALOGUE, LATENCY_BUCKETS, MetricSpec
 from engine.toggles import DEFAULT_MODE, Mode, current_modes
 
-
 # Gauges set by events (the others are read from the tables at scrape time).
 EVENT_GAUGES = ("paysignal_job_last_success_timestamp_seconds",)
 

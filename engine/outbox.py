@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine, func, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 
+from engine.adapters.sql import insert_ignoring_conflicts
 from engine.adapters.tables import event_log, outbox, processed_events
 from engine.exceptions import ConfigurationError
 
@@ -67,9 +67,7 @@ class DatabaseEventLogSink:
 
     @staticmethod
     def _insert(conn: Connection, rows: list[dict[str, Any]]) -> None:
-        stmt = (postgresql.insert(event_log) if conn.dialect.name == "postgresql"
-                else sqlite.insert(event_log))
-        conn.execute(stmt.on_conflict_do_nothing(index_elements=["event_id"]), rows)
+        conn.execute(insert_ignoring_conflicts(conn, event_log, "event_id"), rows)
 
 
 class KafkaSink:
@@ -169,12 +167,11 @@ class IdempotentConsumer:
 
     def consume(self, event: OutboxEvent) -> bool:
         with self.engine.begin() as conn:
-            stmt = (postgresql.insert(processed_events) if conn.dialect.name == "postgresql"
-                    else sqlite.insert(processed_events))
-            inserted = conn.execute(stmt.values(consumer=self.name, event_id=event.event_id,
-                                                processed_at=datetime.now(UTC))
-                                    .on_conflict_do_nothing()
-                                    .returning(processed_events.c.event_id)).first()
+            inserted = conn.execute(
+                insert_ignoring_conflicts(conn, processed_events)
+                .values(consumer=self.name, event_id=event.event_id,
+                        processed_at=datetime.now(UTC))
+                .returning(processed_events.c.event_id)).first()
             if inserted is None:
                 return False
             self.handler(conn, event)

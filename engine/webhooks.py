@@ -13,8 +13,7 @@ import logging
 import os
 import time
 
-from sqlalchemy.dialects import postgresql, sqlite
-
+from engine.adapters.sql import insert_ignoring_conflicts
 from engine.adapters.tables import webhook_events
 from engine.domain.model import CaptureMode
 from engine.domain.states import PaymentState
@@ -72,16 +71,14 @@ def _apply(service: PaymentService, provider: str, note: ParsedNotification, bod
         settles = (payment is not None and payment.state is PaymentState.UNKNOWN
                    and payment.pending_operation is note.operation)
         result = "unmatched" if payment is None else ("settled" if settles else "recorded")
-        stmt = (postgresql.insert(webhook_events) if conn.dialect.name == "postgresql"
-                else sqlite.insert(webhook_events))
+        stmt = insert_ignoring_conflicts(conn, webhook_events, "provider", "event_id")
         inserted = conn.execute(stmt.values(
             provider=provider, event_id=note.event_id[:128],
             payment_id=payment.id if payment else None,
             provider_reference=note.provider_reference[:128], operation=note.operation.value,
             outcome="succeeded" if note.succeeded else "declined", result=result,
             body=body.decode(errors="replace"), received_at=at,
-        ).on_conflict_do_nothing(index_elements=["provider", "event_id"])
-            .returning(webhook_events.c.id)).first()
+        ).returning(webhook_events.c.id)).first()
         if inserted is None:
             return "duplicate"
         if settles and payment is not None:

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, update
-from sqlalchemy.dialects import postgresql, sqlite
 
+from engine.adapters.sql import insert_ignoring_conflicts
 from engine.adapters.tables import job_runs
 from engine.metrics import Metrics
 from engine.outbox import OutboxRelay, sink_from_environment
@@ -65,12 +65,9 @@ class Worker:
     def claim(self, job: Job, slot: datetime) -> int | None:
         """The run's id if this worker claimed the slot, None if another worker has it."""
         with self.engine.begin() as conn:
-            stmt = (postgresql.insert(job_runs) if conn.dialect.name == "postgresql"
-                    else sqlite.insert(job_runs))
-            row = conn.execute(stmt.values(
+            row = conn.execute(insert_ignoring_conflicts(conn, job_runs, "job", "slot").values(
                 job=job.name, slot=slot, worker=self.name, started_at=datetime.now(UTC),
-                status="running").on_conflict_do_nothing(index_elements=["job", "slot"])
-                .returning(job_runs.c.id)).first()
+                status="running").returning(job_runs.c.id)).first()
         return row[0] if row else None
 
     def run_slot(self, job: Job, slot: datetime) -> str:

@@ -13,7 +13,6 @@ from sqlalchemy import (
     and_,
     bindparam,
     delete,
-    func,
     insert,
     select,
     update,
@@ -274,10 +273,6 @@ class PaymentRepository:
         result = conn.execute(delete(idempotency_keys).where(
             idempotency_keys.c.expires_at <= now, idempotency_keys.c.finished_at.is_not(None)))
         return int(result.rowcount)
-
-    def count(self, conn: Connection, table: Any, *where: Any) -> int:
-        return int(conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one())
-
 
 _FLUSH_TABLES = {
     "transitions": (payment_transitions, ("payment_id", "from_state", "to_state", "reason",

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine, insert, select
 
 from engine.adapters.tables import sim_provider_operations as ops_table
 from engine.domain.model import Operation
@@ -131,9 +131,6 @@ class SqlBook:
         return self._rows(ops_table.c.operation == Operation.AUTHORIZE.value,
                           ops_table.c.status.in_(HAPPENED))
 
-    def count(self) -> int:
-        with self._engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(ops_table)).scalar_one())
 
 
 class WebhookSignatureError(Exception):

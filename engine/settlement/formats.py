@@ -19,8 +19,6 @@ from zoneinfo import ZoneInfo
 from engine.domain.money import Money, validate_currency
 from engine.exceptions import PaysignalError, ValidationError
 
-KINDS = ("charge", "refund", "chargeback")
-
 
 @dataclass(frozen=True, slots=True)
 class SettlementLine:

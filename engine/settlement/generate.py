@@ -14,10 +14,9 @@ from sqlalchemy import Engine, select
 from engine.adapters.tables import payments
 from engine.settlement.expected import expected_settlement
 from engine.settlement.formats import FORMATS, SettlementLine
+from engine.settlement.reconcile import BREAK_KINDS
 
-DISCREPANCY_KINDS = ("missing_in_provider", "missing_in_ledger", "amount_mismatch",
-                     "currency_mismatch", "status_mismatch", "duplicate_charge", "fee_mismatch",
-                     "late_settlement")
+DISCREPANCY_KINDS = BREAK_KINDS  # what can be injected is exactly what reconciliation detects
 _SAME_EXPONENT = {"USD": "EUR", "EUR": "GBP", "GBP": "USD", "JPY": "KRW", "KWD": "BHD"}
 EXTENSIONS = {"northwind": "csv", "southbank": "csv", "eastpay": "txt"}
 

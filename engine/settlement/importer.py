@@ -10,7 +10,11 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from engine.adapters.tables import settlement_files, settlement_lines, settlement_row_errors
+from engine.adapters.tables import (
+    settlement_files,
+    settlement_lines,
+    settlement_row_errors,
+)
 from engine.exceptions import ValidationError
 from engine.settlement.formats import FORMATS, RowError, SettlementLine
 

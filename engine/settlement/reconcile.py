@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 from sqlalchemy import Engine, and_, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
+from engine.adapters.sql import insert_ignoring_conflicts
 from engine.adapters.tables import (
     payments,
     recon_break_audit,
@@ -152,15 +152,14 @@ def _store(engine: Engine, result: DayResult, actor: str) -> None:
     now = datetime.now(UTC)
     found = {(b.kind, b.provider_reference) for b in result.breaks}
     with engine.begin() as conn:
-        stmt = (postgresql.insert(recon_breaks) if conn.dialect.name == "postgresql"
-                else sqlite.insert(recon_breaks))
+        stmt = insert_ignoring_conflicts(conn, recon_breaks, "provider", "kind",
+                                         "provider_reference")
         for b in result.breaks:
             conn.execute(stmt.values(
                 id=f"brk_{uuid.uuid4().hex}", provider=b.provider, settled_on=result.settled_on,
                 kind=b.kind, provider_reference=b.provider_reference, payment_id=b.payment_id,
                 currency=b.currency, expected_minor=b.expected_minor, actual_minor=b.actual_minor,
-                status="open", opened_at=now, updated_at=now,
-            ).on_conflict_do_nothing(index_elements=["provider", "kind", "provider_reference"]))
+                status="open", opened_at=now, updated_at=now))
         stale = conn.execute(select(recon_breaks.c.id, recon_breaks.c.status, recon_breaks.c.kind,
                                     recon_breaks.c.provider_reference).where(
             recon_breaks.c.provider == result.provider,
