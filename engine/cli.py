@@ -18,6 +18,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskProgressColumn,
     TextColumn,
     TimeRemainingColumn,
 )
@@ -257,12 +258,15 @@ def reconcile(
         fail("use either --dir DIR, or --provider P --date D [--file F]")
     if directory is None and not (provider and day):
         fail("--provider and --date are required without --dir")
-    with Progress(TextColumn("[bold]importing[/]"), BarColumn(), MofNCompleteColumn(),
-                  console=console, transient=True, disable=as_json) as bar:
-        task = bar.add_task("files", total=None)
+    with Progress(TextColumn("[bold]{task.description}[/]"), BarColumn(),
+                  TaskProgressColumn(), TimeRemainingColumn(), console=console,
+                  transient=True, disable=as_json) as bar:
+        tasks: dict[str, Any] = {}
 
-        def progress(n: int, total: int) -> None:
-            bar.update(task, completed=n, total=total)
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
 
         if directory is not None:
             report = guarded(lambda: reconcile_directory(engine, directory, progress))
@@ -298,17 +302,19 @@ def breaks_list(
     status: Annotated[Optional[str], typer.Option(help="open, investigating, resolved, written_off")] = None,
     provider: Annotated[Optional[str], typer.Option()] = None,
     kind: Annotated[Optional[str], typer.Option()] = None,
-    csv_out: Annotated[Optional[Path], typer.Option("--csv", help="Export to this CSV file.")] = None,
+    export_to: Annotated[Optional[Path], typer.Option(
+        "--export", help="Write the breaks to this .csv or .parquet file.")] = None,
     database_url: DatabaseUrl = None, as_json: JsonFlag = False,
 ) -> None:
     """List breaks (filters combine)."""
-    from engine.settlement.breaks import list_breaks, to_csv
+    from engine.adapters.tables import recon_breaks
+    from engine.settlement.breaks import export, list_breaks
 
     rows = guarded(lambda: list_breaks(ready_engine(database_url), status=status,
                                        provider=provider, kind=kind))
-    if csv_out is not None:
-        csv_out.write_text(to_csv(rows))
-        out.print(f"wrote {len(rows)} breaks to {csv_out}")
+    if export_to is not None:
+        guarded(lambda: export(rows, export_to, recon_breaks))
+        out.print(f"wrote {len(rows)} breaks to {export_to}")
         return
     if as_json:
         print(json.dumps(rows, default=str))
@@ -382,21 +388,23 @@ def breaks_sign_off(provider: Annotated[str, typer.Option()],
 
 
 @breaks_app.command("checkpoints")
-def breaks_checkpoints(csv_out: Annotated[Optional[Path], typer.Option("--csv")] = None,
+def breaks_checkpoints(export_to: Annotated[Optional[Path], typer.Option(
+        "--export", help="Write the checkpoints to this .csv or .parquet file.")] = None,
                        database_url: DatabaseUrl = None) -> None:
-    """Reconciliation checkpoints per provider-day (CSV export with --csv)."""
-    from engine.settlement.breaks import checkpoints, to_csv
+    """Reconciliation checkpoints per provider-day (JSON, or a file with --export)."""
+    from engine.adapters.tables import recon_checkpoints
+    from engine.settlement.breaks import checkpoints, export
 
     rows = checkpoints(ready_engine(database_url))
-    if csv_out is not None:
-        csv_out.write_text(to_csv(rows))
-        out.print(f"wrote {len(rows)} checkpoints to {csv_out}")
+    if export_to is not None:
+        guarded(lambda: export(rows, export_to, recon_checkpoints))
+        out.print(f"wrote {len(rows)} checkpoints to {export_to}")
         return
     print(json.dumps(rows, default=str, indent=2))
 
 
 def _reconcile_one(engine: Any, provider: str, on: Any, files: list[tuple[str, Path]],
-                   progress: Callable[[int, int], None]) -> Any:
+                   progress: Callable[[str, int, int], None]) -> Any:
     from engine.settlement.formats import FORMATS
     from engine.settlement.reconcile import reconcile_day
     from engine.settlement.run import RunReport, reconcile_files
@@ -543,3 +551,7 @@ def main() -> None:
     except KeyboardInterrupt:
         console.print("interrupted")
         sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

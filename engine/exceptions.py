@@ -6,6 +6,18 @@ from __future__ import annotations
 class PaysignalError(Exception):
     """Base class of every deliberate paysignal error."""
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # picklable whatever the subclass's __init__ takes (errors cross process pools)
+        return (_rebuild, (type(self), self.args, self.__dict__))
+
+
+def _rebuild(cls: type[PaysignalError], args: tuple[object, ...],
+             state: dict[str, object]) -> PaysignalError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
+
 
 class ValidationError(PaysignalError, ValueError):
     """Bad input: names the offending field and the reason."""

@@ -71,6 +71,7 @@ journal_transactions = Table(
     Column("currency", String(3), nullable=False),
     Column("at", TS, nullable=False),
     Index("ix_journal_transactions_payment", "payment_id"),
+    Index("ix_journal_transactions_kind_at", "kind", "at"),
 )
 
 journal_entries = Table(

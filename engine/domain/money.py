@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
@@ -24,6 +25,9 @@ MAX_AMOUNT_MINOR = 100_000_000_000
 def currency_exponent(currency: object, field: str = "currency") -> int:
     code = validate_currency(currency, field)
     return CURRENCY_EXPONENTS[code]
+
+
+_PLAIN_DECIMAL = re.compile(r"(\d{1,15})(?:\.(\d{1,4}))?")
 
 
 def validate_currency(currency: object, field: str = "currency") -> str:
@@ -61,6 +65,12 @@ class Money:
     def from_decimal_string(cls, text: str, currency: str, field: str = "amount") -> Money:
         """Parse a provider's decimal string ("12.34") exactly, rejecting extra precision."""
         exponent = currency_exponent(currency)
+        plain = _PLAIN_DECIMAL.fullmatch(text) if isinstance(text, str) else None
+        if plain and len(plain[2] or "") <= exponent:  # the common case, without Decimal
+            minor = int(plain[1] + (plain[2] or "").ljust(exponent, "0"))
+            if minor <= MAX_AMOUNT_MINOR:
+                return cls(minor, currency)
+            return cls.of(minor, currency, field)  # out of range: its error
         try:
             value = Decimal(text.strip())
         except (InvalidOperation, AttributeError):

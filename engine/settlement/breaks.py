@@ -5,9 +5,10 @@ from __future__ import annotations
 import csv
 import io
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, and_, insert, select, update
+from sqlalchemy import Engine, Integer, Table, and_, insert, select, update
 
 from engine.adapters.tables import recon_break_audit, recon_breaks, recon_checkpoints
 from engine.domain.text import validate_text
@@ -131,11 +132,39 @@ def checkpoints(engine: Engine) -> list[dict[str, Any]]:
             recon_checkpoints.c.settled_on, recon_checkpoints.c.provider))]
 
 
-def to_csv(rows: list[dict[str, Any]]) -> str:
+def export(rows: list[dict[str, Any]], path: Path, table: Table) -> None:
+    """Write rows of `table` to `path` as CSV or Parquet (by its suffix), all or nothing: a
+    temporary file is renamed into place once complete. Amounts stay integers (nullable
+    Int64 in Parquet, never floats)."""
+    columns = [c.name for c in table.columns]
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".parquet"):
+        raise ValidationError("export", f"{path.name}: use a .csv or .parquet file name")
+    if not path.parent.is_dir():
+        raise ValidationError("export", f"{path.parent} is not a directory")
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        if suffix == ".csv":
+            partial.write_text(to_csv(rows, columns))
+        else:
+            import pandas as pd
+
+            frame = pd.DataFrame(rows, columns=columns)
+            for column in table.columns:
+                if isinstance(column.type, Integer):
+                    frame[column.name] = frame[column.name].astype("Int64")
+            frame.to_parquet(partial, index=False)
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def to_csv(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
     out = io.StringIO()
-    if rows:
-        writer = csv.DictWriter(out, fieldnames=[k for k in rows[0] if k != "audit"],
-                                extrasaction="ignore", lineterminator="\n")
+    fields = columns or ([k for k in rows[0] if k != "audit"] if rows else [])
+    if fields:
+        writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore",
+                                lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
     return out.getvalue()

@@ -1,13 +1,15 @@
-"""What each provider should settle, read from our own ledger: captures (with their fees) and
-refunds, each expected on the day after it happened (T+1, in UTC). The simulator's files and the
-matcher both start from here."""
+"""What each provider should settle, read from our own ledger: captures (with their fees) and refunds, each expected on the day after it happened (T+1, in UTC). The
+simulator's files and the matcher both start from here. A charge's fee is the payment's fee total, which the engine
+updates in the same transaction as the provider_fee journal entries it books."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import Engine, select
+from sqlalchemy import CompoundSelect, Engine, Select, literal, select, union_all
+from sqlalchemy.sql import ColumnElement
 
 from engine.adapters.repository import utc
 from engine.adapters.tables import journal_entries as je
@@ -15,6 +17,7 @@ from engine.adapters.tables import journal_transactions as jt
 from engine.adapters.tables import payments
 
 SETTLEMENT_DELAY = timedelta(days=1)
+_REFERENCE_CHUNK = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,33 +32,64 @@ class ExpectedLine:
     expected_on: date
 
 
-def expected_settlement(engine: Engine, provider: str | None = None) -> list[ExpectedLine]:
-    query = (select(jt.c.id, jt.c.payment_id, jt.c.kind, jt.c.currency, jt.c.at, je.c.account,
-                    je.c.side, je.c.amount_minor, payments.c.provider,
-                    payments.c.provider_reference)
-             .join(je, je.c.transaction_id == jt.c.id)
-             .join(payments, payments.c.id == jt.c.payment_id)
-             .where(jt.c.kind.in_(("capture", "provider_fee", "refund")))
-             .order_by(jt.c.at, jt.c.id))
+def _window(first: date, last: date) -> tuple[datetime, datetime]:
+    """Journal times whose settlement is expected from `first` to `last` (inclusive)."""
+    start = datetime.combine(first - SETTLEMENT_DELAY, time(), tzinfo=UTC)
+    return start, start + timedelta(days=(last - first).days + 1)
+
+
+def _query(provider: str | None, window: tuple[datetime, datetime] | None,
+           references: list[str] | None) -> CompoundSelect:
+    """Charges and refunds in one stream ordered by journal time (so by expected day)."""
+    filters: list[ColumnElement[bool]] = []
     if provider:
-        query = query.where(payments.c.provider == provider)
-    captures: dict[str, dict[str, object]] = {}
-    fees: dict[str, int] = {}
-    refunds: list[ExpectedLine] = []
+        filters.append(payments.c.provider == provider)
+    if window is not None:
+        filters += [jt.c.at >= window[0], jt.c.at < window[1]]
+    if references is not None:
+        filters.append(payments.c.provider_reference.in_(references))
+    source = (jt.join(je, je.c.transaction_id == jt.c.id)
+              .join(payments, payments.c.id == jt.c.payment_id))
+
+    def lines(kind: str, fee: ColumnElement[int],
+              *extra: ColumnElement[bool]) -> Select[tuple[object, ...]]:
+        return (select(payments.c.provider, payments.c.provider_reference, jt.c.payment_id,
+                       je.c.amount_minor, fee.label("fee"), jt.c.currency, jt.c.at,
+                       jt.c.id.label("txn"), jt.c.kind)
+                .select_from(source)
+                .where(jt.c.kind == kind, je.c.side == "debit", *extra, *filters))
+
+    return union_all(lines("capture", payments.c.fee_minor,  # type: ignore[arg-type]
+                           je.c.account.startswith("provider_receivable:")),
+                     lines("refund", literal(0))).order_by("at", "txn")
+
+
+def iter_expected(engine: Engine, provider: str | None = None, *,
+                  days: tuple[date, date] | None = None,
+                  references: Iterable[str] | None = None) -> Iterator[ExpectedLine]:
+    """Expected lines in journal order (so by expected day); optionally only those
+    expected within `days` (first, last) or for some provider references. Streams."""
+    window = _window(*days) if days else None
+    chunks: list[list[str] | None] = [None]
+    if references is not None:
+        refs = sorted(set(references))
+        chunks = [refs[i:i + _REFERENCE_CHUNK] for i in range(0, len(refs), _REFERENCE_CHUNK)]
     with engine.connect() as conn:
-        rows = conn.execute(query).all()
-    for r in rows:
-        on = utc(r.at).date() + SETTLEMENT_DELAY  # type: ignore[union-attr]
-        if r.kind == "capture" and r.account.startswith("provider_receivable:") \
-                and r.side == "debit":
-            captures[r.payment_id] = {"row": r, "on": on}
-        elif r.kind == "provider_fee" and r.side == "debit":
-            fees[r.payment_id] = fees.get(r.payment_id, 0) + r.amount_minor
-        elif r.kind == "refund" and r.side == "debit":
-            refunds.append(ExpectedLine(r.provider, r.provider_reference, r.payment_id, "refund",
-                                        -r.amount_minor, 0, r.currency, on))
-    charges = [ExpectedLine(c["row"].provider, c["row"].provider_reference,  # type: ignore[attr-defined]
-                            pid, "charge", c["row"].amount_minor, fees.get(pid, 0),  # type: ignore[attr-defined]
-                            c["row"].currency, c["on"])  # type: ignore[attr-defined,arg-type]
-               for pid, c in captures.items()]
-    return charges + refunds
+        if conn.dialect.name == "postgresql":
+            # JIT compilation costs more than these queries take to run; a day's worth of
+            # lines sorts in memory
+            conn.exec_driver_sql("SET LOCAL jit = off")
+            conn.exec_driver_sql("SET LOCAL work_mem = '64MB'")
+        for chunk in chunks:
+            query = _query(provider, window, chunk)
+            for r in conn.execution_options(yield_per=20_000).execute(query):
+                charge = r[8] == "capture"
+                yield ExpectedLine(r[0], r[1], r[2], "charge" if charge else "refund",
+                                   r[3] if charge else -r[3], int(r[4]), r[5],
+                                   utc(r[6]).date() + SETTLEMENT_DELAY)
+
+
+def expected_settlement(engine: Engine, provider: str | None = None, *, on: date | None = None,
+                        references: Iterable[str] | None = None) -> list[ExpectedLine]:
+    return list(iter_expected(engine, provider, days=(on, on) if on else None,
+                              references=references))

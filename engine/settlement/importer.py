@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Connection, Engine, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from engine.adapters.tables import (
@@ -26,8 +26,26 @@ class ImportReport:
     sha256: str
     file_id: str | None
     already_imported: bool = False
-    lines: list[SettlementLine] = field(default_factory=list)
+    line_count: int = 0
     row_errors: list[RowError] = field(default_factory=list)
+
+
+_LINE_COLUMNS = ("file_id", "line_no", "provider", "provider_reference", "payment_reference",
+                 "kind", "amount_minor", "fee_minor", "currency", "settled_on")
+
+
+def _write_lines(conn: Connection, file_id: str, provider: str,
+                 lines: list[SettlementLine]) -> None:
+    rows = ((file_id, line.line_no, provider, line.provider_reference[:128],
+             line.payment_reference[:255] if line.payment_reference else None, line.kind,
+             line.amount_minor, line.fee_minor, line.currency, line.settled_on) for line in lines)
+    if conn.dialect.name == "postgresql":  # COPY, in the same transaction: ~10x an INSERT batch
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        with cursor.copy(f"COPY settlement_lines ({', '.join(_LINE_COLUMNS)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    conn.execute(insert(settlement_lines), [dict(zip(_LINE_COLUMNS, row)) for row in rows])
 
 
 def import_file(engine: Engine, provider: str, data: bytes, filename: str) -> ImportReport:
@@ -53,18 +71,12 @@ def import_file(engine: Engine, provider: str, data: bytes, filename: str) -> Im
                 id=file_id, provider=provider, filename=filename[:255], sha256=digest,
                 lines=len(lines), rejected_rows=len(errors), imported_at=datetime.now(UTC)))
             if lines:
-                conn.execute(insert(settlement_lines), [
-                    {"file_id": file_id, "line_no": line.line_no, "provider": provider,
-                     "provider_reference": line.provider_reference[:128],
-                     "payment_reference": (line.payment_reference or None) and
-                     line.payment_reference[:255], "kind": line.kind,
-                     "amount_minor": line.amount_minor, "fee_minor": line.fee_minor,
-                     "currency": line.currency, "settled_on": line.settled_on}
-                    for line in lines])
+                _write_lines(conn, file_id, provider, lines)
             if errors:
                 conn.execute(insert(settlement_row_errors), [
                     {"file_id": file_id, "line_no": e.line_no, "reason": e.reason[:255],
                      "raw": e.raw} for e in errors])
     except IntegrityError:  # imported concurrently by another process: that import stands
         return ImportReport(provider, filename, digest, None, already_imported=True)
-    return ImportReport(provider, filename, digest, file_id, lines=lines, row_errors=errors)
+    return ImportReport(provider, filename, digest, file_id, line_count=len(lines),
+                        row_errors=errors)

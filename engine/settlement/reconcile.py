@@ -9,8 +9,12 @@ brings, is closed automatically with an audit entry."""
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
@@ -24,7 +28,7 @@ from engine.adapters.tables import (
     recon_checkpoints,
     settlement_lines,
 )
-from engine.settlement.expected import ExpectedLine, expected_settlement
+from engine.settlement.expected import ExpectedLine, expected_settlement, iter_expected
 
 BREAK_KINDS = ("missing_in_provider", "missing_in_ledger", "amount_mismatch", "currency_mismatch",
                "status_mismatch", "duplicate_charge", "fee_mismatch", "late_settlement")
@@ -52,63 +56,87 @@ class DayResult:
     closed: int = 0
 
 
-def _actual_lines(engine: Engine, provider: str, day: date) -> list[dict[str, object]]:
+ActualLine = tuple[str, str | None, str, int, int, str]
+"""A settlement line as matched: (provider reference, payment reference, kind, amount, fee,
+currency)."""
+
+
+def _actual_lines(engine: Engine, provider: str, day: date) -> list[ActualLine]:
+    lines = settlement_lines.c
     with engine.connect() as conn:
-        rows = conn.execute(select(settlement_lines).where(
-            settlement_lines.c.provider == provider, settlement_lines.c.settled_on == day)
-            .order_by(settlement_lines.c.file_id, settlement_lines.c.line_no)).all()
-    return [dict(r._mapping) for r in rows]
+        result = conn.execute(select(
+            lines.provider_reference, lines.payment_reference, lines.kind, lines.amount_minor,
+            lines.fee_minor, lines.currency).where(lines.provider == provider,
+                                                   lines.settled_on == day)
+            .order_by(lines.file_id, lines.line_no))
+        # plain DBAPI tuples: these columns need no type conversion, and a day can be large
+        return result.cursor.fetchall()  # type: ignore[union-attr,no-any-return]
 
 
-def compare_day(expected: list[ExpectedLine], actual: list[dict[str, object]], provider: str,
+def compare_day(expected: list[ExpectedLine], actual: list[ActualLine], provider: str,
                 day: date, known: dict[str, tuple[str, str]]) -> DayResult:
-    """Pure matching. `known`: provider reference -> (payment id, state) of our payments."""
+    """Pure matching. `expected` must hold the lines expected on `day` and any earlier
+    expectation an actual line may be a late settlement of; `known`: provider reference ->
+    (payment id, state) of our payments for the lines that match no expectation."""
     result = DayResult(provider, day)
-    todays = defaultdict(list)
+    todays: dict[tuple[str, str], list[ExpectedLine]] = defaultdict(list)
+    first: dict[tuple[str, str], ExpectedLine] = {}
     earlier: dict[tuple[str, str], ExpectedLine] = {}
     for e in expected:
+        key = (e.provider_reference, e.kind)
         if e.expected_on == day:
-            todays[(e.provider_reference, e.kind)].append(e)
+            todays[key].append(e)
+            first.setdefault(key, e)
         elif e.expected_on < day:
-            earlier[(e.provider_reference, e.kind)] = e
+            earlier[key] = e
+    fallback: dict[tuple[object, ...], list[ExpectedLine]] | None = None
     seen: set[tuple[str, str]] = set()
-    for line in actual:
-        ref, kind = str(line["provider_reference"]), str(line["kind"])
-        amount, currency = int(line["amount_minor"]), str(line["currency"])  # type: ignore[call-overload]
+    for ref, payment_reference, kind, amount, fee, currency in actual:
         key = (ref, kind)
         candidates = todays.get(key, [])
         if not candidates:
             if key in seen and kind == "charge":
-                first = next(iter([e for e in expected if (e.provider_reference, e.kind) == key]))
-                result.breaks.append(Break("duplicate_charge", provider, ref, first.payment_id,
-                                           currency, first.amount_minor, amount))
-            elif key in earlier:
+                e = first[key]
+                result.breaks.append(Break("duplicate_charge", provider, ref, e.payment_id,
+                                           currency, e.amount_minor, amount))
+                continue
+            if key in earlier:
                 e = earlier[key]
                 result.breaks.append(Break("late_settlement", provider, ref, e.payment_id,
                                            currency, e.amount_minor, amount))
-            elif ref in known:
-                pid, state = known[ref]
+                continue
+            if ref in known:
+                pid, _state = known[ref]
                 result.breaks.append(Break("status_mismatch", provider, ref, pid, currency,
                                            0, amount))
-            elif (fallback := _fallback(todays, line)) is not None:
-                _record_match(result, todays, fallback, line)
+                continue
+            if fallback is None:
+                fallback = _fallback_index(todays)
+            same = fallback.get((payment_reference, kind, amount, currency))
+            if same:
+                e = same.pop()
+                todays[(e.provider_reference, e.kind)].remove(e)
+                result.matched += 1
+                result.matched_amount_minor += amount
             else:
                 result.breaks.append(Break("missing_in_ledger", provider, ref,
-                                           line.get("payment_reference"), currency,  # type: ignore[arg-type]
-                                           None, amount))
+                                           payment_reference, currency, None, amount))
             continue
         seen.add(key)
-        e = min(candidates, key=lambda c: abs(c.amount_minor - amount))
+        e = candidates[0] if len(candidates) == 1 else min(
+            candidates, key=lambda c: abs(c.amount_minor - amount))
         candidates.remove(e)
+        if fallback is not None:
+            fallback[(e.payment_id, e.kind, e.amount_minor, e.currency)].remove(e)
         if currency != e.currency:
             result.breaks.append(Break("currency_mismatch", provider, ref, e.payment_id,
                                        currency, e.amount_minor, amount))
         elif amount != e.amount_minor:
             result.breaks.append(Break("amount_mismatch", provider, ref, e.payment_id, currency,
                                        e.amount_minor, amount))
-        elif int(line["fee_minor"]) != e.fee_minor:  # type: ignore[call-overload]
+        elif fee != e.fee_minor:
             result.breaks.append(Break("fee_mismatch", provider, ref, e.payment_id, currency,
-                                       e.fee_minor, int(line["fee_minor"])))  # type: ignore[call-overload]
+                                       e.fee_minor, fee))
         else:
             result.matched += 1
             result.matched_amount_minor += amount
@@ -119,33 +147,101 @@ def compare_day(expected: list[ExpectedLine], actual: list[dict[str, object]], p
     return result
 
 
-def _fallback(todays: dict[tuple[str, str], list[ExpectedLine]],
-              line: dict[str, object]) -> ExpectedLine | None:
+def _fallback_index(todays: dict[tuple[str, str], list[ExpectedLine]],
+                    ) -> dict[tuple[object, ...], list[ExpectedLine]]:
+    """Still-unmatched expectations by (payment id, kind, amount, currency): the documented
+    fallback for a line whose provider reference we do not know."""
+    index: dict[tuple[object, ...], list[ExpectedLine]] = defaultdict(list)
     for candidates in todays.values():
         for e in candidates:
-            if (e.payment_id == line.get("payment_reference") and e.kind == line["kind"]
-                    and e.amount_minor == line["amount_minor"] and e.currency == line["currency"]):
-                return e
-    return None
-
-
-def _record_match(result: DayResult, todays: dict[tuple[str, str], list[ExpectedLine]],
-                  e: ExpectedLine, line: dict[str, object]) -> None:
-    todays[(e.provider_reference, e.kind)].remove(e)
-    result.matched += 1
-    result.matched_amount_minor += int(line["amount_minor"])  # type: ignore[call-overload]
+            index[(e.payment_id, e.kind, e.amount_minor, e.currency)].append(e)
+    return index
 
 
 def reconcile_day(engine: Engine, provider: str, day: date, actor: str = "reconciler",
-                  expected: list[ExpectedLine] | None = None) -> DayResult:
-    expected = expected if expected is not None else expected_settlement(engine, provider)
-    with engine.connect() as conn:
-        known = {r.provider_reference: (r.id, r.state) for r in conn.execute(
-            select(payments.c.provider_reference, payments.c.id, payments.c.state).where(
-                payments.c.provider == provider, payments.c.provider_reference.is_not(None)))}
-    result = compare_day(expected, _actual_lines(engine, provider, day), provider, day, known)
+                  due: list[ExpectedLine] | None = None) -> DayResult:
+    """Read only what the day needs: its lines, the expectations `due` that day (read here if
+    not given), and, for lines that match none of those, earlier expectations and our
+    payments by reference."""
+    actual = _actual_lines(engine, provider, day)
+    expected = due if due is not None else expected_settlement(engine, provider, on=day)
+    due_keys = {(e.provider_reference, e.kind) for e in expected}
+    strangers = {line[0] for line in actual if (line[0], line[2]) not in due_keys}
+    known: dict[str, tuple[str, str]] = {}
+    if strangers:
+        expected = expected + [e for e in expected_settlement(engine, provider,
+                                                              references=strangers)
+                               if e.expected_on < day]
+        refs = sorted(strangers)
+        with engine.connect() as conn:
+            for i in range(0, len(refs), 1000):
+                known.update({r.provider_reference: (r.id, r.state) for r in conn.execute(
+                    select(payments.c.provider_reference, payments.c.id, payments.c.state).where(
+                        payments.c.provider == provider,
+                        payments.c.provider_reference.in_(refs[i:i + 1000])))})
+    result = compare_day(expected, actual, provider, day, known)
     _store(engine, result, actor)
     return result
+
+
+def reconcile_days(engine: Engine, days: set[tuple[str, date]], actor: str = "reconciler",
+                   progress: Callable[[int, int], None] | None = None) -> list[DayResult]:
+    """Reconcile provider-days, each provider's oldest first (a late line then closes the
+    missing-settlement break of an earlier day). Providers are independent, so on PostgreSQL
+    they run in one process per core."""
+    providers = sorted({p for p, _ in days})
+    workers = min(len(providers), os.cpu_count() or 1)
+    if engine.dialect.name != "postgresql" or workers < 2:
+        return _reconcile_in_order(engine, days, actor, progress)
+    url = engine.url.render_as_string(hide_password=False)
+    results: list[DayResult] = []
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(_reconcile_in_process, url, {d for d in days if d[0] == p}, actor)
+                   for p in providers]
+        for future in as_completed(futures):
+            results += future.result()
+            if progress:
+                progress(len(results), len(days))
+    return sorted(results, key=lambda r: (r.settled_on, r.provider))
+
+
+def _reconcile_in_process(url: str, days: set[tuple[str, date]], actor: str) -> list[DayResult]:
+    from engine import db
+
+    engine = db.make_engine(url, pool_size=2)
+    try:
+        return _reconcile_in_order(engine, days, actor, None)
+    finally:
+        engine.dispose()
+
+
+def _reconcile_in_order(engine: Engine, days: set[tuple[str, date]], actor: str,
+                        progress: Callable[[int, int], None] | None) -> list[DayResult]:
+    """Oldest day first. The ledger is read once for the whole range, as one stream in day
+    order, holding one day of expectations in memory at a time."""
+    ordered = sorted(days, key=lambda pd: (pd[1], pd[0]))
+    if not ordered:
+        return []
+    providers = {p for p, _ in ordered}
+    stream = iter_expected(engine, next(iter(providers)) if len(providers) == 1 else None,
+                           days=(ordered[0][1], ordered[-1][1]))
+    pending: ExpectedLine | None = next(stream, None)
+    results: list[DayResult] = []
+    by_day: dict[date, list[str]] = defaultdict(list)
+    for provider, day in ordered:
+        by_day[day].append(provider)
+    for day, day_providers in by_day.items():
+        due: dict[str, list[ExpectedLine]] = defaultdict(list)
+        while pending is not None and pending.expected_on <= day:
+            if pending.expected_on == day:
+                due[pending.provider].append(pending)
+            pending = next(stream, None)
+        for provider in day_providers:
+            results.append(reconcile_day(engine, provider, day, actor, due=due[provider]))
+            if progress:
+                progress(len(results), len(ordered))
+    stream.close()
+    return results
 
 
 def _store(engine: Engine, result: DayResult, actor: str) -> None:
@@ -154,12 +250,12 @@ def _store(engine: Engine, result: DayResult, actor: str) -> None:
     with engine.begin() as conn:
         stmt = insert_ignoring_conflicts(conn, recon_breaks, "provider", "kind",
                                          "provider_reference")
-        for b in result.breaks:
-            conn.execute(stmt.values(
+        if result.breaks:
+            conn.execute(stmt, [dict(
                 id=f"brk_{uuid.uuid4().hex}", provider=b.provider, settled_on=result.settled_on,
                 kind=b.kind, provider_reference=b.provider_reference, payment_id=b.payment_id,
                 currency=b.currency, expected_minor=b.expected_minor, actual_minor=b.actual_minor,
-                status="open", opened_at=now, updated_at=now))
+                status="open", opened_at=now, updated_at=now) for b in result.breaks])
         stale = conn.execute(select(recon_breaks.c.id, recon_breaks.c.status, recon_breaks.c.kind,
                                     recon_breaks.c.provider_reference).where(
             recon_breaks.c.provider == result.provider,

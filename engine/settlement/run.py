@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import re
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -12,10 +15,9 @@ from sqlalchemy import Engine, select
 
 from engine.adapters.tables import settlement_lines
 from engine.exceptions import ValidationError
-from engine.settlement.expected import expected_settlement
 from engine.settlement.formats import FORMATS
 from engine.settlement.importer import ImportReport, import_file
-from engine.settlement.reconcile import DayResult, reconcile_day
+from engine.settlement.reconcile import DayResult, reconcile_days
 
 _NAME = re.compile(r"^(?P<provider>[a-z]+)_(?P<day>\d{4}-\d{2}-\d{2})\.\w+$")
 
@@ -36,7 +38,7 @@ class RunReport:
             "days": [{"provider": d.provider, "settled_on": d.settled_on.isoformat(),
                       "matched": d.matched, "breaks": len(d.breaks),
                       "closed_automatically": d.closed} for d in self.days],
-            "files": [{"file": r.filename, "lines": len(r.lines),
+            "files": [{"file": r.filename, "lines": r.line_count,
                        "already_imported": r.already_imported,
                        "row_errors": [{"line": e.line_no, "reason": e.reason}
                                       for e in r.row_errors]} for r in self.imports],
@@ -51,15 +53,58 @@ def provider_of(path: Path) -> str:
     return match["provider"]
 
 
+Progress = Callable[[str, int, int], None]
+"""(stage, done, total): stage "importing" counts bytes, "reconciling" counts provider-days."""
+
+PARALLEL_IMPORT_BYTES = 8 * 1024 * 1024
+
+
+def _import_one(url: str, provider: str, path: str) -> ImportReport:
+    from engine import db
+
+    engine = db.make_engine(url, pool_size=1)
+    try:
+        return import_file(engine, provider, Path(path).read_bytes(), Path(path).name)
+    finally:
+        engine.dispose()
+
+
+def import_files(engine: Engine, files: list[tuple[str, Path]],
+                 progress: Progress | None = None) -> list[ImportReport]:
+    """Import each (provider, path), each file in its own transaction. Large batches on
+    PostgreSQL are parsed and copied by one process per core."""
+    sizes = [path.stat().st_size for _, path in files]
+    total, done = sum(sizes), 0
+    if progress:
+        progress("importing", 0, total)
+    workers = min(len(files), os.cpu_count() or 1)
+    if engine.dialect.name == "postgresql" and workers > 1 and total >= PARALLEL_IMPORT_BYTES:
+        url = engine.url.render_as_string(hide_password=False)
+        reports: list[ImportReport | None] = [None] * len(files)
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {pool.submit(_import_one, url, provider, str(path)): i
+                       for i, (provider, path) in enumerate(files)}
+            for future in as_completed(futures):
+                i = futures[future]
+                reports[i] = future.result()
+                done += sizes[i]
+                if progress:
+                    progress("importing", done, total)
+        return [r for r in reports if r is not None]
+    out = []
+    for (provider, path), size in zip(files, sizes, strict=True):
+        out.append(import_file(engine, provider, path.read_bytes(), path.name))
+        done += size
+        if progress:
+            progress("importing", done, total)
+    return out
+
+
 def reconcile_files(engine: Engine, files: list[tuple[str, Path]],
-                    progress: Callable[[int, int], None] | None = None) -> RunReport:
+                    progress: Progress | None = None) -> RunReport:
     """Import each (provider, path), then reconcile every provider-day the files cover, oldest
     first (so a late line can close the missing-settlement break of an earlier day)."""
-    report = RunReport()
-    for n, (provider, path) in enumerate(files, start=1):
-        report.imports.append(import_file(engine, provider, path.read_bytes(), path.name))
-        if progress:
-            progress(n, len(files))
+    report = RunReport(imports=import_files(engine, files, progress))
     days: set[tuple[str, date]] = set()
     for provider, path in files:
         match = _NAME.match(path.name)
@@ -71,14 +116,13 @@ def reconcile_files(engine: Engine, files: list[tuple[str, Path]],
                 days |= {(r.provider, d) for d in conn.execute(
                     select(settlement_lines.c.settled_on).where(
                         settlement_lines.c.file_id == r.file_id).distinct()).scalars()}
-    expected = {p: expected_settlement(engine, p) for p in {p for p, _ in days}}
-    for provider, day in sorted(days, key=lambda pd: (pd[1], pd[0])):
-        report.days.append(reconcile_day(engine, provider, day, expected=expected[provider]))
+    report.days = reconcile_days(engine, days, progress=(
+        (lambda n, total: progress("reconciling", n, total)) if progress else None))
     return report
 
 
 def reconcile_directory(engine: Engine, directory: Path,
-                        progress: Callable[[int, int], None] | None = None) -> RunReport:
+                        progress: Progress | None = None) -> RunReport:
     if not directory.is_dir():
         raise ValidationError("dir", f"{directory} is not a directory")
     files = [(provider_of(p), p) for p in sorted(directory.iterdir())

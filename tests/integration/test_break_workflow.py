@@ -20,6 +20,7 @@ from engine.settlement.breaks import (
     sign_off,
 )
 from engine.settlement.generate import write_settlement_files
+from engine.settlement.reconcile import BREAK_KINDS
 from engine.settlement.run import reconcile_directory
 from engine.simulate import run_simulation
 
@@ -60,18 +61,35 @@ def test_sign_off_with_open_breaks_needs_an_audited_override(reconciled: Engine)
         sign_off(reconciled, "northwind", brk["settled_on"].replace(year=2001), actor="cfo")
 
 
-def test_breaks_and_checkpoints_export_as_csv_from_the_cli(reconciled: Engine, db_url: str,
-                                                          tmp_path: Path) -> None:
+def test_breaks_and_checkpoints_export_as_csv_and_parquet_from_the_cli(
+        reconciled: Engine, db_url: str, tmp_path: Path) -> None:
+    import pandas as pd
+
     runner = CliRunner()
-    r = runner.invoke(app, ["breaks", "list", "--status", "open", "--csv",
+    r = runner.invoke(app, ["breaks", "list", "--status", "open", "--export",
                             str(tmp_path / "breaks.csv"), "--database-url", db_url])
     assert r.exit_code == 0, r.output
     rows = list(csv.DictReader(io.StringIO((tmp_path / "breaks.csv").read_text())))
     assert len(rows) == len(list_breaks(reconciled, status="open")) and rows[0]["kind"]
-    r = runner.invoke(app, ["breaks", "checkpoints", "--csv", str(tmp_path / "cp.csv"),
+    r = runner.invoke(app, ["breaks", "checkpoints", "--export", str(tmp_path / "cp.csv"),
                             "--database-url", db_url])
     assert r.exit_code == 0, r.output
     assert "matched_count" in (tmp_path / "cp.csv").read_text().splitlines()[0]
+    for what in ("list", "checkpoints"):
+        target = tmp_path / f"{what}.parquet"
+        r = runner.invoke(app, ["breaks", what, "--export", str(target), "--database-url", db_url])
+        assert r.exit_code == 0, r.output
+        frame = pd.read_parquet(target)
+        if what == "list":
+            assert len(frame) == len(list_breaks(reconciled))
+            assert str(frame["expected_minor"].dtype) == "Int64"  # money never becomes float
+            assert set(frame["kind"]) <= set(BREAK_KINDS)
+        else:
+            assert frame["matched_count"].sum() > 0
+    refused = runner.invoke(app, ["breaks", "list", "--export", str(tmp_path / "x.xlsx"),
+                                  "--database-url", db_url])
+    assert refused.exit_code == 2 and "export" in refused.output and ".parquet" in refused.output
+    assert not (tmp_path / "x.xlsx").exists()
     brk = rows[0]["id"]
     assert runner.invoke(app, ["breaks", "assign", brk, "--owner", "bob", "--actor", "bob",
                                "--database-url", db_url]).exit_code == 0

@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from engine.adapters.tables import recon_break_audit, recon_breaks
+from engine.settlement.formats import FileRejectedError
 from engine.settlement.generate import DISCREPANCY_KINDS, write_settlement_files
 from engine.settlement.reconcile import open_breaks
 from engine.settlement.run import reconcile_directory
@@ -92,3 +93,32 @@ def test_the_cli_writes_settlements_and_reconciles_them_as_json(db_url: str,
     bad = runner.invoke(app, ["reconcile", "--provider", "northwind", "--date", "yesterday",
                               "--database-url", db_url])
     assert bad.exit_code == 2 and "--date" in bad.output
+
+
+def test_large_batches_on_postgresql_run_in_parallel_with_the_same_findings(
+        postgres, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """Files are imported and providers reconciled by one process per core; the findings are
+    exactly those of one process, and a rejected file still fails the run by name."""
+    from engine import db
+    from engine.settlement import run
+    from tests.conftest import fresh_postgres_url
+
+    engine = db.make_engine(fresh_postgres_url(postgres))
+    run_simulation(engine, payments=150, seed=4, profile="default")
+    truth = write_settlement_files(engine, tmp_path / "s", discrepancies=16, seed=4)
+    monkeypatch.setattr(run, "PARALLEL_IMPORT_BYTES", 0)
+    stages: dict[str, tuple[int, int]] = {}
+    report = reconcile_directory(engine, tmp_path / "s",
+                                 lambda stage, done, total: stages.__setitem__(stage, (done, total)))
+    found = {(b["kind"], b["provider"], b["provider_reference"]) for b in open_breaks(engine)}
+    assert found == {(t["kind"], t["provider"], t["provider_reference"]) for t in truth}
+    assert stages["importing"][0] == stages["importing"][1] == sum(
+        p.stat().st_size for p in (tmp_path / "s").iterdir() if p.name != "ground_truth.json")
+    assert stages["reconciling"][0] == stages["reconciling"][1] == len(report.days)
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "eastpay_2026-01-01.txt").write_bytes(b"H|EASTPAY|SETTLEMENT|20260101\n")
+    (broken / "northwind_2026-01-01.csv").write_bytes(b"nonsense\n")
+    with pytest.raises(FileRejectedError, match="rejected whole"):
+        reconcile_directory(engine, broken)
+    engine.dispose()

@@ -55,12 +55,15 @@ BAD_ROWS = {
     "northwind": [("txn_9,ref-9,charge,12.5,0,12.5,usd,0,2026-11-21,pay_9", "amount"),
                   ("txn_8,ref-8,charge,100,1,90,usd,0,2026-11-21,pay_8", "net"),
                   ("txn_7,ref-7,charge,100,0,100,xyz,0,2026-11-21,pay_7", "currency"),
-                  ("txn_6,ref-6,charge,100", "columns")],
+                  ("txn_6,ref-6,charge,100", "columns"),
+                  ("txn_5,ref-5,charge,100,0,100,usd,0,21-11-2026,pay_5", "available_on")],
     "southbank": [("PaysignalECOM;ref-9;pay_9;Settled;2026-11-21 09:30:00;CET;USD;;12.345;0",
                    "Gross Credit"),
                   ("PaysignalECOM;;pay_8;Settled;2026-11-21 09:30:00;CET;USD;;1.00;0",
                    "Psp Reference"),
-                  ("PaysignalECOM;ref-7;pay_7;Bonus;2026-11-21 09:30:00;CET;USD;;1.00;0", "Type")],
+                  ("PaysignalECOM;ref-7;pay_7;Bonus;2026-11-21 09:30:00;CET;USD;;1.00;0", "Type"),
+                  ("PaysignalECOM;ref-6;pay_6;Settled;2026-11-21 9h30;CET;USD;;1.00;0",
+                   "Booking Date")],
     "eastpay": [("D|ref-9|pay_9|SALE|12.345|USD|0|21/11/2026", "AMT"),
                 ("D|ref-8|pay_8|SALE|1.00|USD|0|31/02/2026", "SETTLE_DATE"),
                 ("D|ref-7|pay_7|SALE|1.00|XXX|0|21/11/2026", "CCY")],
@@ -77,7 +80,7 @@ def test_bad_rows_are_reported_with_line_and_reason_and_good_rows_imported(
     else:
         text = text + [row for row, _ in bad]
     report = import_file(db_engine, provider, ("\n".join(text) + "\n").encode(), "mixed.txt")
-    assert len(report.lines) == 3
+    assert report.line_count == 3
     assert [e.line_no for e in report.row_errors] == list(range(5, 5 + len(bad)))
     for error, (_row, word) in zip(report.row_errors, bad, strict=True):
         assert word.lower() in error.reason.lower(), error.reason
