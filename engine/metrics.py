@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -14,6 +14,7 @@ from engine.adapters.repository import utc
 from engine.adapters.tables import outbox, payments
 from engine.domain.states import PaymentState
 from engine.ledger_queries import imbalances
+from engine.sli_events import break_ages, reconciliation_amounts
 from engine.observe import EngineObserver
 from engine.signals import CATALOGUE, LATENCY_BUCKETS, MetricSpec
 from engine.toggles import DEFAULT_MODE, Mode, current_modes
@@ -41,7 +42,8 @@ class Metrics:
                                              spec.labels, registry=self.registry)
             elif spec.kind == "histogram":
                 self._m[spec.name] = Histogram(spec.name, spec.help, spec.labels,
-                                               buckets=LATENCY_BUCKETS, registry=self.registry)
+                                               buckets=spec.buckets or LATENCY_BUCKETS,
+                                               registry=self.registry)
             elif spec.name in EVENT_GAUGES:
                 self._m[spec.name] = Gauge(spec.name, spec.help, spec.labels,
                                            registry=self.registry)
@@ -88,8 +90,10 @@ class PrometheusObserver(EngineObserver):
     def unknown_outcome(self, provider: str) -> None:
         self.m.inc("paysignal_unknown_outcomes_total", provider=provider)
 
-    def unknown_resolved(self, provider: str, result: str) -> None:
+    def unknown_resolved(self, provider: str, result: str, unknown_for_s: float) -> None:
         self.m.inc("paysignal_unknown_outcomes_resolved_total", provider=provider, result=result)
+        self.m.observe("paysignal_unknown_outcome_resolution_seconds", unknown_for_s,
+                       provider=provider)
 
     def shadow_duplicate(self, provider: str, would_be: str) -> None:
         self.m.inc("paysignal_idempotency_shadow_detections_total", provider=provider,
@@ -101,6 +105,9 @@ class PrometheusObserver(EngineObserver):
 
 def _gauge(spec: MetricSpec) -> GaugeMetricFamily:
     return GaugeMetricFamily(spec.name, spec.help, labels=spec.labels)
+
+
+RECONCILIATION_GAUGE_WINDOW = timedelta(days=35)
 
 
 class _TableGauges(Collector):
@@ -143,4 +150,13 @@ class _TableGauges(Collector):
             for candidate in Mode:
                 modes.add_metric([provider, method, candidate.value],
                                  1.0 if candidate.value == mode else 0.0)
-        yield from (open_, oldest, pending, pending_age, imbalance, modes)
+        amounts = _gauge(BY_NAME["paysignal_reconciliation_amount_minor"])
+        breaks = _gauge(BY_NAME["paysignal_reconciliation_breaks"])
+        sums: dict[tuple[str, str], int] = {}
+        for r in reconciliation_amounts(self.engine, now - RECONCILIATION_GAUGE_WINDOW):
+            sums[(r.provider, r.result)] = sums.get((r.provider, r.result), 0) + r.amount_minor
+        for (provider, result), amount in sorted(sums.items()):
+            amounts.add_metric([provider, result], amount)
+        for b in break_ages(self.engine, now):
+            breaks.add_metric([b.provider, b.age], b.count)
+        yield from (open_, oldest, pending, pending_age, imbalance, modes, amounts, breaks)

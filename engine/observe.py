@@ -24,7 +24,7 @@ class EngineObserver:
     def unknown_outcome(self, provider: str) -> None:
         pass
 
-    def unknown_resolved(self, provider: str, result: str) -> None:
+    def unknown_resolved(self, provider: str, result: str, unknown_for_s: float) -> None:
         pass
 
     def shadow_duplicate(self, provider: str, would_be: str) -> None:

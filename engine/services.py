@@ -184,12 +184,13 @@ class PaymentService:
         if outcome.kind is OutcomeKind.UNKNOWN:
             return payment.state
         now = self.clock()
-        before = payment.state
+        before, unknown_since = payment.state, payment.updated_at
         with self.engine.begin() as conn:
             self.apply_outcome(payment, outcome, actor, now, None)
             self.repo.flush(conn, payment)
         self.observer.transition(before.value, payment.state.value, payment.provider)
-        self.observer.unknown_resolved(payment.provider, payment.state.value)
+        self.observer.unknown_resolved(payment.provider, payment.state.value,
+                                       max(0.0, (now - unknown_since).total_seconds()))
         if (payment.state is PaymentState.AUTHORIZED
                 and payment.capture_mode is CaptureMode.AUTOMATIC):
             # The merchant asked for automatic capture: finish it, idempotently, under a key

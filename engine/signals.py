@@ -18,6 +18,7 @@ class MetricSpec:
     kind: Literal["counter", "histogram", "gauge"]
     help: str
     labels: tuple[str, ...] = ()
+    buckets: tuple[float, ...] = ()  # histograms only; default LATENCY_BUCKETS
 
 
 CATALOGUE: tuple[MetricSpec, ...] = (
@@ -54,6 +55,9 @@ CATALOGUE: tuple[MetricSpec, ...] = (
     MetricSpec("paysignal_webhook_events_total", "counter",
                "Provider notifications by result: settled, recorded, duplicate, unmatched, "
                "bad_signature, malformed", ("provider", "result")),
+    MetricSpec("paysignal_unknown_outcome_resolution_seconds", "histogram",
+               "How long payments stayed unknown before the provider's answer settled them",
+               ("provider",), buckets=(60.0, 300.0, 900.0, 1800.0, 3600.0, 21600.0, 86400.0)),
     MetricSpec("paysignal_unknown_outcomes_open", "gauge",
                "Payments currently in the unknown state", ("provider",)),
     MetricSpec("paysignal_unknown_outcome_oldest_age_seconds", "gauge",
@@ -68,6 +72,12 @@ CATALOGUE: tuple[MetricSpec, ...] = (
     MetricSpec("paysignal_job_failures_total", "counter", "Failed worker job runs", ("job",)),
     MetricSpec("paysignal_ledger_imbalance_minor", "gauge",
                "Sum of journal imbalances in minor units (must be 0)", ("currency",)),
+    MetricSpec("paysignal_reconciliation_amount_minor", "gauge",
+               "Settled amount (minor units, all currencies) of the last 35 reconciled days: "
+               "matched, or in breaks", ("provider", "result")),
+    MetricSpec("paysignal_reconciliation_breaks", "gauge",
+               "Reconciliation breaks opened in the last 35 days by age class: handled or "
+               "open within 48 h (under_48h), or not (over_48h)", ("provider", "age")),
 )
 
 BY_NAME: dict[str, MetricSpec] = {m.name: m for m in CATALOGUE}

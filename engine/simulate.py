@@ -66,7 +66,7 @@ class SimulationCounter(EngineObserver):
     def unknown_outcome(self, provider: str) -> None:
         self.unknown_count += 1
 
-    def unknown_resolved(self, provider: str, result: str) -> None:
+    def unknown_resolved(self, provider: str, result: str, unknown_for_s: float) -> None:
         self.resolved_count += 1
 
 

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,8 @@ def default_jobs(engine: Engine, service: PaymentService) -> list[Job]:
 
         jobs.append(Job("settlement_reconcile", 600 * scale, lambda: {
             "breaks": len(reconcile_directory(engine, Path(settlement_dir)).as_json()["breaks"])}))  # type: ignore[arg-type]
+    for ep in entry_points(group="paysignal.jobs"):  # slo/ and alerts/ add theirs
+        jobs += ep.load()(engine, service)
     return jobs
 
 

@@ -321,3 +321,32 @@ job_runs = Table(
 
 APPEND_ONLY_TABLES = ("payment_transitions", "journal_transactions", "journal_entries",
                       "toggle_audit", "recon_break_audit")
+
+
+# SLO evaluation (slo/): per-minute good/total counts of each SLO, the source mark each SLO's
+# rollup has read up to, and stored evaluation results.
+sli_minutes = Table(
+    "sli_minutes", metadata,
+    Column("slo", String(128), primary_key=True),
+    Column("minute", TS, primary_key=True),
+    Column("good", BigInteger, nullable=False),
+    Column("total", BigInteger, nullable=False),
+)
+
+sli_rollup_marks = Table(
+    "sli_rollup_marks", metadata,
+    Column("slo", String(128), primary_key=True),
+    Column("mark", BigInteger, nullable=False),
+    Column("updated_at", TS, nullable=False),
+)
+
+slo_evaluations = Table(
+    "slo_evaluations", metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("slo", String(128), nullable=False),
+    Column("at", TS, nullable=False),
+    Column("evaluated_at", TS, nullable=False),
+    Column("backend", String(32), nullable=False),
+    Column("result", Text, nullable=False),
+    Index("ix_slo_evaluations_slo_at", "slo", "at"),
+)

@@ -1,0 +1,96 @@
+"""`paysignal slo ...`: evaluate SLOs, list them, export Prometheus rules."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from engine.cli import DatabaseUrl, JsonFlag, fail, guarded, out, ready_engine
+
+app = typer.Typer(help="SLOs: evaluate budgets and burn rates, export Prometheus rules.",
+                  no_args_is_help=True)
+
+Definitions = Annotated[Optional[Path], typer.Option(
+    "--definitions", envvar="PAYSIGNAL_SLO_DIR", show_envvar=True,
+    help="Directory of OpenSLO YAML files. Default: the shipped slo/definitions.")]
+
+
+def _parse_at(at: str | None) -> datetime:
+    if at is None:
+        return datetime.now(UTC)
+    try:
+        parsed = datetime.fromisoformat(at)
+    except ValueError:
+        fail(f"--at: {at!r} is not an ISO 8601 timestamp (e.g. 2026-11-22T10:00:00Z)")
+        raise  # unreachable
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@app.command("evaluate")
+def evaluate(
+    at: Annotated[Optional[str], typer.Option(help="Evaluate as of this ISO 8601 time (UTC if "
+                                              "no offset). Default: now.")] = None,
+    backend: Annotated[str, typer.Option(envvar="PAYSIGNAL_SLI_BACKEND",
+                                         help="SLI backend: database or prometheus.")] = "database",
+    prometheus_url: Annotated[Optional[str], typer.Option(envvar="PAYSIGNAL_PROMETHEUS_URL",
+                                                          help="For --backend prometheus.")] = None,
+    definitions: Definitions = None, database_url: DatabaseUrl = None, as_json: JsonFlag = False,
+) -> None:
+    """Evaluate every SLO (budget, burn rates, firing conditions) and store the results."""
+    from slo.backends import make_backend
+    from slo.evaluate import evaluate_all
+    from slo.spec import load_definitions
+
+    slos = guarded(lambda: load_definitions(definitions))
+    when = _parse_at(at)
+    engine = ready_engine(database_url)
+    chosen = guarded(lambda: make_backend(backend, engine=engine, prometheus_url=prometheus_url))
+    results = guarded(lambda: evaluate_all(engine, chosen, slos, when))
+    if as_json:
+        print(json.dumps([r.as_json() for r in results]))
+        return
+    table = Table("SLO", "owner", "SLI", "objective", "events", "budget left", "burn 1h",
+                  "conditions", title=f"SLOs at {when.isoformat(timespec='seconds')}")
+    for r in results:
+        fired = ", ".join(f"{c.severity} {c.tier}" + (" (inhibited)" if c.inhibited_by else "")
+                          for c in r.conditions) or "—"
+        table.add_row(r.slo.name, r.slo.owner, f"{r.sli:.4%}", f"{r.slo.target:.2%}",
+                      f"{r.counts.total:,}", f"{r.budget.remaining:.1%}",
+                      f"{r.burn_rates.get('1h', 0):.2f}x", fired)
+    out.print(table)
+    for r in results:
+        for line in r.policy:
+            out.print(f"[bold yellow]{r.slo.name}[/]: {line}")
+
+
+@app.command("list")
+def list_slos(definitions: Definitions = None) -> None:
+    """The SLO definitions and what they measure."""
+    from slo.spec import load_definitions
+
+    table = Table("SLO", "owner", "window", "objective", "total events", "file")
+    for s in guarded(lambda: load_definitions(definitions)):
+        table.add_row(s.name, s.owner, s.window.text, f"{s.target:.3%}", s.total.metric, s.source)
+    out.print(table)
+
+
+@app.command("rules")
+def rules(out_file: Annotated[Path, typer.Option("--out", help="Write the rules here.")],
+          definitions: Definitions = None) -> None:
+    """Write Prometheus recording and burn-rate alerting rules for every SLO."""
+    from slo.rules import render_rules
+    from slo.spec import load_definitions
+
+    slos = guarded(lambda: load_definitions(definitions))
+    if not out_file.parent.is_dir():
+        fail(f"--out: {out_file.parent} is not a directory")
+    partial = out_file.with_name(f".{out_file.name}.partial")
+    partial.write_text(render_rules(slos))
+    os.replace(partial, out_file)
+    out.print(f"wrote rules for {len(slos)} SLOs to {out_file}")
