@@ -57,6 +57,7 @@ def evaluate(
         return
     table = Table("SLO", "owner", "SLI", "objective", "events", "budget left", "burn 1h",
                   "conditions", title=f"SLOs at {when.isoformat(timespec='seconds')}")
+    table.columns[0].overflow = "fold"
     for r in results:
         fired = ", ".join(f"{c.severity} {c.tier}" + (" (inhibited)" if c.inhibited_by else "")
                           for c in r.conditions) or "—"
@@ -75,6 +76,7 @@ def list_slos(definitions: Definitions = None) -> None:
     from slo.spec import load_definitions
 
     table = Table("SLO", "owner", "window", "objective", "total events", "file")
+    table.columns[0].overflow = table.columns[4].overflow = "fold"
     for s in guarded(lambda: load_definitions(definitions)):
         table.add_row(s.name, s.owner, s.window.text, f"{s.target:.3%}", s.total.metric, s.source)
     out.print(table)

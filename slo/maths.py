@@ -60,12 +60,17 @@ def attainment(c: Counts) -> float:
     return c.good / c.total if c.total else 1.0
 
 
+def error_budget_ratio(target: float) -> float:
+    """1 - target without binary noise (1 - 0.999 is 0.0010000000000000009 in floats)."""
+    return round(1.0 - target, 12)
+
+
 def burn_rate(c: Counts, target: float) -> float:
     """How fast the budget burns: the error rate divided by the allowed error rate. 1.0 spends
     exactly the whole budget over the SLO window."""
     if not c.total:
         return 0.0
-    return (c.bad / c.total) / (1.0 - target)
+    return (c.bad / c.total) / error_budget_ratio(target)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +90,7 @@ class Budget:
 
 
 def budget(c: Counts, target: float) -> Budget:
-    allowed = (1.0 - target) * c.total
+    allowed = error_budget_ratio(target) * c.total
     if allowed == 0:
         return Budget(0.0, c.bad, 1.0 if c.bad else 0.0)
     return Budget(allowed, c.bad, c.bad / allowed)
@@ -131,7 +136,8 @@ def firing_conditions(windows: tuple[BurnWindow, ...], counts: dict[timedelta, C
         if long_c.total < min_events:
             continue
         long_burn, short_burn = burn_rate(long_c, target), burn_rate(short_c, target)
-        if long_burn >= w.factor and short_burn >= w.factor:
+        threshold = w.factor * (1 - 1e-9)  # exactly at the factor counts, despite float noise
+        if long_burn >= threshold and short_burn >= threshold:
             firing.append(Condition(w.tier, w.severity, w.factor, _duration_label(w.long),
                                     _duration_label(w.short), long_burn, short_burn))
     if not firing:

@@ -1,0 +1,56 @@
+"""OpenSLO definitions: the shipped set, and precise errors for invalid files."""
+
+from pathlib import Path
+
+import pytest
+
+from slo.spec import DEFINITIONS_DIR, DefinitionError, load_definitions
+
+VALID = (DEFINITIONS_DIR / "webhook-processing.yaml").read_text()
+
+
+def test_the_shipped_definitions_cover_engineering_and_finance() -> None:
+    slos = {s.name: s for s in load_definitions()}
+    for provider in ("northwind", "southbank", "eastpay"):
+        assert slos[f"authorization-technical-success-{provider}"].provider == provider
+    for name in ("payment-api-availability", "provider-authorization-latency",
+                 "unknown-outcome-resolution", "webhook-processing"):
+        assert slos[name].owner == "payments"
+    assert slos["reconciliation-completeness"].owner == "finance"
+    assert not slos["reconciliation-completeness"].window.rolling
+    assert slos["reconciliation-breaks-age"].bad is not None
+    assert slos["unknown-outcome-resolution"].good.le == 900.0  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("old", "new", "path", "reason"), [
+    ("paysignal_webhook_events_total\n              matchers", "paysignal_webhooks_total\n"
+     "              matchers", "spec.indicator.spec.ratioMetric.good.metricSource.spec.metric",
+     "not in the signal catalogue"),
+    ("target: 0.999", "target: 1.5", "spec.objectives[0].target", "between 0 and 1"),
+    ("{result: \"!~bad_signature|malformed\"}", "{merchant: m1}",
+     "ratioMetric.good.metricSource.spec.matchers.merchant", "has no label 'merchant'"),
+    ("duration: 7d", "duration: 7 days", "spec.timeWindow[0].duration", "not a duration"),
+    ("budgetingMethod: Occurrences", "budgetingMethod: Sometimes", "spec.budgetingMethod",
+     "Occurrences or Timeslices"),
+    ("paysignal/owner: payments", "paysignal/owner: marketing",
+     "metadata.annotations.paysignal/owner", "payments, finance"),
+])
+def test_an_invalid_file_names_the_file_the_path_and_the_reason(
+        tmp_path: Path, old: str, new: str, path: str, reason: str) -> None:
+    assert old in VALID
+    (tmp_path / "good.yaml").write_text(VALID.replace("webhook-processing", "other"))
+    (tmp_path / "broken.yaml").write_text(VALID.replace(old, new))
+    with pytest.raises(DefinitionError) as info:
+        load_definitions(tmp_path)  # one bad file: nothing is loaded, not even the good one
+    message = str(info.value)
+    assert "broken.yaml" in message and path in message and reason in message, message
+    assert "good.yaml" not in message
+
+
+def test_duplicate_names_and_non_yaml_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(VALID)
+    (tmp_path / "b.yaml").write_text(VALID)
+    (tmp_path / "c.yaml").write_text("spec: [unclosed")
+    with pytest.raises(DefinitionError) as info:
+        load_definitions(tmp_path)
+    assert "defined twice" in str(info.value) and "c.yaml: not YAML" in str(info.value)

@@ -1,0 +1,102 @@
+"""Evaluation on the database backend (SQLite and PostgreSQL): the counts equal a brute-force
+count of the tables, re-evaluating never double counts, a window starts with its whole
+budget, and the CLI's JSON and errors."""
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func, insert, select
+from typer.testing import CliRunner
+
+from engine.adapters.tables import provider_attempts, slo_evaluations
+from engine.simulate import run_simulation
+from slo.backends import make_backend
+from slo.cli import app
+from slo.evaluate import evaluate_all
+from slo.spec import DEFINITIONS_DIR, load_definitions
+
+
+def test_counts_equal_the_tables_and_re_evaluation_never_double_counts(db_engine: Engine) -> None:
+    run_simulation(db_engine, payments=90, seed=5, profile="provider-outage")
+    with db_engine.connect() as conn:
+        last = conn.execute(select(func.max(provider_attempts.c.at))).scalar_one()
+    at = (last if last.tzinfo else last.replace(tzinfo=UTC)) + timedelta(minutes=2)
+    slos = [s for s in load_definitions() if s.name == "authorization-technical-success-southbank"]
+    backend = make_backend("database", engine=db_engine)
+    first = evaluate_all(db_engine, backend, slos, at)[0]
+    again = evaluate_all(db_engine, backend, slos, at)[0]
+    attempts = provider_attempts.c
+    with db_engine.connect() as conn:
+        base = select(func.count()).where(
+            attempts.provider == "southbank", attempts.operation == "authorize",
+            attempts.at >= at - timedelta(days=30), attempts.at < at)
+        total = conn.execute(base).scalar_one()
+        bad = conn.execute(base.where(attempts.outcome.in_(("retryable_error", "unknown")))
+                           ).scalar_one()
+        stored = conn.execute(select(func.count()).select_from(slo_evaluations)).scalar_one()
+    assert total > 0 and bad > 0  # the outage profile fails some southbank authorizations
+    assert (first.counts.total, first.counts.bad) == (total, bad)
+    assert (again.counts.total, again.counts.bad) == (total, bad)
+    assert stored == 2
+    assert first.as_json()["budget_remaining"] == max(0.0, round(1 - bad / (0.005 * total), 6))
+
+
+def _attempt(at: datetime, outcome: str) -> dict[str, object]:
+    return {"payment_id": "pay_x", "provider": "northwind", "operation": "authorize",
+            "attempt": 1, "request_id": f"r-{at.timestamp()}", "outcome": outcome,
+            "raw_status": "x", "duration_ms": 100, "at": at}
+
+
+def test_a_calendar_window_starts_with_its_whole_budget(db_engine: Engine,
+                                                        tmp_path: Path) -> None:
+    text = (DEFINITIONS_DIR / "authorization-technical-success.yaml").read_text().split("---")[0]
+    (tmp_path / "daily.yaml").write_text(
+        text.replace("duration: 30d\n      isRolling: true", "duration: 1d\n      isRolling: false"))
+    slos = load_definitions(tmp_path)
+    assert slos[0].window.calendar_unit == "d"
+    midnight = datetime(2026, 11, 20, tzinfo=UTC)
+    with db_engine.begin() as conn:
+        conn.execute(insert(provider_attempts), [
+            _attempt(midnight - timedelta(seconds=30), "unknown"),  # yesterday: must not leak
+            _attempt(midnight + timedelta(seconds=30), "succeeded")])
+    backend = make_backend("database", engine=db_engine)
+    at_start = evaluate_all(db_engine, backend, slos, midnight, store=False)[0]
+    assert at_start.counts.total == 0 and at_start.budget.remaining == 1.0
+    assert at_start.burn_rates["1h"] == 0.0
+    later = evaluate_all(db_engine, backend, slos, midnight + timedelta(minutes=5), store=False)[0]
+    assert (later.counts.good, later.counts.total) == (1, 1)
+
+
+def test_the_cli_prints_one_object_per_slo_and_refuses_bad_input(db_url: str) -> None:
+    runner = CliRunner()
+    result = runner.invoke(app, ["evaluate", "--json", "--database-url", db_url])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout.strip().splitlines()[-1])
+    assert {r["name"] for r in rows} == {s.name for s in load_definitions()}
+    for r in rows:
+        assert {"name", "sli", "objective", "budget_remaining", "burn_rates",
+                "conditions"} <= set(r)
+        assert 0 <= r["budget_remaining"] <= 1 and "1h" in r["burn_rates"]
+    bad_at = runner.invoke(app, ["evaluate", "--at", "yesterday", "--database-url", db_url])
+    assert bad_at.exit_code == 2 and "--at" in bad_at.output
+    bad_backend = runner.invoke(app, ["evaluate", "--backend", "graphite", "--database-url",
+                                      db_url])
+    assert bad_backend.exit_code == 2 and "not registered" in bad_backend.output
+    no_url = runner.invoke(app, ["evaluate", "--backend", "prometheus", "--database-url",
+                                 db_url], env={"PAYSIGNAL_PROMETHEUS_URL": ""})
+    assert no_url.exit_code == 2 and "--prometheus-url" in no_url.output
+
+
+@pytest.mark.parametrize("command", [["slo", "list"], ["slo", "--help"]])
+def test_the_slo_commands_are_part_of_paysignal(command: list[str]) -> None:
+    import subprocess
+    import sys
+
+    import os
+
+    result = subprocess.run([sys.executable, "-m", "engine.cli", *command], capture_output=True,
+                            text=True, timeout=60, env={**os.environ, "COLUMNS": "200"})
+    assert result.returncode == 0, result.stderr
+    assert "reconciliation-completeness" in result.stdout or "evaluate" in result.stdout
