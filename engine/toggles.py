@@ -62,6 +62,19 @@ def set_mode(engine: Engine, *, provider: str, mode: str, actor: str, known_prov
             "to": mode, "actor": actor, "reason": reason, "at": now.isoformat()}
 
 
+def record_policy(engine: Engine, provider: str, note: str, actor: str = "slo-policy") -> None:
+    """Put an error-budget policy decision on a provider's toggle audit trail (the mode does
+    not change: the entry tells whoever changes it next what the budget says)."""
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        mode = conn.execute(select(rollout_toggles.c.mode).where(
+            rollout_toggles.c.provider == provider,
+            rollout_toggles.c.payment_method == ANY_METHOD)).scalar() or DEFAULT_MODE.value
+        conn.execute(insert(toggle_audit).values(
+            provider=provider, payment_method=ANY_METHOD, from_mode=mode, to_mode=mode,
+            actor=actor, reason=note[:255], at=now))
+
+
 def current_modes(engine: Engine) -> list[dict[str, Any]]:
     with engine.connect() as conn:
         rows = conn.execute(select(rollout_toggles).order_by(

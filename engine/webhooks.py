@@ -86,13 +86,14 @@ def _apply(service: PaymentService, provider: str, note: ParsedNotification, bod
             outcome = ProviderOutcome(kind, "notification", note.provider_reference,
                                       reason=None if note.succeeded else "declined",
                                       fee_minor=_fee(service, payment.provider, note, payment))
+            unknown_for_s = max(0.0, (at - payment.updated_at).total_seconds())
             service.apply_outcome(payment, outcome, f"webhook:{provider}", at, None)
             transitions = list(payment.new_transitions)
             service.repo.flush(conn, payment)
     if settles and payment is not None:
         for t in transitions:
             service.observer.transition(t.from_state.value, t.to_state.value, provider)
-        service.observer.unknown_resolved(provider, payment.state.value)
+        service.observer.unknown_resolved(provider, payment.state.value, unknown_for_s)
         if (payment.state is PaymentState.AUTHORIZED
                 and payment.capture_mode is CaptureMode.AUTOMATIC):
             service.capture(payment.merchant_id, f"auto-capture:{payment.id}", payment.id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -96,3 +96,47 @@ def rules(out_file: Annotated[Path, typer.Option("--out", help="Write the rules 
     partial.write_text(render_rules(slos))
     os.replace(partial, out_file)
     out.print(f"wrote rules for {len(slos)} SLOs to {out_file}")
+
+
+@app.command("report")
+def report(
+    period: Annotated[str, typer.Option(help="How far back, e.g. 28d or 7d.")] = "28d",
+    fmt: Annotated[str, typer.Option("--format", help="md, html or csv.")] = "md",
+    out_file: Annotated[Optional[Path], typer.Option("--out", help="Write here instead of "
+                                                     "printing.")] = None,
+    backend: Annotated[str, typer.Option(envvar="PAYSIGNAL_SLI_BACKEND",
+                                         help="SLI backend: database or prometheus.")] = "database",
+    prometheus_url: Annotated[Optional[str], typer.Option(envvar="PAYSIGNAL_PROMETHEUS_URL",
+                                                          help="For --backend prometheus.")] = None,
+    definitions: Definitions = None, database_url: DatabaseUrl = None,
+) -> None:
+    """The SLO review report: objectives, attainment, budget burn-down, worst days, top
+    providers by bad events, alerts fired; engineering and finance side by side."""
+    from slo.backends import make_backend
+    from slo.report import build_report, render_csv, render_html, render_markdown
+    from slo.spec import load_definitions, to_timedelta
+
+    if fmt not in ("md", "html", "csv"):
+        fail(f"--format: {fmt!r} is not one of md, html, csv")
+    try:
+        span = to_timedelta(period)
+    except ValueError as exc:
+        fail(f"--period: {exc}")
+        raise  # unreachable
+    if span < timedelta(days=1):
+        fail("--period: must be at least 1d")
+    slos = guarded(lambda: load_definitions(definitions))
+    engine = ready_engine(database_url)
+    chosen = guarded(lambda: make_backend(backend, engine=engine, prometheus_url=prometheus_url))
+    reports = guarded(lambda: build_report(engine, chosen, slos, span))
+    text = (render_markdown(reports, span) if fmt == "md" else
+            render_html(reports, span) if fmt == "html" else render_csv(reports))
+    if out_file is None:
+        print(text)
+        return
+    if not out_file.parent.is_dir():
+        fail(f"--out: {out_file.parent} is not a directory")
+    partial = out_file.with_name(f".{out_file.name}.partial")
+    partial.write_text(text)
+    os.replace(partial, out_file)
+    out.print(f"wrote the {fmt} report for {len(reports)} SLOs to {out_file}")

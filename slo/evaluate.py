@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, insert, select
 
 from engine.adapters.tables import slo_evaluations
 from slo import maths
@@ -100,12 +100,31 @@ def evaluate_slo(backend: Backend, slo: SLO, at: datetime) -> Evaluation:
     return Evaluation(slo, at, counts, start, budget, burn, conditions, exhaustion, policy)
 
 
+def _audit_policy_changes(engine: Engine, results: list[Evaluation]) -> None:
+    """A provider SLO whose policy changed since its last stored evaluation leaves a note on
+    that provider's rollout-toggle audit trail."""
+    from engine.toggles import record_policy
+
+    for r in results:
+        if not r.slo.provider:
+            continue
+        with engine.connect() as conn:
+            last = conn.execute(select(slo_evaluations.c.result)
+                                .where(slo_evaluations.c.slo == r.slo.name)
+                                .order_by(slo_evaluations.c.id.desc()).limit(1)).scalar()
+        before = json.loads(last)["policy"] if last else []
+        if r.policy != before:
+            note = "; ".join(r.policy) or "error budget policy lifted"
+            record_policy(engine, r.slo.provider, f"{r.slo.name}: {note}")
+
+
 def evaluate_all(engine: Engine, backend: Backend, slos: list[SLO], at: datetime | None = None,
                  store: bool = True) -> list[Evaluation]:
     at = (at or datetime.now(UTC)).astimezone(UTC)
     backend.prepare(slos, at)
     results = [evaluate_slo(backend, slo, at) for slo in slos]
     if store:
+        _audit_policy_changes(engine, results)
         now = datetime.now(UTC)
         with engine.begin() as conn:
             conn.execute(insert(slo_evaluations), [

@@ -100,3 +100,55 @@ def test_the_slo_commands_are_part_of_paysignal(command: list[str]) -> None:
                             text=True, timeout=60, env={**os.environ, "COLUMNS": "200"})
     assert result.returncode == 0, result.stderr
     assert "reconciliation-completeness" in result.stdout or "evaluate" in result.stdout
+
+
+def test_an_exhausted_budget_freezes_rollouts_on_the_toggle_audit_trail(db_engine: Engine) -> None:
+    from engine.toggles import audit_trail
+
+    now = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    with db_engine.begin() as conn:  # 40 % of northwind's authorizations failed technically
+        conn.execute(insert(provider_attempts), [
+            _attempt(now - timedelta(minutes=i), "retryable_error" if i % 5 < 2 else "succeeded")
+            for i in range(1, 101)])
+    slos = [s for s in load_definitions() if s.name == "authorization-technical-success-northwind"]
+    backend = make_backend("database", engine=db_engine)
+    result = evaluate_all(db_engine, backend, slos, now)[0]
+    assert result.budget.remaining == 0.0
+    assert result.policy == ["error budget exhausted: freeze risky rollouts for provider "
+                             "northwind until the SLO is met again"]
+    evaluate_all(db_engine, backend, slos, now)  # unchanged policy: no second audit entry
+    notes = [a for a in audit_trail(db_engine) if a["actor"] == "slo-policy"]
+    assert len(notes) == 1 and notes[0]["provider"] == "northwind"
+    assert "freeze risky rollouts" in notes[0]["reason"]
+
+
+def test_the_review_report_in_markdown_html_and_csv(db_engine: Engine, db_url: str,
+                                                     tmp_path: Path) -> None:
+    import base64
+    import csv
+    import io
+    import re
+
+    run_simulation(db_engine, payments=60, seed=8, profile="provider-outage")
+    runner = CliRunner()
+    md = runner.invoke(app, ["report", "--period", "7d", "--database-url", db_url])
+    assert md.exit_code == 0, md.output
+    assert md.stdout.index("## Payments") < md.stdout.index("## Finance")
+    assert "authorization-technical-success-southbank" in md.stdout
+    page = tmp_path / "review.html"
+    result = runner.invoke(app, ["report", "--format", "html", "--out", str(page),
+                                 "--database-url", db_url])
+    assert result.exit_code == 0, result.output
+    charts = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", page.read_text())
+    assert len(charts) == len(load_definitions())
+    assert base64.b64decode(charts[0]).startswith(b"\x89PNG")
+    table = runner.invoke(app, ["report", "--format", "csv", "--database-url", db_url])
+    rows = {r["slo"]: r for r in csv.DictReader(io.StringIO(table.stdout))}
+    southbank = rows["authorization-technical-success-southbank"]
+    with db_engine.connect() as conn:
+        total = conn.execute(select(func.count()).where(
+            provider_attempts.c.provider == "southbank",
+            provider_attempts.c.operation == "authorize")).scalar_one()
+    assert int(southbank["total"]) == total
+    bad = runner.invoke(app, ["report", "--period", "soon", "--database-url", db_url])
+    assert bad.exit_code == 2 and "--period" in bad.output
