@@ -114,6 +114,8 @@ def run_simulation(engine: Engine, *, payments: int = 1000, seed: int = 42,
     providers = build_simulated_providers(book, seed=seed, faults=fault_profile,
                                           sleep=clock.advance,
                                           rng_key=lambda rid: rid.replace(run_tag, "run"))
+    for p in providers.values():
+        p.until_end = lambda: end - clock.now()  # type: ignore[operator]
     gateways = {n: _ConcurrentRetryGateway(p) for n, p in providers.items()}
     counter = SimulationCounter()
     id_counter = Counter[str]()

@@ -41,11 +41,14 @@ def _micros(at: datetime) -> int:
     return int(utc(at).timestamp() * 1_000_000)  # type: ignore[union-attr]
 
 
+BATCH = 200_000  # events per read: the rollup moves its mark batch by batch
+
+
 def _provider_calls(engine: Engine, mark: int, until: datetime) -> tuple[list[Event], int]:
     t = provider_attempts.c
     with engine.connect() as conn:
         rows = conn.execute(select(t.id, t.at, t.provider, t.operation, t.outcome, t.duration_ms)
-                            .where(t.id > mark).order_by(t.id)).all()
+                            .where(t.id > mark).order_by(t.id).limit(BATCH)).all()
     return ([Event(utc(r.at), {"provider": r.provider, "operation": r.operation,  # type: ignore[arg-type]
                                 "outcome": r.outcome}, r.duration_ms / 1000) for r in rows],
             rows[-1].id if rows else mark)
@@ -55,7 +58,7 @@ def _webhooks(engine: Engine, mark: int, until: datetime) -> tuple[list[Event], 
     t = webhook_events.c
     with engine.connect() as conn:
         rows = conn.execute(select(t.id, t.received_at, t.provider, t.result)
-                            .where(t.id > mark).order_by(t.id)).all()
+                            .where(t.id > mark).order_by(t.id).limit(BATCH)).all()
     return ([Event(utc(r.received_at), {"provider": r.provider, "result": r.result})  # type: ignore[arg-type]
              for r in rows], rows[-1].id if rows else mark)
 
@@ -78,7 +81,8 @@ def _unknown_resolutions(engine: Engine, mark: int, until: datetime) -> tuple[li
     with engine.connect() as conn:
         rows = conn.execute(select(t.id, t.payment_id, t.at, payments.c.provider)
                             .join(payments, payments.c.id == t.payment_id)
-                            .where(t.id > mark, t.from_state == "unknown").order_by(t.id)).all()
+                            .where(t.id > mark, t.from_state == "unknown").order_by(t.id)
+                            .limit(BATCH)).all()
         ids = sorted({r.payment_id for r in rows})
         entered: dict[str, list[tuple[int, datetime]]] = {}
         for i in range(0, len(ids), 1000):
@@ -104,7 +108,8 @@ INCREMENTAL = {
 
 def new_events(engine: Engine, metric: str, mark: int,
                until: datetime) -> tuple[list[Event], int]:
-    """Events of an append-only metric recorded after `mark`, and the new mark."""
+    """Events of an append-only metric recorded after `mark` (at most a batch of them), and
+    the new mark. Call again until the mark stops moving."""
     return INCREMENTAL[metric](engine, mark, until)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,13 +22,29 @@ class Faults:
 
 
 @dataclass(frozen=True, slots=True)
+class Incident:
+    """One provider degraded for a while, placed relative to the end of a simulated timeline."""
+
+    provider: str
+    faults: Faults
+    starts_before_end: timedelta
+    lasts: timedelta
+
+
+@dataclass(frozen=True, slots=True)
 class FaultProfile:
     name: str
     description: str
     default: Faults
     per_provider: dict[str, Faults] = field(default_factory=dict)
+    incident: Incident | None = None
 
-    def for_provider(self, provider: str) -> Faults:
+    def for_provider(self, provider: str, until_end: timedelta | None = None) -> Faults:
+        """Faults now; `until_end`: simulated time left in the timeline (for incidents)."""
+        i = self.incident
+        if (i is not None and until_end is not None and i.provider == provider
+                and i.starts_before_end - i.lasts < until_end <= i.starts_before_end):
+            return i.faults
         return self.per_provider.get(provider, self.default)
 
 
@@ -49,6 +66,14 @@ PROFILES: dict[str, FaultProfile] = {
                                   timeout_before_charge=0.1, lookup_unavailable=0.3,
                                   latency_mean_s=1.5, latency_p99_s=8.0)},
         ),
+        FaultProfile(
+            "incident", "healthy providers, then a 20-minute southbank incident starting an hour "
+            "before the end of the timeline: most calls fail or time out (some after charging), "
+            "then it recovers", _CALM,
+            incident=Incident("southbank", replace(
+                _CALM, server_error=0.6, timeout_before_charge=0.2, timeout_after_charge=0.15,
+                lookup_unavailable=0.3, latency_mean_s=2.0, latency_p99_s=8.0),
+                timedelta(hours=1), timedelta(minutes=20))),
         FaultProfile("chaos", "every fault at a high rate on every provider",
                      Faults(timeout_after_charge=0.12, timeout_before_charge=0.08,
                             server_error=0.2, decline=0.1, lookup_unavailable=0.35,

@@ -18,7 +18,7 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import Engine, insert, select
@@ -186,12 +186,14 @@ class SimulatedProvider:
         self._notify_lock = threading.Lock()
         self._silent_requests: set[str] = set()  # tok_unknown_forever: lookups never answer
         self._lookups: dict[str, int] = {}
+        self.until_end: Callable[[], timedelta] | None = None  # simulated timelines set this
 
     # --- the neutral core ----------------------------------------------------------------
 
     def current_faults(self) -> Faults:
         if isinstance(self._faults, FaultProfile):
-            return self._faults.for_provider(self.name)
+            return self._faults.for_provider(self.name, self.until_end() if self.until_end
+                                             else None)
         return self._faults()
 
     def _rng(self, *parts: object) -> random.Random:

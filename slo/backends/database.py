@@ -10,6 +10,7 @@ they are counted directly (they are per-day and small)."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, func, select, update
@@ -48,39 +49,63 @@ class DatabaseBackend:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def prepare(self, slos: list[SLO], at: datetime) -> None:
+    def prepare(self, slos: list[SLO], at: datetime,
+                progress: Callable[[int], None] | None = None) -> int:
+        """Roll every SLO up to date; SLOs on the same metric and mark share one read. Returns
+        the number of events read."""
+        with self.engine.connect() as conn:
+            marks = dict(conn.execute(select(sli_rollup_marks.c.slo, sli_rollup_marks.c.mark)).all())
+        groups: dict[tuple[str, int], list[SLO]] = defaultdict(list)
         for slo in slos:
             if slo.total.base in INCREMENTAL:
-                self.roll_up(slo, at)
+                groups[(slo.total.base, marks.get(slo.name, 0))].append(slo)
+        read = 0
+        for (metric, mark), members in groups.items():
+            known = {s.name for s in members if s.name in marks}
+            while True:
+                events, new_mark = new_events(self.engine, metric, mark, at)
+                if new_mark == mark:
+                    break
+                self._store(members, known, mark, new_mark, events)
+                known = {s.name for s in members}
+                mark, read = new_mark, read + len(events)
+                if progress:
+                    progress(read)
+        return read
 
     def roll_up(self, slo: SLO, until: datetime) -> int:
-        """Add the SLO's new events to its per-minute rollup; the number of events read."""
-        with self.engine.connect() as conn:
-            mark = conn.execute(select(sli_rollup_marks.c.mark)
-                                .where(sli_rollup_marks.c.slo == slo.name)).scalar()
-        events, new_mark = new_events(self.engine, slo.total.base, mark or 0, until)
-        if new_mark == (mark or 0):
-            return 0
-        per_minute: dict[datetime, list[int]] = defaultdict(lambda: [0, 0])
+        """Add one SLO's new events to its per-minute rollup; the number of events read."""
+        return self.prepare([slo], until)
+
+    def _store(self, members: list[SLO], known: set[str], mark: int, new_mark: int,
+               events: list[Event]) -> None:
+        per_minute: dict[tuple[str, datetime], list[int]] = defaultdict(lambda: [0, 0])
+        verdicts: dict[tuple[object, ...], list[tuple[str, int, int]]] = {}  # few label sets
         for event in events:
-            good, total = classify(slo, event)
-            if total:
-                cell = per_minute[_minute(event.at)]
-                cell[0] += good
-                cell[1] += total
+            key = (*event.labels.values(), event.value, event.weight)
+            verdict = verdicts.get(key)
+            if verdict is None:
+                verdict = verdicts[key] = [(slo.name, *classify(slo, event)) for slo in members]
+            minute = _minute(event.at)
+            for name, good, total in verdict:
+                if total:
+                    cell = per_minute[(name, minute)]
+                    cell[0] += good
+                    cell[1] += total
         now = datetime.now(UTC)
         with self.engine.begin() as conn:
-            if mark is None:
-                inserted = conn.execute(insert_ignoring_conflicts(conn, sli_rollup_marks, "slo")
-                                        .values(slo=slo.name, mark=new_mark, updated_at=now)
-                                        .returning(sli_rollup_marks.c.slo)).first()
-                moved = inserted is not None
-            else:
-                moved = conn.execute(update(sli_rollup_marks).where(
-                    sli_rollup_marks.c.slo == slo.name, sli_rollup_marks.c.mark == mark)
-                    .values(mark=new_mark, updated_at=now)).rowcount == 1
-            if not moved:
-                raise RollupRaceError(f"{slo.name}: another evaluator rolled up first")
+            for slo in members:
+                if slo.name in known:
+                    moved = conn.execute(update(sli_rollup_marks).where(
+                        sli_rollup_marks.c.slo == slo.name, sli_rollup_marks.c.mark == mark)
+                        .values(mark=new_mark, updated_at=now)).rowcount == 1
+                else:
+                    moved = conn.execute(
+                        insert_ignoring_conflicts(conn, sli_rollup_marks, "slo")
+                        .values(slo=slo.name, mark=new_mark, updated_at=now)
+                        .returning(sli_rollup_marks.c.slo)).first() is not None
+                if not moved:
+                    raise RollupRaceError(f"{slo.name}: another evaluator rolled up first")
             if per_minute:
                 dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
                 stmt = dialect.insert(sli_minutes)
@@ -88,9 +113,8 @@ class DatabaseBackend:
                     index_elements=["slo", "minute"],
                     set_={"good": sli_minutes.c.good + stmt.excluded.good,
                           "total": sli_minutes.c.total + stmt.excluded.total})
-                conn.execute(stmt, [{"slo": slo.name, "minute": minute, "good": g, "total": t}
-                                    for minute, (g, t) in sorted(per_minute.items())])
-        return len(events)
+                conn.execute(stmt, [{"slo": name, "minute": minute, "good": g, "total": t}
+                                    for (name, minute), (g, t) in sorted(per_minute.items())])
 
     def counts(self, slo: SLO, start: datetime, end: datetime) -> Counts:
         if slo.total.base in WINDOWED:

@@ -152,3 +152,29 @@ def test_the_review_report_in_markdown_html_and_csv(db_engine: Engine, db_url: s
     assert int(southbank["total"]) == total
     bad = runner.invoke(app, ["report", "--period", "soon", "--database-url", db_url])
     assert bad.exit_code == 2 and "--period" in bad.output
+
+
+def test_two_evaluators_rolling_up_at_once_never_count_an_event_twice(
+        db_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    from slo.backends import database
+
+    now = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    with db_engine.begin() as conn:
+        conn.execute(insert(provider_attempts),
+                     [_attempt(now - timedelta(minutes=i), "succeeded") for i in range(1, 31)])
+    slos = [s for s in load_definitions() if s.name == "authorization-technical-success-northwind"]
+    real, calls = database.new_events, []
+
+    def interleaved(*args: object) -> object:
+        calls.append(args)
+        result = real(*args)  # type: ignore[arg-type]
+        if len(calls) == 1:  # the other evaluator rolls up in between our read and our write
+            database.DatabaseBackend(db_engine).prepare(slos, now)
+        return result
+
+    monkeypatch.setattr(database, "new_events", interleaved)
+    with pytest.raises(database.RollupRaceError):
+        database.DatabaseBackend(db_engine).prepare(slos, now)
+    monkeypatch.setattr(database, "new_events", real)
+    counted = database.DatabaseBackend(db_engine).counts(slos[0], now - timedelta(days=1), now)
+    assert counted.total == 30  # not 60
