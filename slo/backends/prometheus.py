@@ -1,6 +1,9 @@
 """The Prometheus SLI backend: the same SLIs through Prometheus's HTTP query API, for
-deployments that run Prometheus. Counts are `increase()` of the catalogue counters (average
-level for the reconciliation gauges) over the window, evaluated at its end."""
+deployments that run Prometheus. A counter's events in a window are its value at the end minus
+its value at the start (0 for a series born inside the window), summed over the matching series:
+exact, unlike `increase()`, which extrapolates to the window's edges. A process restart inside
+the window resets its counters and undercounts that window. The reconciliation gauges use their
+average level over the window."""
 
 from __future__ import annotations
 
@@ -47,8 +50,11 @@ class PrometheusBackend:
     def _amount(self, q: MetricQuery, slo: SLO, seconds: int, at: datetime) -> float:
         if seconds <= 0:
             return 0.0
-        fn = "avg_over_time" if is_gauge(slo) else "increase"
-        return self._scalar(f"sum({fn}({selector(q)}[{seconds}s]))", at)
+        if is_gauge(slo):
+            return self._scalar(f"sum(avg_over_time({selector(q)}[{seconds}s]))", at)
+        series = selector(q)
+        return self._scalar(f"sum({series} - (({series} offset {seconds}s) or ({series} * 0)))",
+                            at)
 
     def counts(self, slo: SLO, start: datetime, end: datetime) -> Counts:
         seconds = int((end - start).total_seconds())

@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -92,6 +93,63 @@ def test_prometheus_scrapes_the_api_and_promql_returns_the_counters(db_url: str,
         created = promql(prom, 'sum(paysignal_http_requests_total{route="/v1/payments",'
                                'status="201"})')
         assert created == {"": 8.0}
+    finally:
+        for proc in (api, prometheus):
+            proc.terminate()
+            proc.wait(20)
+
+
+def test_the_database_and_prometheus_slo_backends_agree_on_the_same_traffic(
+        db_url: str, tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import func, select
+
+    from engine.adapters.tables import provider_attempts
+    from slo.backends import make_backend
+    from slo.spec import load_definitions
+
+    engine = db.make_engine(db_url)
+    api_key = create_merchant(engine, "agreeing").api_key
+    api_port, prom_port = free_port(), free_port()
+    api = subprocess.Popen([str(Path(sys.executable).with_name("paysignal")), "serve", "api",
+                            "--port", str(api_port), "--database-url", db_url],
+                           env={**os.environ, "PAYSIGNAL_PROVIDER_PROFILE": "default",
+                                "PAYSIGNAL_PROVIDER_SEED": "3"},
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    prometheus = start_prometheus(tmp_path, api_port, prom_port)
+    try:
+        base, prom = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{prom_port}"
+        wait_for(f"{base}/readyz")
+        wait_for(f"{prom}/-/ready")
+        for i in range(40):
+            httpx.post(f"{base}/v1/payments", timeout=30, json={
+                "amount": 500 + i, "currency": "EUR", "reference": f"a{i}",
+                "payment_method": "tok_approve"},
+                headers={"Authorization": f"Bearer {api_key}", "Idempotency-Key": f"a{i}"})
+        with engine.connect() as conn:
+            attempts = conn.execute(select(func.count()).select_from(provider_attempts)
+                                    ).scalar_one()
+        query = "sum(paysignal_provider_call_duration_seconds_count)"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and promql(prom, query).get("") != attempts:
+            time.sleep(0.5)
+        assert promql(prom, query).get("") == attempts
+        at = datetime.now(UTC)
+        slos = [s for s in load_definitions()
+                if s.total.base == "paysignal_provider_call_duration_seconds"]
+        database = make_backend("database", engine=engine)
+        database.prepare(slos, at)
+        prometheus_backend = make_backend("prometheus", prometheus_url=prom)
+        compared = 0
+        for slo in slos:
+            for window in (timedelta(hours=1), timedelta(days=30)):
+                ours = database.counts(slo, at - window, at)
+                theirs = prometheus_backend.counts(slo, at - window, at)
+                assert ours == theirs, (slo.name, window, ours, theirs)
+                compared += ours.total
+        assert compared > 0
+        assert any(database.counts(s, at - timedelta(hours=1), at).bad for s in slos)
     finally:
         for proc in (api, prometheus):
             proc.terminate()
