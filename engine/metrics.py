@@ -102,6 +102,9 @@ class PrometheusObserver(EngineObserver):
     def webhook(self, provider: str, result: str) -> None:
         self.m.inc("paysignal_webhook_events_total", provider=provider, result=result)
 
+    def webhook_lag(self, provider: str, seconds: float) -> None:
+        self.m.observe("paysignal_webhook_processing_lag_seconds", seconds, provider=provider)
+
 
 def _gauge(spec: MetricSpec) -> GaugeMetricFamily:
     return GaugeMetricFamily(spec.name, spec.help, labels=spec.labels)

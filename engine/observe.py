@@ -33,6 +33,9 @@ class EngineObserver:
     def webhook(self, provider: str, result: str) -> None:
         pass
 
+    def webhook_lag(self, provider: str, seconds: float) -> None:
+        pass
+
     def recovery_point(self, name: str) -> None:
         """Called right after each phase commits (and after each provider call returns)."""
 

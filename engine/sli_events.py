@@ -98,9 +98,20 @@ def _unknown_resolutions(engine: Engine, mark: int, until: datetime) -> tuple[li
     return events, rows[-1].id if rows else mark
 
 
+def _webhook_lags(engine: Engine, mark: int, until: datetime) -> tuple[list[Event], int]:
+    t = webhook_events.c
+    with engine.connect() as conn:
+        rows = conn.execute(select(t.id, t.received_at, t.sent_at, t.provider)
+                            .where(t.id > mark).order_by(t.id).limit(BATCH)).all()
+    return ([Event(utc(r.received_at), {"provider": r.provider},  # type: ignore[arg-type]
+                   max(0.0, (utc(r.received_at) - utc(r.sent_at)).total_seconds()))  # type: ignore[operator]
+             for r in rows if r.sent_at is not None], rows[-1].id if rows else mark)
+
+
 INCREMENTAL = {
     "paysignal_provider_call_duration_seconds": _provider_calls,
     "paysignal_webhook_events_total": _webhooks,
+    "paysignal_webhook_processing_lag_seconds": _webhook_lags,
     "paysignal_http_requests_total": _http_requests,
     "paysignal_unknown_outcome_resolution_seconds": _unknown_resolutions,
 }

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import time
+from datetime import UTC, datetime
 
 from engine.adapters.sql import insert_ignoring_conflicts
 from engine.adapters.tables import webhook_events
@@ -54,14 +55,20 @@ def ingest(service: PaymentService, provider: str, headers: dict[str, str], body
         service.observer.webhook(provider, "malformed")
         raise WebhookRejectedError("malformed", "the notification is not in "
                                    f"{provider}'s format") from None
-    result = _apply(service, provider, note, body)
+    sent_at = datetime.fromtimestamp(gateway.signature_parts(
+        {k.lower(): v for k, v in headers.items()})[0], UTC)
+    result, lag = _apply(service, provider, note, body, sent_at)
     service.observer.webhook(provider, result)
+    if lag is not None:
+        service.observer.webhook_lag(provider, lag)
     log.info("webhook %s", result, extra={"provider": provider, "outcome": result,
                                           "payment_id": note.payment_ref})
     return result
 
 
-def _apply(service: PaymentService, provider: str, note: ParsedNotification, body: bytes) -> str:
+def _apply(service: PaymentService, provider: str, note: ParsedNotification, body: bytes,
+           sent_at: datetime) -> tuple[str, float | None]:
+    """(result, seconds from signing to processing; None for a duplicate)."""
     at = service.clock()
     with service.engine.begin() as conn:
         payment = (service.repo.get(conn, note.payment_ref)
@@ -77,10 +84,10 @@ def _apply(service: PaymentService, provider: str, note: ParsedNotification, bod
             payment_id=payment.id if payment else None,
             provider_reference=note.provider_reference[:128], operation=note.operation.value,
             outcome="succeeded" if note.succeeded else "declined", result=result,
-            body=body.decode(errors="replace"), received_at=at,
+            body=body.decode(errors="replace"), received_at=at, sent_at=sent_at,
         ).returning(webhook_events.c.id)).first()
         if inserted is None:
-            return "duplicate"
+            return "duplicate", None
         if settles and payment is not None:
             kind = OutcomeKind.SUCCEEDED if note.succeeded else OutcomeKind.DECLINED
             outcome = ProviderOutcome(kind, "notification", note.provider_reference,
@@ -97,7 +104,7 @@ def _apply(service: PaymentService, provider: str, note: ParsedNotification, bod
         if (payment.state is PaymentState.AUTHORIZED
                 and payment.capture_mode is CaptureMode.AUTOMATIC):
             service.capture(payment.merchant_id, f"auto-capture:{payment.id}", payment.id)
-    return result
+    return result, max(0.0, (at - sent_at).total_seconds())
 
 
 def _fee(service: PaymentService, provider: str, note: ParsedNotification, payment) -> int:  # type: ignore[no-untyped-def]

@@ -192,6 +192,7 @@ webhook_events = Table(
     Column("result", String(16), nullable=False),
     Column("body", Text, nullable=False),
     Column("received_at", TS, nullable=False),
+    Column("sent_at", TS),  # the provider's signed timestamp: freshness = received - sent
     UniqueConstraint("provider", "event_id", name="uq_webhook_events_provider_event"),
     Index("ix_webhook_events_result", "result", "received_at"),
 )

@@ -124,3 +124,38 @@ def test_unknown_provider_and_malformed_bodies_are_refused(env) -> None:  # type
     headers = gateway.sign(b'{"hello": 1}', int(time.time()))
     r = client.post("/v1/webhooks/eastpay", content=b'{"hello": 1}', headers=headers)
     assert r.status_code == 400 and "eastpay" in r.json()["detail"]
+
+
+def test_freshness_is_the_time_from_the_providers_signature_to_processing(
+        db_engine: Engine) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from engine.testing.fixtures import ManualClock
+    from slo.backends import make_backend
+    from slo.evaluate import evaluate_all
+    from slo.spec import load_definitions
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    metrics = Metrics()
+    service, _, _ = make_service(db_engine, observer=PrometheusObserver(metrics),
+                                 clock=ManualClock(now))
+    client = TestClient(create_app(db_engine, service, metrics=metrics))
+    client.headers["Authorization"] = f"Bearer {create_merchant(db_engine, 'm').api_key}"
+    for key, lag in (("fresh", 12), ("stale", 100)):
+        r = client.post("/v1/payments", json={**BODY, "provider": "southbank", "reference": key,
+                                              "payment_method": "tok_timeout_after_charge"},
+                        headers={"Idempotency-Key": key})
+        note = service.gateways["southbank"].drain_notifications()[0]
+        signed = int(now.timestamp()) - lag
+        assert deliver(client, service, note, timestamp=signed).status_code == 200, r.text
+    with db_engine.connect() as conn:
+        lags = sorted((row.received_at.replace(tzinfo=UTC) - row.sent_at.replace(tzinfo=UTC)
+                       ).total_seconds() for row in conn.execute(select(webhook_events)))
+    assert lags == [12.0, 100.0]
+    text = client.get("/metrics").text
+    assert 'paysignal_webhook_processing_lag_seconds_bucket{le="30.0",provider="southbank"} 1.0' \
+        in text
+    slo = [s for s in load_definitions() if s.name == "webhook-processing-freshness"]
+    result = evaluate_all(db_engine, make_backend("database", engine=db_engine), slo,
+                          now + timedelta(minutes=1), store=False)[0]
+    assert (result.counts.good, result.counts.total) == (1, 2)

@@ -6,7 +6,7 @@ import pytest
 
 from slo.spec import DEFINITIONS_DIR, DefinitionError, load_definitions
 
-VALID = (DEFINITIONS_DIR / "webhook-processing.yaml").read_text()
+VALID = (DEFINITIONS_DIR / "webhook-processing-freshness.yaml").read_text()
 
 
 def test_the_shipped_definitions_cover_engineering_and_finance() -> None:
@@ -14,7 +14,7 @@ def test_the_shipped_definitions_cover_engineering_and_finance() -> None:
     for provider in ("northwind", "southbank", "eastpay"):
         assert slos[f"authorization-technical-success-{provider}"].provider == provider
     for name in ("payment-api-availability", "provider-authorization-latency",
-                 "unknown-outcome-resolution", "webhook-processing"):
+                 "unknown-outcome-resolution", "webhook-processing-freshness"):
         assert slos[name].owner == "payments"
     assert slos["reconciliation-completeness"].owner == "finance"
     assert not slos["reconciliation-completeness"].window.rolling
@@ -23,11 +23,11 @@ def test_the_shipped_definitions_cover_engineering_and_finance() -> None:
 
 
 @pytest.mark.parametrize(("old", "new", "path", "reason"), [
-    ("paysignal_webhook_events_total\n              matchers", "paysignal_webhooks_total\n"
-     "              matchers", "spec.indicator.spec.ratioMetric.good.metricSource.spec.metric",
+    ("paysignal_webhook_processing_lag_seconds_bucket", "paysignal_webhook_lag_bucket",
+     "spec.indicator.spec.ratioMetric.good.metricSource.spec.metric",
      "not in the signal catalogue"),
-    ("target: 0.999", "target: 1.5", "spec.objectives[0].target", "between 0 and 1"),
-    ("{result: \"!~bad_signature|malformed\"}", "{merchant: m1}",
+    ("target: 0.99", "target: 1.5", "spec.objectives[0].target", "between 0 and 1"),
+    ("{le: \"30.0\"}", "{le: \"30.0\", merchant: m1}",
      "ratioMetric.good.metricSource.spec.matchers.merchant", "has no label 'merchant'"),
     ("duration: 7d", "duration: 7 days", "spec.timeWindow[0].duration", "not a duration"),
     ("budgetingMethod: Occurrences", "budgetingMethod: Sometimes", "spec.budgetingMethod",
@@ -38,7 +38,7 @@ def test_the_shipped_definitions_cover_engineering_and_finance() -> None:
 def test_an_invalid_file_names_the_file_the_path_and_the_reason(
         tmp_path: Path, old: str, new: str, path: str, reason: str) -> None:
     assert old in VALID
-    (tmp_path / "good.yaml").write_text(VALID.replace("webhook-processing", "other"))
+    (tmp_path / "good.yaml").write_text(VALID.replace("webhook-processing-freshness", "other"))
     (tmp_path / "broken.yaml").write_text(VALID.replace(old, new))
     with pytest.raises(DefinitionError) as info:
         load_definitions(tmp_path)  # one bad file: nothing is loaded, not even the good one
