@@ -69,7 +69,7 @@ def rules_document(slos: list[SLO]) -> dict[str, object]:
                 "annotations": {
                     "summary": (f"{slo.display_name}: burning the {slo.window.text} error budget "
                                 f"at over {w.factor}x over {long_name} and {short_name}"),
-                    "runbook_url": f"{runbook_base()}/slo-burn-rate.md",
+                    "runbook_url": f"{runbook_base()}/SLOBurnRate{w.severity.capitalize()}.md",
                     "objective": f"{slo.target}",
                 }})
         groups.append({"name": f"slo-{slo.name}", "interval": "1m",
