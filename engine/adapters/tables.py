@@ -351,3 +351,46 @@ slo_evaluations = Table(
     Column("result", Text, nullable=False),
     Index("ix_slo_evaluations_slo_at", "slo", "at"),
 )
+
+
+# Alerts (alerts/): each alert's current state by fingerprint, notifications persisted before
+# delivery (with their attempts), and silences.
+alert_states = Table(
+    "alert_states", metadata,
+    Column("fingerprint", String(64), primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("labels", Text, nullable=False),
+    Column("status", String(16), nullable=False),  # firing | resolved
+    Column("summary", String(1000), nullable=False),
+    Column("details", Text, nullable=False),
+    Column("starts_at", TS, nullable=False),
+    Column("ends_at", TS),
+    Column("last_seen_at", TS, nullable=False),
+    Index("ix_alert_states_status", "status", "last_seen_at"),
+)
+
+alert_notifications = Table(
+    "alert_notifications", metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("receiver", String(128), nullable=False),
+    Column("group_key", String(512), nullable=False),
+    Column("dedup_key", String(128), nullable=False, unique=True),
+    Column("payload", Text, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", TS, nullable=False),
+    Column("delivered_at", TS),
+    Column("last_error", String(1000)),
+    Index("ix_alert_notifications_pending", "delivered_at", "next_attempt_at"),
+)
+
+alert_silences = Table(
+    "alert_silences", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("matchers", Text, nullable=False),
+    Column("author", String(128), nullable=False),
+    Column("comment", String(1000), nullable=False),
+    Column("starts_at", TS, nullable=False),
+    Column("ends_at", TS, nullable=False),
+    Column("expired_by", String(128)),
+)

@@ -11,8 +11,9 @@ from typer.testing import CliRunner
 
 from slo.cli import app
 
-pytestmark = pytest.mark.skipif(shutil.which("promtool") is None,
-                                reason="promtool comes from Debian's prometheus package")
+@pytest.fixture(autouse=True)
+def _promtool_installed() -> None:
+    assert shutil.which("promtool"), "needs Debian's prometheus package (tests/run.sh installs it)"
 
 SERIES = 'paysignal_provider_call_duration_seconds_count{{provider="northwind",' \
          'operation="authorize",outcome="{outcome}"}}'

@@ -1,0 +1,113 @@
+"""What fires now: SLO burn-rate conditions from the latest stored evaluations, and
+operational detectors over the engine's read models. Every alert carries its numbers."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, func, select
+
+from alerts.model import Alert
+from engine.adapters.tables import slo_evaluations
+from engine.health import oldest_pending_outbox_event, open_breaks_by_kind, stale_unknown_outcomes
+from engine.ledger_queries import imbalances
+
+
+def _env_minutes(name: str, default: float) -> timedelta:
+    return timedelta(minutes=float(os.environ.get(name, default)))
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    unknown_after: timedelta = timedelta(minutes=15)
+    outbox_after: timedelta = timedelta(minutes=5)
+    break_age: timedelta = timedelta(hours=48)
+    break_amount_minor: int = 100_000
+    slo_freshness: timedelta = timedelta(minutes=10)  # ignore SLO evaluations older than this
+
+    @classmethod
+    def from_environment(cls) -> Thresholds:
+        return cls(unknown_after=_env_minutes("PAYSIGNAL_ALERT_UNKNOWN_AFTER_MIN", 15),
+                   outbox_after=_env_minutes("PAYSIGNAL_ALERT_OUTBOX_AFTER_MIN", 5),
+                   break_amount_minor=int(os.environ.get("PAYSIGNAL_ALERT_BREAK_AMOUNT_MINOR",
+                                                         100_000)))
+
+
+def _age(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
+
+
+def slo_alerts(engine: Engine, at: datetime, freshness: timedelta) -> list[Alert]:
+    latest = (select(slo_evaluations.c.slo, func.max(slo_evaluations.c.id).label("id"))
+              .where(slo_evaluations.c.at > at - freshness, slo_evaluations.c.at <= at)
+              .group_by(slo_evaluations.c.slo).subquery())
+    with engine.connect() as conn:
+        rows = conn.execute(select(slo_evaluations.c.result).join(
+            latest, latest.c.id == slo_evaluations.c.id)).scalars().all()
+    out = []
+    for row in rows:
+        r = json.loads(row)
+        for c in r["conditions"]:
+            if c["inhibited_by"]:
+                continue
+            name = "SLOBurnRatePage" if c["severity"] == "page" else "SLOBurnRateTicket"
+            long_window = c["windows"]["long"]
+            sli = 1 - c["burn_rates"]["long"] * (1 - r["objective"])
+            summary = (f"{r['display_name']} {sli:.1%} over {long_window} (objective "
+                       f"{r['objective']:.2%}), burning the {r['window']['duration']} budget at "
+                       f"{c['burn_rates']['long']:.1f}x; {min(1.0, r['budget']['consumed']):.1%}"
+                       " of it gone")
+            alert = Alert.of(name, summary, {"condition": c, "policy": r["policy"]},
+                             slo=r["name"], provider=r.get("provider") or "",
+                             burn_tier=c["tier"])
+            out.append(Alert(alert.name, {**alert.labels, "team": r["owner"]}, alert.summary,
+                             alert.details))
+    return out
+
+
+def operational_alerts(engine: Engine, at: datetime, t: Thresholds) -> list[Alert]:
+    out = []
+    for s in stale_unknown_outcomes(engine, at - t.unknown_after):
+        out.append(Alert.of(
+            "UnknownOutcomesStale", f"{s.count} {s.provider} payments have had an unknown "
+            f"outcome for over {_age(t.unknown_after)}; the oldest for {_age(at - s.oldest_since)}",
+            {"count": s.count, "oldest_since": s.oldest_since.isoformat()}, provider=s.provider))
+    aged: dict[str, list[object]] = {}
+    for b in open_breaks_by_kind(engine):
+        if b.kind == "duplicate_charge":
+            out.append(Alert.of(
+                "DuplicateChargeFound", f"{b.count} duplicate charges at {b.provider} "
+                f"({b.amount_minor} minor units taken twice), found by reconciliation",
+                {"count": b.count, "amount_minor": b.amount_minor}, provider=b.provider))
+        totals = aged.setdefault(b.provider, [0, 0, at])
+        totals[0] += b.count  # type: ignore[operator]
+        totals[1] += b.amount_minor  # type: ignore[operator]
+        totals[2] = min(totals[2], b.oldest_opened_at)  # type: ignore[type-var]
+    for provider, (count, amount, oldest) in aged.items():
+        age = at - oldest  # type: ignore[operator]
+        if age > t.break_age or amount > t.break_amount_minor:  # type: ignore[operator]
+            out.append(Alert.of(
+                "ReconciliationBreaksAged", f"{count} open reconciliation breaks at {provider}, "
+                f"{amount} minor units at stake, the oldest open for {_age(age)}",
+                {"count": count, "amount_minor": amount}, provider=provider))
+    by_currency: dict[str, int] = {}
+    for i in imbalances(engine):
+        by_currency[i.currency] = by_currency.get(i.currency, 0) + abs(i.debits_minus_credits)
+    for currency, amount in sorted(by_currency.items()):
+        out.append(Alert.of("LedgerImbalance", f"journal transactions in {currency} are "
+                            f"unbalanced by {amount} minor units", {"amount_minor": amount},
+                            currency=currency))
+    pending, oldest = oldest_pending_outbox_event(engine)
+    if oldest is not None and at - oldest > t.outbox_after:
+        out.append(Alert.of("OutboxBacklog", f"{pending} payment events unpublished, the oldest "
+                            f"for {_age(at - oldest)}", {"pending": pending}))
+    return out
+
+
+def detect(engine: Engine, at: datetime, thresholds: Thresholds | None = None) -> list[Alert]:
+    t = thresholds or Thresholds.from_environment()
+    return slo_alerts(engine, at, t.slo_freshness) + operational_alerts(engine, at, t)

@@ -1,0 +1,60 @@
+"""An alert as paysignal raises it: numbers in the summary, owner, runbook, dashboard link,
+and a stable fingerprint of its identifying labels."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from datetime import datetime
+from urllib.parse import urlencode
+
+from alerts.catalogue import BY_NAME
+
+
+def dashboard_base() -> str:
+    return os.environ.get("PAYSIGNAL_DASHBOARD_URL", "http://127.0.0.1:8501").rstrip("/")
+
+
+def runbook_base() -> str:
+    return os.environ.get("PAYSIGNAL_RUNBOOK_BASE", "alerts/runbooks").rstrip("/")
+
+
+def fingerprint(labels: dict[str, str]) -> str:
+    """Stable across runs and processes: the same labels always give the same fingerprint."""
+    text = "\x1f".join(f"{k}={labels[k]}" for k in sorted(labels))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Alert:
+    name: str
+    labels: dict[str, str]  # identifying: alertname, severity, team, and e.g. provider, slo
+    summary: str
+    details: dict[str, object] = field(default_factory=dict)
+    starts_at: datetime | None = None
+
+    @classmethod
+    def of(cls, name: str, summary: str, details: dict[str, object] | None = None,
+           **labels: str) -> Alert:
+        spec = BY_NAME[name]
+        return cls(name, {"alertname": name, "severity": spec.severity, "team": spec.team,
+                          **{k: v for k, v in labels.items() if v}}, summary, details or {})
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.labels)
+
+    @property
+    def runbook_url(self) -> str:
+        return f"{runbook_base()}/{self.name}.md"
+
+    @property
+    def dashboard_url(self) -> str:
+        filters = {k: v for k, v in self.labels.items() if k in ("provider", "slo")}
+        page = "slos" if "slo" in self.labels else "overview"
+        return f"{dashboard_base()}/{page}" + (f"?{urlencode(filters)}" if filters else "")
+
+    @property
+    def impact(self) -> str:
+        return BY_NAME[self.name].impact

@@ -1,0 +1,59 @@
+"""Read model for operational detectors: what is stuck, unbalanced or at risk right now."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine, case, func, select
+
+from engine.adapters.repository import utc
+from engine.adapters.tables import outbox, payments, recon_breaks
+
+
+@dataclass(frozen=True, slots=True)
+class StaleUnknown:
+    provider: str
+    count: int
+    oldest_since: datetime
+
+
+def stale_unknown_outcomes(engine: Engine, older_than: datetime) -> list[StaleUnknown]:
+    """Per provider: payments still unknown since before `older_than`."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(payments.c.provider, func.count(), func.min(payments.c.updated_at))
+                            .where(payments.c.state == "unknown",
+                                   payments.c.updated_at < older_than)
+                            .group_by(payments.c.provider)).all()
+    return [StaleUnknown(p, n, utc(first)) for p, n, first in rows]  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class OpenBreaks:
+    provider: str
+    kind: str
+    count: int
+    amount_minor: int  # |actual - expected| summed, all currencies
+    oldest_opened_at: datetime
+
+
+def open_breaks_by_kind(engine: Engine) -> list[OpenBreaks]:
+    b = recon_breaks.c
+    # a duplicate charge puts its whole amount at stake; other breaks their difference
+    at_stake = case((b.kind == "duplicate_charge", func.abs(func.coalesce(b.actual_minor, 0))),
+                    else_=func.abs(func.coalesce(b.actual_minor, 0)
+                                   - func.coalesce(b.expected_minor, 0)))
+    with engine.connect() as conn:
+        rows = conn.execute(select(b.provider, b.kind, func.count(), func.sum(at_stake),
+                                   func.min(b.opened_at))
+                            .where(b.status.in_(("open", "investigating")))
+                            .group_by(b.provider, b.kind)).all()
+    return [OpenBreaks(p, k, n, int(amount or 0), utc(first))  # type: ignore[arg-type]
+            for p, k, n, amount, first in rows]
+
+
+def oldest_pending_outbox_event(engine: Engine) -> tuple[int, datetime | None]:
+    with engine.connect() as conn:
+        count, first = conn.execute(select(func.count(), func.min(outbox.c.occurred_at))
+                                    .where(outbox.c.published_at.is_(None))).one()
+    return count, utc(first)

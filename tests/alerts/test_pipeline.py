@@ -1,0 +1,240 @@
+"""Alert states, silences, inhibition, grouping and deduplication, persisted notifications,
+delivery with retries, and the receivers' payloads (webhook, PagerDuty, e-mail)."""
+
+import json
+import threading
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from alerts.model import Alert
+from alerts.pipeline import create_silence, evaluate_alerts, expire_silence
+from alerts.receivers import deliver_pending
+from alerts.routing import parse_config
+from engine.adapters.tables import alert_notifications, alert_states
+from engine.testing.postgres import free_port
+
+T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+
+def config(receivers: list[dict[str, object]] | None = None):  # type: ignore[no-untyped-def]
+    return parse_config({
+        "route": {"receiver": "hook", "group_by": ["alertname", "provider"],
+                  "group_interval": "5m", "repeat_interval": "4h"},
+        "inhibit_rules": [{"source_matchers": ['severity="page"'],
+                           "target_matchers": ['severity="ticket"'],
+                           "equal": ["slo", "provider"]}],
+        "receivers": receivers or [{"name": "hook", "file": {"path": "unused"}}]}, "test.yaml")
+
+
+def unknown(provider: str, n: int = 3) -> Alert:
+    return Alert.of("UnknownOutcomesStale", f"{n} {provider} payments unknown", provider=provider)
+
+
+def notifications(engine: Engine) -> list[dict]:  # type: ignore[type-arg]
+    with engine.connect() as conn:
+        return [json.loads(r.payload) for r in conn.execute(
+            select(alert_notifications).order_by(alert_notifications.c.id))]
+
+
+def test_an_alert_storm_is_one_notification_per_group_per_receiver(db_engine: Engine) -> None:
+    cfg = config()
+    storm = [unknown("southbank"), unknown("northwind")]
+    for i in range(10_000 if db_engine.dialect.name == "sqlite" else 2_000):
+        evaluate_alerts(db_engine, cfg, storm, T0 + timedelta(milliseconds=5 * i))
+    sent = notifications(db_engine)
+    assert len(sent) == 2  # one per provider group
+    assert {a["labels"]["provider"] for n in sent for a in n["alerts"]} == {"southbank",
+                                                                           "northwind"}
+
+
+def test_states_resolve_and_a_resolve_notification_follows(db_engine: Engine) -> None:
+    cfg = config()
+    alert = unknown("southbank")
+    evaluate_alerts(db_engine, cfg, [alert], T0)
+    result = evaluate_alerts(db_engine, cfg, [], T0 + timedelta(minutes=1))
+    assert result.resolved == [alert.fingerprint]
+    with db_engine.connect() as conn:
+        state = conn.execute(select(alert_states)).one()
+    assert state.status == "resolved" and state.fingerprint == alert.fingerprint
+    sent = notifications(db_engine)
+    assert [n["status"] for n in sent] == ["firing", "resolved"]
+    assert sent[1]["alerts"][0]["ends_at"] is not None
+    # it fires anew: held back within the group interval, then sent
+    assert evaluate_alerts(db_engine, cfg, [alert], T0 + timedelta(minutes=2)).notifications == 0
+    assert evaluate_alerts(db_engine, cfg, [alert], T0 + timedelta(minutes=7)).notifications == 1
+    assert notifications(db_engine)[-1]["status"] == "firing"
+
+
+def test_a_group_repeats_after_the_repeat_interval_only(db_engine: Engine) -> None:
+    cfg = config()
+    alert = unknown("eastpay")
+    for minutes in (0, 30, 239):
+        evaluate_alerts(db_engine, cfg, [alert], T0 + timedelta(minutes=minutes))
+    assert len(notifications(db_engine)) == 1
+    evaluate_alerts(db_engine, cfg, [alert], T0 + timedelta(hours=4, minutes=1))
+    assert len(notifications(db_engine)) == 2
+
+
+def test_silences_mute_matching_alerts_until_they_expire(db_engine: Engine) -> None:
+    cfg = config()
+    silence = create_silence(db_engine, ['provider="southbank"'], author="ana",
+                             comment="provider maintenance", duration=timedelta(hours=1),
+                             now=T0)
+    result = evaluate_alerts(db_engine, cfg, [unknown("southbank"), unknown("northwind")], T0)
+    assert result.silenced == [unknown("southbank").fingerprint]
+    assert [n["alerts"][0]["labels"]["provider"] for n in notifications(db_engine)] == \
+        ["northwind"]
+    later = evaluate_alerts(db_engine, cfg, [unknown("southbank"), unknown("northwind")],
+                            T0 + timedelta(minutes=61))  # the silence has run out
+    assert later.silenced == [] and later.notifications == 1
+    expire_silence(db_engine, str(silence["id"]), by="ana", now=T0 + timedelta(minutes=70))
+    with pytest.raises(Exception, match="no silence"):
+        expire_silence(db_engine, "sil_nope", by="ana")
+    with pytest.raises(Exception, match="matchers"):
+        create_silence(db_engine, ["provider=southbank"], author="a", comment="c",
+                       duration=timedelta(hours=1))
+
+
+def test_a_page_inhibits_the_ticket_of_the_same_slo_and_provider(db_engine: Engine) -> None:
+    page = Alert.of("SLOBurnRatePage", "fast", slo="s", provider="p", burn_tier="1h")
+    ticket = Alert.of("SLOBurnRateTicket", "slow", slo="s", provider="p", burn_tier="1d")
+    result = evaluate_alerts(db_engine, config(), [page, ticket], T0)
+    assert result.inhibited == [ticket.fingerprint]
+    assert [a.name for a in result.firing] == ["SLOBurnRatePage"]
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    bodies: list[bytes] = []
+    headers_seen: list[dict[str, str]] = []
+    failing = True
+
+    def do_POST(self) -> None:  # noqa: N802
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        if type(self).failing:
+            self.send_response(503)
+            self.end_headers()
+            return
+        type(self).bodies.append(body)
+        type(self).headers_seen.append(dict(self.headers))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def receiver():  # type: ignore[no-untyped-def]
+    handler = type("Handler", (_Receiver,), {"bodies": [], "headers_seen": [], "failing": True})
+    server = HTTPServer(("127.0.0.1", free_port()), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield handler, f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+def test_a_receiver_down_for_ten_minutes_gets_every_notification_exactly_once(
+        db_engine: Engine, receiver, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    import hashlib
+    import hmac
+
+    handler, url = receiver
+    monkeypatch.setenv("TEST_HOOK_SECRET", "s3cret")
+    cfg = config([{"name": "hook", "webhook": {"url": url, "secret_env": "TEST_HOOK_SECRET"}}])
+    alerts = [unknown("southbank"), unknown("northwind")]
+    evaluate_alerts(db_engine, cfg, alerts, T0)
+    now = T0
+    while now < T0 + timedelta(minutes=10):  # the receiver answers 503 all this time
+        evaluate_alerts(db_engine, cfg, alerts, now)
+        assert deliver_pending(db_engine, cfg, now)["sent"] == 0
+        now += timedelta(seconds=30)
+    with db_engine.connect() as conn:
+        attempts = conn.execute(select(func.max(alert_notifications.c.attempts))).scalar_one()
+    assert attempts >= 3  # retried with backoff, not given up
+    handler.failing = False
+    for _ in range(3):
+        now += timedelta(minutes=5)
+        deliver_pending(db_engine, cfg, now)
+    received = [json.loads(b) for b in handler.bodies]
+    assert sorted(a["fingerprint"] for n in received for a in n["alerts"]) == sorted(
+        a.fingerprint for a in alerts)  # each exactly once
+    for body, headers in zip(handler.bodies, handler.headers_seen, strict=True):
+        expected = hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
+        assert headers["X-Paysignal-Signature"] == f"sha256={expected}"
+    assert "s3cret" not in json.dumps(notifications(db_engine))
+
+
+def test_pagerduty_events_trigger_and_resolve_with_the_alert_fingerprint(
+        db_engine: Engine, receiver, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    handler, url = receiver
+    handler.failing = False
+    monkeypatch.setenv("TEST_PD_KEY", "R0UTING")
+    cfg = config([{"name": "hook", "pagerduty": {"routing_key_env": "TEST_PD_KEY", "url": url}}])
+    alert = unknown("southbank")
+    evaluate_alerts(db_engine, cfg, [alert], T0)
+    deliver_pending(db_engine, cfg, T0)
+    evaluate_alerts(db_engine, cfg, [], T0 + timedelta(minutes=1))
+    deliver_pending(db_engine, cfg, T0 + timedelta(minutes=1))
+    trigger, resolve = (json.loads(b) for b in handler.bodies)
+    assert trigger["event_action"] == "trigger" and resolve["event_action"] == "resolve"
+    assert trigger["dedup_key"] == resolve["dedup_key"] == alert.fingerprint
+    assert trigger["routing_key"] == "R0UTING"
+    assert trigger["payload"]["severity"] == "critical" and trigger["payload"]["source"]
+    assert {link["text"] for link in trigger["links"]} == {"runbook", "dashboard"}
+
+
+def test_an_email_reaches_a_local_smtp_server(db_engine: Engine) -> None:
+    import socketserver
+
+    received: list[str] = []
+
+    class Smtp(socketserver.StreamRequestHandler):
+        def handle(self) -> None:
+            self.wfile.write(b"220 test ESMTP\r\n")
+            data, in_data = [], False
+            for raw in self.rfile:
+                line = raw.decode().rstrip("\r\n")
+                if in_data:
+                    if line == ".":
+                        in_data = False
+                        received.append("\n".join(data))
+                        self.wfile.write(b"250 queued\r\n")
+                    else:
+                        data.append(line)
+                    continue
+                verb = line.split(" ")[0].upper()
+                if verb == "DATA":
+                    in_data = True
+                    self.wfile.write(b"354 go on\r\n")
+                elif verb == "QUIT":
+                    self.wfile.write(b"221 bye\r\n")
+                    return
+                else:
+                    self.wfile.write(b"250 ok\r\n")
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", free_port()), Smtp)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        cfg = config([{"name": "hook", "email": {
+            "to": "finance@localhost", "smarthost": f"127.0.0.1:{server.server_address[1]}"}}])
+        evaluate_alerts(db_engine, cfg, [unknown("eastpay", 7)], T0)
+        assert deliver_pending(db_engine, cfg, T0) == {"sent": 1, "failed": 0}
+    finally:
+        server.shutdown()
+    assert len(received) == 1
+    assert "Subject: [paysignal FIRING] UnknownOutcomesStale" in received[0]
+    assert "7 eastpay payments unknown" in received[0] and "runbook" in received[0]
+
+
+def test_the_file_receiver_appends_json_lines(db_engine: Engine, tmp_path: Path) -> None:
+    log = tmp_path / "alerts.log"
+    cfg = config([{"name": "hook", "file": {"path": str(log)}}])
+    evaluate_alerts(db_engine, cfg, [unknown("southbank")], T0)
+    deliver_pending(db_engine, cfg, T0)
+    line = json.loads(log.read_text().splitlines()[0])
+    assert line["alerts"][0]["summary"] == "3 southbank payments unknown"
+    assert line["alerts"][0]["runbook_url"].endswith("/UnknownOutcomesStale.md")
