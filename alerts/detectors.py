@@ -12,7 +12,12 @@ from sqlalchemy import Engine, func, select
 
 from alerts.model import Alert
 from engine.adapters.tables import slo_evaluations
-from engine.health import oldest_pending_outbox_event, open_breaks_by_kind, stale_unknown_outcomes
+from engine.health import (
+    oldest_pending_outbox_event,
+    open_breaks_by_kind,
+    rejected_webhooks,
+    stale_unknown_outcomes,
+)
 from engine.ledger_queries import imbalances
 
 
@@ -27,13 +32,15 @@ class Thresholds:
     break_age: timedelta = timedelta(hours=48)
     break_amount_minor: int = 100_000
     slo_freshness: timedelta = timedelta(minutes=10)  # ignore SLO evaluations older than this
+    bad_signatures: int = 5  # in the last 15 minutes, per provider
 
     @classmethod
     def from_environment(cls) -> Thresholds:
         return cls(unknown_after=_env_minutes("PAYSIGNAL_ALERT_UNKNOWN_AFTER_MIN", 15),
                    outbox_after=_env_minutes("PAYSIGNAL_ALERT_OUTBOX_AFTER_MIN", 5),
                    break_amount_minor=int(os.environ.get("PAYSIGNAL_ALERT_BREAK_AMOUNT_MINOR",
-                                                         100_000)))
+                                                         100_000)),
+                   bad_signatures=int(os.environ.get("PAYSIGNAL_ALERT_BAD_SIGNATURES", 5)))
 
 
 def _age(delta: timedelta) -> str:
@@ -101,6 +108,11 @@ def operational_alerts(engine: Engine, at: datetime, t: Thresholds) -> list[Aler
         out.append(Alert.of("LedgerImbalance", f"journal transactions in {currency} are "
                             f"unbalanced by {amount} minor units", {"amount_minor": amount},
                             currency=currency))
+    for provider, count in rejected_webhooks(engine, at - timedelta(minutes=15)):
+        if count >= t.bad_signatures:
+            out.append(Alert.of("WebhookSignatureFailures", f"{count} {provider} notifications "
+                                "refused for bad signatures in the last 15 min",
+                                {"count": count}, provider=provider))
     pending, oldest = oldest_pending_outbox_event(engine)
     if oldest is not None and at - oldest > t.outbox_after:
         out.append(Alert.of("OutboxBacklog", f"{pending} payment events unpublished, the oldest "

@@ -8,7 +8,13 @@ from datetime import datetime
 from sqlalchemy import Engine, case, func, select
 
 from engine.adapters.repository import utc
-from engine.adapters.tables import outbox, payments, recon_breaks
+from engine.adapters.tables import (
+    alert_notifications,
+    outbox,
+    payments,
+    recon_breaks,
+    webhook_events,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,3 +63,23 @@ def oldest_pending_outbox_event(engine: Engine) -> tuple[int, datetime | None]:
         count, first = conn.execute(select(func.count(), func.min(outbox.c.occurred_at))
                                     .where(outbox.c.published_at.is_(None))).one()
     return count, utc(first)
+
+
+def notification_states(engine: Engine, since: datetime) -> list[tuple[str, str, int]]:
+    """(receiver, delivered | pending | failing, count) of alert notifications since `since`."""
+    n = alert_notifications.c
+    state = case((n.delivered_at.is_not(None), "delivered"), (n.attempts > 0, "failing"),
+                 else_="pending")
+    with engine.connect() as conn:
+        rows = conn.execute(select(n.receiver, state, func.count()).where(n.created_at >= since)
+                            .group_by(n.receiver, state)).all()
+    return [(r, s, c) for r, s, c in rows]
+
+
+def rejected_webhooks(engine: Engine, since: datetime) -> list[tuple[str, int]]:
+    """(provider, notifications refused for a bad signature) since `since`."""
+    w = webhook_events.c
+    with engine.connect() as conn:
+        rows = conn.execute(select(w.provider, func.count()).where(
+            w.result == "bad_signature", w.received_at >= since).group_by(w.provider)).all()
+    return [(p, n) for p, n in rows]

@@ -14,6 +14,7 @@ from engine.adapters.repository import utc
 from engine.adapters.tables import outbox, payments
 from engine.domain.states import PaymentState
 from engine.ledger_queries import imbalances
+from engine.health import notification_states
 from engine.sli_events import break_ages, reconciliation_amounts
 from engine.observe import EngineObserver
 from engine.signals import CATALOGUE, LATENCY_BUCKETS, MetricSpec
@@ -162,4 +163,8 @@ class _TableGauges(Collector):
             amounts.add_metric([provider, result], amount)
         for b in break_ages(self.engine, now):
             breaks.add_metric([b.provider, b.age], b.count)
-        yield from (open_, oldest, pending, pending_age, imbalance, modes, amounts, breaks)
+        deliveries = _gauge(BY_NAME["paysignal_alert_notifications"])
+        for receiver, state, count in notification_states(self.engine, now - timedelta(days=1)):
+            deliveries.add_metric([receiver, state], count)
+        yield from (open_, oldest, pending, pending_age, imbalance, modes, amounts, breaks,
+                    deliveries)

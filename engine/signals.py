@@ -75,6 +75,10 @@ CATALOGUE: tuple[MetricSpec, ...] = (
     MetricSpec("paysignal_job_failures_total", "counter", "Failed worker job runs", ("job",)),
     MetricSpec("paysignal_ledger_imbalance_minor", "gauge",
                "Sum of journal imbalances in minor units (must be 0)", ("currency",)),
+    MetricSpec("paysignal_alert_notifications", "gauge",
+               "Alert notifications of the last 24 h by receiver and state: delivered, pending "
+               "(not yet due or first try), failing (undelivered after a failed attempt)",
+               ("receiver", "state")),
     MetricSpec("paysignal_reconciliation_amount_minor", "gauge",
                "Settled amount (minor units, all currencies) of the last 35 reconciled days: "
                "matched, or in breaks", ("provider", "result")),

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import time
+import uuid
 from datetime import UTC, datetime
 
 from engine.adapters.sql import insert_ignoring_conflicts
@@ -48,11 +49,13 @@ def ingest(service: PaymentService, provider: str, headers: dict[str, str], body
         gateway.verify(headers, body, time.time() if now is None else now, tolerance_s())
     except WebhookSignatureError as exc:
         service.observer.webhook(provider, "bad_signature")
+        _record_rejection(service, provider, "bad_signature")
         raise WebhookRejectedError("bad_signature", str(exc)) from None
     try:
         note: ParsedNotification = gateway.parse_notification(json.loads(body))
     except (ValueError, KeyError, TypeError, IndexError):
         service.observer.webhook(provider, "malformed")
+        _record_rejection(service, provider, "malformed")
         raise WebhookRejectedError("malformed", "the notification is not in "
                                    f"{provider}'s format") from None
     sent_at = datetime.fromtimestamp(gateway.signature_parts(
@@ -64,6 +67,16 @@ def ingest(service: PaymentService, provider: str, headers: dict[str, str], body
     log.info("webhook %s", result, extra={"provider": provider, "outcome": result,
                                           "payment_id": note.payment_ref})
     return result
+
+
+def _record_rejection(service: PaymentService, provider: str, result: str) -> None:
+    """Keep a row for a refused notification (detectors count them); its untrusted body is
+    not stored."""
+    with service.engine.begin() as conn:
+        conn.execute(webhook_events.insert().values(
+            provider=provider, event_id=f"rejected:{uuid.uuid4().hex}", payment_id=None,
+            provider_reference=None, operation="-", outcome="-", result=result, body="",
+            received_at=service.clock(), sent_at=None))
 
 
 def _apply(service: PaymentService, provider: str, note: ParsedNotification, body: bytes,

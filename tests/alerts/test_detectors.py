@@ -61,3 +61,20 @@ def test_each_detector_fires_with_its_numbers(db_engine: Engine) -> None:
     assert "slos?" in page.dashboard_url and "provider=southbank" in page.dashboard_url
     again = {a.name: a.fingerprint for a in detect(db_engine, NOW, Thresholds())}
     assert again == {name: a.fingerprint for name, a in alerts.items()}  # stable
+
+
+def test_bad_signature_spikes_and_failing_deliveries_show(db_engine: Engine) -> None:
+    from engine.adapters.tables import webhook_events
+    from engine.health import notification_states
+
+    with db_engine.begin() as conn:
+        conn.execute(insert(webhook_events), [
+            {"provider": "eastpay", "event_id": f"rejected:{i}", "operation": "-",
+             "outcome": "-", "result": "bad_signature", "body": "",
+             "received_at": NOW - timedelta(minutes=i)} for i in range(1, 8)])
+    alerts = [a for a in detect(db_engine, NOW, Thresholds()) if a.name ==
+              "WebhookSignatureFailures"]
+    assert len(alerts) == 1 and alerts[0].summary.startswith("7 eastpay notifications")
+    quiet = detect(db_engine, NOW, Thresholds(bad_signatures=8))
+    assert "WebhookSignatureFailures" not in {a.name for a in quiet}
+    assert notification_states(db_engine, NOW - timedelta(days=1)) == []

@@ -155,6 +155,9 @@ def test_a_receiver_down_for_ten_minutes_gets_every_notification_exactly_once(
     with db_engine.connect() as conn:
         attempts = conn.execute(select(func.max(alert_notifications.c.attempts))).scalar_one()
     assert attempts >= 3  # retried with backoff, not given up
+    from engine.health import notification_states
+
+    assert {state for _r, state, _n in notification_states(db_engine, T0)} == {"failing"}
     handler.failing = False
     for _ in range(3):
         now += timedelta(minutes=5)
@@ -166,6 +169,7 @@ def test_a_receiver_down_for_ten_minutes_gets_every_notification_exactly_once(
         expected = hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
         assert headers["X-Paysignal-Signature"] == f"sha256={expected}"
     assert "s3cret" not in json.dumps(notifications(db_engine))
+    assert {state for _r, state, _n in notification_states(db_engine, T0)} == {"delivered"}
 
 
 def test_pagerduty_events_trigger_and_resolve_with_the_alert_fingerprint(

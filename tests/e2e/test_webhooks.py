@@ -99,7 +99,7 @@ def test_a_notification_for_an_unknown_payment_is_kept_for_reconciliation(env) -
 
 
 @pytest.mark.parametrize("case", ["tampered", "expired", "unsigned"])
-def test_bad_signatures_are_401_counted_and_not_stored(env, case: str) -> None:  # type: ignore[no-untyped-def]
+def test_bad_signatures_are_401_counted_and_kept_only_as_a_refusal(env, case: str) -> None:  # type: ignore[no-untyped-def]
     client, service, engine = env
     client.post("/v1/payments", json={**BODY, "provider": "northwind",
                                       "payment_method": "tok_timeout_after_charge"},
@@ -113,7 +113,8 @@ def test_bad_signatures_are_401_counted_and_not_stored(env, case: str) -> None: 
     assert r.status_code == 401 and r.json()["type"].endswith("unauthorized")
     assert webhook_metric(client, "northwind", "bad_signature") == 1
     with engine.connect() as conn:
-        assert conn.execute(select(webhook_events)).all() == []
+        rows = conn.execute(select(webhook_events)).all()
+    assert [(r.result, r.body, r.payment_id) for r in rows] == [("bad_signature", "", None)]
     assert client.get("/v1/payments").json()["data"][0]["state"] == "unknown"
 
 
