@@ -6,6 +6,7 @@ import logging
 import os
 import time
 from datetime import datetime
+from importlib.metadata import entry_points
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Header, Query, Request
@@ -365,6 +366,10 @@ def create_app(engine: Engine, service: PaymentService, *,
         return set_mode(engine, provider=provider, mode=change.mode, actor=change.actor,
                         known_providers=list(service.gateways),
                         payment_method=change.payment_method, reason=change.reason)
+
+    # Later packages (alerts/) add admin routes here; the engine never imports them.
+    for ep in entry_points(group="paysignal.api"):
+        ep.load()(app, engine, admin, _problem_responses)
 
     @app.get("/v1/payments/{payment_id}", responses=_problem_responses(401, 404))
     def get_payment(payment_id: str, merchant_id: Merchant) -> dict[str, Any]:

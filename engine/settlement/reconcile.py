@@ -223,8 +223,10 @@ def _reconcile_in_order(engine: Engine, days: set[tuple[str, date]], actor: str,
     if not ordered:
         return []
     providers = {p for p, _ in ordered}
-    stream = iter_expected(engine, next(iter(providers)) if len(providers) == 1 else None,
-                           days=(ordered[0][1], ordered[-1][1]))
+    lines = iter_expected(engine, next(iter(providers)) if len(providers) == 1 else None,
+                          days=(ordered[0][1], ordered[-1][1]))
+    # SQLite transactions take the write lock (BEGIN IMMEDIATE): there, read all before writing
+    stream = iter(list(lines)) if engine.dialect.name == "sqlite" else lines
     pending: ExpectedLine | None = next(stream, None)
     results: list[DayResult] = []
     by_day: dict[date, list[str]] = defaultdict(list)
@@ -240,7 +242,7 @@ def _reconcile_in_order(engine: Engine, days: set[tuple[str, date]], actor: str,
             results.append(reconcile_day(engine, provider, day, actor, due=due[provider]))
             if progress:
                 progress(len(results), len(ordered))
-    stream.close()
+    lines.close()
     return results
 
 
