@@ -16,6 +16,7 @@ from engine.health import (
     oldest_pending_outbox_event,
     open_breaks_by_kind,
     rejected_webhooks,
+    retry_refusal_counts,
     stale_unknown_outcomes,
 )
 from engine.ledger_queries import imbalances
@@ -113,6 +114,9 @@ def operational_alerts(engine: Engine, at: datetime, t: Thresholds) -> list[Aler
             out.append(Alert.of("WebhookSignatureFailures", f"{count} {provider} notifications "
                                 "refused for bad signatures in the last 15 min",
                                 {"count": count}, provider=provider))
+    for provider, count in retry_refusal_counts(engine, at - timedelta(minutes=15)):
+        out.append(Alert.of("RetryBudgetExhausted", f"the retry budget refused {count} retries to "
+                            f"{provider} in the last 15 min", {"count": count}, provider=provider))
     pending, oldest = oldest_pending_outbox_event(engine)
     if oldest is not None and at - oldest > t.outbox_after:
         out.append(Alert.of("OutboxBacklog", f"{pending} payment events unpublished, the oldest "

@@ -3,9 +3,8 @@ silences, inhibition, routing, grouping and deduplication.
 
 A notification goes to a receiver for a group (the route's `group_by` labels) when an alert in
 it resolved, when a new alert fires in it and its `group_interval` has passed since the group's
-last notification, or when it is unchanged and still firing after `repeat_interval`.
-(`group_wait` is honoured by the Alertmanager export; here the first evaluation that sees a
-group notifies it.) Its dedup key is derived from the group's content and the notification it
+last notification, or when it is unchanged and still firing after `repeat_interval`. A new
+group's first notification waits `group_wait` from its first alert. Its dedup key is derived from the group's content and the notification it
 follows, so evaluators racing on one database write it once, and an alert storm that repeats
 the same content writes nothing new. Notifications are stored before any delivery."""
 
@@ -197,6 +196,10 @@ def _notify(engine: Engine, receiver: str, group_key: str, route: Route,
             return False
     elif not any(e["status"] == "firing" for e in entries):
         return False  # a group's first word is never "resolved"
+    else:  # a new group waits `group_wait` from its first alert, to gather its siblings
+        first = min(datetime.fromisoformat(str(e["starts_at"])) for e in entries)
+        if at - first < route.group_wait:
+            return False
     follows = last.id if last is not None else 0
     dedup = hashlib.sha256(f"{group_key}|{content_hash}|{follows}".encode()).hexdigest()
     payload = {"receiver": receiver, "group_key": group_key, "content_hash": content_hash,

@@ -13,6 +13,7 @@ from engine.adapters.tables import (
     outbox,
     payments,
     recon_breaks,
+    retry_refusals,
     webhook_events,
 )
 
@@ -82,4 +83,13 @@ def rejected_webhooks(engine: Engine, since: datetime) -> list[tuple[str, int]]:
     with engine.connect() as conn:
         rows = conn.execute(select(w.provider, func.count()).where(
             w.result == "bad_signature", w.received_at >= since).group_by(w.provider)).all()
+    return [(p, n) for p, n in rows]
+
+
+def retry_refusal_counts(engine: Engine, since: datetime) -> list[tuple[str, int]]:
+    """(provider, retries the retry budget refused) since `since`."""
+    r = retry_refusals.c
+    with engine.connect() as conn:
+        rows = conn.execute(select(r.provider, func.count()).where(r.at >= since)
+                            .group_by(r.provider)).all()
     return [(p, n) for p, n in rows]

@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, insert
 
 from engine.adapters.repository import KeyRecord, KeyUpdate, PaymentRepository
+from engine.adapters.tables import retry_refusals
 from engine.domain.fingerprint import (
     canonical_json,
     differing_fields,
@@ -475,6 +476,10 @@ class PaymentService:
         result = self.retry_policy.run(attempt, lambda o: o.kind is OutcomeKind.RETRYABLE)
         if result.stopped_by == "budget":
             self.observer.retry_budget_exhausted(payment.provider)
+            with self.engine.begin() as conn:  # rare: kept so detectors can alert on it
+                conn.execute(insert(retry_refusals).values(
+                    provider=payment.provider, operation=op.value, payment_id=payment.id,
+                    at=self.clock()))
         return result.outcome
 
     # --- validation ----------------------------------------------------------------------

@@ -394,3 +394,15 @@ alert_silences = Table(
     Column("ends_at", TS, nullable=False),
     Column("expired_by", String(128)),
 )
+
+
+# Retries the retry budget refused (rare; the detectors and the alert read them).
+retry_refusals = Table(
+    "retry_refusals", metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("provider", String(32), nullable=False),
+    Column("operation", String(16), nullable=False),
+    Column("payment_id", String(64), nullable=False),
+    Column("at", TS, nullable=False),
+    Index("ix_retry_refusals_at", "at"),
+)

@@ -69,7 +69,7 @@ receivers:
                     break
             except httpx.HTTPError:
                 time.sleep(0.2)
-        cfg = parse_config({"route": {"receiver": "am"},
+        cfg = parse_config({"route": {"receiver": "am", "group_wait": "0s"},
                             "receivers": [{"name": "am", "alertmanager": {"url": base}}]},
                            "test.yaml")
         alert = Alert.of("UnknownOutcomesStale", "4 southbank payments unknown for 20 min",

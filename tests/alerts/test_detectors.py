@@ -78,3 +78,20 @@ def test_bad_signature_spikes_and_failing_deliveries_show(db_engine: Engine) -> 
     quiet = detect(db_engine, NOW, Thresholds(bad_signatures=8))
     assert "WebhookSignatureFailures" not in {a.name for a in quiet}
     assert notification_states(db_engine, NOW - timedelta(days=1)) == []
+
+
+def test_retries_refused_by_the_budget_raise_an_alert(db_engine: Engine) -> None:
+    from engine.domain.retry import RetryBudget, RetryPolicy, stop_after_attempt
+    from engine.testing.fixtures import ManualClock, make_service, payment_request
+
+    clock = ManualClock(NOW)
+    service, _, _ = make_service(db_engine, clock=clock)
+    service.retry_policy = RetryPolicy(
+        stop=stop_after_attempt(4), sleep=lambda s: None, clock=clock.monotonic,
+        budget=RetryBudget(ratio=0.0, min_retries=0, window_s=60, clock=clock.monotonic))
+    service.create_payment("m", "k1", payment_request(payment_method="tok_server_error",
+                                                      provider="eastpay"))
+    alerts = [a for a in detect(db_engine, NOW + timedelta(minutes=1), Thresholds())
+              if a.name == "RetryBudgetExhausted"]
+    assert len(alerts) == 1 and alerts[0].labels["provider"] == "eastpay"
+    assert "refused 1 retries to eastpay" in alerts[0].summary

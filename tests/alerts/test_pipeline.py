@@ -23,7 +23,7 @@ T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 def config(receivers: list[dict[str, object]] | None = None):  # type: ignore[no-untyped-def]
     return parse_config({
         "route": {"receiver": "hook", "group_by": ["alertname", "provider"],
-                  "group_interval": "5m", "repeat_interval": "4h"},
+                  "group_wait": "0s", "group_interval": "5m", "repeat_interval": "4h"},
         "inhibit_rules": [{"source_matchers": ['severity="page"'],
                            "target_matchers": ['severity="ticket"'],
                            "equal": ["slo", "provider"]}],
@@ -242,3 +242,17 @@ def test_the_file_receiver_appends_json_lines(db_engine: Engine, tmp_path: Path)
     line = json.loads(log.read_text().splitlines()[0])
     assert line["alerts"][0]["summary"] == "3 southbank payments unknown"
     assert line["alerts"][0]["runbook_url"].endswith("/UnknownOutcomesStale.md")
+
+
+def test_a_new_group_waits_group_wait_to_gather_its_alerts(db_engine: Engine) -> None:
+    cfg = parse_config({"route": {"receiver": "hook", "group_by": ["alertname"],
+                                  "group_wait": "30s"},
+                        "receivers": [{"name": "hook", "file": {"path": "unused"}}]}, "t.yaml")
+    first = evaluate_alerts(db_engine, cfg, [unknown("southbank")], T0)
+    second = evaluate_alerts(db_engine, cfg, [unknown("southbank"), unknown("northwind")],
+                             T0 + timedelta(seconds=20))
+    assert first.notifications == second.notifications == 0
+    evaluate_alerts(db_engine, cfg, [unknown("southbank"), unknown("northwind")],
+                    T0 + timedelta(seconds=31))
+    sent = notifications(db_engine)
+    assert len(sent) == 1 and len(sent[0]["alerts"]) == 2  # both, in one notification
