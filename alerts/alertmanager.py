@@ -26,7 +26,7 @@ def _duration(d: timedelta) -> str:
 def _route(route: Route, root: bool) -> dict[str, Any]:
     out: dict[str, Any] = {"receiver": route.receiver}
     if route.matchers:
-        out["matchers"] = [str(m) for m in route.matchers]
+        out["matchers"] = [m.promql() for m in route.matchers]
     out.update(group_by=route.group_by, group_wait=_duration(route.group_wait),
                group_interval=_duration(route.group_interval),
                repeat_interval=_duration(route.repeat_interval))
@@ -68,8 +68,8 @@ def _receiver(r: Receiver) -> dict[str, Any]:
 def render_alertmanager_config(config: RoutingConfig) -> str:
     doc = {
         "route": _route(config.route, True),
-        "inhibit_rules": [{"source_matchers": [str(m) for m in rule.source],
-                           "target_matchers": [str(m) for m in rule.target],
+        "inhibit_rules": [{"source_matchers": [m.promql() for m in rule.source],
+                           "target_matchers": [m.promql() for m in rule.target],
                            "equal": list(rule.equal)} for rule in config.inhibit_rules],
         "receivers": [_receiver(r) for r in config.receivers.values()],
     }

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine, insert, select, update
 
 from alerts.model import Alert
-from alerts.routing import Matcher, Route, RoutingConfig
+from alerts.routing import Route, RoutingConfig, parse_matcher
 from engine.adapters.repository import utc
 from engine.adapters.sql import insert_ignoring_conflicts
 from engine.adapters.tables import alert_notifications, alert_silences, alert_states
@@ -55,7 +55,7 @@ def create_silence(engine: Engine, matchers: list[str], *, author: str, comment:
     if not matchers:
         raise ValidationError("matchers", "a silence needs at least one matcher")
     try:
-        parsed = [Matcher.parse(m) for m in matchers]
+        parsed = [parse_matcher(m) for m in matchers]
     except ValueError as exc:
         raise ValidationError("matchers", str(exc)) from None
     validate_text(author, "author", 128)
@@ -63,11 +63,11 @@ def create_silence(engine: Engine, matchers: list[str], *, author: str, comment:
     if duration <= timedelta(0):
         raise ValidationError("duration", "must be positive")
     now = now or datetime.now(UTC)
-    row = {"id": f"sil_{uuid.uuid4().hex}", "matchers": json.dumps([str(m) for m in parsed]),
+    row = {"id": f"sil_{uuid.uuid4().hex}", "matchers": json.dumps([m.promql() for m in parsed]),
            "author": author, "comment": comment, "starts_at": now, "ends_at": now + duration}
     with engine.begin() as conn:
         conn.execute(insert(alert_silences).values(**row))
-    return {**row, "matchers": [str(m) for m in parsed]}
+    return {**row, "matchers": [m.promql() for m in parsed]}
 
 
 def expire_silence(engine: Engine, silence_id: str, *, by: str,
@@ -88,7 +88,7 @@ def active_silences(engine: Engine, at: datetime) -> list[dict[str, object]]:
 
 
 def _silenced(labels: dict[str, str], silences: list[dict[str, object]]) -> bool:
-    return any(all(Matcher.parse(m).matches(labels) for m in s["matchers"])  # type: ignore[attr-defined]
+    return any(all(parse_matcher(m).matches(labels) for m in s["matchers"])  # type: ignore[attr-defined]
                for s in silences)
 
 

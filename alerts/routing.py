@@ -29,6 +29,7 @@ from typing import Any
 import yaml
 
 from engine.exceptions import PaysignalError
+from slo.spec import Matcher
 
 DEFAULT_CONFIG = Path(__file__).parent / "routing.yaml"
 RECEIVER_KINDS = ("file", "webhook", "slack", "pagerduty", "email", "alertmanager")
@@ -45,36 +46,17 @@ class RoutingConfigError(PaysignalError):
         super().__init__(f"{source}: {path}: {reason}")
 
 
-@dataclass(frozen=True, slots=True)
-class Matcher:
-    label: str
-    op: str
-    value: str
-
-    @classmethod
-    def parse(cls, text: str) -> Matcher:
-        match = _MATCHER.match(text)
-        if not match:
-            raise ValueError(f"{text!r} is not a matcher like label=\"value\" "
-                             "(operators =, !=, =~, !~)")
-        label, op, value = match.groups()
-        value = value.replace('\\"', '"')
-        if op in ("=~", "!~"):
-            re.compile(value)
-        return cls(label, op, value)
-
-    def matches(self, labels: dict[str, str]) -> bool:
-        actual = labels.get(self.label, "")
-        if self.op == "=":
-            return actual == self.value
-        if self.op == "!=":
-            return actual != self.value
-        hit = re.fullmatch(self.value, actual) is not None
-        return hit if self.op == "=~" else not hit
-
-    def __str__(self) -> str:
-        escaped = self.value.replace('"', '\\"')
-        return f'{self.label}{self.op}"{escaped}"'
+def parse_matcher(text: str) -> Matcher:
+    """label="value" with =, !=, =~ or !~ (Alertmanager's matcher syntax)."""
+    match = _MATCHER.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a matcher like label=\"value\" "
+                         "(operators =, !=, =~, !~)")
+    label, op, value = match.groups()
+    value = value.replace('\\"', '"').replace("\\\\", "\\")
+    if op in ("=~", "!~"):
+        re.compile(value)
+    return Matcher(label, op, value)
 
 
 @dataclass
@@ -158,7 +140,7 @@ def _matchers(items: object, source: str, path: str) -> list[Matcher]:
     out = []
     for i, item in enumerate(items):
         try:
-            out.append(Matcher.parse(str(item)))
+            out.append(parse_matcher(str(item)))
         except (ValueError, re.error) as exc:
             raise RoutingConfigError(source, f"{path}[{i}]", str(exc)) from None
     return out

@@ -59,7 +59,9 @@ class Matcher:
         return hit if self.op == "=~" else not hit
 
     def promql(self) -> str:
-        return f'{self.label}{self.op}"{self.value}"'
+        """As PromQL and Alertmanager write it: label="value" (quotes escaped)."""
+        escaped = self.value.replace("\\", "\\\\").replace('"', '\\"')
+        return f'{self.label}{self.op}"{escaped}"'
 
 
 @dataclass(frozen=True, slots=True)
