@@ -44,7 +44,13 @@ def _bad_by_provider(engine: Engine, slo: SLO, start: datetime, end: datetime,
     if slo.total.base in WINDOWED:
         events = list(windowed_events(engine, slo.total.base, start, end))
     elif slo.total.base in INCREMENTAL:
-        events = [e for e in new_events(engine, slo.total.base, 0, end)[0] if start <= e.at < end]
+        events, mark = [], 0
+        while True:  # every batch of the metric's events, kept if inside the period
+            batch, next_mark = new_events(engine, slo.total.base, mark, end)
+            events += [e for e in batch if start <= e.at < end]
+            if next_mark == mark:
+                break
+            mark = next_mark
     else:
         return []
     bad: Counter[str] = Counter()

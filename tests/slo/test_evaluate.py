@@ -178,3 +178,20 @@ def test_two_evaluators_rolling_up_at_once_never_count_an_event_twice(
     monkeypatch.setattr(database, "new_events", real)
     counted = database.DatabaseBackend(db_engine).counts(slos[0], now - timedelta(days=1), now)
     assert counted.total == 30  # not 60
+
+
+def test_the_report_counts_bad_events_by_provider_across_read_batches(
+        db_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine import sli_events
+    from slo.report import build_report
+
+    now = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    with db_engine.begin() as conn:
+        conn.execute(insert(provider_attempts), [
+            _attempt(now - timedelta(minutes=i), "unknown") for i in range(1, 8)])
+    monkeypatch.setattr(sli_events, "BATCH", 2)  # the events arrive in four reads
+    slos = [s for s in load_definitions() if s.name == "authorization-technical-success-northwind"]
+    report = build_report(db_engine, make_backend("database", engine=db_engine), slos,
+                          timedelta(days=1), now)[0]
+    assert report.bad_by_provider == [("northwind", 7)]
+    assert report.counts.total == 7
