@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Optional
@@ -11,7 +10,15 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from engine.cli import DatabaseUrl, JsonFlag, fail, guarded, out, ready_engine
+from engine.cli import (
+    DatabaseUrl,
+    JsonFlag,
+    fail,
+    guarded,
+    out,
+    ready_engine,
+    write_out_file,
+)
 
 app = typer.Typer(help="Alerts: the catalogue, routing to receivers, Alertmanager export.",
                   no_args_is_help=True)
@@ -56,11 +63,7 @@ def alertmanager_config(
     if out_file is None:
         print(text, end="")
         return
-    if not out_file.parent.is_dir():
-        fail(f"--out: {out_file.parent} is not a directory")
-    partial = out_file.with_name(f".{out_file.name}.partial")
-    partial.write_text(text)
-    os.replace(partial, out_file)
+    write_out_file(out_file, text)
     out.print(f"wrote {out_file}")
 
 

@@ -70,6 +70,15 @@ def guarded(fn: Callable[[], T]) -> T:
         raise  # unreachable
 
 
+def write_out_file(path: Path, text: str) -> None:
+    """Write an --out file whole or not at all: a temporary file renamed into place."""
+    if not path.parent.is_dir():
+        fail(f"--out: {path.parent} is not a directory")
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text)
+    os.replace(partial, path)
+
+
 def ready_engine(url: str | None) -> Any:
     """An engine on a database whose schema is current, or a clear error saying how to fix it."""
     engine = guarded(lambda: db.make_engine(url))

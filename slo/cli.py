@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Optional
@@ -11,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from engine.cli import DatabaseUrl, JsonFlag, fail, guarded, out, ready_engine
+from engine.cli import DatabaseUrl, JsonFlag, fail, guarded, out, ready_engine, write_out_file
 
 app = typer.Typer(help="SLOs: evaluate budgets and burn rates, export Prometheus rules.",
                   no_args_is_help=True)
@@ -90,11 +89,7 @@ def rules(out_file: Annotated[Path, typer.Option("--out", help="Write the rules 
     from slo.spec import load_definitions
 
     slos = guarded(lambda: load_definitions(definitions))
-    if not out_file.parent.is_dir():
-        fail(f"--out: {out_file.parent} is not a directory")
-    partial = out_file.with_name(f".{out_file.name}.partial")
-    partial.write_text(render_rules(slos))
-    os.replace(partial, out_file)
+    write_out_file(out_file, render_rules(slos))
     out.print(f"wrote rules for {len(slos)} SLOs to {out_file}")
 
 
@@ -134,9 +129,5 @@ def report(
     if out_file is None:
         print(text)
         return
-    if not out_file.parent.is_dir():
-        fail(f"--out: {out_file.parent} is not a directory")
-    partial = out_file.with_name(f".{out_file.name}.partial")
-    partial.write_text(text)
-    os.replace(partial, out_file)
+    write_out_file(out_file, text)
     out.print(f"wrote the {fmt} report for {len(reports)} SLOs to {out_file}")
