@@ -123,9 +123,10 @@ def test_the_database_and_prometheus_slo_backends_agree_on_the_same_traffic(
         wait_for(f"{base}/readyz")
         wait_for(f"{prom}/-/ready")
         for i in range(40):
+            # every fifth card always meets a provider 5xx: technical failures are certain
             httpx.post(f"{base}/v1/payments", timeout=30, json={
                 "amount": 500 + i, "currency": "EUR", "reference": f"a{i}",
-                "payment_method": "tok_approve"},
+                "payment_method": "tok_server_error" if i % 5 == 0 else "tok_approve"},
                 headers={"Authorization": f"Bearer {api_key}", "Idempotency-Key": f"a{i}"})
         with engine.connect() as conn:
             attempts = conn.execute(select(func.count()).select_from(provider_attempts)
