@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, insert
 
 from engine.adapters.repository import KeyRecord, KeyUpdate, PaymentRepository
-from engine.adapters.tables import retry_refusals
+from engine.adapters.tables import duplicate_risk_events, retry_refusals
 from engine.domain.fingerprint import (
     canonical_json,
     differing_fields,
@@ -287,31 +287,40 @@ class PaymentService:
         values = self._key_values(merchant_id, key, operation, params, fingerprint, now, key_id)
         values.update(lock_token=token, payment_id=payment_id,
                       recovery_point=f"{first.value}_requested")
-        with tracer.start_as_current_span("idempotency.check") as span, \
-                self.engine.begin() as conn:
-            span.set_attribute("paysignal.operation", operation)
-            if first is Operation.AUTHORIZE:  # a new payment: built before the key is claimed
-                payment = phase1(conn, key_id, now)
-                transitions = list(payment.new_transitions)
-                existing = self.repo.claim_key_for_new_payment(conn, values, now, payment)
-            else:
-                existing = self.repo.claim_key(conn, values, now)
-                if existing is None:
+        try:
+            with tracer.start_as_current_span("idempotency.check") as span, \
+                    self.engine.begin() as conn:
+                span.set_attribute("paysignal.operation", operation)
+                if first is Operation.AUTHORIZE:  # a new payment: built before the key is claimed
                     payment = phase1(conn, key_id, now)
                     transitions = list(payment.new_transitions)
-                    self.repo.flush(conn, payment)
-            if existing is None:
-                resume = False
-            else:
-                span.set_attribute("paysignal.idempotency.outcome", "existing")
-                replay = self._check_existing(existing, operation, params, fingerprint, now)
-                if replay is not None:
-                    span.set_attribute("paysignal.idempotency.outcome", "replayed")
-                    return replay
-                span.set_attribute("paysignal.idempotency.outcome", "recovered")
-                self.repo.take_over_key(conn, existing, token, now)
-                key_id, resume = existing.id, True
-                payment = self.repo.get(conn, existing.payment_id or "")  # type: ignore[assignment]
+                    existing = self.repo.claim_key_for_new_payment(conn, values, now, payment)
+                else:
+                    existing = self.repo.claim_key(conn, values, now)
+                    if existing is None:
+                        payment = phase1(conn, key_id, now)
+                        transitions = list(payment.new_transitions)
+                        self.repo.flush(conn, payment)
+                if existing is None:
+                    resume = False
+                else:
+                    span.set_attribute("paysignal.idempotency.outcome", "existing")
+                    replay = self._check_existing(existing, operation, params, fingerprint, now)
+                    if replay is not None:
+                        span.set_attribute("paysignal.idempotency.outcome", "replayed")
+                        conn.execute(insert(duplicate_risk_events).values(
+                            merchant_id=merchant_id, provider=self._provider_of(conn, existing),
+                            outcome="replayed", payment_id=existing.payment_id, at=now))
+                        return replay
+                    span.set_attribute("paysignal.idempotency.outcome", "recovered")
+                    self.repo.take_over_key(conn, existing, token, now)
+                    key_id, resume = existing.id, True
+                    payment = self.repo.get(conn, existing.payment_id or "")  # type: ignore[assignment]
+        except (IdempotencyKeyConflictError, IdempotencyKeyInProgressError) as exc:
+            outcome = ("conflict" if isinstance(exc, IdempotencyKeyConflictError)
+                       else "in_flight")
+            self._record_duplicate_risk(merchant_id, route[0], outcome, None)
+            raise
         self.observer.idempotency("recovered" if resume else "new")
         if not resume:
             for t in transitions:
@@ -337,9 +346,22 @@ class PaymentService:
             return key
         would_be = "replay" if seen.fingerprint == fingerprint else "conflict"
         self.observer.shadow_duplicate(route[0], would_be)
+        self._record_duplicate_risk(merchant_id, route[0], f"shadow_{would_be}",
+                                    seen.payment_id)
         log.warning("shadow mode: would-be duplicate let through", extra={
             "merchant_id": merchant_id, "provider": route[0], "outcome": would_be})
         return fresh
+
+    def _record_duplicate_risk(self, merchant_id: str, provider: str, outcome: str,
+                               payment_id: str | None) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(insert(duplicate_risk_events).values(
+                merchant_id=merchant_id, provider=provider, outcome=outcome,
+                payment_id=payment_id, at=self.clock()))
+
+    def _provider_of(self, conn: Connection, record: KeyRecord) -> str:
+        payment = self.repo.get(conn, record.payment_id) if record.payment_id else None
+        return payment.provider if payment is not None else "unknown"
 
     def _check_existing(self, record: KeyRecord, operation: str, params: dict[str, Any],
                         fingerprint: str, now: datetime) -> ServiceResponse | None:

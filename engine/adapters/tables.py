@@ -406,3 +406,18 @@ retry_refusals = Table(
     Column("at", TS, nullable=False),
     Index("ix_retry_refusals_at", "at"),
 )
+
+
+# Requests that met an existing Idempotency-Key (replayed, conflict, in_flight) and would-be
+# duplicates shadow mode let through (shadow_replay, shadow_conflict). Rare; the dashboard's
+# duplicate-risk panel reads them. New keys are not recorded here.
+duplicate_risk_events = Table(
+    "duplicate_risk_events", metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("merchant_id", String(64), nullable=False),
+    Column("provider", String(32), nullable=False),
+    Column("outcome", String(32), nullable=False),
+    Column("payment_id", String(64)),
+    Column("at", TS, nullable=False),
+    Index("ix_duplicate_risk_events_at", "at"),
+)

@@ -5,10 +5,11 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner
 
+from engine.adapters.tables import duplicate_risk_events
 from engine.api.app import create_app
 from engine.cli import app as cli
 from engine.merchants import create_merchant
@@ -66,6 +67,11 @@ def test_shadow_lets_a_would_be_duplicate_through_and_counts_it(env) -> None:  #
     client.post("/v1/payments", json={**BODY, "amount": 7}, headers={"Idempotency-Key": "k"})
     assert sample(client, "paysignal_idempotency_shadow_detections_total", provider="eastpay",
                   would_be="conflict") == 1
+    with engine.connect() as conn:  # kept for the dashboard's duplicate-risk panel too
+        kept = conn.execute(select(duplicate_risk_events.c.provider,
+                                   duplicate_risk_events.c.outcome)
+                            .order_by(duplicate_risk_events.c.id)).all()
+    assert [tuple(r) for r in kept] == [("eastpay", "shadow_replay"), ("eastpay", "shadow_conflict")]
 
 
 def test_off_ignores_keys_and_other_providers_keep_enforcing(env) -> None:  # type: ignore[no-untyped-def]

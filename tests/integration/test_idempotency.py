@@ -4,6 +4,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from engine.adapters.tables import (
+    duplicate_risk_events,
     idempotency_keys,
     outbox,
     payment_transitions,
@@ -65,6 +66,29 @@ def test_same_key_while_the_first_request_runs_is_in_progress_and_retryable(db_e
     assert seen[0].retry_after_s >= 1
     assert observer.idempotency_outcomes["in_flight"] == 2
     assert len(book.charges()) == 1
+    assert risk_events(db_engine) == [("m1", "northwind", "in_flight")] * 2
+
+
+def risk_events(engine: Engine) -> list[tuple[str, str, str]]:
+    e = duplicate_risk_events.c
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(  # type: ignore[misc]
+            select(e.merchant_id, e.provider, e.outcome).order_by(e.id))]
+
+
+def test_replays_and_conflicts_are_kept_as_duplicate_risk_events(db_engine: Engine) -> None:
+    service, _, _ = make_service(db_engine)
+    first = service.create_payment("m1", "key-1", payment_request())
+    assert risk_events(db_engine) == []  # a new key is not a risk
+    service.create_payment("m1", "key-1", payment_request())
+    with pytest.raises(IdempotencyKeyConflictError):
+        service.create_payment("m1", "key-1", payment_request(amount=9999))
+    assert risk_events(db_engine) == [("m1", "northwind", "replayed"),
+                                      ("m1", "northwind", "conflict")]
+    with db_engine.connect() as conn:
+        replayed_payment = conn.execute(select(duplicate_risk_events.c.payment_id).where(
+            duplicate_risk_events.c.outcome == "replayed")).scalar_one()
+    assert replayed_payment == first.body["id"]
 
 
 def test_keys_are_scoped_to_their_merchant(db_engine: Engine) -> None:
