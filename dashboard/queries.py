@@ -1,0 +1,364 @@
+"""What the dashboard shows, read from the tables of record. Pure reads: no Streamlit here.
+
+Amounts stay integer minor units per currency; they are never summed across currencies.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Engine, case, exists, func, or_, select
+
+from alerts.catalogue import BY_NAME
+from alerts.model import runbook_base
+from engine.adapters.tables import (
+    alert_notifications,
+    alert_silences,
+    alert_states,
+    duplicate_risk_events,
+    idempotency_keys,
+    outbox,
+    payment_transitions,
+    payments,
+    recon_breaks,
+    recon_checkpoints,
+    slo_evaluations,
+)
+from engine.domain.money import CURRENCY_EXPONENTS
+from engine.read_models import payment_detail
+from engine.settlement.breaks import list_breaks
+from engine.toggles import audit_trail, current_modes
+from dashboard.filters import Filters
+
+OPEN_BREAK = ("open", "investigating")
+RISK_OUTCOMES = ("replayed", "conflict", "in_flight", "shadow_replay", "shadow_conflict")
+
+
+def money(amount_minor: int | None, currency: str | None) -> str:
+    """12345, EUR -> 'EUR 123.45' (exact: integer arithmetic, no floats)."""
+    if amount_minor is None or pd.isna(amount_minor) or not isinstance(currency, str) \
+            or not currency:
+        return "—"
+    exponent = CURRENCY_EXPONENTS.get(currency, 2)
+    sign = "-" if amount_minor < 0 else ""
+    units, minor = divmod(abs(int(amount_minor)), 10 ** exponent)
+    text = f"{units:,}" + (f".{minor:0{exponent}d}" if exponent else "")
+    return f"{currency} {sign}{text}"
+
+
+def _aware(at: datetime | None) -> datetime | None:
+    if at is None:
+        return None
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def _payment_filters(f: Filters, created: bool = True) -> list[Any]:
+    p = payments.c
+    where: list[Any] = []
+    if created:
+        where += [p.created_at >= f.since, p.created_at < f.until]
+    if f.provider:
+        where.append(p.provider == f.provider)
+    if f.currency:
+        where.append(p.currency == f.currency)
+    if f.merchant:
+        where.append(p.merchant_id == f.merchant)
+    return where
+
+
+def _frame(rows: Any, columns: list[str]) -> pd.DataFrame:
+    return pd.DataFrame([tuple(r) for r in rows], columns=columns)
+
+
+# --- Overview: engineering ---------------------------------------------------------------
+
+def payment_states(engine: Engine, f: Filters) -> pd.DataFrame:
+    """Payments created in the range: count and amount per state and currency."""
+    p = payments.c
+    query = (select(p.state, p.currency, func.count(), func.sum(p.amount_minor))
+             .where(*_payment_filters(f)).group_by(p.state, p.currency)
+             .order_by(p.state, p.currency))
+    with engine.connect() as conn:
+        frame = _frame(conn.execute(query), ["state", "currency", "payments", "amount_minor"])
+    frame["amount_minor"] = frame["amount_minor"].astype("int64")
+    return frame
+
+
+def state_flow(engine: Engine, f: Filters) -> pd.DataFrame:
+    """Transitions made in the range, from -> to, with how many payments made each."""
+    t = payment_transitions.c
+    query = (select(t.from_state, t.to_state, func.count())
+             .where(t.at >= f.since, t.at < f.until)
+             .group_by(t.from_state, t.to_state))
+    if f.provider or f.currency or f.merchant:
+        query = query.join_from(payment_transitions, payments, payments.c.id == t.payment_id)\
+            .where(*_payment_filters(f, created=False))
+    with engine.connect() as conn:
+        frame = _frame(conn.execute(query), ["from", "to", "payments"])
+    return frame.sort_values("payments", ascending=False, ignore_index=True)
+
+
+def duplicate_risk(engine: Engine, f: Filters) -> pd.DataFrame:
+    """Per provider: requests that met an existing key, and shadow-mode would-be duplicates."""
+    e = duplicate_risk_events.c
+    where = [e.at >= f.since, e.at < f.until]
+    if f.provider:
+        where.append(e.provider == f.provider)
+    if f.merchant:
+        where.append(e.merchant_id == f.merchant)
+    query = select(e.provider, *[func.sum(case((e.outcome == o, 1), else_=0)).label(o)
+                                 for o in RISK_OUTCOMES]).where(*where).group_by(e.provider)
+    with engine.connect() as conn:
+        frame = _frame(conn.execute(query.order_by(e.provider)),
+                       ["provider", *RISK_OUTCOMES])
+    return frame.astype({o: "int64" for o in RISK_OUTCOMES})
+
+
+@dataclass(frozen=True)
+class UnknownOutcomes:
+    provider: str
+    open: int
+    oldest_since: datetime | None
+
+    def age_minutes(self, now: datetime) -> float | None:
+        oldest = _aware(self.oldest_since)
+        return None if oldest is None else round((now - oldest).total_seconds() / 60, 1)
+
+
+def unknown_outcomes(engine: Engine, f: Filters) -> list[UnknownOutcomes]:
+    """Payments whose provider outcome is unknown now (whenever they were created)."""
+    p = payments.c
+    query = (select(p.provider, func.count(), func.min(p.updated_at))
+             .where(p.state == "unknown", *_payment_filters(f, created=False))
+             .group_by(p.provider).order_by(p.provider))
+    with engine.connect() as conn:
+        return [UnknownOutcomes(r[0], r[1], _aware(r[2])) for r in conn.execute(query)]
+
+
+def duplicate_charges(engine: Engine, f: Filters) -> pd.DataFrame:
+    """Duplicate charges reconciliation found at the providers, settled in the range."""
+    b = recon_breaks.c
+    where = [b.kind == "duplicate_charge", b.settled_on >= f.start, b.settled_on <= f.end]
+    if f.provider:
+        where.append(b.provider == f.provider)
+    if f.currency:
+        where.append(b.currency == f.currency)
+    query = (select(b.provider, b.currency, b.status, func.count(), func.sum(b.actual_minor))
+             .where(*where).group_by(b.provider, b.currency, b.status)
+             .order_by(b.provider, b.currency, b.status))
+    with engine.connect() as conn:
+        return _frame(conn.execute(query),
+                      ["provider", "currency", "status", "breaks", "charged_minor"])
+
+
+# --- Overview: finance -------------------------------------------------------------------
+
+def reconciliation_status(engine: Engine, f: Filters) -> pd.DataFrame:
+    """Per provider and settlement day: matched %, open breaks (count and amount per
+    currency) and sign-off."""
+    c, b = recon_checkpoints.c, recon_breaks.c
+    where = [c.settled_on >= f.start, c.settled_on <= f.end]
+    if f.provider:
+        where.append(c.provider == f.provider)
+    with engine.connect() as conn:
+        days = _frame(conn.execute(select(c.provider, c.settled_on, c.matched_count,
+                                          c.break_count, c.signed_off_by, c.signed_off_at)
+                                   .where(*where).order_by(c.settled_on.desc(), c.provider)),
+                      ["provider", "day", "matched", "breaks", "signed_off_by", "signed_off_at"])
+        open_where = [b.status.in_(OPEN_BREAK), b.settled_on >= f.start, b.settled_on <= f.end]
+        if f.provider:
+            open_where.append(b.provider == f.provider)
+        if f.currency:
+            open_where.append(b.currency == f.currency)
+        at_stake = func.abs(func.coalesce(b.actual_minor, 0) - func.coalesce(b.expected_minor, 0))
+        open_rows = conn.execute(select(b.provider, b.settled_on, b.currency, func.count(),
+                                        func.sum(at_stake))
+                                 .where(*open_where)
+                                 .group_by(b.provider, b.settled_on, b.currency)).all()
+    opened: dict[tuple[str, Any], tuple[int, list[str]]] = {}
+    for provider, day, currency, count, amount in open_rows:
+        n, amounts = opened.get((provider, day), (0, []))
+        opened[(provider, day)] = (n + count, [*amounts, money(int(amount or 0), currency)])
+    checked = days["matched"] + days["breaks"]
+    days["matched_pct"] = (100 * days["matched"] / checked.where(checked > 0)).round(2)
+    days["open_breaks"] = [opened.get((p, d), (0, []))[0]
+                           for p, d in zip(days["provider"], days["day"], strict=True)]
+    days["open_amount"] = [", ".join(sorted(opened.get((p, d), (0, []))[1])) or "—"
+                           for p, d in zip(days["provider"], days["day"], strict=True)]
+    days["signed_off"] = days["signed_off_by"].notna()
+    return days[["provider", "day", "matched_pct", "matched", "breaks", "open_breaks",
+                 "open_amount", "signed_off", "signed_off_by"]]
+
+
+# --- SLOs and alerts ---------------------------------------------------------------------
+
+def slo_history(engine: Engine, since: datetime, slo: str | None = None) -> pd.DataFrame:
+    """Stored evaluations: one row per SLO and evaluation time, oldest first."""
+    s = slo_evaluations.c
+    query = select(s.slo, s.at, s.result).where(s.at >= since).order_by(s.slo, s.at)
+    if slo:
+        query = query.where(s.slo == slo)
+    rows = []
+    with engine.connect() as conn:
+        for name, at, result in conn.execute(query):
+            r = json.loads(result)
+            rows.append({"slo": name, "at": _aware(at), "display_name": r["display_name"],
+                         "owner": r["owner"], "sli": r["sli"], "objective": r["objective"],
+                         "budget_remaining": r["budget_remaining"],
+                         "burn_rates": r["burn_rates"], "conditions": r["conditions"],
+                         "policy": r["policy"], "events": r["events"]["total"],
+                         "window": r["window"]["duration"],
+                         "exhaustion_in_seconds": r["exhaustion_in_seconds"]})
+    return pd.DataFrame(rows, columns=["slo", "at", "display_name", "owner", "sli", "objective",
+                                       "budget_remaining", "burn_rates", "conditions", "policy",
+                                       "events", "window", "exhaustion_in_seconds"])
+
+
+def latest_slos(history: pd.DataFrame) -> pd.DataFrame:
+    if history.empty:
+        return history
+    return history.sort_values("at").groupby("slo", as_index=False).tail(1)\
+        .sort_values("slo", ignore_index=True)
+
+
+def firing_conditions(conditions: list[dict[str, Any]]) -> list[str]:
+    return [f"{c['severity']} ({c['tier']})" for c in conditions
+            if c.get("firing") and not c.get("inhibited_by")]
+
+
+def runbook_url(alert_name: str) -> str:
+    return f"{runbook_base()}/{alert_name}.md"
+
+
+def alerts(engine: Engine, status: str | None = None, since: datetime | None = None,
+           f: Filters | None = None) -> pd.DataFrame:
+    """Alert states, firing first then newest; with runbook links and owners."""
+    a = alert_states.c
+    query = select(a.fingerprint, a.name, a.labels, a.status, a.summary, a.details,
+                   a.starts_at, a.ends_at, a.last_seen_at)
+    if status:
+        query = query.where(a.status == status)
+    if since:
+        query = query.where(or_(a.status == "firing", a.last_seen_at >= since))
+    with engine.connect() as conn:
+        rows = conn.execute(query.order_by(a.status, a.last_seen_at.desc())).all()
+    out = []
+    for r in rows:
+        labels = json.loads(r.labels)
+        if f is not None and f.provider and labels.get("provider") not in (None, f.provider):
+            continue
+        spec = BY_NAME.get(r.name)
+        out.append({"alert": r.name, "status": r.status, "severity": labels.get("severity", ""),
+                    "team": labels.get("team", spec.team if spec else ""),
+                    "summary": r.summary, "runbook": runbook_url(r.name),
+                    "labels": ", ".join(f"{k}={v}" for k, v in sorted(labels.items())
+                                        if k not in ("alertname", "severity", "team")),
+                    "starts_at": _aware(r.starts_at), "ends_at": _aware(r.ends_at),
+                    "fingerprint": r.fingerprint})
+    return pd.DataFrame(out, columns=["alert", "status", "severity", "team", "summary",
+                                      "runbook", "labels", "starts_at", "ends_at",
+                                      "fingerprint"])
+
+
+def deliveries(engine: Engine, limit: int = 200) -> pd.DataFrame:
+    n = alert_notifications.c
+    query = (select(n.id, n.receiver, n.group_key, n.created_at, n.attempts, n.delivered_at,
+                    n.last_error, n.payload).order_by(n.id.desc()).limit(limit))
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    out = []
+    for r in rows:
+        payload = json.loads(r.payload)
+        out.append({"id": r.id, "receiver": r.receiver, "status": payload.get("status", ""),
+                    "alerts": len(payload.get("alerts", [])), "group": r.group_key,
+                    "created_at": _aware(r.created_at), "attempts": r.attempts,
+                    "delivered_at": _aware(r.delivered_at), "last_error": r.last_error or ""})
+    return pd.DataFrame(out, columns=["id", "receiver", "status", "alerts", "group",
+                                      "created_at", "attempts", "delivered_at", "last_error"])
+
+
+def silences(engine: Engine, now: datetime) -> pd.DataFrame:
+    s = alert_silences.c
+    with engine.connect() as conn:
+        rows = conn.execute(select(alert_silences).order_by(s.ends_at.desc()).limit(200)).all()
+    out = [{"id": r.id, "matchers": ", ".join(json.loads(r.matchers)), "author": r.author,
+            "comment": r.comment, "starts_at": _aware(r.starts_at), "ends_at": _aware(r.ends_at),
+            "active": _aware(r.starts_at) <= now < _aware(r.ends_at)  # type: ignore[operator]
+            and not r.expired_by, "expired_by": r.expired_by or ""} for r in rows]
+    return pd.DataFrame(out, columns=["id", "matchers", "author", "comment", "starts_at",
+                                      "ends_at", "active", "expired_by"])
+
+
+def toggles(engine: Engine) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    return current_modes(engine), audit_trail(engine, 20)
+
+
+# --- Payments ----------------------------------------------------------------------------
+
+def find_payments(engine: Engine, text: str, limit: int = 50) -> pd.DataFrame:
+    """Payments whose id, merchant reference or Idempotency-Key is exactly `text`."""
+    text = text.strip()
+    p, k = payments.c, idempotency_keys.c
+    by_key = select(k.payment_id).where(k.key == text, k.payment_id.is_not(None))
+    query = (select(p.id, p.merchant_id, p.state, p.amount_minor, p.currency, p.provider,
+                    p.reference, p.created_at)
+             .where(or_(p.id == text, p.reference == text, p.id.in_(by_key)))
+             .order_by(p.created_at.desc()).limit(limit))
+    with engine.connect() as conn:
+        frame = _frame(conn.execute(query), ["id", "merchant", "state", "amount_minor",
+                                             "currency", "provider", "reference", "created_at"])
+    frame["amount"] = [money(a, c) for a, c in zip(frame["amount_minor"], frame["currency"],
+                                                   strict=True)]
+    return frame
+
+
+def payment(engine: Engine, payment_id: str) -> dict[str, Any]:
+    """One payment in full: audit trail, provider attempts, ledger entries, outbox events."""
+    with engine.connect() as conn:
+        merchant = conn.execute(select(payments.c.merchant_id)
+                                .where(payments.c.id == payment_id)).scalar_one_or_none()
+        o = outbox.c
+        events = [{"event_id": r.event_id, "name": r.name, "occurred_at": _aware(r.occurred_at),
+                   "published_at": _aware(r.published_at)}
+                  for r in conn.execute(select(o.event_id, o.name, o.occurred_at,
+                                               o.published_at)
+                                        .where(o.payment_id == payment_id).order_by(o.id))]
+        risk = [dict(r._mapping) for r in conn.execute(
+            select(duplicate_risk_events.c.outcome, duplicate_risk_events.c.at)
+            .where(duplicate_risk_events.c.payment_id == payment_id)
+            .order_by(duplicate_risk_events.c.id))]
+    detail = payment_detail(engine, merchant or "", payment_id)
+    detail["outbox_events"] = events
+    detail["duplicate_risk"] = risk
+    return detail
+
+
+# --- Reconciliation ----------------------------------------------------------------------
+
+def break_queue(engine: Engine, f: Filters, status: str = "", kind: str = "") -> pd.DataFrame:
+    rows = list_breaks(engine, status=status or None, provider=f.provider or None,
+                       kind=kind or None)
+    rows = [r for r in rows if f.start <= r["settled_on"] <= f.end
+            and (not f.currency or r["currency"] == f.currency)]
+    frame = pd.DataFrame(rows, columns=["id", "provider", "settled_on", "kind",
+                                        "provider_reference", "payment_id", "currency",
+                                        "expected_minor", "actual_minor", "status", "owner",
+                                        "age_hours"])
+    frame["expected"] = [money(a, c) for a, c in zip(frame["expected_minor"], frame["currency"],
+                                                     strict=True)]
+    frame["actual"] = [money(a, c) for a, c in zip(frame["actual_minor"], frame["currency"],
+                                                   strict=True)]
+    return frame
+
+
+def has_data(engine: Engine) -> dict[str, bool]:
+    """Which tables have any rows: decides the explained empty states."""
+    tables = {"payments": payments, "checkpoints": recon_checkpoints,
+              "evaluations": slo_evaluations, "alerts": alert_states}
+    with engine.connect() as conn:
+        return {name: bool(conn.execute(select(exists().select_from(table))).scalar())
+                for name, table in tables.items()}

@@ -1,0 +1,226 @@
+"""Shared Streamlit plumbing: settings, cached engines and queries, the signed-in user, the
+filters in the URL, and the banners every page shows."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any, TypeVar
+
+import streamlit as st
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from dashboard import auth, queries
+from dashboard.filters import FilterError, Filters, from_params
+from engine.bootstrap import simulated_provider_names
+from engine.db import current_revision, database_url, head_revision, make_engine
+from engine.exceptions import PaysignalError
+
+T = TypeVar("T")
+READ_URL_ENV = "PAYSIGNAL_DASHBOARD_READ_URL"
+REFRESH_ENV = "PAYSIGNAL_DASHBOARD_REFRESH_S"
+CACHE_TTL_S = 10
+
+
+def _seconds(name: str, default: float) -> float:
+    raw = os.environ.get(name, "")
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        value = -1
+    if value < 1:
+        st.error(f"{name}={raw!r}: must be a number of seconds, at least 1; using {default}")
+        return default
+    return value
+
+
+@dataclass(frozen=True)
+class Context:
+    user: auth.User
+    login: bool
+    filters: Filters
+    write_url: str
+    read_url: str
+    refresh_s: float
+    has: dict[str, bool]
+
+    @property
+    def read(self) -> Engine:
+        return engine_for(self.read_url)
+
+    @property
+    def write(self) -> Engine:
+        return engine_for(self.write_url)
+
+
+@st.cache_resource(show_spinner=False)
+def engine_for(url: str) -> Engine:
+    return make_engine(url, pool_size=4)
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def cached(name: str, url: str, *args: Any) -> Any:
+    """A query from dashboard.queries by name, cached for CACHE_TTL_S per arguments."""
+    return getattr(queries, name)(engine_for(url), *args)
+
+
+def query(ctx: Context, name: str, *args: Any) -> Any:
+    return cached(name, ctx.read_url, *args)
+
+
+def clear_cache() -> None:
+    cached.clear()
+
+
+# --- the checks before any page ----------------------------------------------------------
+
+def check_bind(login: bool) -> None:
+    address = st.get_option("server.address")
+    try:
+        auth.check_bind(address, login)
+    except auth.BindRefusedError as exc:
+        st.error(str(exc))
+        st.stop()
+
+
+def current_user(login: bool) -> auth.User:
+    """The signed-in user; shows the login and stops the page until there is one."""
+    if not login:
+        return auth.local_user()
+    if auth.oidc_configured():
+        if not st.user.is_logged_in:
+            st.title("paysignal")
+            st.button("Log in", on_click=st.login, type="primary")
+            st.stop()
+        return auth.oidc_user(str(st.user.get("email") or st.user.get("sub") or "unknown"))
+    user = st.session_state.get("user")
+    if isinstance(user, auth.User):
+        return user
+    st.title("paysignal — log in")
+    with st.form("login"):
+        name = st.text_input("Your name (writes are audited under it)")
+        password = st.text_input("Password", type="password")
+        submitted = st.form_submit_button("Log in", type="primary")
+    if submitted:
+        try:
+            st.session_state["user"] = auth.check_password(name, password)
+            st.rerun()
+        except auth.LoginError as exc:
+            st.error(str(exc))
+    st.stop()
+    raise AssertionError("unreachable")
+
+
+def database_ready(read_url: str) -> dict[str, bool]:
+    """A clear banner instead of a stack trace when the database is down or not set up."""
+    try:
+        engine = engine_for(read_url)
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        revision = current_revision(engine)
+        if revision is None:
+            st.info("No paysignal database here yet — run `paysignal demo` to create one with a "
+                    "day of simulated traffic, or `paysignal db upgrade` for an empty one.")
+            st.stop()
+        if revision != head_revision():
+            st.warning(f"The database schema is at revision {revision}, this dashboard expects "
+                       f"{head_revision()}: run `paysignal db upgrade`. Some panels may fail.")
+        return queries.has_data(engine)
+    except (OperationalError, DBAPIError) as exc:
+        dead_database(exc)
+    raise AssertionError("unreachable")
+
+
+def dead_database(exc: Exception) -> None:
+    reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0][:300]
+    st.error(f"**Database unavailable.** The figures below are missing until it is back. "
+             f"({reason})", icon="🚨")
+    st.stop()
+
+
+def sidebar_filters() -> Filters:
+    try:
+        current = from_params(st.query_params.to_dict())
+    except FilterError as exc:
+        st.sidebar.warning(f"The link's filter `{exc.field}` was ignored: {exc.reason}")
+        current = Filters.default()
+    sb = st.sidebar
+    sb.header("Filters")
+    picked = sb.date_input("Days (UTC)", value=(current.start, current.end))
+    days = list(picked) if isinstance(picked, (tuple, list)) else [picked]
+    start: date = days[0] if days else current.start
+    end: date = days[-1] if days else current.end
+    providers = ["", *sorted({*simulated_provider_names(), current.provider} - {""})]
+    provider = sb.selectbox("Provider", providers, index=providers.index(current.provider),
+                            format_func=lambda p: p or "all providers")
+    currency = sb.text_input("Currency", value=current.currency, placeholder="all, or e.g. EUR")
+    merchant = sb.text_input("Merchant id", value=current.merchant, placeholder="all merchants")
+    try:
+        chosen = Filters(start, end, provider, currency.strip().upper(),
+                         merchant.strip()).checked()
+    except FilterError as exc:
+        sb.error(f"{exc.field}: {exc.reason}")
+        chosen = current
+    params = {k: v for k, v in st.query_params.to_dict().items() if k not in
+              ("from", "to", "provider", "currency", "merchant")}
+    wanted = {**params, **chosen.to_params()}
+    if st.query_params.to_dict() != wanted:
+        st.query_params.from_dict(wanted)
+    if sb.button("Refresh now"):
+        clear_cache()
+    return chosen
+
+
+def context() -> Context:
+    ctx = st.session_state.get("ctx")
+    if not isinstance(ctx, Context):
+        raise RuntimeError("open the dashboard through dashboard/app.py")
+    return ctx
+
+
+def build_context() -> Context:
+    login = auth.login_configured()
+    check_bind(login)
+    user = current_user(login)
+    write_url = database_url()
+    read_url = os.environ.get(READ_URL_ENV) or write_url
+    if login:
+        st.sidebar.caption(f"Signed in as **{user.name}** "
+                           f"({', '.join(sorted(r.value for r in user.roles))})")
+        if user.via == "password" and st.sidebar.button("Log out"):
+            st.session_state.pop("user", None)
+            st.rerun()
+        if user.via == "oidc":
+            st.sidebar.button("Log out", on_click=st.logout)
+    else:
+        st.caption(f"🔒 No login configured: this dashboard listens on 127.0.0.1 only. "
+                   f"You are the local user **{user.name}** "
+                   f"({', '.join(sorted(r.value for r in user.roles)) or 'read only'}).")
+    has = database_ready(read_url)
+    filters = sidebar_filters()
+    ctx = Context(user, login, filters, write_url, read_url,
+                  _seconds(REFRESH_ENV, 15.0), has)
+    st.session_state["ctx"] = ctx
+    return ctx
+
+
+def run_write(action: Callable[[], T], done: str) -> T | None:
+    """Run a write; show what happened or, for refused or bad input, why (never a trace)."""
+    try:
+        result = action()
+    except PaysignalError as exc:
+        st.error(str(exc))
+        return None
+    except (OperationalError, DBAPIError) as exc:
+        st.error(f"The database refused the change: {str(getattr(exc, 'orig', exc))[:300]}")
+        return None
+    clear_cache()
+    st.success(done)
+    return result
+
+
+def now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,73 @@
+"""Alerts: firing and recent alerts, the delivery log, silences, and rollout toggles."""
+
+import streamlit as st
+
+from dashboard import actions, ui
+from dashboard.auth import Action
+from engine.bootstrap import simulated_provider_names
+
+ctx = ui.context()
+f = ctx.filters
+st.title("Alerts")
+may_silence = ctx.user.may(Action.SILENCE_ALERTS)
+may_toggle = ctx.user.may(Action.SET_TOGGLES)
+
+recent = ui.query(ctx, "alerts", None, f.since, f)
+firing = recent[recent["status"] == "firing"]
+a, b = st.columns(2)
+a.metric("Firing", len(firing))
+b.metric("Resolved in range", int((recent["status"] == "resolved").sum()))
+if recent.empty:
+    st.info("No alerts in this range — the worker evaluates alerts every minute; or run "
+            "`paysignal alerts evaluate`.")
+else:
+    st.dataframe(recent.drop(columns=["fingerprint"]), hide_index=True, width="stretch",
+                 column_config={"runbook": st.column_config.LinkColumn("runbook")})
+
+st.subheader("Delivery log")
+log = ui.query(ctx, "deliveries")
+if log.empty:
+    st.caption("No notification has been sent yet.")
+else:
+    st.dataframe(log, hide_index=True, width="stretch")
+
+st.subheader("Silences")
+now = ui.now()
+current = ui.query(ctx, "silences", now.replace(second=0, microsecond=0))
+if current.empty:
+    st.caption("No silences.")
+else:
+    st.dataframe(current, hide_index=True, width="stretch")
+if not may_silence:
+    st.caption("Silencing alerts needs the engineering role; you can read.")
+with st.form("silence"):
+    matchers = st.text_input("Matchers", placeholder='alertname="OutboxBacklog", provider="eastpay"')
+    hours = st.number_input("Hours", min_value=0.25, max_value=336.0, value=2.0, step=0.25)
+    comment = st.text_input("Why")
+    if st.form_submit_button("Silence", disabled=not may_silence):
+        ui.run_write(lambda: actions.silence(ctx.write, ctx.user, matchers.split(","), hours,
+                                             comment), "silence created")
+active = list(current[current["active"]]["id"]) if not current.empty else []
+if active:
+    with st.form("expire"):
+        silence_id = st.selectbox("Active silence", active)
+        if st.form_submit_button("Expire now", disabled=not may_silence):
+            ui.run_write(lambda: actions.expire(ctx.write, ctx.user, silence_id),
+                         f"{silence_id} expired")
+
+st.subheader("Rollout toggles")
+toggles, audit = ui.query(ctx, "toggles")
+st.caption("Idempotency enforcement per provider: providers not listed enforce.")
+if toggles:
+    st.dataframe(toggles, hide_index=True, width="stretch")
+if not may_toggle:
+    st.caption("Changing toggles needs the engineering role; you can read.")
+with st.form("toggle"):
+    provider = st.selectbox("Provider", simulated_provider_names())
+    mode = st.selectbox("Mode", ["enforce", "shadow", "off"])
+    reason = st.text_input("Reason")
+    if st.form_submit_button("Change toggle", disabled=not may_toggle):
+        ui.run_write(lambda: actions.set_toggle(ctx.write, ctx.user, provider, mode, reason),
+                     f"{provider}: {mode}")
+if audit:
+    st.dataframe(audit, hide_index=True, width="stretch")
