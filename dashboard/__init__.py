@@ -1,1 +1,2 @@
-"""paysignal dashboard (built in a later issue)."""
+"""paysignal dashboard: the Streamlit app engineering and finance share
+(`paysignal serve dashboard`)."""

@@ -171,5 +171,5 @@ def check_bind(address: str | None, login: bool) -> None:
     if not address or not is_loopback(address):
         raise BindRefusedError(
             f"refusing to listen on {address or 'all interfaces'} without a login: configure "
-            f"{PASSWORD_ENV[Role.VIEWER]} (and the other role passwords) or OIDC ([auth] in "
-            ".streamlit/secrets.toml), or listen on 127.0.0.1")
+            f"{PASSWORD_ENV[Role.VIEWER]} (and the other role passwords) or OIDC (an auth "
+            "section in .streamlit/secrets.toml), or listen on 127.0.0.1")

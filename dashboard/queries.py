@@ -183,6 +183,14 @@ def reconciliation_status(engine: Engine, f: Filters) -> pd.DataFrame:
     for provider, day, currency, count, amount in open_rows:
         n, amounts = opened.get((provider, day), (0, []))
         opened[(provider, day)] = (n + count, [*amounts, money(int(amount or 0), currency)])
+    known = set(zip(days["provider"], days["day"], strict=True))
+    unreconciled = [k for k in opened if k not in known]  # e.g. expected on a day with no file
+    if unreconciled:
+        extra = pd.DataFrame([{"provider": p, "day": d, "matched": 0, "breaks": 0,
+                               "signed_off_by": None, "signed_off_at": None}
+                              for p, d in unreconciled])
+        days = pd.concat([days, extra], ignore_index=True)\
+            .sort_values(["day", "provider"], ascending=[False, True], ignore_index=True)
     checked = days["matched"] + days["breaks"]
     days["matched_pct"] = (100 * days["matched"] / checked.where(checked > 0)).round(2)
     days["open_breaks"] = [opened.get((p, d), (0, []))[0]
@@ -281,16 +289,16 @@ def deliveries(engine: Engine, limit: int = 200) -> pd.DataFrame:
                                       "created_at", "attempts", "delivered_at", "last_error"])
 
 
-def silences(engine: Engine, now: datetime) -> pd.DataFrame:
+def silences(engine: Engine) -> pd.DataFrame:
+    """The latest silences, newest end first (whether one is active depends on the time)."""
     s = alert_silences.c
     with engine.connect() as conn:
         rows = conn.execute(select(alert_silences).order_by(s.ends_at.desc()).limit(200)).all()
     out = [{"id": r.id, "matchers": ", ".join(json.loads(r.matchers)), "author": r.author,
             "comment": r.comment, "starts_at": _aware(r.starts_at), "ends_at": _aware(r.ends_at),
-            "active": _aware(r.starts_at) <= now < _aware(r.ends_at)  # type: ignore[operator]
-            and not r.expired_by, "expired_by": r.expired_by or ""} for r in rows]
+            "expired_by": r.expired_by or ""} for r in rows]
     return pd.DataFrame(out, columns=["id", "matchers", "author", "comment", "starts_at",
-                                      "ends_at", "active", "expired_by"])
+                                      "ends_at", "expired_by"])
 
 
 def toggles(engine: Engine) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

@@ -101,9 +101,9 @@ def current_user(login: bool) -> auth.User:
         return user
     st.title("paysignal — log in")
     with st.form("login"):
-        name = st.text_input("Your name (writes are audited under it)")
-        password = st.text_input("Password", type="password")
-        submitted = st.form_submit_button("Log in", type="primary")
+        name = st.text_input("Your name (writes are audited under it)", key="login_name")
+        password = st.text_input("Password", type="password", key="login_password")
+        submitted = st.form_submit_button("Log in", type="primary", key="login_submit")
     if submitted:
         try:
             st.session_state["user"] = auth.check_password(name, password)

@@ -551,6 +551,8 @@ def states() -> None:
 def _register_plugins() -> None:
     for ep in entry_points(group="paysignal.commands"):
         app.add_typer(ep.load(), name=ep.name)
+    for ep in entry_points(group="paysignal.serve"):
+        serve_app.command(ep.name)(ep.load())
 
 
 def main() -> None:

@@ -33,7 +33,8 @@ else:
 
 st.subheader("Silences")
 now = ui.now()
-current = ui.query(ctx, "silences", now.replace(second=0, microsecond=0))
+current = ui.query(ctx, "silences")
+current = current.assign(active=(current["starts_at"] <= now) & (now < current["ends_at"]))
 if current.empty:
     st.caption("No silences.")
 else:
@@ -41,17 +42,20 @@ else:
 if not may_silence:
     st.caption("Silencing alerts needs the engineering role; you can read.")
 with st.form("silence"):
-    matchers = st.text_input("Matchers", placeholder='alertname="OutboxBacklog", provider="eastpay"')
-    hours = st.number_input("Hours", min_value=0.25, max_value=336.0, value=2.0, step=0.25)
-    comment = st.text_input("Why")
-    if st.form_submit_button("Silence", disabled=not may_silence):
+    matchers = st.text_input("Matchers", key="silence_matchers",
+                             placeholder='alertname="OutboxBacklog", provider="eastpay"')
+    hours = st.number_input("Hours", min_value=0.25, max_value=336.0, value=2.0, step=0.25,
+                            key="silence_hours")
+    comment = st.text_input("Why", key="silence_comment")
+    if st.form_submit_button("Silence", disabled=not may_silence, key="silence_submit"):
         ui.run_write(lambda: actions.silence(ctx.write, ctx.user, matchers.split(","), hours,
                                              comment), "silence created")
 active = list(current[current["active"]]["id"]) if not current.empty else []
 if active:
     with st.form("expire"):
-        silence_id = st.selectbox("Active silence", active)
-        if st.form_submit_button("Expire now", disabled=not may_silence):
+        silence_id = st.selectbox("Active silence", active, key="expire_id")
+        if st.form_submit_button("Expire now", disabled=not may_silence,
+                                 key="expire_submit"):
             ui.run_write(lambda: actions.expire(ctx.write, ctx.user, silence_id),
                          f"{silence_id} expired")
 
@@ -63,10 +67,10 @@ if toggles:
 if not may_toggle:
     st.caption("Changing toggles needs the engineering role; you can read.")
 with st.form("toggle"):
-    provider = st.selectbox("Provider", simulated_provider_names())
-    mode = st.selectbox("Mode", ["enforce", "shadow", "off"])
-    reason = st.text_input("Reason")
-    if st.form_submit_button("Change toggle", disabled=not may_toggle):
+    provider = st.selectbox("Provider", simulated_provider_names(), key="toggle_provider")
+    mode = st.selectbox("Mode", ["enforce", "shadow", "off"], key="toggle_mode")
+    reason = st.text_input("Reason", key="toggle_reason")
+    if st.form_submit_button("Change toggle", disabled=not may_toggle, key="toggle_submit"):
         ui.run_write(lambda: actions.set_toggle(ctx.write, ctx.user, provider, mode, reason),
                      f"{provider}: {mode}")
 if audit:

@@ -11,7 +11,7 @@ if not ctx.has["payments"]:
     st.info("No payments yet — run `paysignal demo` (or send payments to the API).")
     st.stop()
 
-search = st.text_input("Payment id, merchant reference or Idempotency-Key",
+search = st.text_input("Payment id, merchant reference or Idempotency-Key", key="payment_search",
                        value=st.query_params.get("payment", ""),
                        placeholder="pay_… or your order reference or the key you sent")
 if not search.strip():

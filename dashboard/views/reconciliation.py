@@ -22,8 +22,9 @@ if not (may_work and may_sign):
 
 left, right = st.columns(2)
 status = left.selectbox("Status", ["open", "investigating", "resolved", "written_off", ""],
-                        format_func=lambda s: s or "any status")
-kind = right.selectbox("Kind", ["", *BREAK_KINDS], format_func=lambda k: k or "any kind")
+                        format_func=lambda s: s or "any status", key="queue_status")
+kind = right.selectbox("Kind", ["", *BREAK_KINDS], format_func=lambda k: k or "any kind",
+                       key="queue_kind")
 queue = ui.query(ctx, "break_queue", f, status, kind)
 st.markdown(f"**Break queue** — {len(queue):,} breaks")
 if queue.empty:
@@ -36,7 +37,7 @@ else:
     ids = list(queue["id"])
     wanted = st.query_params.get("break", "")
     break_id = st.selectbox("Work on break", ids,
-                            index=ids.index(wanted) if wanted in ids else 0)
+                            index=ids.index(wanted) if wanted in ids else 0, key="break_id")
     detail = show_break(ctx.read, break_id)
     st.caption(f"{detail['kind']} · {detail['provider']} {detail['settled_on']} · "
                f"expected {queries.money(detail['expected_minor'], detail['currency'])} · "
@@ -47,16 +48,19 @@ else:
                       for a in detail["audit"]], hide_index=True, width="stretch")
     assign_col, move_col = st.columns(2)
     with assign_col.form("assign"):
-        owner = st.text_input("Owner")
+        owner = st.text_input("Owner", key="assign_owner")
         note = st.text_input("Note", key="assign_note")
-        if st.form_submit_button("Assign and investigate", disabled=not may_work):
+        if st.form_submit_button("Assign and investigate", disabled=not may_work,
+                                 key="assign_submit"):
             ui.run_write(lambda: actions.assign_break(ctx.write, ctx.user, break_id, owner, note),
                          f"{break_id} assigned to {owner}")
     with move_col.form("move"):
         targets = sorted(BREAK_TRANSITIONS[detail["status"]])
-        to = st.selectbox("Move to", targets or ["(final)"], disabled=not targets)
+        to = st.selectbox("Move to", targets or ["(final)"], disabled=not targets,
+                          key="move_to")
         note = st.text_input("Note", key="move_note")
-        if st.form_submit_button("Move", disabled=not (may_work and targets)):
+        if st.form_submit_button("Move", disabled=not (may_work and targets),
+                                 key="move_submit"):
             ui.run_write(lambda: actions.move(ctx.write, ctx.user, break_id, to, note),
                          f"{break_id} moved to {to}")
 
@@ -68,9 +72,10 @@ if pending.empty:
 else:
     with st.form("sign_off"):
         options = [f"{p} {d}" for p, d in zip(pending["provider"], pending["day"], strict=True)]
-        picked = st.selectbox("Provider and day", options)
-        override = st.text_input("Override reason (needed while breaks are open)")
-        if st.form_submit_button("Sign off", disabled=not may_sign):
+        picked = st.selectbox("Provider and day", options, key="signoff_day")
+        override = st.text_input("Override reason (needed while breaks are open)",
+                                 key="signoff_override")
+        if st.form_submit_button("Sign off", disabled=not may_sign, key="signoff_submit"):
             row = pending.iloc[options.index(picked)]
             ui.run_write(lambda: actions.sign_off_day(ctx.write, ctx.user, row["provider"],
                                                       row["day"], override),

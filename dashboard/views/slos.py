@@ -22,7 +22,7 @@ names = list(latest["slo"])
 labels = dict(zip(latest["slo"], latest["display_name"], strict=True))
 wanted = st.query_params.get("slo", "")
 name = st.selectbox("SLO", names, index=names.index(wanted) if wanted in names else 0,
-                    format_func=lambda n: labels[n])
+                    format_func=lambda n: labels[n], key="slo_name")
 if st.query_params.get("slo") != name:
     st.query_params["slo"] = name
 row = latest[latest["slo"] == name].iloc[0]

@@ -1,0 +1,1 @@
+"""The dashboard pages (run by dashboard/app.py through st.navigation)."""
