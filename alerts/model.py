@@ -52,7 +52,7 @@ class Alert:
     @property
     def dashboard_url(self) -> str:
         filters = {k: v for k, v in self.labels.items() if k in ("provider", "slo")}
-        page = "slos" if "slo" in self.labels else "overview"
+        page = "slos" if "slo" in self.labels else ""  # the Overview is the dashboard's root
         return f"{dashboard_base()}/{page}" + (f"?{urlencode(filters)}" if filters else "")
 
     @property

@@ -9,6 +9,8 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_pkgs+=(postgresql)
 command -v psql >/dev/null 2>&1 || need_pkgs+=(postgresql-client)
 command -v prometheus >/dev/null 2>&1 || need_pkgs+=(prometheus)
 command -v amtool >/dev/null 2>&1 || need_pkgs+=(prometheus-alertmanager)
+command -v chromium >/dev/null 2>&1 || need_pkgs+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need_pkgs+=(chromium-driver)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "missing Debian packages: ${need_pkgs[*]} (run as root or install them)" >&2

@@ -1,0 +1,99 @@
+"""The dashboard's pure parts: filters from links, logins, roles and money formatting."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from dashboard.auth import (
+    BindRefusedError,
+    LoginError,
+    Role,
+    check_bind,
+    check_password,
+    login_configured,
+    oidc_user,
+)
+from dashboard.filters import FilterError, Filters, from_params
+from dashboard.queries import money
+
+TODAY = date(2026, 11, 23)
+
+
+def test_filters_round_trip_through_the_url() -> None:
+    f = Filters(date(2026, 11, 1), date(2026, 11, 20), "eastpay", "EUR", "mer_1")
+    assert from_params(f.to_params(), TODAY) == f
+    assert from_params({}, TODAY) == Filters(date(2026, 11, 17), date(2026, 11, 24))
+
+
+@pytest.mark.parametrize(("params", "field", "reason"), [
+    ({"from": "2026-13-01"}, "from", "not a date"),
+    ({"from": "2026-11-20", "to": "2026-11-01"}, "to", "before from"),
+    ({"from": "2024-01-01", "to": "2026-01-01"}, "from", "at most 400 days"),
+    ({"provider": "east pay"}, "provider", "provider name"),
+    ({"currency": "EURO"}, "currency", "ISO 4217"),
+    ({"merchant": "m;drop"}, "merchant", "merchant id"),
+])
+def test_bad_filters_name_the_field_and_the_reason(params, field, reason) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(FilterError) as info:
+        from_params(params, TODAY)
+    assert info.value.field == field and reason in info.value.reason
+
+
+@pytest.mark.parametrize(("minor", "currency", "text"), [
+    (123456, "EUR", "EUR 1,234.56"), (-5, "USD", "USD -0.05"), (1500, "JPY", "JPY 1,500"),
+    (1234, "KWD", "KWD 1.234"), (None, "EUR", "—")])
+def test_money_is_exact_in_each_currencys_minor_units(minor, currency, text) -> None:  # type: ignore[no-untyped-def]
+    assert money(minor, currency) == text
+
+
+def test_a_password_gives_its_roles_and_nothing_else() -> None:
+    env = {"PAYSIGNAL_DASHBOARD_PASSWORD_FINANCE": "f-secret",
+           "PAYSIGNAL_DASHBOARD_PASSWORD_ENGINEERING": "e-secret"}
+    assert check_password("ana", "f-secret", env).roles == {Role.FINANCE}
+    with pytest.raises(LoginError, match="password"):
+        check_password("ana", "e-secret ", env)
+    with pytest.raises(LoginError, match="name"):
+        check_password("  ", "f-secret", env)
+
+
+def test_oidc_users_get_mapped_roles_or_viewer() -> None:
+    env = {"PAYSIGNAL_DASHBOARD_ROLES": "ana@x.test=finance,engineering; bo@x.test=viewer"}
+    assert oidc_user("Ana@x.test", env).roles == {Role.FINANCE, Role.ENGINEERING}
+    assert oidc_user("cy@x.test", env).roles == {Role.VIEWER}
+    with pytest.raises(LoginError, match="'admin' is not a role"):
+        oidc_user("ana@x.test", {"PAYSIGNAL_DASHBOARD_ROLES": "ana@x.test=admin"})
+
+
+def test_oidc_counts_as_a_login_when_streamlit_secrets_have_auth(tmp_path: Path) -> None:
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text('[auth]\nredirect_uri = "http://127.0.0.1:8501/oauth2callback"\n')
+    assert login_configured({}, [secrets]) and not login_configured({}, [tmp_path / "none"])
+    secrets.write_text("[auth\n")
+    with pytest.raises(LoginError, match="not valid TOML"):
+        login_configured({}, [secrets])
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "::1", "localhost", "127.0.0.2"])
+def test_loopback_needs_no_login(address: str) -> None:
+    check_bind(address, login=False)
+
+
+@pytest.mark.parametrize("address", ["0.0.0.0", "10.1.2.3", "", None, "example.test"])
+def test_anything_else_needs_a_login(address: str | None) -> None:
+    with pytest.raises(BindRefusedError, match="without a login"):
+        check_bind(address, login=False)
+    check_bind(address, login=True)
+
+
+def test_alert_links_open_dashboard_pages_that_exist() -> None:
+    from alerts.model import Alert
+    from dashboard.pages import PAGES
+
+    paths = {p.url_path for p in PAGES}
+    for alert in (Alert.of("OutboxBacklog", "backlog", provider="eastpay"),
+                  Alert.of("SLOBurnRatePage", "burn", slo="api-availability")):
+        path = alert.dashboard_url.split("://", 1)[1].split("/", 1)[1].split("?")[0]
+        assert path in paths, (alert.dashboard_url, paths)
