@@ -16,7 +16,7 @@ APP = Path(__file__).parent / "app.py"
 
 
 def streamlit_command(host: str, port: int) -> list[str]:
-    return [sys.executable, "-m", "streamlit", "run", str(APP),
+    return [sys.executable, "-m", "dashboard.launch", "run", str(APP),
             "--server.address", host, "--server.port", str(port),
             "--server.headless", "true", "--browser.gatherUsageStats", "false",
             "--global.developmentMode", "false", "--client.toolbarMode", "viewer",

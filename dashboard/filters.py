@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from engine.domain.text import is_identifier
 
 DEFAULT_DAYS = 7
+PRESET_DAYS = (1, 2, 7, 30, 90)
 MAX_DAYS = 400
 PARAMS = ("from", "to", "provider", "currency", "merchant")
 
@@ -31,11 +32,22 @@ class Filters:
 
     @classmethod
     def default(cls, today: date | None = None) -> Filters:
-        """The last week through tomorrow: settlement days run ahead of payment days, and a
-        provider's file for tomorrow may already be in."""
+        return cls.last(DEFAULT_DAYS, today)
+
+    @classmethod
+    def last(cls, days: int, today: date | None = None) -> Filters:
+        """The last `days` days through tomorrow: settlement days run ahead of payment days,
+        and a provider's file for tomorrow may already be in."""
         today = today or datetime.now(UTC).date()
-        return cls(start=today - timedelta(days=DEFAULT_DAYS - 1),
-                   end=today + timedelta(days=1))
+        return cls(start=today - timedelta(days=days - 1), end=today + timedelta(days=1))
+
+    def preset(self, today: date | None = None) -> int | None:
+        """How many days back, if the range is one of PRESET_DAYS."""
+        for days in PRESET_DAYS:
+            last = Filters.last(days, today)
+            if (self.start, self.end) == (last.start, last.end):
+                return days
+        return None
 
     @property
     def since(self) -> datetime:

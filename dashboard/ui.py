@@ -10,11 +10,11 @@ from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
 import streamlit as st
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from dashboard import auth, queries
-from dashboard.filters import FilterError, Filters, from_params
+from dashboard.filters import PRESET_DAYS, FilterError, Filters, from_params
 from engine.bootstrap import simulated_provider_names
 from engine.db import current_revision, database_url, head_revision, make_engine
 from engine.exceptions import PaysignalError
@@ -73,6 +73,7 @@ def query(ctx: Context, name: str, *args: Any) -> Any:
 
 def clear_cache() -> None:
     cached.clear()
+    _database_state.clear()
 
 
 # --- the checks before any page ----------------------------------------------------------
@@ -114,13 +115,17 @@ def current_user(login: bool) -> auth.User:
     raise AssertionError("unreachable")
 
 
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def _database_state(read_url: str) -> tuple[str | None, dict[str, bool]]:
+    engine = engine_for(read_url)
+    revision = current_revision(engine)
+    return revision, (queries.has_data(engine) if revision else {})
+
+
 def database_ready(read_url: str) -> dict[str, bool]:
     """A clear banner instead of a stack trace when the database is down or not set up."""
     try:
-        engine = engine_for(read_url)
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        revision = current_revision(engine)
+        revision, has = _database_state(read_url)
         if revision is None:
             st.info("No paysignal database here yet — run `paysignal demo` to create one with a "
                     "day of simulated traffic, or `paysignal db upgrade` for an empty one.")
@@ -128,7 +133,7 @@ def database_ready(read_url: str) -> dict[str, bool]:
         if revision != head_revision():
             st.warning(f"The database schema is at revision {revision}, this dashboard expects "
                        f"{head_revision()}: run `paysignal db upgrade`. Some panels may fail.")
-        return queries.has_data(engine)
+        return has
     except (OperationalError, DBAPIError) as exc:
         dead_database(exc)
     raise AssertionError("unreachable")
@@ -149,13 +154,23 @@ def sidebar_filters() -> Filters:
         current = Filters.default()
     sb = st.sidebar
     sb.header("Filters")
-    picked = sb.date_input("Days (UTC)", value=(current.start, current.end))
-    days = list(picked) if isinstance(picked, (tuple, list)) else [picked]
-    start: date = days[0] if days else current.start
-    end: date = days[-1] if days else current.end
+    # Presets are plain options; the calendar (slower to draw) only for custom dates.
+    options: list[int | None] = [*PRESET_DAYS, None]
+    span = sb.selectbox("Days (UTC)", options, index=options.index(current.preset()),
+                        format_func=lambda d: "custom dates…" if d is None
+                        else ("today" if d == 1 else f"last {d} days"),
+                        help="Through tomorrow: settlement days run ahead of payment days.",
+                        key="filter_days")
+    if span is None:
+        picked = sb.date_input("From – to", value=(current.start, current.end))
+        days = list(picked) if isinstance(picked, (tuple, list)) else [picked]
+        start: date = days[0] if days else current.start
+        end: date = days[-1] if days else current.end
+    else:
+        start, end = Filters.last(span).start, Filters.last(span).end
     providers = ["", *sorted({*simulated_provider_names(), current.provider} - {""})]
     provider = sb.selectbox("Provider", providers, index=providers.index(current.provider),
-                            format_func=lambda p: p or "all providers")
+                            format_func=lambda p: p or "all providers", key="filter_provider")
     currency = sb.text_input("Currency", value=current.currency, placeholder="all, or e.g. EUR")
     merchant = sb.text_input("Merchant id", value=current.merchant, placeholder="all merchants")
     try:
@@ -224,3 +239,17 @@ def run_write(action: Callable[[], T], done: str) -> T | None:
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def light_table(frame: Any) -> None:
+    """A small table as Markdown: far cheaper for the browser to draw than st.dataframe's
+    canvas grid, which the Overview would otherwise draw five times."""
+    def cell(value: Any) -> str:
+        text_value = "—" if value is None or value != value else str(value)
+        return text_value.replace("|", "\\|").replace("\n", " ")
+
+    header = "| " + " | ".join(str(c) for c in frame.columns) + " |"
+    rule = "|" + "---|" * len(frame.columns)
+    rows = ["| " + " | ".join(cell(v) for v in row) + " |"
+            for row in frame.itertuples(index=False)]
+    st.markdown("\n".join([header, rule, *rows]))

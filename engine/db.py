@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -82,6 +83,7 @@ def _alembic_config(engine: Engine) -> Config:
 
 
 @lru_cache(maxsize=1)
+@lru_cache(maxsize=1)  # the migrations shipped with this code do not change while it runs
 def head_revision() -> str:
     script = ScriptDirectory(str(MIGRATIONS_DIR))
     head = script.get_current_head()

@@ -18,24 +18,44 @@ if not ctx.has["payments"]:
             "appear here.")
     st.stop()
 
-engineering, finance = st.columns(2, gap="large")
+
+@st.fragment(run_every=ctx.refresh_s)
+def headline() -> None:
+    """The answer at a glance, drawn before the detail below it."""
+    states = ui.query(ctx, "payment_states", f)
+    unknown = ui.query(ctx, "unknown_outcomes", f)
+    risk = ui.query(ctx, "duplicate_risk", f)
+    recon = ui.query(ctx, "reconciliation_status", f)
+    dupes = ui.query(ctx, "duplicate_charges", f)
+    now = ui.now()
+    open_unknown = sum(u.open for u in unknown)
+    oldest = max((u.age_minutes(now) or 0 for u in unknown), default=0)
+    engineering, finance = st.columns(2, gap="large")
+    with engineering:
+        st.subheader("Engineering")
+        a, b, c = st.columns(3)
+        a.metric("Payments", f"{int(states['payments'].sum()):,}")
+        b.metric("Unknown outcomes open", f"{open_unknown:,}",
+                 delta=f"oldest {oldest:,.0f} min" if open_unknown else None,
+                 delta_color="inverse")
+        c.metric("Key conflicts", f"{int(risk['conflict'].sum()) if not risk.empty else 0:,}")
+    with finance:
+        st.subheader("Finance")
+        a, b, c = st.columns(3)
+        checked = int(recon["matched"].sum() + recon["breaks"].sum()) if not recon.empty else 0
+        a.metric("Matched", f"{100 * int(recon['matched'].sum()) / checked:.2f} %"
+                 if checked else "—")
+        b.metric("Open breaks", f"{int(recon['open_breaks'].sum()) if not recon.empty else 0:,}")
+        c.metric("Duplicate charges found",
+                 f"{int(dupes['breaks'].sum()) if not dupes.empty else 0:,}")
 
 
 @st.fragment(run_every=ctx.refresh_s)
 def engineering_panel() -> None:
-    st.subheader("Engineering")
     states = ui.query(ctx, "payment_states", f)
     unknown = ui.query(ctx, "unknown_outcomes", f)
     risk = ui.query(ctx, "duplicate_risk", f)
     now = ui.now()
-    open_unknown = sum(u.open for u in unknown)
-    oldest = max((u.age_minutes(now) or 0 for u in unknown), default=0)
-    a, b, c = st.columns(3)
-    a.metric("Payments", f"{int(states['payments'].sum()):,}")
-    b.metric("Unknown outcomes open", f"{open_unknown:,}",
-             delta=f"oldest {oldest:,.0f} min" if open_unknown else None,
-             delta_color="inverse")
-    c.metric("Key conflicts", f"{int(risk['conflict'].sum()) if not risk.empty else 0:,}")
     st.markdown("**Payment states**")
     if states.empty:
         st.info("No payments created in this range: widen the days in the sidebar.")
@@ -43,8 +63,7 @@ def engineering_panel() -> None:
         shown = states.assign(amount=[queries.money(a, c) for a, c in
                                       zip(states["amount_minor"], states["currency"],
                                           strict=True)])
-        st.dataframe(shown[["state", "currency", "payments", "amount"]], hide_index=True,
-                     width="stretch")
+        ui.light_table(shown[["state", "currency", "payments", "amount"]])
     flow = ui.query(ctx, "state_flow", f)
     st.markdown("**Flow between states** (transitions made in the range)")
     if flow.empty:
@@ -60,42 +79,35 @@ def engineering_panel() -> None:
         st.caption("No idempotent replays, key conflicts, in-flight rejections or shadow-mode "
                    "detections in this range.")
     else:
-        st.dataframe(risk.rename(columns={"in_flight": "in-flight rejected",
-                                          "shadow_replay": "shadow: would replay",
-                                          "shadow_conflict": "shadow: would conflict"}),
-                     hide_index=True, width="stretch")
+        ui.light_table(risk.rename(columns={"in_flight": "in-flight rejected",
+                                            "shadow_replay": "shadow: would replay",
+                                            "shadow_conflict": "shadow: would conflict"}))
     if unknown:
-        st.dataframe(pd.DataFrame([{"provider": u.provider, "unknown open": u.open,
-                                    "oldest (min)": u.age_minutes(now)} for u in unknown]),
-                     hide_index=True, width="stretch")
+        ui.light_table(pd.DataFrame([{"provider": u.provider, "unknown open": u.open,
+                                      "oldest (min)": u.age_minutes(now)} for u in unknown]))
 
 
 @st.fragment(run_every=ctx.refresh_s)
 def finance_panel() -> None:
-    st.subheader("Finance")
     recon = ui.query(ctx, "reconciliation_status", f)
     dupes = ui.query(ctx, "duplicate_charges", f)
-    a, b, c = st.columns(3)
-    checked = int(recon["matched"].sum() + recon["breaks"].sum()) if not recon.empty else 0
-    a.metric("Matched", f"{100 * int(recon['matched'].sum()) / checked:.2f} %"
-             if checked else "—")
-    b.metric("Open breaks", f"{int(recon['open_breaks'].sum()) if not recon.empty else 0:,}")
-    c.metric("Duplicate charges found", f"{int(dupes['breaks'].sum()) if not dupes.empty else 0:,}")
     st.markdown("**Reconciliation** per provider and settlement day")
     if recon.empty:
         st.info("No settlement days reconciled in this range — `paysignal reconcile --dir` "
                 "(the worker does it with PAYSIGNAL_SETTLEMENT_DIR set), or `paysignal demo`.")
     else:
-        st.dataframe(recon, hide_index=True, width="stretch", column_config={
-            "matched_pct": st.column_config.ProgressColumn("matched %", min_value=0,
-                                                           max_value=100, format="%.2f %%")})
+        ui.light_table(recon.assign(matched_pct=[f"{p:.2f} %" if p == p else "—"
+                                                 for p in recon["matched_pct"]])
+                       .rename(columns={"matched_pct": "matched", "matched": "lines matched",
+                                        "breaks": "breaks found"})
+                       .drop(columns=["signed_off"]))
     st.markdown("**Duplicate charges found by reconciliation**")
     if dupes.empty:
         st.caption("None in this range: no provider charged any payment twice.")
     else:
-        st.dataframe(dupes.assign(charged=[queries.money(a, c) for a, c in zip(
+        ui.light_table(dupes.assign(charged=[queries.money(a, c) for a, c in zip(
             dupes["charged_minor"], dupes["currency"], strict=True)])
-            .drop(columns=["charged_minor"]), hide_index=True, width="stretch")
+            .drop(columns=["charged_minor"]))
 
 
 @st.fragment(run_every=ctx.refresh_s)
@@ -129,6 +141,8 @@ def slo_and_alerts_panel() -> None:
                      column_config={"runbook": st.column_config.LinkColumn("runbook")})
 
 
+headline()
+engineering, finance = st.columns(2, gap="large")
 with engineering:
     engineering_panel()
 with finance:

@@ -116,3 +116,16 @@ def metric(at: AppTest, label: str) -> str:
     found = [m.value for m in at.metric if m.label == label]
     assert found, f"no metric {label!r} (have {[m.label for m in at.metric]})"
     return found[0]
+
+
+def light_table(at: AppTest, *columns: str) -> list[dict[str, str]]:
+    """The rows of the first Markdown table (dashboard.ui.light_table) with these columns."""
+    for block in at.markdown:
+        lines = block.value.splitlines()
+        if not (lines and lines[0].startswith("| ")):
+            continue
+        header = [c.strip() for c in lines[0].strip("|").split("|")]
+        if set(columns) <= set(header):
+            return [dict(zip(header, (c.strip() for c in line.strip("|").split("|")),
+                             strict=True)) for line in lines[2:]]
+    raise AssertionError(f"no table with columns {columns}")
