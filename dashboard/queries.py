@@ -238,6 +238,16 @@ def firing_conditions(conditions: list[dict[str, Any]]) -> list[str]:
             if c.get("firing") and not c.get("inhibited_by")]
 
 
+def sparkline(values: list[float]) -> str:
+    """A burn-rate history as block characters, scaled to its own maximum."""
+    blocks = "▁▂▃▄▅▆▇█"
+    top = max(values, default=0)
+    if top <= 0:
+        return blocks[0] * len(values)
+    return "".join(blocks[min(len(blocks) - 1, int(v / top * (len(blocks) - 1) + 0.5))]
+                   for v in values)
+
+
 def runbook_url(alert_name: str) -> str:
     return f"{runbook_base()}/{alert_name}.md"
 

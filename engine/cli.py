@@ -553,6 +553,8 @@ def _register_plugins() -> None:
         app.add_typer(ep.load(), name=ep.name)
     for ep in entry_points(group="paysignal.serve"):
         serve_app.command(ep.name)(ep.load())
+    for ep in entry_points(group="paysignal.toplevel"):
+        app.command(ep.name)(ep.load())
 
 
 def main() -> None:
@@ -564,5 +566,5 @@ def main() -> None:
         sys.exit(130)
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # `python -m engine.cli`, as the demo starts its services
     main()

@@ -120,26 +120,22 @@ def slo_and_alerts_panel() -> None:
                 "`paysignal slo evaluate`.")
     else:
         burn = history.assign(rate=[r.get("1h", 0.0) for r in history["burn_rates"]])
-        sparks = burn.groupby("slo")["rate"].apply(lambda s: list(s.tail(60))).to_dict()
-        st.dataframe(pd.DataFrame({
+        sparks = burn.groupby("slo")["rate"].apply(lambda s: list(s.tail(30))).to_dict()
+        ui.light_table(pd.DataFrame({
             "SLO": latest["display_name"], "owner": latest["owner"],
-            "budget left %": (100 * latest["budget_remaining"]).round(1),
-            "1h burn rate": [sparks.get(s, []) for s in latest["slo"]],
+            "budget left": [f"{100 * b:.1f} %" for b in latest["budget_remaining"]],
+            "1h burn rate (last 30)": [f"{queries.sparkline(sparks.get(s, []))} "
+                                       f"{sparks.get(s, [0])[-1]:.1f}×" for s in latest["slo"]],
             "firing": [", ".join(queries.firing_conditions(c)) or "—"
                        for c in latest["conditions"]],
-        }), hide_index=True, width="stretch", column_config={
-            "budget left %": st.column_config.ProgressColumn(min_value=-100, max_value=100,
-                                                             format="%.1f %%"),
-            "1h burn rate": st.column_config.LineChartColumn(y_min=0)})
+        }))
     st.subheader("Firing alerts")
     firing = ui.query(ctx, "alerts", "firing", None, f)
     if firing.empty:
         st.caption("No alert is firing.")
     else:
-        st.dataframe(firing[["alert", "severity", "team", "summary", "runbook"]],
-                     hide_index=True, width="stretch",
-                     column_config={"runbook": st.column_config.LinkColumn("runbook")})
-
+        ui.light_table(firing.assign(runbook=[f"[runbook]({u})" for u in firing["runbook"]])
+                       [["alert", "severity", "team", "summary", "runbook"]])
 
 headline()
 engineering, finance = st.columns(2, gap="large")
