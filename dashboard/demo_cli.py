@@ -11,7 +11,7 @@ import time
 import urllib.request
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -39,7 +39,8 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], name: str, seconds: floa
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            fail(f"{name} exited with {proc.returncode} while starting (see its output above)")
+            fail(f"{name} exited with {proc.returncode} while starting (see its log in the "
+                 "demo's work directory)")
         try:
             with urllib.request.urlopen(url, timeout=2):
                 return
@@ -72,9 +73,9 @@ def demo(
     serve: Annotated[bool, typer.Option("--serve/--no-serve",
                                         help="After the day, serve the API, the worker and "
                                              "the dashboard until Ctrl-C.")] = True,
-    payments: Annotated[int, typer.Option(min=10, max=1_000_000,
-                                          help="Payments in the day (default 2000, or 300 "
-                                               "with --fast).")] = 0,
+    payments: Annotated[Optional[int], typer.Option(
+        min=10, max=1_000_000, help="Payments in the day [default: 2000, or 300 with --fast]",
+        show_default=False)] = None,
     seed: Annotated[int, typer.Option(help="Same seed, same day.")] = 42,
     workdir: Annotated[Path, typer.Option(help="Settlement files, alert log and routing.")] =
         Path("var/demo"),
@@ -113,35 +114,42 @@ def demo(
            "PAYSIGNAL_SETTLEMENT_DIR": str(day.settlement_dir.resolve()),
            "PAYSIGNAL_DASHBOARD_URL": f"http://127.0.0.1:{dashboard_port}"}
     paysignal = [sys.executable, "-m", "engine.cli"]
-    procs = {
-        "api": subprocess.Popen([*paysignal, "serve", "api", "--port", str(api_port)], env=env),
-        "worker": subprocess.Popen([*paysignal, "serve", "worker", "--metrics-port",
-                                    str(worker_metrics_port)], env=env),
-        "dashboard": subprocess.Popen([*paysignal, "serve", "dashboard", "--port",
-                                       str(dashboard_port)], env=env),
-    }
+    commands = {"api": ["serve", "api", "--port", str(api_port)],
+                "worker": ["serve", "worker", "--metrics-port", str(worker_metrics_port)],
+                "dashboard": ["serve", "dashboard", "--port", str(dashboard_port)]}
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    logs = {name: (workdir / f"{name}.log").open("ab") for name in commands}
     try:
+        for name, args in commands.items():
+            procs[name] = subprocess.Popen([*paysignal, *args], env=env, stdout=logs[name],
+                                           stderr=subprocess.STDOUT)
         _wait_http(f"http://127.0.0.1:{api_port}/healthz", procs["api"], "the API")
         _wait_http(f"http://127.0.0.1:{worker_metrics_port}/metrics", procs["worker"],
                    "the worker")
         _wait_http(f"http://127.0.0.1:{dashboard_port}/_stcore/health", procs["dashboard"],
                    "the dashboard")
-        out.print(f"""
-[bold]paysignal demo is running[/] (Ctrl-C stops it)
+        # plain print: a terminal-width wrap would break the URLs and the curl command
+        print(f"""
+paysignal demo is running (Ctrl-C stops it)
   dashboard  http://127.0.0.1:{dashboard_port}/   start here: Overview, then Reconciliation
-  API        http://127.0.0.1:{api_port}/docs   merchant API key (shown once): {merchant.api_key}
+  API        http://127.0.0.1:{api_port}/docs
+  API key    {merchant.api_key}   (a demo merchant's; shown once)
   metrics    http://127.0.0.1:{api_port}/metrics and http://127.0.0.1:{worker_metrics_port}/metrics
   alerts     {routing_log}
+  logs       {workdir}/api.log, worker.log, dashboard.log
 
 What to look at:
-  - Overview: zero duplicate charges at the providers despite the retries; the southbank
-    incident in the SLO burn rates and the firing SLOBurnRatePage alert.
-  - Reconciliation: the injected discrepancies as breaks; assign one, resolve it, sign off a day.
-  - Payments: paste an id from the break queue to see its audit trail, ledger and events.
-  - Try a retry: curl -X POST http://127.0.0.1:{api_port}/v1/payments -H 'Authorization: Bearer
-    {merchant.api_key}' -H 'Idempotency-Key: demo-1' -H 'Content-Type: application/json'
-    -d '{{"amount": 1250, "currency": "EUR", "reference": "order-1", "payment_method": "tok_visa"}}'
-    (twice: the second answer is a replay, Idempotent-Replayed: true)""")
+  - Overview: no customer charged twice at any provider despite the retries and the
+    timeouts after charging; the southbank incident in the SLO burn rates and alerts.
+  - Reconciliation: the injected discrepancies as breaks (a duplicate charge among them):
+    assign one, resolve it, sign off a day.
+  - Payments: paste a payment id from the break queue: audit trail, ledger, events.
+  - Retry a payment; the second answer is a replay (Idempotent-Replayed: true):
+    curl -i -X POST http://127.0.0.1:{api_port}/v1/payments \\
+      -H 'Authorization: Bearer {merchant.api_key}' -H 'Idempotency-Key: demo-1' \\
+      -H 'Content-Type: application/json' \\
+      -d '{{"amount": 1250, "currency": "EUR", "reference": "order-1", "payment_method": "tok_approve"}}'
+""", flush=True)
         while all(p.poll() is None for p in procs.values()):
             time.sleep(0.5)
         dead = [n for n, p in procs.items() if p.poll() is not None]
@@ -157,3 +165,5 @@ What to look at:
                 p.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 p.kill()
+        for log in logs.values():
+            log.close()

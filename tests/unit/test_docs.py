@@ -45,10 +45,20 @@ def test_readme_documents_every_cli_command() -> None:
         assert result.exit_code == 0, result.output
 
 
+def test_readme_documents_the_plugin_commands() -> None:
+    from engine.cli import _register_plugins
+
+    _register_plugins()
+    for command in ("demo", "serve dashboard"):
+        assert f"`paysignal {command}" in README
+        result = CliRunner().invoke(app, [*command.split(), "--help"])
+        assert result.exit_code == 0, result.output
+
+
 def test_readme_starts_with_the_two_commands_and_ci_runs_the_test_command() -> None:
     root = Path(__file__).resolve().parents[2]
     block = README.split("```bash")[1].split("```")[0]
     commands = [line for line in block.splitlines() if line and not line.startswith("#")]
     assert len(commands) == 2
-    assert commands[0].endswith("paysignal simulate")
+    assert commands[0].endswith("paysignal demo")
     assert commands[1] in (root / ".ci" / "run").read_text()

@@ -1,0 +1,88 @@
+"""`paysignal demo`, the README's first command: the day runs, then the API, the worker and the
+dashboard are served together and stop together."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from engine import db
+from engine.adapters.tables import alert_states, recon_breaks
+from engine.testing.postgres import free_port
+
+PAYSIGNAL = str(Path(sys.executable).with_name("paysignal"))
+
+
+def clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("PAYSIGNAL_")}
+
+
+def test_demo_runs_the_day_and_exits_with_no_serve(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    done = subprocess.run([PAYSIGNAL, "demo", "--fast", "--no-serve", "--database-url", url,
+                           "--workdir", str(tmp_path / "demo")], env=clean_env(), cwd=tmp_path,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    text = " ".join(done.stdout.split())
+    assert "duplicate charges 0" in text and "every one found" in text
+    truth = json.loads((tmp_path / "demo" / "settlements" / "ground_truth.json").read_text())
+    engine = db.make_engine(url)
+    with engine.connect() as conn:
+        kinds = {r[0] for r in conn.execute(select(recon_breaks.c.kind))}
+        firing = {r[0] for r in conn.execute(select(alert_states.c.name)
+                                             .where(alert_states.c.status == "firing"))}
+        assert conn.execute(select(func.count()).select_from(recon_breaks)).scalar_one() \
+            >= len(truth)
+    engine.dispose()
+    assert {t["kind"] for t in truth} <= kinds
+    assert "DuplicateChargeFound" in firing  # an injected duplicate charge pages
+    notifications = (tmp_path / "demo" / "alerts.log").read_text().splitlines()
+    assert notifications and all(json.loads(line)["receiver"] == "demo-file"
+                                 for line in notifications)
+
+
+def test_demo_serves_api_worker_and_dashboard_until_interrupted(tmp_path: Path) -> None:
+    ports = {"api": free_port(), "dashboard": free_port(), "worker": free_port()}
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    proc = subprocess.Popen(
+        [PAYSIGNAL, "demo", "--fast", "--payments", "60", "--database-url", url, "--workdir",
+         str(tmp_path / "demo"), "--api-port", str(ports["api"]), "--dashboard-port",
+         str(ports["dashboard"]), "--worker-metrics-port", str(ports["worker"])],
+        env=clean_env(), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, start_new_session=True)
+    lines: list[str] = []
+    try:
+        deadline = time.monotonic() + 300
+        while not any("paysignal demo is running" in line for line in lines):
+            line = proc.stdout.readline()  # type: ignore[union-attr]
+            assert line or proc.poll() is None, "".join(lines)
+            lines.append(line)
+            assert time.monotonic() < deadline, "".join(lines)
+        for path in (f"http://127.0.0.1:{ports['api']}/healthz",
+                     f"http://127.0.0.1:{ports['worker']}/metrics",
+                     f"http://127.0.0.1:{ports['dashboard']}/_stcore/health"):
+            with urllib.request.urlopen(path, timeout=10) as response:
+                assert response.status == 200, path
+        proc.send_signal(signal.SIGINT)
+        rest = proc.stdout.read()  # type: ignore[union-attr]
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, "".join(lines) + rest
+    text = "".join(lines) + rest
+    assert f"http://127.0.0.1:{ports['dashboard']}/" in text and "API key" in text
+    for port in ports.values():  # every service stopped with it
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2)
+            raise AssertionError(f"port {port} still answers after the demo stopped")
+        except OSError:
+            pass
