@@ -7,6 +7,6 @@ COPY engine ./engine
 COPY slo ./slo
 COPY alerts ./alerts
 COPY dashboard ./dashboard
-RUN pip install --no-cache-dir --no-deps .
+RUN pip install --no-cache-dir --no-deps . && pip install --no-cache-dir confluent-kafka==2.16.1
 USER nobody
 ENTRYPOINT ["paysignal"]

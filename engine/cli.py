@@ -515,6 +515,10 @@ def toggles_list(database_url: DatabaseUrl = None, as_json: JsonFlag = False) ->
 def serve_worker(
     metrics_port: Annotated[int, typer.Option(envvar="PAYSIGNAL_WORKER_METRICS_PORT",
                                               help="Port of the worker's /metrics.")] = 9101,
+    metrics_host: Annotated[str, typer.Option(
+        envvar="PAYSIGNAL_WORKER_METRICS_HOST",
+        help="Address of the worker's /metrics (0.0.0.0 in a container, for Prometheus).")
+    ] = "127.0.0.1",
     database_url: DatabaseUrl = None,
 ) -> None:
     """Run the scheduled jobs: outbox relay, unknown-outcome resolver, abandoned-request
@@ -533,10 +537,10 @@ def serve_worker(
     metrics = Metrics()
     service = build_service(engine, PrometheusObserver(metrics))
     metrics.watch_tables(engine, list(service.gateways))
-    start_http_server(metrics_port, addr="127.0.0.1", registry=metrics.registry)
+    start_http_server(metrics_port, addr=metrics_host, registry=metrics.registry)
     worker = Worker(engine, default_jobs(engine, service), metrics)
     console.print(f"worker {worker.name}: {', '.join(j.name for j in worker.jobs)}; "
-                  f"metrics on 127.0.0.1:{metrics_port}")
+                  f"metrics on {metrics_host}:{metrics_port}")
     worker.scheduler().start()
 
 
