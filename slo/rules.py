@@ -32,12 +32,14 @@ def _increase(q: MetricQuery, window: str, gauge: bool) -> str:
 
 
 def error_ratio_expr(slo: SLO, window: str) -> str:
+    # `or vector(0)`: with no good (or no bad) series at all, as in a total outage, the sum is
+    # empty rather than 0, and an empty ratio would never page.
     gauge = is_gauge(slo)
     total = _increase(slo.total, window, gauge)
     if slo.bad is not None:
-        return f"({_increase(slo.bad, window, gauge)}) / ({total})"
+        return f"({_increase(slo.bad, window, gauge)} or vector(0)) / ({total})"
     assert slo.good is not None
-    return f"1 - (({_increase(slo.good, window, gauge)}) / ({total}))"
+    return f"1 - (({_increase(slo.good, window, gauge)} or vector(0)) / ({total}))"
 
 
 def record_name(slo: SLO, window: str) -> str:

@@ -17,6 +17,8 @@ def _promtool_installed() -> None:
 
 SERIES = 'paysignal_provider_call_duration_seconds_count{{provider="northwind",' \
          'operation="authorize",outcome="{outcome}"}}'
+BUCKET = 'paysignal_provider_call_duration_seconds_bucket{{provider="northwind",' \
+         'operation="authorize",outcome="{outcome}",le="2.0"}}'
 
 
 def _test_file(rules: Path, good_per_min: int, bad_per_min: int,
@@ -26,8 +28,14 @@ def _test_file(rules: Path, good_per_min: int, bad_per_min: int,
         "tests": [{
             "interval": "1m",
             "input_series": [
-                {"series": SERIES.format(outcome="succeeded"), "values": f"0+{good_per_min}x180"},
+                # no good series at all when there are no good events (a total outage)
+                *([{"series": SERIES.format(outcome="succeeded"),
+                    "values": f"0+{good_per_min}x180"}] if good_per_min else []),
                 {"series": SERIES.format(outcome="unknown"), "values": f"0+{bad_per_min}x180"},
+                # every call answered within 2 s: the latency SLO stays quiet
+                *({"series": BUCKET.format(outcome=outcome), "values": f"0+{n}x180"}
+                  for outcome, n in (("succeeded", good_per_min), ("unknown", bad_per_min))
+                  if n),
             ],
             "alert_rule_test": [{"eval_time": "70m", "alertname": "SLOBurnRatePage",
                                  "exp_alerts": alerts}],
@@ -61,7 +69,8 @@ def test_rules_pass_promtool_and_page_only_on_a_fast_burn(tmp_path: Path) -> Non
     # 14.4x burn: 7.2 % errors. 8 % errors pages (the 6 h tier too: it also sees 8 %).
     fast = _test_file(rules, 92, 8, [_page("1h"), _page("6h")])
     slow = _test_file(rules, 399, 1, [])  # 0.25 % errors: 0.5x, never a page
-    for case in (fast, slow):
+    outage = _test_file(rules, 0, 50, [_page("1h"), _page("6h")])  # nothing succeeds: pages
+    for case in (fast, slow, outage):
         spec = tmp_path / "case.yml"
         spec.write_text(yaml.safe_dump(case))
         run = subprocess.run(["promtool", "test", "rules", str(spec)], capture_output=True,
