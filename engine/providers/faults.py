@@ -23,12 +23,27 @@ class Faults:
 
 @dataclass(frozen=True, slots=True)
 class Incident:
-    """One provider degraded for a while, placed relative to the end of a simulated timeline."""
+    """One provider in trouble for a while, phase after phase, placed relative to the end of a
+    simulated timeline; after the last phase it recovers."""
 
     provider: str
-    faults: Faults
+    phases: tuple[tuple[timedelta, Faults], ...]
     starts_before_end: timedelta
-    lasts: timedelta
+
+    @property
+    def lasts(self) -> timedelta:
+        return sum((duration for duration, _ in self.phases), timedelta())
+
+    def faults_after(self, into: timedelta) -> Faults | None:
+        """The phase's faults `into` the incident; None outside it."""
+        if into < timedelta(0):
+            return None
+        elapsed = timedelta(0)
+        for duration, faults in self.phases:
+            elapsed += duration
+            if into < elapsed:
+                return faults
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,9 +57,10 @@ class FaultProfile:
     def for_provider(self, provider: str, until_end: timedelta | None = None) -> Faults:
         """Faults now; `until_end`: simulated time left in the timeline (for incidents)."""
         i = self.incident
-        if (i is not None and until_end is not None and i.provider == provider
-                and i.starts_before_end - i.lasts < until_end <= i.starts_before_end):
-            return i.faults
+        if i is not None and until_end is not None and i.provider == provider:
+            during = i.faults_after(i.starts_before_end - until_end)
+            if during is not None:
+                return during
         return self.per_provider.get(provider, self.default)
 
 
@@ -67,13 +83,18 @@ PROFILES: dict[str, FaultProfile] = {
                                   latency_mean_s=1.5, latency_p99_s=8.0)},
         ),
         FaultProfile(
-            "incident", "healthy providers, then a 20-minute southbank incident starting an hour "
-            "before the end of the timeline: most calls fail or time out (some after charging), "
-            "then it recovers", _CALM,
-            incident=Incident("southbank", replace(
-                _CALM, server_error=0.6, timeout_before_charge=0.2, timeout_after_charge=0.15,
-                lookup_unavailable=0.3, latency_mean_s=2.0, latency_p99_s=8.0),
-                timedelta(hours=1), timedelta(minutes=20))),
+            "incident", "healthy providers, then a southbank incident starting an hour before "
+            "the end of the timeline: 10 minutes in which most calls charge and then time out, "
+            "10 minutes degraded (most calls fail or time out, slowly), then it recovers", _CALM,
+            incident=Incident("southbank", (
+                (timedelta(minutes=10), replace(_CALM, timeout_after_charge=0.9,
+                                                lookup_unavailable=0.3)),
+                (timedelta(minutes=10), replace(_CALM, server_error=0.6,
+                                                timeout_before_charge=0.2,
+                                                timeout_after_charge=0.15,
+                                                lookup_unavailable=0.3, latency_mean_s=2.0,
+                                                latency_p99_s=8.0)),
+            ), timedelta(hours=1))),
         FaultProfile("chaos", "every fault at a high rate on every provider",
                      Faults(timeout_after_charge=0.12, timeout_before_charge=0.08,
                             server_error=0.2, decline=0.1, lookup_unavailable=0.35,
