@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -35,6 +36,15 @@ receivers:
 """
 
 
+def _check_port_free(port: int, option: str) -> None:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            fail(f"{option}: port {port} is already in use (is another demo running?); "
+                 f"choose another with {option}")
+
+
 def _wait_http(url: str, proc: subprocess.Popen[bytes], name: str, seconds: float = 60) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -59,9 +69,11 @@ def _summary(day: Any, routing_log: Path) -> None:
               f" · idempotent replays {sim['idempotent_replays']:,} · unknown outcomes "
               f"{sim['unknown_outcomes']} ({sim['unknown_resolved']} resolved by asking the "
               f"provider) · ledger imbalance {sim['ledger_imbalance_minor']}")
+    closed = sum(d["closed_automatically"] for d in day.reconciliation["days"])
     out.print(f"[bold]reconciliation[/]: {day.reconciliation['matched']:,} settlement lines "
-              f"matched; {len(found)} breaks found for {len(truth)} injected discrepancies "
-              f"({'every one found' if truth <= found else 'some missed!'})")
+              f"matched; {len(truth)} discrepancies injected, "
+              f"{'every one found' if truth <= found else 'some missed!'} ({len(found)} breaks "
+              f"raised, {closed} closed again when a late settlement arrived)")
     out.print(f"[bold]SLOs[/]: {day.slos_evaluated} evaluated · [bold]alerts firing[/]: "
               f"{', '.join(day.alerts_firing) or 'none'} · {day.notifications} notifications "
               f"written to {routing_log}")
@@ -109,6 +121,9 @@ def demo(
     _summary(day, routing_log)
     if not serve:
         return
+    for port, option in ((api_port, "--api-port"), (dashboard_port, "--dashboard-port"),
+                         (worker_metrics_port, "--worker-metrics-port")):
+        _check_port_free(port, option)
     env = {**os.environ, "PAYSIGNAL_DATABASE_URL": url,
            "PAYSIGNAL_ALERT_ROUTES": str(routing.resolve()),
            "PAYSIGNAL_SETTLEMENT_DIR": str(day.settlement_dir.resolve()),
@@ -118,6 +133,13 @@ def demo(
                 "worker": ["serve", "worker", "--metrics-port", str(worker_metrics_port)],
                 "dashboard": ["serve", "dashboard", "--port", str(dashboard_port)]}
     procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt  # Ctrl-C or a TERM: stop everything the demo started
+
+    # explicit: a shell starts background jobs with SIGINT ignored
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
     logs = {name: (workdir / f"{name}.log").open("ab") for name in commands}
     try:
         for name, args in commands.items():
@@ -159,7 +181,7 @@ What to look at:
     finally:
         for p in procs.values():
             if p.poll() is None:
-                p.send_signal(signal.SIGINT)
+                p.terminate()
         for p in procs.values():
             try:
                 p.wait(timeout=15)

@@ -12,6 +12,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from engine import db
@@ -49,7 +50,9 @@ def test_demo_runs_the_day_and_exits_with_no_serve(tmp_path: Path) -> None:
                                  for line in notifications)
 
 
-def test_demo_serves_api_worker_and_dashboard_until_interrupted(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_demo_serves_api_worker_and_dashboard_until_interrupted(tmp_path: Path,
+                                                                stop: signal.Signals) -> None:
     ports = {"api": free_port(), "dashboard": free_port(), "worker": free_port()}
     url = f"sqlite:///{tmp_path / 'demo.db'}"
     proc = subprocess.Popen(
@@ -71,7 +74,7 @@ def test_demo_serves_api_worker_and_dashboard_until_interrupted(tmp_path: Path) 
                      f"http://127.0.0.1:{ports['dashboard']}/_stcore/health"):
             with urllib.request.urlopen(path, timeout=10) as response:
                 assert response.status == 200, path
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop)
         rest = proc.stdout.read()  # type: ignore[union-attr]
         proc.wait(timeout=60)
     finally:
@@ -86,3 +89,19 @@ def test_demo_serves_api_worker_and_dashboard_until_interrupted(tmp_path: Path) 
             raise AssertionError(f"port {port} still answers after the demo stopped")
         except OSError:
             pass
+
+
+def test_demo_refuses_a_port_in_use_before_starting_anything(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [PAYSIGNAL, "demo", "--fast", "--payments", "20", "--database-url",
+             f"sqlite:///{tmp_path / 'demo.db'}", "--workdir", str(tmp_path / "demo"),
+             "--api-port", str(port)], env=clean_env(), cwd=tmp_path, capture_output=True,
+            text=True, timeout=300)
+    assert done.returncode == 2
+    assert f"--api-port: port {port} is already in use" in " ".join(done.stderr.split())
