@@ -16,9 +16,9 @@ from engine.settlement.breaks import move_break, sign_off
 from engine.toggles import set_mode
 
 
-def _note(note: str) -> str:
+def _note(note: str, field: str = "note") -> str:
     if not note.strip():
-        raise ValidationError("note", "say why (it goes on the audit trail)")
+        raise ValidationError(field, "say why (it goes on the audit trail)")
     return note.strip()
 
 
@@ -49,7 +49,7 @@ def silence(engine: Engine, user: User, matchers: list[str], hours: float,
     if not 0 < hours <= 24 * 14:
         raise ValidationError("duration", "must be more than 0 and at most 336 hours (14 days)")
     return create_silence(engine, [m.strip() for m in matchers if m.strip()], author=user.actor,
-                          comment=_note(comment), duration=timedelta(hours=hours))
+                          comment=_note(comment, "comment"), duration=timedelta(hours=hours))
 
 
 def expire(engine: Engine, user: User, silence_id: str) -> None:
@@ -62,4 +62,4 @@ def set_toggle(engine: Engine, user: User, provider: str, mode: str, reason: str
     user.require(Action.SET_TOGGLES)
     return set_mode(engine, provider=provider, mode=mode, actor=user.actor,
                     known_providers=simulated_provider_names(), payment_method=payment_method,
-                    reason=_note(reason))
+                    reason=_note(reason, "reason"))

@@ -240,3 +240,23 @@ def test_slo_page_shows_the_latest_stored_evaluation(monkeypatch, seeded_url,  #
     assert metric(at, "Events in window") == f"{latest['events']['total']:,}"
     windows = at.dataframe[0].value
     assert dict(zip(windows["window"], windows["burn rate"])) == latest["burn_rates"]
+
+
+def test_engineering_changes_a_rollout_toggle_with_the_user_on_the_audit(  # type: ignore[no-untyped-def]
+        monkeypatch, seeded_url, seeded_engine) -> None:
+    from engine.toggles import audit_trail, current_modes
+
+    monkeypatch.setenv("PAYSIGNAL_DASHBOARD_LOCAL_ROLES", "engineering")
+    at = open_page(monkeypatch, seeded_url, "alerts")
+    at.selectbox(key="toggle_provider").select("eastpay")
+    at.selectbox(key="toggle_mode").select("shadow")
+    at.button(key="toggle_submit").click().run()
+    assert any("reason" in e.value for e in at.error)  # a change needs a reason
+    at.text_input(key="toggle_reason").input("measure before enforcing")
+    at.button(key="toggle_submit").click().run()
+    assert any("eastpay: shadow" in s.value for s in at.success)
+    assert [(t["provider"], t["mode"]) for t in current_modes(seeded_engine)] == \
+        [("eastpay", "shadow")]
+    latest = audit_trail(seeded_engine, 1)[0]
+    assert latest["actor"] == "tester (dashboard, local)"
+    assert latest["reason"] == "measure before enforcing"
