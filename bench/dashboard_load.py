@@ -23,7 +23,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -177,15 +176,14 @@ def serve(url: str, port: int, workdir: str) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen([paysignal, "serve", "dashboard", "--port", str(port),
                              "--database-url", url], env=env, cwd=workdir,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2):
-                return proc
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("the dashboard did not start within 60 s")
+    from engine.testing.http import wait_for_http
+
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/_stcore/health", proc)
+    except AssertionError:
+        proc.kill()
+        raise
+    return proc
 
 
 def main() -> None:

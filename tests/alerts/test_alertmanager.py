@@ -1,13 +1,10 @@
 """A real Alertmanager (Debian's prometheus-alertmanager) receives alerts posted by paysignal
 and delivers them to a local webhook receiver started by the test."""
 
-import json
 import shutil
 import subprocess
-import threading
 import time
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import httpx
@@ -18,6 +15,7 @@ from alerts.model import Alert
 from alerts.pipeline import evaluate_alerts
 from alerts.receivers import deliver_pending
 from alerts.routing import parse_config
+from engine.testing.http import WebhookRecorder
 from engine.testing.postgres import free_port
 
 ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
@@ -30,19 +28,7 @@ def _alertmanager_installed() -> None:
 
 def test_alerts_reach_a_webhook_through_a_real_alertmanager(db_engine: Engine,
                                                             tmp_path: Path) -> None:
-    received: list[dict] = []  # type: ignore[type-arg]
-
-    class Hook(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    hook = HTTPServer(("127.0.0.1", free_port()), Hook)
-    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    hook = WebhookRecorder()
     am_port, cluster_port = free_port(), free_port()
     (tmp_path / "am.yml").write_text(f"""
 route:
@@ -53,7 +39,7 @@ route:
 receivers:
   - name: hook
     webhook_configs:
-      - url: http://127.0.0.1:{hook.server_port}/
+      - url: http://127.0.0.1:{hook.port}/
 """)
     am = subprocess.Popen([str(ALERTMANAGER), f"--config.file={tmp_path / 'am.yml'}",
                            f"--storage.path={tmp_path / 'data'}",
@@ -78,14 +64,14 @@ receivers:
         evaluate_alerts(db_engine, cfg, [alert], now)
         assert deliver_pending(db_engine, cfg, now) == {"sent": 1, "failed": 0}
         deadline = time.monotonic() + 30
-        while not received and time.monotonic() < deadline:
+        while not hook.bodies() and time.monotonic() < deadline:
             time.sleep(0.2)
     finally:
         am.terminate()
         am.wait(20)
-        hook.shutdown()
-    assert received, "Alertmanager never called the webhook"
-    delivered = received[0]["alerts"][0]
+        hook.close()
+    assert hook.bodies(), "Alertmanager never called the webhook"
+    delivered = hook.bodies()[0]["alerts"][0]
     assert delivered["labels"]["alertname"] == "UnknownOutcomesStale"
     assert delivered["labels"]["provider"] == "southbank"
     assert delivered["annotations"]["summary"] == "4 southbank payments unknown for 20 min"

@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from sqlalchemy import func, select
 from engine import db
 from engine.adapters.tables import payments
 from engine.testing.browser import headless_chromium
+from engine.testing.http import wait_for_http
 from engine.testing.postgres import free_port
 
 ARTIFACTS = Path(os.environ.get("PAYSIGNAL_TEST_ARTIFACTS",
@@ -39,17 +38,7 @@ def served(seeded_sqlite: Path, tmp_path: Path) -> Iterator[tuple[str, str]]:
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            assert server.poll() is None, server.stdout.read().decode()  # type: ignore[union-attr]
-            assert time.monotonic() < deadline, "dashboard did not start in 60 s"
-            time.sleep(0.3)
+        wait_for_http(f"{base}/_stcore/health", server)
         yield base, url
     finally:
         server.terminate()

@@ -14,6 +14,7 @@ import pytest
 
 from engine import db
 from engine.merchants import create_merchant
+from engine.testing.http import wait_for_http
 from engine.testing.postgres import free_port
 
 
@@ -21,18 +22,6 @@ from engine.testing.postgres import free_port
 @pytest.fixture(autouse=True)
 def _prometheus_installed() -> None:
     assert shutil.which("prometheus"), "needs Debian's prometheus package (tests/run.sh installs it)"
-
-
-def wait_for(url: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"{url} never became ready")
 
 
 def start_api(db_url: str, port: int) -> subprocess.Popen[bytes]:
@@ -73,7 +62,7 @@ def test_prometheus_scrapes_the_api_and_promql_returns_the_counters(db_url: str,
     prometheus = start_prometheus(tmp_path, api_port, prom_port)
     try:
         base, prom = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{prom_port}"
-        wait_for(f"{base}/readyz")
+        wait_for_http(f"{base}/readyz")
         headers = {"Authorization": f"Bearer {api_key}"}
         for i in range(5):
             body = {"amount": 1000 + i, "currency": "EUR", "reference": f"o{i}",
@@ -82,7 +71,7 @@ def test_prometheus_scrapes_the_api_and_promql_returns_the_counters(db_url: str,
                 r = httpx.post(f"{base}/v1/payments", json=body,
                                headers={**headers, "Idempotency-Key": f"k{i}"}, timeout=10)
                 assert r.status_code == 201, r.text
-        wait_for(f"{prom}/-/ready")
+        wait_for_http(f"{prom}/-/ready")
         query = 'sum by (outcome) (paysignal_idempotency_requests_total{job="paysignal-api"})'
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -120,8 +109,8 @@ def test_the_database_and_prometheus_slo_backends_agree_on_the_same_traffic(
     prometheus = start_prometheus(tmp_path, api_port, prom_port)
     try:
         base, prom = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{prom_port}"
-        wait_for(f"{base}/readyz")
-        wait_for(f"{prom}/-/ready")
+        wait_for_http(f"{base}/readyz")
+        wait_for_http(f"{prom}/-/ready")
         for i in range(40):
             # every fifth card always meets a provider 5xx: technical failures are certain
             httpx.post(f"{base}/v1/payments", timeout=30, json={

@@ -11,7 +11,6 @@ from typer.testing import CliRunner
 
 from dashboard.simtest import Workload, run_seed
 from dashboard.simtest_cli import sim_test
-from engine import db
 from engine.outbox import IdempotentConsumer
 
 SMALL = Workload(payments=30, crashes=1, flaky_payments=10, discrepancies=8)
@@ -25,15 +24,6 @@ def cli(*args: str):  # type: ignore[no-untyped-def]
     return CliRunner().invoke(app, list(args))
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("simtest") / "template.db"
-    engine = db.make_engine(f"sqlite:///{path}")
-    db.upgrade(engine)
-    engine.dispose()
-    return path
-
-
 @pytest.mark.parametrize("profile", ["default", "chaos"])
 def test_seeds_under_faults_keep_every_invariant(profile: str) -> None:
     result = cli("--seeds", "3", "--from-seed", "11", "--profile", profile, "--json")
@@ -43,9 +33,9 @@ def test_seeds_under_faults_keep_every_invariant(profile: str) -> None:
     assert report["first_failing_seed"] is None
 
 
-def test_a_seed_replays_exactly(template: Path) -> None:
-    first = run_seed(5, "chaos", template, SMALL)
-    again = run_seed(5, "chaos", template, SMALL)
+def test_a_seed_replays_exactly(sqlite_template: Path) -> None:
+    first = run_seed(5, "chaos", sqlite_template, SMALL)
+    again = run_seed(5, "chaos", sqlite_template, SMALL)
     assert first.figures == again.figures
     assert first.figures["dropped_statements"] > 0 and first.figures["relay_crashes"] == 1
     assert first.figures["notifications"].get("duplicate", 0) > 0  # duplicates were delivered

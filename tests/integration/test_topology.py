@@ -6,15 +6,12 @@ own router in the worker."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import httpx
@@ -22,6 +19,7 @@ import pytest
 
 from engine import db
 from engine.merchants import create_merchant
+from engine.testing.http import WebhookRecorder, wait_for_http
 from engine.testing.postgres import ThrowawayPostgres, free_port
 from tests.conftest import fresh_postgres_url
 
@@ -41,25 +39,10 @@ receivers:
 """
 
 
-def wait_for(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, f"{proc.args[0]} exited while starting"  # type: ignore[index]
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise AssertionError(f"{url} never became ready")
-
-
-def pages(received: list[tuple[str, dict]], path: str) -> set[str]:  # type: ignore[type-arg]
-    """The SLOs a receiver was paged for (southbank's burn)."""
+def pages(hook: WebhookRecorder, path: str) -> set[str]:
+    """The SLOs a receiver was paged for."""
     found = set()
-    for where, body in received:
-        if where != path:
-            continue
+    for body in hook.bodies(path):
         for alert in body.get("alerts", []):
             labels = alert.get("labels", {})
             if labels.get("alertname") == "SLOBurnRatePage" and \
@@ -76,24 +59,11 @@ def test_a_provider_incident_pages_through_alertmanager_and_through_paysignal(
     api_key = create_merchant(engine, "topology").api_key
     engine.dispose()
 
-    received: list[tuple[str, dict]] = []  # type: ignore[type-arg]
-
-    class Hook(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            received.append((self.path.strip("/"), body))
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    hook = HTTPServer(("127.0.0.1", free_port()), Hook)
-    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    hook = WebhookRecorder()
     api_port, worker_port, prom_port, am_port, am_cluster = (free_port() for _ in range(5))
-    (tmp_path / "paysignal-routes.yml").write_text(ROUTES.format(port=hook.server_port,
+    (tmp_path / "paysignal-routes.yml").write_text(ROUTES.format(port=hook.port,
                                                                  path="paysignal"))
-    (tmp_path / "am-routes.yml").write_text(ROUTES.format(port=hook.server_port,
+    (tmp_path / "am-routes.yml").write_text(ROUTES.format(port=hook.port,
                                                           path="alertmanager"))
     env = {**os.environ, "PAYSIGNAL_DATABASE_URL": url}
     for args in (["alerts", "alertmanager-config", "--config", str(tmp_path / "am-routes.yml"),
@@ -135,10 +105,10 @@ scrape_configs:
     ]
     api, worker, prometheus, alertmanager = procs
     try:
-        wait_for(f"http://127.0.0.1:{api_port}/readyz", api)
-        wait_for(f"http://127.0.0.1:{worker_port}/metrics", worker)
-        wait_for(f"http://127.0.0.1:{prom_port}/-/ready", prometheus)
-        wait_for(f"http://127.0.0.1:{am_port}/-/ready", alertmanager)
+        wait_for_http(f"http://127.0.0.1:{api_port}/readyz", api)
+        wait_for_http(f"http://127.0.0.1:{worker_port}/metrics", worker)
+        wait_for_http(f"http://127.0.0.1:{prom_port}/-/ready", prometheus)
+        wait_for_http(f"http://127.0.0.1:{am_port}/-/ready", alertmanager)
 
         def pay(i: int) -> int:
             # the incident: southbank answers every authorization with a 5xx
@@ -154,19 +124,19 @@ scrape_configs:
         slo = "authorization-technical-success-southbank"
         deadline = time.monotonic() + 150
         while time.monotonic() < deadline:
-            if slo in pages(received, "alertmanager") and slo in pages(received, "paysignal"):
+            if slo in pages(hook, "alertmanager") and slo in pages(hook, "paysignal"):
                 break
             time.sleep(1)
-        assert slo in pages(received, "alertmanager"), (
+        assert slo in pages(hook, "alertmanager"), (
             "no page through Prometheus → Alertmanager: Prometheus alerts "
             f"{httpx.get(f'http://127.0.0.1:{prom_port}/api/v1/alerts').text[:1500]}; "
             f"Alertmanager {httpx.get(f'http://127.0.0.1:{am_port}/api/v2/alerts').text[:800]}; "
             + httpx.get(f"http://127.0.0.1:{prom_port}/api/v1/query", params={"query": (
                 'sum by (outcome) (increase(paysignal_provider_call_duration_seconds_count'
                 '{provider="southbank", operation="authorize"}[1h]))')}).text[:600])
-        assert slo in pages(received, "paysignal"), "no page through paysignal's router"
+        assert slo in pages(hook, "paysignal"), "no page through paysignal's router"
         # nothing pages for the providers that stayed healthy
-        assert not {s for s in pages(received, "alertmanager") | pages(received, "paysignal")
+        assert not {s for s in pages(hook, "alertmanager") | pages(hook, "paysignal")
                     if "northwind" in s or "eastpay" in s}
     finally:
         for proc in procs:
@@ -176,4 +146,4 @@ scrape_configs:
                 proc.wait(20)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        hook.shutdown()
+        hook.close()
