@@ -204,26 +204,45 @@ def reconciliation_status(engine: Engine, f: Filters) -> pd.DataFrame:
 
 # --- SLOs and alerts ---------------------------------------------------------------------
 
-def slo_history(engine: Engine, since: datetime, slo: str | None = None) -> pd.DataFrame:
-    """Stored evaluations: one row per SLO and evaluation time, oldest first."""
+HISTORY_POINTS = 120  # per SLO: enough for a burn-down, bounded however often the worker ran
+
+
+def _evenly(ids: list[int], points: int) -> list[int]:
+    """Up to `points` of `ids`, evenly spread, always with the first and the last."""
+    if len(ids) <= points:
+        return ids
+    return [ids[round(k * (len(ids) - 1) / (points - 1))] for k in range(points)]
+
+
+def slo_history(engine: Engine, since: datetime, slo: str | None = None,
+                points: int = HISTORY_POINTS) -> pd.DataFrame:
+    """Stored evaluations since `since`, at most `points` per SLO evenly spread over the range
+    (the latest always among them), oldest first. The worker stores one per SLO per minute, so
+    only the chosen ones' results are read and parsed."""
     s = slo_evaluations.c
-    query = select(s.slo, s.at, s.result).where(s.at >= since).order_by(s.slo, s.at)
-    if slo:
-        query = query.where(s.slo == slo)
+    where = [s.at >= since] + ([s.slo == slo] if slo else [])
+    ids: dict[str, list[int]] = {}
     rows = []
     with engine.connect() as conn:
-        for name, at, result in conn.execute(query):
-            r = json.loads(result)
-            rows.append({"slo": name, "at": _aware(at), "display_name": r["display_name"],
-                         "owner": r["owner"], "sli": r["sli"], "objective": r["objective"],
-                         "budget_remaining": r["budget_remaining"],
-                         "burn_rates": r["burn_rates"], "conditions": r["conditions"],
-                         "policy": r["policy"], "events": r["events"]["total"],
-                         "window": r["window"]["duration"],
-                         "exhaustion_in_seconds": r["exhaustion_in_seconds"]})
-    return pd.DataFrame(rows, columns=["slo", "at", "display_name", "owner", "sli", "objective",
-                                       "budget_remaining", "burn_rates", "conditions", "policy",
-                                       "events", "window", "exhaustion_in_seconds"])
+        for name, id_ in conn.execute(select(s.slo, s.id).where(*where)
+                                      .order_by(s.slo, s.at, s.id)):
+            ids.setdefault(name, []).append(id_)
+        chosen = [i for per_slo in ids.values() for i in _evenly(per_slo, points)]
+        for start in range(0, len(chosen), 500):
+            for name, at, result in conn.execute(
+                    select(s.slo, s.at, s.result).where(s.id.in_(chosen[start:start + 500]))):
+                r = json.loads(result)
+                rows.append({"slo": name, "at": _aware(at), "display_name": r["display_name"],
+                             "owner": r["owner"], "sli": r["sli"], "objective": r["objective"],
+                             "budget_remaining": r["budget_remaining"],
+                             "burn_rates": r["burn_rates"], "conditions": r["conditions"],
+                             "policy": r["policy"], "events": r["events"]["total"],
+                             "window": r["window"]["duration"],
+                             "exhaustion_in_seconds": r["exhaustion_in_seconds"]})
+    frame = pd.DataFrame(rows, columns=["slo", "at", "display_name", "owner", "sli", "objective",
+                                        "budget_remaining", "burn_rates", "conditions", "policy",
+                                        "events", "window", "exhaustion_in_seconds"])
+    return frame.sort_values(["slo", "at"], ignore_index=True)
 
 
 def latest_slos(history: pd.DataFrame) -> pd.DataFrame:

@@ -260,3 +260,26 @@ def test_engineering_changes_a_rollout_toggle_with_the_user_on_the_audit(  # typ
     latest = audit_trail(seeded_engine, 1)[0]
     assert latest["actor"] == "tester (dashboard, local)"
     assert latest["reason"] == "measure before enforcing"
+
+
+def test_slo_history_reads_a_bounded_even_sample_with_the_latest(seeded_engine) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import insert
+
+    from dashboard.queries import slo_history
+
+    s = slo_evaluations.c
+    with seeded_engine.connect() as conn:
+        name, result = conn.execute(select(s.slo, s.result).limit(1)).one()
+    start = datetime.now(UTC) - timedelta(days=2)
+    with seeded_engine.begin() as conn:  # a worker evaluating every minute for 2 days
+        conn.execute(insert(slo_evaluations), [
+            {"slo": name, "at": start + timedelta(minutes=m), "evaluated_at": start,
+             "backend": "database", "result": result} for m in range(2880)])
+    history = slo_history(seeded_engine, start, name, points=100)
+    assert len(history) == 100
+    assert history["at"].iloc[0] == start and history["at"].is_monotonic_increasing
+    with seeded_engine.connect() as conn:
+        latest = conn.execute(select(func.max(s.at)).where(s.slo == name)).scalar_one()
+    assert history["at"].iloc[-1].replace(tzinfo=None) == latest.replace(tzinfo=None)
