@@ -1,5 +1,5 @@
 """Admin HTTP routes for silences (create, list, expire), mounted on the payment API through
-the `paysignal.api` entry point and guarded by its admin token."""
+the wiring package (paysignal.api) and guarded by its admin token."""
 
 from collections.abc import Callable
 from datetime import UTC, datetime

@@ -11,15 +11,15 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, func, select
 
 from alerts.model import Alert
-from engine.adapters.tables import slo_evaluations
-from engine.health import (
+from engine.storage.tables import slo_evaluations
+from engine.read_models.health import (
     oldest_pending_outbox_event,
     open_breaks_by_kind,
     rejected_webhooks,
     retry_refusal_counts,
     stale_unknown_outcomes,
 )
-from engine.ledger_queries import imbalances
+from engine.read_models.ledger import imbalances
 
 
 def _env_minutes(name: str, default: float) -> timedelta:

@@ -20,9 +20,9 @@ from sqlalchemy import Engine, insert, select, update
 
 from alerts.model import Alert
 from alerts.routing import Route, RoutingConfig, parse_matcher
-from engine.adapters.repository import utc
-from engine.adapters.sql import insert_ignoring_conflicts
-from engine.adapters.tables import alert_notifications, alert_silences, alert_states
+from engine.storage.repository import utc
+from engine.storage.sql import insert_ignoring_conflicts
+from engine.storage.tables import alert_notifications, alert_silences, alert_states
 from engine.domain.text import validate_text
 from engine.exceptions import PaysignalError, ValidationError
 

@@ -21,7 +21,7 @@ import httpx
 from sqlalchemy import Engine, select, update
 
 from alerts.routing import Receiver, RoutingConfig
-from engine.adapters.tables import alert_notifications
+from engine.storage.tables import alert_notifications
 from engine.exceptions import ConfigurationError, PaysignalError
 
 PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"

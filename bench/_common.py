@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from engine.db import normalize_url
-from engine.testing.postgres import ThrowawayPostgres, pg_bin_dir
+from engine.storage.db import normalize_url
+from tests.support.postgres import ThrowawayPostgres, pg_bin_dir
 
 
 def base_parser(description: str) -> argparse.ArgumentParser:

@@ -73,7 +73,7 @@ def seed(url: str, payments: int) -> None:
     from alerts.detectors import detect
     from alerts.pipeline import evaluate_alerts
     from alerts.routing import load_config
-    from engine import db
+    from engine.storage import db
     from slo.backends import make_backend
     from slo.evaluate import evaluate_all
     from slo.spec import load_definitions
@@ -98,7 +98,7 @@ def seed(url: str, payments: int) -> None:
 def overview_queries(url: str) -> float:
     from dashboard import queries
     from dashboard.filters import Filters
-    from engine import db
+    from engine.storage import db
 
     engine = db.make_engine(url)
     f = Filters.default()
@@ -118,7 +118,7 @@ def pandas_baseline(url: str) -> float:
     from sqlalchemy import text
 
     from dashboard.filters import Filters
-    from engine import db
+    from engine.storage import db
 
     engine = db.make_engine(url)
     f = Filters.default()
@@ -176,7 +176,7 @@ def serve(url: str, port: int, workdir: str) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen([paysignal, "serve", "dashboard", "--port", str(port),
                              "--database-url", url], env=env, cwd=workdir,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    from engine.testing.http import wait_for_http
+    from tests.support.http import wait_for_http
 
     try:
         wait_for_http(f"http://127.0.0.1:{port}/_stcore/health", proc)
@@ -189,10 +189,10 @@ def serve(url: str, port: int, workdir: str) -> subprocess.Popen[bytes]:
 def main() -> None:
     from sqlalchemy import func, select
 
-    from engine import db
-    from engine.adapters.tables import payments
-    from engine.testing.browser import headless_chromium
-    from engine.testing.postgres import free_port
+    from engine.storage import db
+    from engine.storage.tables import payments
+    from tests.support.browser import headless_chromium
+    from tests.support.postgres import free_port
 
     parser = base_parser(__doc__.splitlines()[0])
     parser.add_argument("--payments", type=int, default=1_000_000)

@@ -21,10 +21,10 @@ from bench._common import base_parser, pgbench_tps, report, server  # noqa: E402
 
 def _worker(url: str, worker: int, seconds: float, start_at: float, results: mp.Queue,
             measured: mp.Event) -> None:
-    from engine import db
+    from engine.storage import db
     from engine.providers.simulated import InMemoryBook, build_simulated_providers
-    from engine.services import PaymentService
-    from engine.testing.fixtures import NO_FAULTS
+    from engine.payments.service import PaymentService
+    from engine.testing import NO_FAULTS
 
     engine = db.make_engine(url, pool_size=2)
     service = PaymentService(engine, build_simulated_providers(InMemoryBook(), faults=NO_FAULTS))
@@ -64,7 +64,7 @@ def postgres_cpu_s() -> float:
 
 def engine_payments_per_s(url: str, workers: int, seconds: float,
                           ) -> tuple[float, int, int, float, float]:
-    from engine import db
+    from engine.storage import db
 
     db.upgrade(db.make_engine(url))
     ctx = mp.get_context("spawn")

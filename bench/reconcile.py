@@ -72,7 +72,7 @@ UNION ALL SELECT 'jtx_f' || g, 'provider_receivable:' || provider, 'credit',
 def seed(url: str, payments: int, days: int) -> None:
     from sqlalchemy import text
 
-    from engine import db
+    from engine.storage import db
 
     engine = db.make_engine(url)
     db.upgrade(engine)
@@ -95,10 +95,10 @@ def seed(url: str, payments: int, days: int) -> None:
 def write_files(url: str, directory: Path) -> set[tuple[str, str, str]]:
     """One file per provider-day from the seeded ledger, with PER_KIND discrepancies of each
     kind. Returns the injected (kind, provider, provider reference) triples."""
-    from engine import db
+    from engine.storage import db
     from engine.settlement.expected import iter_expected
     from engine.settlement.formats import FORMATS, SettlementLine
-    from engine.settlement.generate import EXTENSIONS
+    from paysignal.simulation.settlement_files import EXTENSIONS
     from engine.settlement.reconcile import BREAK_KINDS
 
     engine = db.make_engine(url)
@@ -178,7 +178,7 @@ def run_reconcile(url: str, directory: Path) -> tuple[float, float, dict[str, ob
     peak = 0
     started = time.perf_counter()
     with tempfile.TemporaryFile() as out:
-        proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "reconcile", "--dir",
+        proc = subprocess.Popen([sys.executable, "-m", "paysignal", "reconcile", "--dir",
                                  str(directory), "--json", "--database-url", url], stdout=out,
                                 cwd=Path(__file__).resolve().parent.parent)
 
@@ -206,7 +206,7 @@ def pandas_baseline(url: str) -> tuple[float, int]:
     import pandas as pd
     from sqlalchemy import text
 
-    from engine import db
+    from engine.storage import db
 
     engine = db.make_engine(url)
     started = time.perf_counter()
@@ -239,7 +239,7 @@ def pandas_baseline(url: str) -> tuple[float, int]:
 
 def open_break_identities(url: str) -> set[tuple[str, str, str]]:
     """Breaks still open: a late line closes its day's missing-settlement break."""
-    from engine import db
+    from engine.storage import db
     from engine.settlement.reconcile import open_breaks
 
     engine = db.make_engine(url)

@@ -38,7 +38,7 @@ FROM generate_series(1::bigint, :n) AS g
 def seed(url: str, events: int, end: datetime) -> None:
     from sqlalchemy import text
 
-    from engine import db
+    from engine.storage import db
 
     engine = db.make_engine(url)
     db.upgrade(engine)
@@ -57,7 +57,7 @@ def pandas_counts(url: str, slos: list, at: datetime) -> tuple[float, dict]:  # 
     from slo.evaluate import window_bounds
 
     started = time.perf_counter()
-    from engine import db
+    from engine.storage import db
 
     engine = db.make_engine(url)
     with engine.connect() as conn:
@@ -105,7 +105,7 @@ def main() -> None:
     parser = base_parser(__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=10_000_000)
     args = parser.parse_args()
-    from engine import db
+    from engine.storage import db
     from slo.backends.database import DatabaseBackend
     from slo.evaluate import evaluate_all, window_bounds
     from slo.spec import load_definitions

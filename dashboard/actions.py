@@ -10,10 +10,10 @@ from sqlalchemy import Engine
 
 from alerts.pipeline import create_silence, expire_silence
 from dashboard.auth import Action, User
-from engine.bootstrap import simulated_provider_names
+from engine.providers import provider_names
 from engine.exceptions import ValidationError
 from engine.settlement.breaks import move_break, sign_off
-from engine.toggles import set_mode
+from engine.payments.toggles import set_mode
 
 
 def _note(note: str, field: str = "note") -> str:
@@ -61,5 +61,5 @@ def set_toggle(engine: Engine, user: User, provider: str, mode: str, reason: str
                payment_method: str = "*") -> dict[str, Any]:
     user.require(Action.SET_TOGGLES)
     return set_mode(engine, provider=provider, mode=mode, actor=user.actor,
-                    known_providers=simulated_provider_names(), payment_method=payment_method,
+                    known_providers=provider_names(), payment_method=payment_method,
                     reason=_note(reason, "reason"))

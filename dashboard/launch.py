@@ -8,9 +8,9 @@ import pandas  # noqa: F401
 from streamlit.web.cli import main
 
 import dashboard.queries  # noqa: F401
-import engine.db  # noqa: F401
+import engine.storage.db  # noqa: F401
 
 if __name__ == "__main__":
-    engine.db.head_revision()
+    engine.storage.db.head_revision()
     sys.argv[0] = "streamlit"
     main()

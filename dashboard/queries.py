@@ -15,7 +15,7 @@ from sqlalchemy import Engine, case, exists, func, or_, select
 
 from alerts.catalogue import BY_NAME
 from alerts.model import runbook_base
-from engine.adapters.tables import (
+from engine.storage.tables import (
     alert_notifications,
     alert_silences,
     alert_states,
@@ -29,9 +29,9 @@ from engine.adapters.tables import (
     slo_evaluations,
 )
 from engine.domain.money import CURRENCY_EXPONENTS
-from engine.read_models import payment_detail
+from engine.read_models.payments import payment_detail
 from engine.settlement.breaks import list_breaks
-from engine.toggles import audit_trail, current_modes
+from engine.payments.toggles import audit_trail, current_modes
 from dashboard.filters import Filters
 
 OPEN_BREAK = ("open", "investigating")

@@ -15,8 +15,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from dashboard import auth, queries
 from dashboard.filters import PRESET_DAYS, FilterError, Filters, from_params
-from engine.bootstrap import simulated_provider_names
-from engine.db import current_revision, database_url, head_revision, make_engine
+from engine.providers import provider_names
+from engine.storage.db import current_revision, database_url, head_revision, make_engine
 from engine.exceptions import PaysignalError
 
 T = TypeVar("T")
@@ -168,7 +168,7 @@ def sidebar_filters() -> Filters:
         end: date = days[-1] if days else current.end
     else:
         start, end = Filters.last(span).start, Filters.last(span).end
-    providers = ["", *sorted({*simulated_provider_names(), current.provider} - {""})]
+    providers = ["", *sorted({*provider_names(), current.provider} - {""})]
     provider = sb.selectbox("Provider", providers, index=providers.index(current.provider),
                             format_func=lambda p: p or "all providers", key="filter_provider")
     currency = sb.text_input("Currency", value=current.currency, placeholder="all, or e.g. EUR")

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, insert, select
 
-from engine.adapters.tables import slo_evaluations
+from engine.storage.tables import slo_evaluations
 from slo import maths
 from slo.backends import Backend
 from slo.maths import Counts
@@ -103,7 +103,7 @@ def evaluate_slo(backend: Backend, slo: SLO, at: datetime) -> Evaluation:
 def _audit_policy_changes(engine: Engine, results: list[Evaluation]) -> None:
     """A provider SLO whose policy changed since its last stored evaluation leaves a note on
     that provider's rollout-toggle audit trail."""
-    from engine.toggles import record_policy
+    from engine.payments.toggles import record_policy
 
     for r in results:
         if not r.slo.provider:

@@ -16,8 +16,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, select
 
-from engine.adapters.tables import slo_evaluations
-from engine.sli_events import INCREMENTAL, WINDOWED, new_events, windowed_events
+from engine.storage.tables import slo_evaluations
+from engine.read_models.sli_events import INCREMENTAL, WINDOWED, new_events, windowed_events
 from slo import maths
 from slo.backends import Backend
 from slo.backends.database import classify

@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from engine.exceptions import PaysignalError
-from engine.signals import BY_NAME
+from engine.observability.signals import BY_NAME
 from slo.maths import DEFAULT_BURN_WINDOWS, DEFAULT_MIN_EVENTS, BurnWindow
 
 DEFINITIONS_DIR = Path(__file__).parent / "definitions"

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from engine import db
-from engine.testing.postgres import ThrowawayPostgres
+from engine.storage import db
+from tests.support.postgres import ThrowawayPostgres
 
 _db_counter = itertools.count()
 

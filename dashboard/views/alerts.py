@@ -4,7 +4,7 @@ import streamlit as st
 
 from dashboard import actions, ui
 from dashboard.auth import Action
-from engine.bootstrap import simulated_provider_names
+from engine.providers import provider_names
 
 ctx = ui.context()
 f = ctx.filters
@@ -67,7 +67,7 @@ if toggles:
 if not may_toggle:
     st.caption("Changing toggles needs the engineering role; you can read.")
 with st.form("toggle"):
-    provider = st.selectbox("Provider", simulated_provider_names(), key="toggle_provider")
+    provider = st.selectbox("Provider", provider_names(), key="toggle_provider")
     mode = st.selectbox("Mode", ["enforce", "shadow", "off"], key="toggle_mode")
     reason = st.text_input("Reason", key="toggle_reason")
     if st.form_submit_button("Change toggle", disabled=not may_toggle, key="toggle_submit"):

@@ -6,7 +6,7 @@ import logging
 import os
 import time
 from datetime import datetime
-from importlib.metadata import entry_points
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Header, Query, Request
@@ -21,16 +21,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from engine import db
+from engine.storage import db
 from engine.api.problems import PROBLEM_JSON, problem, problem_for
 from engine.domain.money import CURRENCY_EXPONENTS, MAX_AMOUNT_MINOR
 from engine.domain.states import PaymentState
 from engine.exceptions import PaysignalError
-from engine.merchants import authenticate
-from engine.metrics import Metrics
-from engine.read_models import list_payments, payment_detail
-from engine.services import MAX_KEY_LENGTH, PaymentService, ServiceResponse
-from engine.tracing import tracer
+from engine.payments.merchants import authenticate
+from engine.observability.metrics import Metrics
+from engine.read_models.payments import list_payments, payment_detail
+from engine.payments.service import MAX_KEY_LENGTH, PaymentService, ServiceResponse
+from engine.observability.tracing import tracer
 
 log = logging.getLogger("paysignal.api")
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
@@ -196,8 +196,13 @@ class TraceRequests:
                                      "http.response.status_code": status["code"]})
 
 
+AdminRoutes = Callable[[FastAPI, Engine, Callable[..., None],
+                        Callable[..., dict[int | str, dict[str, Any]]]], None]
+
+
 def create_app(engine: Engine, service: PaymentService, *,
-               max_body_bytes: int | None = None, metrics: Metrics | None = None) -> FastAPI:
+               max_body_bytes: int | None = None, metrics: Metrics | None = None,
+               admin_routes: Sequence[AdminRoutes] = ()) -> FastAPI:
     # FastAPI's native telemetry is off: TraceRequests owns the request span (outermost, so the
     # request metrics and logs see it) and metrics are Prometheus, from the signal catalogue.
     app = FastAPI(title="paysignal payment API", version="1",
@@ -321,7 +326,7 @@ def create_app(engine: Engine, service: PaymentService, *,
         from starlette.concurrency import run_in_threadpool
 
         from engine.exceptions import ProviderNotFoundError
-        from engine.webhooks import WebhookRejectedError, ingest
+        from engine.payments.webhooks import WebhookRejectedError, ingest
 
         body = await request.body()
         try:
@@ -354,22 +359,22 @@ def create_app(engine: Engine, service: PaymentService, *,
     @app.get("/v1/admin/toggles", dependencies=[Depends(admin)],
              responses=_problem_responses(401))
     def get_toggles() -> dict[str, Any]:
-        from engine.toggles import audit_trail, current_modes
+        from engine.payments.toggles import audit_trail, current_modes
 
         return {"toggles": current_modes(engine), "audit": audit_trail(engine)}
 
     @app.put("/v1/admin/toggles/{provider}", dependencies=[Depends(admin)],
              responses=_problem_responses(400, 401))
     def put_toggle(provider: str, change: ToggleChange) -> dict[str, Any]:
-        from engine.toggles import set_mode
+        from engine.payments.toggles import set_mode
 
         return set_mode(engine, provider=provider, mode=change.mode, actor=change.actor,
                         known_providers=list(service.gateways),
                         payment_method=change.payment_method, reason=change.reason)
 
-    # Later packages (alerts/) add admin routes here; the engine never imports them.
-    for ep in entry_points(group="paysignal.api"):
-        ep.load()(app, engine, admin, _problem_responses)
+    # The wiring package hands over the later packages' admin routes (alerts' silences).
+    for add_routes in admin_routes:
+        add_routes(app, engine, admin, _problem_responses)
 
     @app.get("/v1/payments/{payment_id}", responses=_problem_responses(401, 404))
     def get_payment(payment_id: str, merchant_id: Merchant) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from engine.adapters.repository import ConcurrentUpdateError, LockLostError
+from engine.storage.repository import ConcurrentUpdateError, LockLostError
 from engine.exceptions import (
     AmountExceedsAvailableError,
     IdempotencyKeyConflictError,

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Engine, insert, select
 
-from engine.adapters.tables import sim_provider_operations as ops_table
+from engine.storage.tables import sim_provider_operations as ops_table
 from engine.domain.model import Operation
 from engine.exceptions import ValidationError
 from engine.providers.base import (

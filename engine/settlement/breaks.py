@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Engine, Integer, Table, and_, insert, select, update
 
-from engine.adapters.tables import recon_break_audit, recon_breaks, recon_checkpoints
+from engine.storage.tables import recon_break_audit, recon_breaks, recon_checkpoints
 from engine.domain.text import validate_text
 from engine.exceptions import PaysignalError, ValidationError
 

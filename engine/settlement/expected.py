@@ -11,10 +11,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy import CompoundSelect, Engine, Select, literal, select, union_all
 from sqlalchemy.sql import ColumnElement
 
-from engine.adapters.repository import utc
-from engine.adapters.tables import journal_entries as je
-from engine.adapters.tables import journal_transactions as jt
-from engine.adapters.tables import payments
+from engine.storage.repository import utc
+from engine.storage.tables import journal_entries as je
+from engine.storage.tables import journal_transactions as jt
+from engine.storage.tables import payments
 
 SETTLEMENT_DELAY = timedelta(days=1)
 _REFERENCE_CHUNK = 1000

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection, Engine, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from engine.adapters.tables import (
+from engine.storage.tables import (
     settlement_files,
     settlement_lines,
     settlement_row_errors,

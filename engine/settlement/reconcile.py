@@ -20,8 +20,8 @@ from datetime import UTC, date, datetime
 
 from sqlalchemy import Engine, and_, insert, select, update
 
-from engine.adapters.sql import insert_ignoring_conflicts
-from engine.adapters.tables import (
+from engine.storage.sql import insert_ignoring_conflicts
+from engine.storage.tables import (
     payments,
     recon_break_audit,
     recon_breaks,
@@ -206,7 +206,7 @@ def reconcile_days(engine: Engine, days: set[tuple[str, date]], actor: str = "re
 
 
 def _reconcile_in_process(url: str, days: set[tuple[str, date]], actor: str) -> list[DayResult]:
-    from engine import db
+    from engine.storage import db
 
     engine = db.make_engine(url, pool_size=2)
     try:

@@ -13,11 +13,11 @@ from pathlib import Path
 
 from sqlalchemy import Engine, select
 
-from engine.adapters.tables import settlement_lines
+from engine.storage.tables import settlement_lines
 from engine.exceptions import ValidationError
 from engine.settlement.formats import FORMATS
 from engine.settlement.importer import ImportReport, import_file
-from engine.settlement.reconcile import DayResult, reconcile_days
+from engine.settlement.reconcile import DayResult, reconcile_day, reconcile_days
 
 _NAME = re.compile(r"^(?P<provider>[a-z]+)_(?P<day>\d{4}-\d{2}-\d{2})\.\w+$")
 
@@ -60,7 +60,7 @@ PARALLEL_IMPORT_BYTES = 8 * 1024 * 1024
 
 
 def _import_one(url: str, provider: str, path: str) -> ImportReport:
-    from engine import db
+    from engine.storage import db
 
     engine = db.make_engine(url, pool_size=1)
     try:
@@ -128,3 +128,17 @@ def reconcile_directory(engine: Engine, directory: Path,
     files = [(provider_of(p), p) for p in sorted(directory.iterdir())
              if p.is_file() and p.name != "ground_truth.json" and not p.name.startswith(".")]
     return reconcile_files(engine, files, progress)
+
+
+def reconcile_provider_day(engine: Engine, provider: str, on: date, file: Path | None = None,
+                           progress: Progress | None = None) -> RunReport:
+    """Reconcile one provider-day, importing `file` first when given."""
+    if provider not in FORMATS:
+        raise ValidationError("provider", f"unknown provider {provider!r} "
+                                          f"(known: {', '.join(sorted(FORMATS))})")
+    if file is None:
+        return RunReport(days=[reconcile_day(engine, provider, on)])
+    report = reconcile_files(engine, [(provider, file)], progress)
+    report.days = [d for d in report.days if d.settled_on == on] or [
+        reconcile_day(engine, provider, on)]
+    return report

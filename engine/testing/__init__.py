@@ -1,0 +1,71 @@
+"""Test helpers shipped with the engine (in the style of structlog.testing)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+
+from sqlalchemy import Engine
+
+from engine.domain.clock import VirtualClock
+from engine.domain.retry import RetryPolicy
+from engine.observability.observer import EngineObserver
+from engine.providers.faults import FaultProfile, Faults
+from engine.providers.simulated import ProviderBook, SqlBook, build_simulated_providers
+from engine.payments.service import EngineSettings, PaymentService
+from engine.payments.toggles import ToggleReader
+
+ManualClock = VirtualClock  # tests start on 2026-01-01 UTC unless told otherwise
+
+
+class RecordingObserver(EngineObserver):
+    def __init__(self) -> None:
+        self.idempotency_outcomes: Counter[str] = Counter()
+        self.points: list[str] = []
+        self.transitions: list[tuple[str, str]] = []
+
+    def idempotency(self, outcome: str) -> None:
+        self.idempotency_outcomes[outcome] += 1
+
+    def recovery_point(self, name: str) -> None:
+        self.points.append(name)
+
+    def transition(self, from_state: str, to_state: str, provider: str) -> None:
+        self.transitions.append((from_state, to_state))
+
+
+NO_FAULTS = FaultProfile("none", "no faults at all: outcomes come from the test tokens only",
+                         Faults())
+
+
+def counter_ids() -> Callable[[str], str]:
+    counter: Counter[str] = Counter()
+
+    def new_id(prefix: str) -> str:
+        counter[prefix] += 1
+        return f"{prefix}_{counter[prefix]:06d}"
+
+    return new_id
+
+
+def make_service(engine: Engine, *, book: ProviderBook | None = None,
+                 faults: FaultProfile = NO_FAULTS, clock: ManualClock | None = None,
+                 lock_timeout_s: float = 30.0, observer: EngineObserver | None = None,
+                 seed: int = 0, toggles: ToggleReader | None = None,
+                 ) -> tuple[PaymentService, ProviderBook, ManualClock]:
+    book = book or SqlBook(engine)
+    clock = clock or ManualClock()
+    gateways = build_simulated_providers(book, seed=seed, faults=faults)
+    service = PaymentService(
+        engine, gateways, clock=clock.now,
+        retry_policy=RetryPolicy(sleep=lambda s: None, clock=clock.monotonic),
+        observer=observer, settings=EngineSettings(lock_timeout_s=lock_timeout_s),
+        new_id=counter_ids(), toggles=toggles)
+    return service, book, clock
+
+
+def payment_request(**overrides: object) -> dict[str, object]:
+    request: dict[str, object] = {"amount": 2500, "currency": "USD", "reference": "order-1",
+                                  "payment_method": "tok_approve", "provider": "northwind"}
+    request.update(overrides)
+    return request

@@ -16,11 +16,11 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from engine.adapters.repository import utc
-from engine.adapters.sql import insert_ignoring_conflicts
-from engine.adapters.tables import sli_minutes, sli_rollup_marks
+from engine.storage.repository import utc
+from engine.storage.sql import insert_ignoring_conflicts
+from engine.storage.tables import sli_minutes, sli_rollup_marks
 from engine.exceptions import PaysignalError
-from engine.sli_events import INCREMENTAL, WINDOWED, Event, new_events, windowed_events
+from engine.read_models.sli_events import INCREMENTAL, WINDOWED, Event, new_events, windowed_events
 from slo.maths import Counts
 from slo.spec import SLO
 

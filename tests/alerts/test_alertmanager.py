@@ -15,8 +15,8 @@ from alerts.model import Alert
 from alerts.pipeline import evaluate_alerts
 from alerts.receivers import deliver_pending
 from alerts.routing import parse_config
-from engine.testing.http import WebhookRecorder
-from engine.testing.postgres import free_port
+from tests.support.http import WebhookRecorder
+from tests.support.postgres import free_port
 
 ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine, insert
 
 from alerts.detectors import Thresholds, detect
-from engine.adapters.tables import outbox, payments, recon_breaks, slo_evaluations
+from engine.storage.tables import outbox, payments, recon_breaks, slo_evaluations
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
@@ -64,8 +64,8 @@ def test_each_detector_fires_with_its_numbers(db_engine: Engine) -> None:
 
 
 def test_bad_signature_spikes_and_failing_deliveries_show(db_engine: Engine) -> None:
-    from engine.adapters.tables import webhook_events
-    from engine.health import notification_states
+    from engine.storage.tables import webhook_events
+    from engine.read_models.health import notification_states
 
     with db_engine.begin() as conn:
         conn.execute(insert(webhook_events), [
@@ -82,7 +82,7 @@ def test_bad_signature_spikes_and_failing_deliveries_show(db_engine: Engine) -> 
 
 def test_retries_refused_by_the_budget_raise_an_alert(db_engine: Engine) -> None:
     from engine.domain.retry import RetryBudget, RetryPolicy, stop_after_attempt
-    from engine.testing.fixtures import ManualClock, make_service, payment_request
+    from engine.testing import ManualClock, make_service, payment_request
 
     clock = ManualClock(NOW)
     service, _, _ = make_service(db_engine, clock=clock)

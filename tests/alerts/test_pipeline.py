@@ -14,8 +14,8 @@ from alerts.model import Alert
 from alerts.pipeline import create_silence, evaluate_alerts, expire_silence
 from alerts.receivers import deliver_pending
 from alerts.routing import parse_config
-from engine.adapters.tables import alert_notifications, alert_states
-from engine.testing.postgres import free_port
+from engine.storage.tables import alert_notifications, alert_states
+from tests.support.postgres import free_port
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
@@ -155,7 +155,7 @@ def test_a_receiver_down_for_ten_minutes_gets_every_notification_exactly_once(
     with db_engine.connect() as conn:
         attempts = conn.execute(select(func.max(alert_notifications.c.attempts))).scalar_one()
     assert attempts >= 3  # retried with backoff, not given up
-    from engine.health import notification_states
+    from engine.read_models.health import notification_states
 
     assert {state for _r, state, _n in notification_states(db_engine, T0)} == {"failing"}
     handler.failing = False

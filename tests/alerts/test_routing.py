@@ -10,7 +10,7 @@ import yaml
 from typer.testing import CliRunner
 
 from alerts.alertmanager import render_alertmanager_config
-from alerts.cli import app
+from paysignal.cli.alerts import app
 from alerts.routing import RoutingConfigError, load_config, parse_config
 
 TABLE = [

@@ -5,15 +5,15 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from engine.api.app import create_app
-from engine.testing.fixtures import make_service
+from engine.testing import make_service
+from paysignal.api import api_app
 
 
 @pytest.fixture
 def client(db_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> TestClient:
     monkeypatch.setenv("PAYSIGNAL_ADMIN_TOKEN", "adm1n")
     service, _, _ = make_service(db_engine)
-    return TestClient(create_app(db_engine, service))
+    return TestClient(api_app(db_engine, service))
 
 
 def test_silences_are_created_listed_and_expired_by_admins_only(client: TestClient) -> None:

@@ -16,9 +16,9 @@ from sqlalchemy import Engine
 from streamlit import config
 from streamlit.testing.v1 import AppTest
 
-from dashboard.demo import run_day
-from engine import db
-from engine.testing.postgres import ThrowawayPostgres
+from paysignal.simulation.demo_day import run_day
+from engine.storage import db
+from tests.support.postgres import ThrowawayPostgres
 from tests.conftest import fresh_postgres_url
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"

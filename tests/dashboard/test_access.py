@@ -16,8 +16,8 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard import actions
 from dashboard.auth import PermissionDeniedError, local_user
-from engine import db
-from engine.adapters.tables import payments, recon_breaks
+from engine.storage import db
+from engine.storage.tables import payments, recon_breaks
 from tests.conftest import fresh_postgres_url
 from tests.dashboard.conftest import APP, metric, open_page
 

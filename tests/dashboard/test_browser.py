@@ -15,11 +15,11 @@ from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 from sqlalchemy import func, select
 
-from engine import db
-from engine.adapters.tables import payments
-from engine.testing.browser import headless_chromium
-from engine.testing.http import wait_for_http
-from engine.testing.postgres import free_port
+from engine.storage import db
+from engine.storage.tables import payments
+from tests.support.browser import headless_chromium
+from tests.support.http import wait_for_http
+from tests.support.postgres import free_port
 
 ARTIFACTS = Path(os.environ.get("PAYSIGNAL_TEST_ARTIFACTS",
                                 Path(__file__).resolve().parents[2] / "test-artifacts"))

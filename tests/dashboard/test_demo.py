@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from engine import db
-from engine.adapters.tables import alert_states, recon_breaks
-from engine.testing.postgres import free_port
+from engine.storage import db
+from engine.storage.tables import alert_states, recon_breaks
+from tests.support.postgres import free_port
 
 PAYSIGNAL = str(Path(sys.executable).with_name("paysignal"))
 

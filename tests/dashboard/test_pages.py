@@ -9,7 +9,7 @@ from datetime import date
 import pytest
 from sqlalchemy import Engine, func, select
 
-from engine.adapters.tables import (
+from engine.storage.tables import (
     alert_silences,
     alert_states,
     idempotency_keys,
@@ -244,7 +244,7 @@ def test_slo_page_shows_the_latest_stored_evaluation(monkeypatch, seeded_url,  #
 
 def test_engineering_changes_a_rollout_toggle_with_the_user_on_the_audit(  # type: ignore[no-untyped-def]
         monkeypatch, seeded_url, seeded_engine) -> None:
-    from engine.toggles import audit_trail, current_modes
+    from engine.payments.toggles import audit_trail, current_modes
 
     monkeypatch.setenv("PAYSIGNAL_DASHBOARD_LOCAL_ROLES", "engineering")
     at = open_page(monkeypatch, seeded_url, "alerts")

@@ -8,10 +8,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
-from engine.adapters.tables import idempotency_keys, payments
+from engine.storage.tables import idempotency_keys, payments
 from engine.api.app import create_app
-from engine.merchants import create_merchant
-from engine.testing.fixtures import make_service
+from engine.payments.merchants import create_merchant
+from engine.testing import make_service
 
 BODY = {"amount": 1299, "currency": "USD", "reference": "order-1", "payment_method": "tok_approve",
         "provider": "northwind"}
@@ -238,7 +238,7 @@ def test_health_readiness_and_openapi(api: Api) -> None:
 
 
 def test_readyz_is_503_when_the_schema_is_behind(api: Api) -> None:
-    from engine import db
+    from engine.storage import db
     db.downgrade(api.engine, "0001")
     body = assert_problem(api.client.get("/readyz"), 503, "service-unavailable")
     assert "paysignal db upgrade" in body["detail"]

@@ -8,10 +8,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine
 
 from engine.api.app import create_app
-from engine.merchants import create_merchant
-from engine.metrics import Metrics, PrometheusObserver
-from engine.signals import CATALOGUE
-from engine.testing.fixtures import make_service
+from engine.payments.merchants import create_merchant
+from engine.observability.metrics import Metrics, PrometheusObserver
+from engine.observability.signals import CATALOGUE
+from engine.testing import make_service
 
 BODY = {"amount": 1299, "currency": "USD", "reference": "o-1", "payment_method": "tok_approve",
         "provider": "northwind"}

@@ -17,8 +17,8 @@ from sqlalchemy import Engine
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from engine.api.app import create_app
-from engine.merchants import create_merchant
-from engine.testing.fixtures import make_service
+from engine.payments.merchants import create_merchant
+from engine.testing import make_service
 
 EXAMPLES_PER_OPERATION = 30
 

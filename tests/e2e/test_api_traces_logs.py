@@ -8,13 +8,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
-from engine.adapters.tables import payment_transitions
+from engine.storage.tables import payment_transitions
 from engine.api.app import create_app
-from engine.logs import JsonFormatter
-from engine.merchants import create_merchant
-from engine.metrics import Metrics, PrometheusObserver
-from engine.testing.fixtures import make_service
-from engine.testing.spans import span_exporter
+from engine.observability.logs import JsonFormatter
+from engine.payments.merchants import create_merchant
+from engine.observability.metrics import Metrics, PrometheusObserver
+from engine.testing import make_service
+from tests.support.spans import span_exporter
 
 BODY = {"amount": 1299, "currency": "USD", "reference": "o-1", "payment_method": "tok_approve",
         "provider": "northwind"}

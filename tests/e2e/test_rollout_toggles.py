@@ -9,14 +9,14 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner
 
-from engine.adapters.tables import duplicate_risk_events
+from engine.storage.tables import duplicate_risk_events
 from engine.api.app import create_app
-from engine.cli import app as cli
-from engine.merchants import create_merchant
-from engine.metrics import Metrics, PrometheusObserver
+from paysignal.cli import app as cli
+from engine.payments.merchants import create_merchant
+from engine.observability.metrics import Metrics, PrometheusObserver
 from engine.providers.simulated import SqlBook, duplicate_charges
-from engine.testing.fixtures import make_service
-from engine.toggles import ToggleReader, audit_trail, set_mode
+from engine.testing import make_service
+from engine.payments.toggles import ToggleReader, audit_trail, set_mode
 
 BODY = {"amount": 1299, "currency": "USD", "reference": "o-1", "payment_method": "tok_approve",
         "provider": "eastpay"}

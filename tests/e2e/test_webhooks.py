@@ -8,14 +8,14 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine, select
 
-from engine.adapters.tables import webhook_events
+from engine.storage.tables import webhook_events
 from engine.api.app import create_app
 from engine.domain.model import Operation
-from engine.merchants import create_merchant
-from engine.metrics import Metrics, PrometheusObserver
+from engine.payments.merchants import create_merchant
+from engine.observability.metrics import Metrics, PrometheusObserver
 from engine.providers.base import ProviderRequest
 from engine.providers.simulated import PROVIDER_CLASSES, Notification
-from engine.testing.fixtures import make_service
+from engine.testing import make_service
 
 BODY = {"amount": 1299, "currency": "USD", "reference": "o-1", "capture": "manual"}
 
@@ -131,7 +131,7 @@ def test_freshness_is_the_time_from_the_providers_signature_to_processing(
         db_engine: Engine) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from engine.testing.fixtures import ManualClock
+    from engine.testing import ManualClock
     from slo.backends import make_backend
     from slo.evaluate import evaluate_all
     from slo.spec import load_definitions

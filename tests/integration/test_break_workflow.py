@@ -10,7 +10,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner
 
-from engine.cli import app
+from paysignal.cli import app
 from engine.settlement.breaks import (
     InvalidBreakTransitionError,
     SignOffRefusedError,
@@ -19,10 +19,10 @@ from engine.settlement.breaks import (
     show_break,
     sign_off,
 )
-from engine.settlement.generate import write_settlement_files
+from paysignal.simulation.settlement_files import write_settlement_files
 from engine.settlement.reconcile import BREAK_KINDS
 from engine.settlement.run import reconcile_directory
-from engine.simulate import run_simulation
+from paysignal.simulation.day import run_simulation
 
 
 @pytest.fixture

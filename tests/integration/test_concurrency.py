@@ -9,10 +9,10 @@ from collections import Counter
 
 from sqlalchemy import func, select
 
-from engine import db
-from engine.adapters.tables import payments, sim_provider_operations
+from engine.storage import db
+from engine.storage.tables import payments, sim_provider_operations
 from engine.exceptions import IdempotencyKeyInProgressError
-from engine.testing.fixtures import make_service, payment_request
+from engine.testing import make_service, payment_request
 from engine.providers.simulated import SqlBook
 from tests.conftest import fresh_postgres_url
 
@@ -55,7 +55,7 @@ def test_fifty_threads_with_the_same_key_make_one_charge(postgres) -> None:  # t
 def test_eight_processes_with_the_same_key_make_one_charge(postgres) -> None:  # type: ignore[no-untyped-def]
     url = fresh_postgres_url(postgres)
     start_at = time.time() + 4  # let every interpreter import before the race starts
-    procs = [subprocess.Popen([sys.executable, "-m", "engine.testing.race", url, "shared", str(start_at)],
+    procs = [subprocess.Popen([sys.executable, "-m", "tests.support.race", url, "shared", str(start_at)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(8)]
     outcomes = Counter()

@@ -12,9 +12,9 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from engine import db
-from engine.adapters.tables import idempotency_keys, outbox, sim_provider_operations
-from engine.ledger_queries import total_imbalance_minor
+from engine.storage import db
+from engine.storage.tables import idempotency_keys, outbox, sim_provider_operations
+from engine.read_models.ledger import total_imbalance_minor
 
 POINTS = ["authorize_requested", "authorize_provider_returned", "capture_requested",
           "capture_provider_returned", "finished"]
@@ -23,7 +23,7 @@ LOCK_TIMEOUT_S = 1.0
 
 def worker(db_url: str, *extra: str, lock_timeout: float = LOCK_TIMEOUT_S) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "engine.testing.crash_worker", "--database-url", db_url,
+        [sys.executable, "-m", "paysignal.simulation.crash_worker", "--database-url", db_url,
          "--key", "order-42", "--lock-timeout", str(lock_timeout), *extra],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 

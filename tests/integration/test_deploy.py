@@ -85,8 +85,8 @@ def test_services_are_wired_to_each_other() -> None:
 def test_generated_rules_and_alertmanager_config_are_current(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from alerts.cli import app as alerts_cli
-    from slo.cli import app as slo_cli
+    from paysignal.cli.alerts import app as alerts_cli
+    from paysignal.cli.slo import app as slo_cli
 
     env = {"PAYSIGNAL_RUNBOOK_BASE": "alerts/runbooks"}
     runner = CliRunner()

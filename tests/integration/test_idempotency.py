@@ -3,7 +3,7 @@
 import pytest
 from sqlalchemy import Engine, func, select
 
-from engine.adapters.tables import (
+from engine.storage.tables import (
     duplicate_risk_events,
     idempotency_keys,
     outbox,
@@ -17,7 +17,7 @@ from engine.exceptions import (
     PaymentNotFoundError,
     ValidationError,
 )
-from engine.testing.fixtures import RecordingObserver, make_service, payment_request
+from engine.testing import RecordingObserver, make_service, payment_request
 
 
 def counts(engine: Engine) -> tuple[int, int, int, int]:

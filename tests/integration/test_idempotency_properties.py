@@ -11,12 +11,12 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine import db
+from engine.storage import db
 from engine.exceptions import IdempotencyKeyInProgressError
-from engine.ledger_queries import total_imbalance_minor
-from engine.observe import EngineObserver
+from engine.read_models.ledger import total_imbalance_minor
+from engine.observability.observer import EngineObserver
 from engine.providers.simulated import InMemoryBook
-from engine.testing.fixtures import make_service, payment_request
+from engine.testing import make_service, payment_request
 from tests.conftest import fresh_postgres_url
 
 POINTS = ["authorize_requested", "authorize_provider_returned", "capture_requested",

@@ -6,9 +6,9 @@ import pytest
 from sqlalchemy import Engine, insert, text
 from sqlalchemy.exc import DBAPIError
 
-from engine.adapters.tables import journal_entries, journal_transactions
-from engine.ledger_queries import balances, imbalances, total_imbalance_minor
-from engine.testing.fixtures import make_service, payment_request
+from engine.storage.tables import journal_entries, journal_transactions
+from engine.read_models.ledger import balances, imbalances, total_imbalance_minor
+from engine.testing import make_service, payment_request
 
 
 def test_balances_sum_to_zero_per_currency(db_engine: Engine) -> None:

@@ -3,9 +3,9 @@ import json
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from engine.adapters.tables import merchants
-from engine.cli import app
-from engine.merchants import authenticate, hash_api_key
+from engine.storage.tables import merchants
+from paysignal.cli import app
+from engine.payments.merchants import authenticate, hash_api_key
 
 
 def test_merchants_create_prints_the_key_once_and_stores_only_its_hash(db_url: str, db_engine) -> None:  # type: ignore[no-untyped-def]

@@ -2,9 +2,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from typer.testing import CliRunner
 
-from engine import db
-from engine.adapters.tables import metadata
-from engine.cli import app
+from engine.storage import db
+from engine.storage.tables import metadata
+from paysignal.cli import app
 from engine.exceptions import SchemaOutOfDateError
 
 import pytest

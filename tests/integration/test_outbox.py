@@ -5,10 +5,10 @@ import json
 import pytest
 from sqlalchemy import Connection, Engine, func, select
 
-from engine import db
-from engine.adapters.tables import event_log, outbox, payments
+from engine.storage import db
+from engine.storage.tables import event_log, outbox, payments
 from engine.exceptions import ConfigurationError, ValidationError
-from engine.outbox import (
+from engine.outbox.relay import (
     DatabaseEventLogSink,
     IdempotentConsumer,
     OutboxEvent,
@@ -16,7 +16,7 @@ from engine.outbox import (
     pending_count,
     sink_from_environment,
 )
-from engine.testing.fixtures import make_service, payment_request
+from engine.testing import make_service, payment_request
 
 
 class Crash(Exception):

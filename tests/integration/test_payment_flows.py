@@ -3,16 +3,16 @@
 import pytest
 from sqlalchemy import Engine, select
 
-from engine.adapters.tables import payment_transitions
+from engine.storage.tables import payment_transitions
 from engine.domain.states import PaymentState
 from engine.exceptions import (
     AmountExceedsAvailableError,
     InvalidTransitionError,
     UnknownOutcomeUnresolvedError,
 )
-from engine.ledger_queries import balances, total_imbalance_minor
+from engine.read_models.ledger import balances, total_imbalance_minor
 from engine.providers.faults import Faults, FaultProfile
-from engine.testing.fixtures import make_service, payment_request
+from engine.testing import make_service, payment_request
 
 
 def audit(engine: Engine, payment_id: str) -> list[tuple[str, str, str]]:

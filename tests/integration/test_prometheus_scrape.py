@@ -12,10 +12,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from engine import db
-from engine.merchants import create_merchant
-from engine.testing.http import wait_for_http
-from engine.testing.postgres import free_port
+from engine.storage import db
+from engine.payments.merchants import create_merchant
+from tests.support.http import wait_for_http
+from tests.support.postgres import free_port
 
 
 
@@ -94,7 +94,7 @@ def test_the_database_and_prometheus_slo_backends_agree_on_the_same_traffic(
 
     from sqlalchemy import func, select
 
-    from engine.adapters.tables import provider_attempts
+    from engine.storage.tables import provider_attempts
     from slo.backends import make_backend
     from slo.spec import load_definitions
 

@@ -6,18 +6,18 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
-from engine.adapters.tables import recon_break_audit, recon_breaks
+from engine.storage.tables import recon_break_audit, recon_breaks
 from engine.settlement.formats import FileRejectedError
-from engine.settlement.generate import DISCREPANCY_KINDS, write_settlement_files
+from paysignal.simulation.settlement_files import DISCREPANCY_KINDS, write_settlement_files
 from engine.settlement.reconcile import open_breaks
 from engine.settlement.run import reconcile_directory
-from engine.simulate import run_simulation
+from paysignal.simulation.day import run_simulation
 
 
 @pytest.mark.parametrize("seed", range(1, 11))
 def test_every_injected_discrepancy_is_found_with_its_kind_and_nothing_else(
         sqlite_template: Path, tmp_path: Path, seed: int) -> None:
-    from engine import db
+    from engine.storage import db
 
     target = tmp_path / "db.sqlite"
     target.write_bytes(sqlite_template.read_bytes())
@@ -66,7 +66,7 @@ def test_the_cli_writes_settlements_and_reconciles_them_as_json(db_url: str,
                                                                tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from engine.cli import app
+    from paysignal.cli import app
 
     runner = CliRunner()
     sim = runner.invoke(app, ["simulate", "--payments", "120", "--seed", "3", "--json",
@@ -99,7 +99,7 @@ def test_large_batches_on_postgresql_run_in_parallel_with_the_same_findings(
         postgres, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     """Files are imported and providers reconciled by one process per core; the findings are
     exactly those of one process, and a rejected file still fails the run by name."""
-    from engine import db
+    from engine.storage import db
     from engine.settlement import run
     from tests.conftest import fresh_postgres_url
 

@@ -5,7 +5,7 @@ from datetime import date
 import pytest
 from sqlalchemy import Engine, func, select
 
-from engine.adapters.tables import settlement_files, settlement_lines, settlement_row_errors
+from engine.storage.tables import settlement_files, settlement_lines, settlement_row_errors
 from engine.exceptions import ValidationError
 from engine.settlement.formats import FORMATS, FileRejectedError, SettlementLine
 from engine.settlement.importer import import_file

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from dashboard.simtest import Workload, run_seed
-from dashboard.simtest_cli import sim_test
-from engine.outbox import IdempotentConsumer
+from paysignal.simulation.simtest import Workload, run_seed
+from paysignal.cli.simtest import sim_test
+from engine.outbox.relay import IdempotentConsumer
 
 SMALL = Workload(payments=30, crashes=1, flaky_payments=10, discrepancies=8)
 

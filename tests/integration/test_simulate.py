@@ -5,7 +5,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from engine.cli import app
+from paysignal.cli import app
 
 REQUIRED = ["payments", "provider_charges", "duplicate_charges", "idempotent_replays",
             "conflicts_rejected", "in_progress_rejected", "unknown_outcomes", "unknown_resolved",

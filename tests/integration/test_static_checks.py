@@ -27,6 +27,42 @@ def test_domain_passes_mypy_strict() -> None:
 
 
 LAYERS = ("engine", "slo", "alerts", "dashboard")  # each may import only those before it
+INSTALLED = (*LAYERS, "paysignal")
+TEST_ONLY = {"pytest", "selenium", "hypothesis", "tests"}
+
+
+def _imports(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text())
+    names: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            names.append(node.module or "")
+    return names
+
+
+def test_installed_packages_carry_no_test_rigs() -> None:
+    for package in INSTALLED:
+        for path in (ROOT / package).rglob("*.py"):
+            for name in _imports(path):
+                assert name.split(".")[0] not in TEST_ONLY, \
+                    f"{path.relative_to(ROOT)} imports {name}: test rigs live in tests/support"
+
+
+def test_only_the_wiring_package_imports_it() -> None:
+    for package in LAYERS:
+        for path in (ROOT / package).rglob("*.py"):
+            assert not [n for n in _imports(path) if n.split(".")[0] == "paysignal"], \
+                f"{path.relative_to(ROOT)} imports the wiring package"
+
+
+def test_the_console_script_is_the_only_entry_point() -> None:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["scripts"] == {"paysignal": "paysignal.cli:main"}
+    assert "entry-points" not in project
 
 
 def test_dependencies_point_one_way() -> None:

@@ -17,10 +17,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from engine import db
-from engine.merchants import create_merchant
-from engine.testing.http import WebhookRecorder, wait_for_http
-from engine.testing.postgres import ThrowawayPostgres, free_port
+from engine.storage import db
+from engine.payments.merchants import create_merchant
+from tests.support.http import WebhookRecorder, wait_for_http
+from tests.support.postgres import ThrowawayPostgres, free_port
 from tests.conftest import fresh_postgres_url
 
 PAYSIGNAL = str(Path(sys.executable).with_name("paysignal"))

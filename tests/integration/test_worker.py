@@ -11,12 +11,12 @@ from pathlib import Path
 import httpx
 from sqlalchemy import Engine, func, select
 
-from engine import db
-from engine.adapters.tables import job_runs
-from engine.outbox import pending_count
-from engine.testing.fixtures import make_service, payment_request
-from engine.testing.postgres import free_port
-from engine.worker import Job, Worker
+from engine.storage import db
+from engine.storage.tables import job_runs
+from engine.outbox.relay import pending_count
+from engine.testing import make_service, payment_request
+from tests.support.postgres import free_port
+from engine.scheduling import Job, Worker
 from tests.conftest import fresh_postgres_url
 
 

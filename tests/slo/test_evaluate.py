@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import Engine, func, insert, select
 from typer.testing import CliRunner
 
-from engine.adapters.tables import provider_attempts, slo_evaluations
-from engine.simulate import run_simulation
+from engine.storage.tables import provider_attempts, slo_evaluations
+from paysignal.simulation.day import run_simulation
 from slo.backends import make_backend
-from slo.cli import app
+from paysignal.cli.slo import app
 from slo.evaluate import evaluate_all
 from slo.spec import DEFINITIONS_DIR, load_definitions
 
@@ -96,14 +96,14 @@ def test_the_slo_commands_are_part_of_paysignal(command: list[str]) -> None:
 
     import os
 
-    result = subprocess.run([sys.executable, "-m", "engine.cli", *command], capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "paysignal", *command], capture_output=True,
                             text=True, timeout=60, env={**os.environ, "COLUMNS": "200"})
     assert result.returncode == 0, result.stderr
     assert "reconciliation-completeness" in result.stdout or "evaluate" in result.stdout
 
 
 def test_an_exhausted_budget_freezes_rollouts_on_the_toggle_audit_trail(db_engine: Engine) -> None:
-    from engine.toggles import audit_trail
+    from engine.payments.toggles import audit_trail
 
     now = datetime(2026, 11, 20, 12, tzinfo=UTC)
     with db_engine.begin() as conn:  # 40 % of northwind's authorizations failed technically
@@ -182,7 +182,7 @@ def test_two_evaluators_rolling_up_at_once_never_count_an_event_twice(
 
 def test_the_report_counts_bad_events_by_provider_across_read_batches(
         db_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
-    from engine import sli_events
+    from engine.read_models import sli_events
     from slo.report import build_report
 
     now = datetime(2026, 11, 20, 12, tzinfo=UTC)

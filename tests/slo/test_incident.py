@@ -4,8 +4,8 @@ simulated time; a calm run over the same period makes no condition true."""
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from engine import db
-from engine.simulate import run_simulation
+from engine.storage import db
+from paysignal.simulation.day import run_simulation
 from slo.backends import make_backend
 from slo.evaluate import evaluate_all
 from slo.spec import load_definitions

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from slo.cli import app
+from paysignal.cli.slo import app
 
 @pytest.fixture(autouse=True)
 def _promtool_installed() -> None:

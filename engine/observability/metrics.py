@@ -1,0 +1,170 @@
+"""Prometheus adapter: registers the catalogue's metrics and feeds them from engine events."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import Engine, func, select
+
+from engine.storage.repository import utc
+from engine.storage.tables import outbox, payments
+from engine.domain.states import PaymentState
+from engine.read_models.ledger import imbalances
+from engine.read_models.health import notification_states
+from engine.read_models.sli_events import break_ages, reconciliation_amounts
+from engine.observability.observer import EngineObserver
+from engine.observability.signals import CATALOGUE, LATENCY_BUCKETS, MetricSpec
+from engine.payments.toggles import DEFAULT_MODE, Mode, current_modes
+
+# Gauges set by events (the others are read from the tables at scrape time).
+EVENT_GAUGES = ("paysignal_job_last_success_timestamp_seconds",)
+
+
+def current_trace_id() -> str | None:
+    from opentelemetry import trace
+
+    context = trace.get_current_span().get_span_context()
+    return format(context.trace_id, "032x") if context.is_valid else None
+
+
+class Metrics:
+    """The catalogue's event metrics in one registry (one per process, or per test)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        self._m: dict[str, Any] = {}
+        for spec in CATALOGUE:
+            if spec.kind == "counter":
+                self._m[spec.name] = Counter(spec.name.removesuffix("_total"), spec.help,
+                                             spec.labels, registry=self.registry)
+            elif spec.kind == "histogram":
+                self._m[spec.name] = Histogram(spec.name, spec.help, spec.labels,
+                                               buckets=spec.buckets or LATENCY_BUCKETS,
+                                               registry=self.registry)
+            elif spec.name in EVENT_GAUGES:
+                self._m[spec.name] = Gauge(spec.name, spec.help, spec.labels,
+                                           registry=self.registry)
+
+    def __getitem__(self, name: str) -> Any:
+        return self._m[name]
+
+    def observe(self, name: str, value: float, **labels: str) -> None:
+        trace_id = current_trace_id()
+        exemplar = {"trace_id": trace_id} if trace_id else None
+        self._m[name].labels(**labels).observe(value, exemplar=exemplar)
+
+    def inc(self, name: str, **labels: str) -> None:
+        metric = self._m[name]
+        (metric.labels(**labels) if labels else metric).inc()
+
+    def watch_tables(self, engine: Engine, providers: list[str] | None = None) -> None:
+        """Gauges read from the tables of record at scrape time."""
+        self.registry.register(_TableGauges(engine, providers or []))
+
+
+class PrometheusObserver(EngineObserver):
+    def __init__(self, metrics: Metrics) -> None:
+        self.m = metrics
+
+    def idempotency(self, outcome: str) -> None:
+        self.m.inc("paysignal_idempotency_requests_total", outcome=outcome)
+
+    def transition(self, from_state: str, to_state: str, provider: str) -> None:
+        self.m.inc("paysignal_payment_transitions_total", from_state=from_state,
+                   to_state=to_state, provider=provider)
+
+    def provider_call(self, provider: str, operation: str, outcome: str, duration_s: float,
+                      attempt: int) -> None:
+        self.m.observe("paysignal_provider_call_duration_seconds", duration_s,
+                       provider=provider, operation=operation, outcome=outcome)
+
+    def retry(self, provider: str, operation: str) -> None:
+        self.m.inc("paysignal_provider_retries_total", provider=provider, operation=operation)
+
+    def retry_budget_exhausted(self, provider: str) -> None:
+        self.m.inc("paysignal_retry_budget_exhausted_total", provider=provider)
+
+    def unknown_outcome(self, provider: str) -> None:
+        self.m.inc("paysignal_unknown_outcomes_total", provider=provider)
+
+    def unknown_resolved(self, provider: str, result: str, unknown_for_s: float) -> None:
+        self.m.inc("paysignal_unknown_outcomes_resolved_total", provider=provider, result=result)
+        self.m.observe("paysignal_unknown_outcome_resolution_seconds", unknown_for_s,
+                       provider=provider)
+
+    def shadow_duplicate(self, provider: str, would_be: str) -> None:
+        self.m.inc("paysignal_idempotency_shadow_detections_total", provider=provider,
+                   would_be=would_be)
+
+    def webhook(self, provider: str, result: str) -> None:
+        self.m.inc("paysignal_webhook_events_total", provider=provider, result=result)
+
+    def webhook_lag(self, provider: str, seconds: float) -> None:
+        self.m.observe("paysignal_webhook_processing_lag_seconds", seconds, provider=provider)
+
+
+def _gauge(spec: MetricSpec) -> GaugeMetricFamily:
+    return GaugeMetricFamily(spec.name, spec.help, labels=spec.labels)
+
+
+RECONCILIATION_GAUGE_WINDOW = timedelta(days=35)
+
+
+class _TableGauges(Collector):
+    def __init__(self, engine: Engine, providers: list[str]) -> None:
+        self.engine, self.providers = engine, providers
+
+    def describe(self) -> list[Any]:
+        return []  # collected lazily: never query the database at registration
+
+    def collect(self) -> Any:
+        from engine.observability.signals import BY_NAME
+
+        now = datetime.now(UTC)
+        open_ = _gauge(BY_NAME["paysignal_unknown_outcomes_open"])
+        oldest = _gauge(BY_NAME["paysignal_unknown_outcome_oldest_age_seconds"])
+        pending = _gauge(BY_NAME["paysignal_outbox_pending_events"])
+        pending_age = _gauge(BY_NAME["paysignal_outbox_oldest_pending_age_seconds"])
+        imbalance = _gauge(BY_NAME["paysignal_ledger_imbalance_minor"])
+        with self.engine.connect() as conn:
+            for provider, count, first in conn.execute(
+                    select(payments.c.provider, func.count(), func.min(payments.c.updated_at))
+                    .where(payments.c.state == PaymentState.UNKNOWN.value)
+                    .group_by(payments.c.provider)):
+                open_.add_metric([provider], count)
+                oldest.add_metric([provider], (now - utc(first)).total_seconds())  # type: ignore[operator]
+            count, first = conn.execute(select(func.count(), func.min(outbox.c.occurred_at))
+                                        .where(outbox.c.published_at.is_(None))).one()
+        pending.add_metric([], count)
+        pending_age.add_metric([], (now - utc(first)).total_seconds() if first else 0.0)  # type: ignore[operator]
+        totals: dict[str, int] = {}
+        for i in imbalances(self.engine):
+            totals[i.currency] = totals.get(i.currency, 0) + abs(i.debits_minus_credits)
+        for currency, value in totals.items():
+            imbalance.add_metric([currency], value)
+        modes = _gauge(BY_NAME["paysignal_idempotency_enforcement_mode"])
+        current = {(p, "*"): DEFAULT_MODE.value for p in self.providers}
+        current.update({(t["provider"], t["payment_method"]): t["mode"]
+                        for t in current_modes(self.engine)})
+        for (provider, method), mode in sorted(current.items()):
+            for candidate in Mode:
+                modes.add_metric([provider, method, candidate.value],
+                                 1.0 if candidate.value == mode else 0.0)
+        amounts = _gauge(BY_NAME["paysignal_reconciliation_amount_minor"])
+        breaks = _gauge(BY_NAME["paysignal_reconciliation_breaks"])
+        sums: dict[tuple[str, str], int] = {}
+        for r in reconciliation_amounts(self.engine, now - RECONCILIATION_GAUGE_WINDOW):
+            sums[(r.provider, r.result)] = sums.get((r.provider, r.result), 0) + r.amount_minor
+        for (provider, result), amount in sorted(sums.items()):
+            amounts.add_metric([provider, result], amount)
+        for b in break_ages(self.engine, now):
+            breaks.add_metric([b.provider, b.age], b.count)
+        deliveries = _gauge(BY_NAME["paysignal_alert_notifications"])
+        for receiver, state, count in notification_states(self.engine, now - timedelta(days=1)):
+            deliveries.add_metric([receiver, state], count)
+        yield from (open_, oldest, pending, pending_age, imbalance, modes, amounts, breaks,
+                    deliveries)

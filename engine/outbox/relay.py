@@ -1,0 +1,189 @@
+"""The outbox relay: publishes committed events, in order per payment, to a pluggable sink.
+
+Delivery is at-least-once (a crash after publishing and before marking republishes the batch);
+consumers dedupe by event id, so there is no double effect.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from sqlalchemy import Connection, Engine, func, select, text, update
+
+from engine.storage.sql import insert_ignoring_conflicts
+from engine.storage.tables import event_log, outbox, processed_events
+from engine.exceptions import ConfigurationError
+
+RELAY_LOCK_ID = 7_340_021  # pg advisory lock: one relay publishes at a time, preserving order
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEvent:
+    id: int
+    event_id: str
+    payment_id: str
+    name: str
+    payload: dict[str, Any]
+    occurred_at: datetime
+
+
+class EventSink(Protocol):
+    name: str
+
+    def publish(self, events: list[OutboxEvent], relay_conn: Connection) -> None:
+        """relay_conn is the relay's open transaction, for sinks that live in the same database."""
+        ...
+
+
+class DatabaseEventLogSink:
+    """The default sink: an event_log table; re-publishing an event is a no-op.
+
+    Without its own engine it writes inside the relay's transaction, so publishing and
+    marking commit together. With a separate engine (another database) it is at-least-once.
+    """
+
+    name = "database"
+
+    def __init__(self, engine: Engine | None = None) -> None:
+        self.engine = engine
+
+    def publish(self, events: list[OutboxEvent], relay_conn: Connection) -> None:
+        if not events:
+            return
+        now = datetime.now(UTC)
+        rows = [{"event_id": e.event_id, "payment_id": e.payment_id, "name": e.name,
+                 "payload": json.dumps(e.payload, sort_keys=True), "occurred_at": e.occurred_at,
+                 "published_at": now} for e in events]
+        if self.engine is None:
+            self._insert(relay_conn, rows)
+        else:
+            with self.engine.begin() as conn:
+                self._insert(conn, rows)
+
+    @staticmethod
+    def _insert(conn: Connection, rows: list[dict[str, Any]]) -> None:
+        conn.execute(insert_ignoring_conflicts(conn, event_log, "event_id"), rows)
+
+
+class KafkaSink:
+    """Publishes to a Kafka topic keyed by payment id (per-payment order within a partition)."""
+
+    name = "kafka"
+
+    def __init__(self, bootstrap_servers: str, topic: str = "paysignal.payments") -> None:
+        try:
+            from confluent_kafka import Producer
+        except ImportError:
+            raise ConfigurationError(
+                "PAYSIGNAL_OUTBOX_SINK=kafka needs confluent-kafka: pip install 'paysignal[kafka]'"
+            ) from None
+        self.topic = topic
+        self._producer = Producer({"bootstrap.servers": bootstrap_servers,
+                                   "enable.idempotence": True, "acks": "all"})
+
+    def publish(self, events: list[OutboxEvent], relay_conn: Connection) -> None:
+        errors: list[str] = []
+        for e in events:
+            self._producer.produce(
+                self.topic, key=e.payment_id.encode(),
+                value=json.dumps({"event_id": e.event_id, "name": e.name, **e.payload}).encode(),
+                headers={"event_id": e.event_id},
+                on_delivery=lambda err, _msg: errors.append(str(err)) if err else None)
+        self._producer.flush(30)
+        if errors:
+            raise RuntimeError(f"kafka delivery failed for {len(errors)} events: {errors[0]}")
+
+
+def sink_from_environment() -> EventSink:
+    kind = os.environ.get("PAYSIGNAL_OUTBOX_SINK", "database")
+    if kind == "database":
+        return DatabaseEventLogSink()
+    if kind == "kafka":
+        servers = os.environ.get("PAYSIGNAL_KAFKA_BOOTSTRAP_SERVERS")
+        if not servers:
+            raise ConfigurationError("PAYSIGNAL_KAFKA_BOOTSTRAP_SERVERS: required when "
+                                     "PAYSIGNAL_OUTBOX_SINK=kafka")
+        return KafkaSink(servers, os.environ.get("PAYSIGNAL_KAFKA_TOPIC", "paysignal.payments"))
+    raise ConfigurationError(f"PAYSIGNAL_OUTBOX_SINK: {kind!r} is not a sink "
+                             "(use 'database' or 'kafka')")
+
+
+class OutboxRelay:
+    def __init__(self, engine: Engine, sink: EventSink, batch_size: int = 500,
+                 after_publish: Callable[[list[OutboxEvent]], None] | None = None) -> None:
+        self.engine = engine
+        self.sink = sink
+        self.batch_size = batch_size
+        self._after_publish = after_publish  # test hook: crash between publish and mark
+
+    def _lock(self, conn: Connection) -> bool:
+        if conn.dialect.name != "postgresql":
+            return True
+        return bool(conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"),
+                                 {"k": RELAY_LOCK_ID}).scalar())
+
+    def run_once(self) -> int:
+        """Publish one batch of pending events; returns how many were published."""
+        with self.engine.begin() as conn:
+            if not self._lock(conn):
+                return 0
+            rows = conn.execute(select(outbox).where(outbox.c.published_at.is_(None))
+                                .order_by(outbox.c.id).limit(self.batch_size)).all()
+            events = [OutboxEvent(r.id, r.event_id, r.payment_id, r.name, json.loads(r.payload),
+                                  r.occurred_at) for r in rows]
+            if not events:
+                return 0
+            self.sink.publish(events, conn)
+            if self._after_publish:
+                self._after_publish(events)
+            conn.execute(update(outbox).where(outbox.c.id.in_([e.id for e in events]))
+                         .values(published_at=datetime.now(UTC)))
+        return len(events)
+
+    def drain(self) -> int:
+        total = 0
+        while (n := self.run_once()):
+            total += n
+        return total
+
+
+def pending_count(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(outbox)
+                                .where(outbox.c.published_at.is_(None))).scalar_one())
+
+
+class IdempotentConsumer:
+    """Runs a handler at most once per event id, recording it in the same transaction."""
+
+    def __init__(self, engine: Engine, name: str,
+                 handler: Callable[[Connection, OutboxEvent], None]) -> None:
+        self.engine, self.name, self.handler = engine, name, handler
+
+    def consume(self, event: OutboxEvent) -> bool:
+        with self.engine.begin() as conn:
+            inserted = conn.execute(
+                insert_ignoring_conflicts(conn, processed_events)
+                .values(consumer=self.name, event_id=event.event_id,
+                        processed_at=datetime.now(UTC))
+                .returning(processed_events.c.event_id)).first()
+            if inserted is None:
+                return False
+            self.handler(conn, event)
+        return True
+
+    def consume_event_log(self, after_id: int = 0, limit: int = 1000) -> tuple[int, int]:
+        """Consume from the database event log; returns (last id seen, events applied)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(event_log).where(event_log.c.id > after_id)
+                                .order_by(event_log.c.id).limit(limit)).all()
+        applied = 0
+        for r in rows:
+            applied += self.consume(OutboxEvent(r.id, r.event_id, r.payment_id, r.name,
+                                                json.loads(r.payload), r.occurred_at))
+        return (rows[-1].id if rows else after_id), applied

@@ -1,0 +1,112 @@
+"""Staged rollout toggles: idempotency enforcement per provider and payment method.
+
+off      the Idempotency-Key is ignored: every request is processed as new
+shadow   processed as new, but a would-be duplicate (a key seen before) is detected and counted
+enforce  the Idempotency-Key protocol as documented (the default)
+
+Every change is an audited action (who, when, from, to, why)."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Engine, insert, select, update
+
+from engine.storage.tables import rollout_toggles, toggle_audit
+from engine.domain.text import is_identifier, validate_text
+from engine.exceptions import ValidationError
+
+ANY_METHOD = "*"
+
+
+class Mode(StrEnum):
+    OFF = "off"
+    SHADOW = "shadow"
+    ENFORCE = "enforce"
+
+
+DEFAULT_MODE = Mode.ENFORCE
+
+
+def set_mode(engine: Engine, *, provider: str, mode: str, actor: str, known_providers: list[str],
+             payment_method: str = ANY_METHOD, reason: str = "") -> dict[str, Any]:
+    if provider not in known_providers:
+        raise ValidationError("provider", f"unknown provider {provider!r} "
+                              f"(known: {', '.join(sorted(known_providers))})")
+    if mode not in {m.value for m in Mode}:
+        raise ValidationError("mode", "must be one of off, shadow, enforce")
+    if payment_method != ANY_METHOD and not is_identifier(payment_method):
+        raise ValidationError("payment_method", "must be '*' or a payment-method token")
+    validate_text(actor, "actor", 128)
+    reason = validate_text(reason, "reason") if reason else "(no reason given)"
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        where = (rollout_toggles.c.provider == provider,
+                 rollout_toggles.c.payment_method == payment_method)
+        current = conn.execute(select(rollout_toggles.c.mode).where(*where)
+                               .with_for_update()).scalar()
+        values = {"mode": mode, "updated_at": now, "updated_by": actor}
+        if current is None:
+            conn.execute(insert(rollout_toggles).values(provider=provider,
+                                                        payment_method=payment_method, **values))
+        else:
+            conn.execute(update(rollout_toggles).where(*where).values(**values))
+        from_mode = current or DEFAULT_MODE.value
+        conn.execute(insert(toggle_audit).values(
+            provider=provider, payment_method=payment_method, from_mode=from_mode, to_mode=mode,
+            actor=actor, reason=reason, at=now))
+    return {"provider": provider, "payment_method": payment_method, "from": from_mode,
+            "to": mode, "actor": actor, "reason": reason, "at": now.isoformat()}
+
+
+def record_policy(engine: Engine, provider: str, note: str, actor: str = "slo-policy") -> None:
+    """Put an error-budget policy decision on a provider's toggle audit trail (the mode does
+    not change: the entry tells whoever changes it next what the budget says)."""
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        mode = conn.execute(select(rollout_toggles.c.mode).where(
+            rollout_toggles.c.provider == provider,
+            rollout_toggles.c.payment_method == ANY_METHOD)).scalar() or DEFAULT_MODE.value
+        conn.execute(insert(toggle_audit).values(
+            provider=provider, payment_method=ANY_METHOD, from_mode=mode, to_mode=mode,
+            actor=actor, reason=note[:255], at=now))
+
+
+def current_modes(engine: Engine) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(rollout_toggles).order_by(
+            rollout_toggles.c.provider, rollout_toggles.c.payment_method)).all()
+    return [{"provider": r.provider, "payment_method": r.payment_method, "mode": r.mode,
+             "updated_by": r.updated_by, "updated_at": r.updated_at.isoformat()} for r in rows]
+
+
+def audit_trail(engine: Engine, limit: int = 100) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(toggle_audit).order_by(toggle_audit.c.id.desc())
+                            .limit(limit)).all()
+    return [{"provider": r.provider, "payment_method": r.payment_method, "from": r.from_mode,
+             "to": r.to_mode, "actor": r.actor, "reason": r.reason, "at": r.at.isoformat()}
+            for r in rows]
+
+
+class ToggleReader:
+    """Modes as the request path sees them, re-read at most every `ttl_s` seconds."""
+
+    def __init__(self, engine: Engine, ttl_s: float = 5.0) -> None:
+        self.engine, self.ttl_s = engine, ttl_s
+        self._modes: dict[tuple[str, str], Mode] = {}
+        self._read_at = float("-inf")
+
+    def mode_for(self, provider: str, payment_method: str | None) -> Mode:
+        if time.monotonic() - self._read_at >= self.ttl_s:
+            with self.engine.connect() as conn:
+                rows = conn.execute(select(rollout_toggles.c.provider,
+                                           rollout_toggles.c.payment_method,
+                                           rollout_toggles.c.mode)).all()
+            self._modes = {(p, m): Mode(mode) for p, m, mode in rows}
+            self._read_at = time.monotonic()
+        return (self._modes.get((provider, payment_method or ANY_METHOD))
+                or self._modes.get((provider, ANY_METHOD)) or DEFAULT_MODE)

@@ -1,0 +1,28 @@
+"""The HTTP API as `paysignal serve api` runs it: the engine's payment API with its metrics,
+plus the alerts package's admin routes (silences)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from alerts.api import register as silence_routes
+from engine.api.app import create_app
+from engine.observability.metrics import Metrics, PrometheusObserver
+from engine.payments.service import PaymentService
+from paysignal.bootstrap import build_service
+
+
+def api_app(engine: Engine, service: PaymentService, *, metrics: Metrics | None = None,
+            max_body_bytes: int | None = None) -> FastAPI:
+    """Every route paysignal serves: the engine's, and the alerts package's silences."""
+    return create_app(engine, service, metrics=metrics, max_body_bytes=max_body_bytes,
+                      admin_routes=[silence_routes])
+
+
+def build_api(engine: Engine) -> FastAPI:
+    """The API from the environment, with its Prometheus metrics."""
+    metrics = Metrics()
+    service = build_service(engine, PrometheusObserver(metrics))
+    metrics.watch_tables(engine, list(service.gateways))
+    return api_app(engine, service, metrics=metrics)

@@ -1,0 +1,43 @@
+"""The one place that wires real adapters together from the environment."""
+
+from __future__ import annotations
+
+import os
+
+from sqlalchemy import Engine
+
+from engine.exceptions import ConfigurationError
+from engine.observability.observer import EngineObserver
+from engine.providers.faults import profile
+from engine.providers.simulated import SqlBook, build_simulated_providers
+from engine.payments.service import EngineSettings, PaymentService
+from engine.payments.toggles import ToggleReader
+
+
+def _float_env(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name}: {raw!r} is not a number") from None
+    if value <= 0:
+        raise ConfigurationError(f"{name}: must be greater than zero")
+    return value
+
+
+def settings_from_environment() -> EngineSettings:
+    return EngineSettings(
+        lock_timeout_s=_float_env("PAYSIGNAL_IDEMPOTENCY_LOCK_TIMEOUT_S", 60.0),
+        key_ttl_s=_float_env("PAYSIGNAL_IDEMPOTENCY_KEY_TTL_S", 24 * 3600.0),
+    )
+
+
+def build_service(engine: Engine, observer: EngineObserver | None = None) -> PaymentService:
+    """The service as `serve` and the worker run it: simulated providers with a durable book."""
+    faults = profile(os.environ.get("PAYSIGNAL_PROVIDER_PROFILE", "calm"))
+    seed = int(os.environ.get("PAYSIGNAL_PROVIDER_SEED", "0"))
+    gateways = build_simulated_providers(SqlBook(engine), seed=seed, faults=faults)
+    return PaymentService(engine, gateways, settings=settings_from_environment(),
+                          observer=observer, toggles=ToggleReader(engine))

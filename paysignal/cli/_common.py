@@ -1,0 +1,54 @@
+"""What every command module shares: consoles, the --database-url and --json options, and
+error handling that turns a PaysignalError into one red line and exit status 2."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, NoReturn, Optional, TypeVar
+
+import typer
+from rich.console import Console
+from sqlalchemy import Engine
+
+from engine.exceptions import PaysignalError
+from engine.storage import db
+
+console = Console(stderr=True)
+out = Console()
+T = TypeVar("T")
+
+DatabaseUrl = Annotated[Optional[str], typer.Option(
+    "--database-url", envvar="PAYSIGNAL_DATABASE_URL", show_envvar=True,
+    help="SQLAlchemy URL (postgresql://... or sqlite:///path). Default: sqlite:///var/paysignal.db")]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
+
+
+def fail(message: str) -> NoReturn:
+    console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(2)
+
+
+def guarded(fn: Callable[[], T]) -> T:
+    try:
+        return fn()
+    except PaysignalError as exc:
+        fail(str(exc))
+
+
+def write_out_file(path: Path, text: str) -> None:
+    """Write an --out file whole or not at all: a temporary file renamed into place."""
+    if not path.parent.is_dir():
+        fail(f"--out: {path.parent} is not a directory")
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text)
+    os.replace(partial, path)
+
+
+
+def ready_engine(url: str | None) -> Engine:
+    """An engine on a database whose schema is current, or a clear error saying how to fix it."""
+    engine = guarded(lambda: db.make_engine(url))
+    guarded(lambda: db.require_current_schema(engine))
+    return engine

@@ -1,0 +1,191 @@
+"""`paysignal demo`: a simulated day end to end, then the API, the worker and the dashboard
+together (registered through the `paysignal.toplevel` entry point)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from paysignal.cli._common import DatabaseUrl, console, fail, guarded, out
+
+DEMO_ROUTING = """# The demo's alert routing: every alert to a local file (no pager, no e-mail).
+route:
+  receiver: demo-file
+  group_by: [alertname, slo, provider]
+  group_wait: 10s
+  group_interval: 1m
+  repeat_interval: 4h
+inhibit_rules:
+  - source_matchers: ['severity="page"']
+    target_matchers: ['severity="ticket"']
+    equal: [slo, provider]
+receivers:
+  - name: demo-file
+    file:
+      path: {path}
+"""
+
+
+def _check_port_free(port: int, option: str) -> None:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            fail(f"{option}: port {port} is already in use (is another demo running?); "
+                 f"choose another with {option}")
+
+
+def _wait_http(url: str, proc: subprocess.Popen[bytes], name: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            fail(f"{name} exited with {proc.returncode} while starting (see its log in the "
+                 "demo's work directory)")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.3)
+    fail(f"{name} did not answer {url} within {seconds:.0f} s")
+
+
+def _summary(day: Any, routing_log: Path) -> None:
+    sim = day.simulation
+    found = {(b["kind"], b["provider"], b["provider_reference"])
+             for b in day.reconciliation["breaks"]}
+    truth = {(t["kind"], t["provider"], t["provider_reference"]) for t in day.ground_truth}
+    out.print(f"[bold]payments[/]: {sim['payments']:,} simulated · provider charges "
+              f"{sim['provider_charges']:,} · [bold]duplicate charges {sim['duplicate_charges']}[/]"
+              f" · idempotent replays {sim['idempotent_replays']:,} · unknown outcomes "
+              f"{sim['unknown_outcomes']} ({sim['unknown_resolved']} resolved by asking the "
+              f"provider) · ledger imbalance {sim['ledger_imbalance_minor']}")
+    closed = sum(d["closed_automatically"] for d in day.reconciliation["days"])
+    out.print(f"[bold]reconciliation[/]: {day.reconciliation['matched']:,} settlement lines "
+              f"matched; {len(truth)} discrepancies injected, "
+              f"{'every one found' if truth <= found else 'some missed!'} ({len(found)} breaks "
+              f"raised, {closed} closed again when a late settlement arrived)")
+    out.print(f"[bold]SLOs[/]: {day.slos_evaluated} evaluated · [bold]alerts firing[/]: "
+              f"{', '.join(day.alerts_firing) or 'none'} · {day.notifications} notifications "
+              f"written to {routing_log}")
+
+
+def demo(
+    fast: Annotated[bool, typer.Option("--fast", help="A compressed day (fewer payments) "
+                                                       "for CI and a first look.")] = False,
+    serve: Annotated[bool, typer.Option("--serve/--no-serve",
+                                        help="After the day, serve the API, the worker and "
+                                             "the dashboard until Ctrl-C.")] = True,
+    payments: Annotated[Optional[int], typer.Option(
+        min=10, max=1_000_000, help="Payments in the day [default: 2000, or 300 with --fast]",
+        show_default=False)] = None,
+    seed: Annotated[int, typer.Option(help="Same seed, same day.")] = 42,
+    workdir: Annotated[Path, typer.Option(help="Settlement files, alert log and routing.")] =
+        Path("var/demo"),
+    api_port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    dashboard_port: Annotated[int, typer.Option(min=1, max=65535)] = 8501,
+    worker_metrics_port: Annotated[int, typer.Option(min=1, max=65535)] = 9101,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Run a simulated day for three providers, with a scripted southbank incident (timeouts
+    after charging, failures, recovery), settlement files with injected discrepancies,
+    reconciliation, SLO evaluation and alert routing to a local file; then serve the API, the
+    worker and the dashboard together."""
+    from paysignal.simulation.demo_day import run_day
+    from engine.storage import db
+    from engine.payments.merchants import create_merchant
+
+    count = payments or (300 if fast else 2000)
+    workdir.mkdir(parents=True, exist_ok=True)
+    routing_log = (workdir / "alerts.log").resolve()
+    routing = workdir / "routing.yaml"
+    routing.write_text(DEMO_ROUTING.format(path=routing_log))
+    engine = guarded(lambda: db.make_engine(database_url))
+    guarded(lambda: db.upgrade(engine))
+    url = engine.url.render_as_string(hide_password=False)
+    merchant = guarded(lambda: create_merchant(engine, f"demo-shop-{os.getpid()}"))
+    with console.status("starting") as status:
+        day = guarded(lambda: run_day(engine, workdir, payments=count, seed=seed,
+                                      duration=timedelta(hours=24), routing=routing,
+                                      step=lambda s: status.update(s)))
+    engine.dispose()
+    _summary(day, routing_log)
+    if not serve:
+        return
+    for port, option in ((api_port, "--api-port"), (dashboard_port, "--dashboard-port"),
+                         (worker_metrics_port, "--worker-metrics-port")):
+        _check_port_free(port, option)
+    env = {**os.environ, "PAYSIGNAL_DATABASE_URL": url,
+           "PAYSIGNAL_ALERT_ROUTES": str(routing.resolve()),
+           "PAYSIGNAL_SETTLEMENT_DIR": str(day.settlement_dir.resolve()),
+           "PAYSIGNAL_DASHBOARD_URL": f"http://127.0.0.1:{dashboard_port}"}
+    paysignal = [sys.executable, "-m", "paysignal"]
+    commands = {"api": ["serve", "api", "--port", str(api_port)],
+                "worker": ["serve", "worker", "--metrics-port", str(worker_metrics_port)],
+                "dashboard": ["serve", "dashboard", "--port", str(dashboard_port)]}
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt  # Ctrl-C or a TERM: stop everything the demo started
+
+    # explicit: a shell starts background jobs with SIGINT ignored
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    logs = {name: (workdir / f"{name}.log").open("ab") for name in commands}
+    try:
+        for name, args in commands.items():
+            procs[name] = subprocess.Popen([*paysignal, *args], env=env, stdout=logs[name],
+                                           stderr=subprocess.STDOUT)
+        _wait_http(f"http://127.0.0.1:{api_port}/healthz", procs["api"], "the API")
+        _wait_http(f"http://127.0.0.1:{worker_metrics_port}/metrics", procs["worker"],
+                   "the worker")
+        _wait_http(f"http://127.0.0.1:{dashboard_port}/_stcore/health", procs["dashboard"],
+                   "the dashboard")
+        # plain print: a terminal-width wrap would break the URLs and the curl command
+        print(f"""
+paysignal demo is running (Ctrl-C stops it)
+  dashboard  http://127.0.0.1:{dashboard_port}/   start here: Overview, then Reconciliation
+  API        http://127.0.0.1:{api_port}/docs
+  API key    {merchant.api_key}   (a demo merchant's; shown once)
+  metrics    http://127.0.0.1:{api_port}/metrics and http://127.0.0.1:{worker_metrics_port}/metrics
+  alerts     {routing_log}
+  logs       {workdir}/api.log, worker.log, dashboard.log
+
+What to look at:
+  - Overview: no customer charged twice at any provider despite the retries and the
+    timeouts after charging; the southbank incident in the SLO burn rates and alerts.
+  - Reconciliation: the injected discrepancies as breaks (a duplicate charge among them):
+    assign one, resolve it, sign off a day.
+  - Payments: paste a payment id from the break queue: audit trail, ledger, events.
+  - Retry a payment; the second answer is a replay (Idempotent-Replayed: true):
+    curl -i -X POST http://127.0.0.1:{api_port}/v1/payments \\
+      -H 'Authorization: Bearer {merchant.api_key}' -H 'Idempotency-Key: demo-1' \\
+      -H 'Content-Type: application/json' \\
+      -d '{{"amount": 1250, "currency": "EUR", "reference": "order-1", "payment_method": "tok_approve"}}'
+""", flush=True)
+        while all(p.poll() is None for p in procs.values()):
+            time.sleep(0.5)
+        dead = [n for n, p in procs.items() if p.poll() is not None]
+        fail(f"{', '.join(dead)} stopped unexpectedly; stopping the demo")
+    except KeyboardInterrupt:
+        console.print("stopping")
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                p.terminate()
+        for p in procs.values():
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        for log in logs.values():
+            log.close()

@@ -1,0 +1,182 @@
+"""`paysignal reconcile` and `paysignal breaks`: settlement files against the ledger, and the
+finance queue of breaks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.table import Table
+
+from paysignal.cli._common import DatabaseUrl, JsonFlag, console, fail, guarded, out, ready_engine
+
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+
+breaks_app = typer.Typer(no_args_is_help=True, help="Reconciliation breaks: the finance queue.")
+
+
+def reconcile(
+    directory: Annotated[Optional[Path], typer.Option(
+        "--dir", help="Import every settlement file in DIR, then reconcile each provider-day.")] = None,
+    provider: Annotated[Optional[str], typer.Option(help="Reconcile one provider-day...")] = None,
+    day: Annotated[Optional[str], typer.Option("--date", help="...on this day (YYYY-MM-DD).")] = None,
+    file: Annotated[Optional[Path], typer.Option(help="Import this file first.")] = None,
+    database_url: DatabaseUrl = None, as_json: JsonFlag = False,
+) -> None:
+    """Match provider settlement files against the ledger and record breaks."""
+    from datetime import date as date_type
+
+    from engine.settlement.run import reconcile_directory, reconcile_provider_day
+
+    engine = ready_engine(database_url)
+    if directory is not None and (provider or day or file):
+        fail("use either --dir DIR, or --provider P --date D [--file F]")
+    if directory is None and not (provider and day):
+        fail("--provider and --date are required without --dir")
+    with Progress(TextColumn("[bold]{task.description}[/]"), BarColumn(),
+                  TaskProgressColumn(), TimeRemainingColumn(), console=console,
+                  transient=True, disable=as_json) as bar:
+        tasks: dict[str, Any] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        if directory is not None:
+            report = guarded(lambda: reconcile_directory(engine, directory, progress))
+        else:
+            try:
+                on = date_type.fromisoformat(day or "")
+            except ValueError:
+                fail(f"--date: {day!r} is not a date (YYYY-MM-DD)")
+            if file is not None and not file.is_file():
+                fail(f"--file: {file} does not exist")
+            report = guarded(lambda: reconcile_provider_day(engine, provider or "", on, file,
+                                                            progress))
+    figures = report.as_json()
+    if as_json:
+        print(json.dumps(figures))
+        return
+    for f in figures["files"]:  # type: ignore[union-attr]
+        note = "already imported" if f["already_imported"] else f"{f['lines']} lines"
+        out.print(f"{f['file']}: {note}" + (f", {len(f['row_errors'])} rejected rows"
+                                            if f["row_errors"] else ""))
+        for e in f["row_errors"][:10]:
+            out.print(f"  line {e['line']}: {e['reason']}")
+    out.print(f"matched {figures['matched']} lines, {figures['matched_amount_minor']} minor units")
+    table = Table("kind", "provider", "provider reference", "payment", "expected", "actual")
+    for b in figures["breaks"]:  # type: ignore[union-attr]
+        table.add_row(b["kind"], b["provider"], b["provider_reference"], b["payment_id"] or "",
+                      str(b["expected_minor"]), str(b["actual_minor"]))
+    out.print(table if figures["breaks"] else "no breaks")
+
+
+@breaks_app.command("list")
+def breaks_list(
+    status: Annotated[Optional[str], typer.Option(help="open, investigating, resolved, written_off")] = None,
+    provider: Annotated[Optional[str], typer.Option()] = None,
+    kind: Annotated[Optional[str], typer.Option()] = None,
+    export_to: Annotated[Optional[Path], typer.Option(
+        "--export", help="Write the breaks to this .csv or .parquet file.")] = None,
+    database_url: DatabaseUrl = None, as_json: JsonFlag = False,
+) -> None:
+    """List breaks (filters combine)."""
+    from engine.storage.tables import recon_breaks
+    from engine.settlement.breaks import export, list_breaks
+
+    rows = guarded(lambda: list_breaks(ready_engine(database_url), status=status,
+                                       provider=provider, kind=kind))
+    if export_to is not None:
+        guarded(lambda: export(rows, export_to, recon_breaks))
+        out.print(f"wrote {len(rows)} breaks to {export_to}")
+        return
+    if as_json:
+        print(json.dumps(rows, default=str))
+        return
+    table = Table("id", "day", "provider", "kind", "reference", "expected", "actual", "status",
+                  "owner", "age h")
+    for r in rows:
+        table.add_row(r["id"], str(r["settled_on"]), r["provider"], r["kind"],
+                      r["provider_reference"], str(r["expected_minor"]), str(r["actual_minor"]),
+                      r["status"], r["owner"] or "", str(r["age_hours"]))
+    out.print(table if rows else "no breaks")
+
+
+@breaks_app.command("show")
+def breaks_show(break_id: str, database_url: DatabaseUrl = None) -> None:
+    """One break with its audit trail."""
+    from engine.settlement.breaks import show_break
+
+    print(json.dumps(guarded(lambda: show_break(ready_engine(database_url), break_id)),
+                     default=str, indent=2))
+
+
+@breaks_app.command("assign")
+def breaks_assign(break_id: str, owner: Annotated[str, typer.Option()],
+                  actor: Annotated[str, typer.Option()],
+                  note: Annotated[str, typer.Option()] = "assigned",
+                  database_url: DatabaseUrl = None) -> None:
+    """Give a break an owner and start investigating it."""
+    from engine.settlement.breaks import move_break
+
+    row = guarded(lambda: move_break(ready_engine(database_url), break_id, "investigating",
+                                     actor=actor, note=note, owner=owner))
+    out.print(f"{row['id']}: {row['status']}, owner {row['owner']}")
+
+
+@breaks_app.command("resolve")
+def breaks_resolve(break_id: str, actor: Annotated[str, typer.Option()],
+                   note: Annotated[str, typer.Option(help="What was done (audited).")],
+                   write_off: Annotated[bool, typer.Option(
+                       "--write-off", help="Close as written off instead of resolved.")] = False,
+                   database_url: DatabaseUrl = None) -> None:
+    """Close a break as resolved (or written off), with a note."""
+    from engine.settlement.breaks import move_break
+
+    row = guarded(lambda: move_break(ready_engine(database_url), break_id,
+                                     "written_off" if write_off else "resolved",
+                                     actor=actor, note=note))
+    out.print(f"{row['id']}: {row['status']}")
+
+
+@breaks_app.command("sign-off")
+def breaks_sign_off(provider: Annotated[str, typer.Option()],
+                    day: Annotated[str, typer.Option("--date")],
+                    actor: Annotated[str, typer.Option()],
+                    override: Annotated[Optional[str], typer.Option(
+                        help="Accept open breaks, with this reason (audited).")] = None,
+                    database_url: DatabaseUrl = None) -> None:
+    """Finance sign-off of a reconciled provider-day."""
+    from datetime import date as date_type
+
+    from engine.settlement.breaks import sign_off
+
+    try:
+        on = date_type.fromisoformat(day)
+    except ValueError:
+        fail(f"--date: {day!r} is not a date (YYYY-MM-DD)")
+    row = guarded(lambda: sign_off(ready_engine(database_url), provider, on, actor=actor,
+                                   override=override))
+    out.print(f"{provider} {day} signed off by {row['signed_off_by']}"
+              + (f" with override: {row['sign_off_override']}" if row["sign_off_override"] else ""))
+
+
+@breaks_app.command("checkpoints")
+def breaks_checkpoints(export_to: Annotated[Optional[Path], typer.Option(
+        "--export", help="Write the checkpoints to this .csv or .parquet file.")] = None,
+                       database_url: DatabaseUrl = None) -> None:
+    """Reconciliation checkpoints per provider-day (JSON, or a file with --export)."""
+    from engine.storage.tables import recon_checkpoints
+    from engine.settlement.breaks import checkpoints, export
+
+    rows = checkpoints(ready_engine(database_url))
+    if export_to is not None:
+        guarded(lambda: export(rows, export_to, recon_checkpoints))
+        out.print(f"wrote {len(rows)} checkpoints to {export_to}")
+        return
+    print(json.dumps(rows, default=str, indent=2))
+
+

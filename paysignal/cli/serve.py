@@ -1,0 +1,110 @@
+"""`paysignal serve api|worker|dashboard`: the long-lived processes."""
+
+from __future__ import annotations
+
+import json
+import sys
+import os
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.table import Table
+
+import dashboard
+from dashboard import auth
+from paysignal.cli._common import DatabaseUrl, JsonFlag, console, fail, guarded, out, ready_engine
+
+serve_app = typer.Typer(no_args_is_help=True, help="Run the long-lived processes.")
+
+
+@serve_app.command("api")
+def serve_api(
+    host: Annotated[str, typer.Option(envvar="PAYSIGNAL_API_HOST", help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="PAYSIGNAL_API_PORT", min=1, max=65535)] = 8000,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Serve the payment HTTP API (uvicorn). OpenAPI at /openapi.json."""
+    import uvicorn
+
+    from paysignal.api import build_api
+    from engine.observability.logs import configure_logging
+    from engine.observability.tracing import configure_tracing
+
+    configure_logging(os.environ.get("PAYSIGNAL_LOG_LEVEL", "INFO"))
+    configure_tracing("paysignal-api")
+    api = guarded(lambda: build_api(ready_engine(database_url)))
+    # uvicorn's own logging is replaced by the JSON logs (the app logs each request itself)
+    uvicorn.run(api, host=host, port=port, log_config=None, access_log=False,
+                server_header=False)
+
+
+
+@serve_app.command("worker")
+def serve_worker(
+    metrics_port: Annotated[int, typer.Option(envvar="PAYSIGNAL_WORKER_METRICS_PORT",
+                                              help="Port of the worker's /metrics.")] = 9101,
+    metrics_host: Annotated[str, typer.Option(
+        envvar="PAYSIGNAL_WORKER_METRICS_HOST",
+        help="Address of the worker's /metrics (0.0.0.0 in a container, for Prometheus).")
+    ] = "127.0.0.1",
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Run the scheduled jobs (listed in paysignal/worker.py): outbox relay, unknown-outcome
+    resolver, abandoned-request recovery, idempotency-key expiry, SLO and alert evaluation, and
+    settlement reconciliation (when PAYSIGNAL_SETTLEMENT_DIR is set)."""
+    from prometheus_client import start_http_server
+
+    from paysignal.bootstrap import build_service
+    from engine.observability.logs import configure_logging
+    from engine.observability.metrics import Metrics, PrometheusObserver
+    from engine.observability.tracing import configure_tracing
+    from engine.scheduling import Worker
+    from paysignal.worker import worker_jobs
+
+    configure_logging(os.environ.get("PAYSIGNAL_LOG_LEVEL", "INFO"))
+    configure_tracing("paysignal-worker")
+    engine = ready_engine(database_url)
+    metrics = Metrics()
+    service = build_service(engine, PrometheusObserver(metrics))
+    metrics.watch_tables(engine, list(service.gateways))
+    start_http_server(metrics_port, addr=metrics_host, registry=metrics.registry)
+    worker = Worker(engine, worker_jobs(engine, service), metrics)
+    console.print(f"worker {worker.name}: {', '.join(j.name for j in worker.jobs)}; "
+                  f"metrics on {metrics_host}:{metrics_port}")
+    worker.scheduler().start()
+
+
+DASHBOARD_APP = Path(dashboard.__file__).parent / "app.py"
+
+
+def streamlit_command(host: str, port: int) -> list[str]:
+    return [sys.executable, "-m", "dashboard.launch", "run", str(DASHBOARD_APP),
+            "--server.address", host, "--server.port", str(port),
+            "--server.headless", "true", "--browser.gatherUsageStats", "false",
+            "--global.developmentMode", "false", "--client.toolbarMode", "viewer",
+            "--server.fileWatcherType", "none"]
+
+
+@serve_app.command("dashboard")
+def serve_dashboard(
+    host: Annotated[str, typer.Option(envvar="PAYSIGNAL_DASHBOARD_HOST",
+                                      help="Address to bind. Anything but loopback needs a "
+                                           "login (role passwords or OIDC).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="PAYSIGNAL_DASHBOARD_PORT", min=1,
+                                      max=65535)] = 8501,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Serve the Streamlit dashboard: payment states, duplicate risk, reconciliation, SLOs and
+    alerts, for engineering and finance."""
+    login = guarded(auth.login_configured)
+    try:
+        auth.check_bind(host, login)
+    except auth.BindRefusedError as exc:
+        fail(str(exc))
+    if database_url:
+        os.environ["PAYSIGNAL_DATABASE_URL"] = database_url
+    command = streamlit_command(host, port)
+    typer.echo(f"dashboard on http://{host}:{port}/"
+               + ("" if login else " (no login configured: local use only)"))
+    os.execv(command[0], command)

@@ -1,0 +1,251 @@
+"""`paysignal simulate`: seeded client traffic through the real engine under a fault profile."""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+
+from engine.storage.tables import payments as payments_table
+from engine.domain.clock import VirtualClock
+from engine.domain.retry import (
+    ExponentialJitter,
+    RetryBudget,
+    RetryPolicy,
+    stop_after_attempt,
+)
+from engine.domain.states import PaymentState
+from engine.exceptions import (
+    IdempotencyKeyConflictError,
+    IdempotencyKeyInProgressError,
+    PaysignalError,
+)
+from engine.read_models.ledger import total_imbalance_minor
+from engine.observability.observer import EngineObserver
+from engine.outbox.relay import DatabaseEventLogSink, OutboxRelay, pending_count
+from engine.providers.base import Gateway, ProviderOutcome, ProviderRequest
+from engine.providers.faults import profile as load_profile
+from engine.providers.simulated import (
+    InMemoryBook,
+    build_simulated_providers,
+    duplicate_charges,
+)
+from engine.payments.service import EngineSettings, PaymentService
+
+CURRENCIES = (("USD", 500, 50_000), ("EUR", 500, 40_000), ("GBP", 500, 30_000),
+              ("JPY", 300, 60_000), ("KWD", 1_000, 90_000))
+MERCHANTS = ("merchant_acme", "merchant_globex", "merchant_initech")
+# Fault profiles also shape the clients: how often a card gives a provider that never answers.
+SILENT_TOKEN_RATE = {"calm": 0.0, "default": 0.002, "provider-outage": 0.004, "chaos": 0.01}
+
+
+class SimulationCounter(EngineObserver):
+    def __init__(self) -> None:
+        self.idempotency_outcomes: Counter[str] = Counter()
+        self.retries = 0
+        self.budget_exhausted = 0
+        self.unknown_count = 0
+        self.resolved_count = 0
+
+    def idempotency(self, outcome: str) -> None:
+        self.idempotency_outcomes[outcome] += 1
+
+    def retry(self, provider: str, operation: str) -> None:
+        self.retries += 1
+
+    def retry_budget_exhausted(self, provider: str) -> None:
+        self.budget_exhausted += 1
+
+    def unknown_outcome(self, provider: str) -> None:
+        self.unknown_count += 1
+
+    def unknown_resolved(self, provider: str, result: str, unknown_for_s: float) -> None:
+        self.resolved_count += 1
+
+
+class _ConcurrentRetryGateway:
+    """Wraps a gateway: while a flagged request is at the provider, the client retries it."""
+
+    def __init__(self, inner: Gateway) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.honours_idempotency_keys = inner.honours_idempotency_keys
+        self.during_next_call: Callable[[], None] | None = None
+
+    def execute(self, request: ProviderRequest) -> ProviderOutcome:
+        hook, self.during_next_call = self.during_next_call, None
+        if hook:
+            hook()
+        return self.inner.execute(request)
+
+    def lookup(self, operation: Any, request_id: str, payment_ref: str) -> ProviderOutcome:
+        return self.inner.lookup(operation, request_id, payment_ref)
+
+
+@dataclass
+class SimulationResult:
+    figures: dict[str, Any]
+    payment_ids: list[str] = field(default_factory=list)
+
+
+def run_simulation(engine: Engine, *, payments: int = 1000, seed: int = 42,
+                   profile: str = "default", duration: timedelta = timedelta(hours=6),
+                   end: datetime | None = None,
+                   progress: Callable[[int], None] | None = None) -> SimulationResult:
+    fault_profile = load_profile(profile)
+    if payments < 1:
+        from engine.exceptions import ValidationError
+        raise ValidationError("payments", "must be at least 1")
+    started = time.perf_counter()
+    end = end or datetime.now(UTC).replace(microsecond=0)
+    clock = VirtualClock(end - duration)
+    rng = random.Random(f"clients|{seed}")
+    # A fresh tag keeps ids and keys unique when runs share a database; the providers'
+    # seeded decisions ignore it, so the same seed replays the same traffic.
+    run_tag = uuid.uuid4().hex[:8]
+    book = InMemoryBook()
+    providers = build_simulated_providers(book, seed=seed, faults=fault_profile,
+                                          sleep=clock.advance,
+                                          rng_key=lambda rid: rid.replace(run_tag, "run"))
+    for p in providers.values():
+        p.until_end = lambda: end - clock.now()  # type: ignore[operator]
+    gateways = {n: _ConcurrentRetryGateway(p) for n, p in providers.items()}
+    counter = SimulationCounter()
+    id_counter = Counter[str]()
+
+    def new_id(prefix: str) -> str:
+        id_counter[prefix] += 1
+        return f"{prefix}_{run_tag}_{id_counter[prefix]:08d}"
+
+    budget = RetryBudget(ratio=0.2, min_retries=5, window_s=60, clock=clock.monotonic)
+    policy = RetryPolicy(stop=stop_after_attempt(4), wait=ExponentialJitter(0.2, 2.0, 5.0),
+                         clock=clock.monotonic, sleep=clock.advance,
+                         rng=random.Random(f"retry|{seed}"), budget=budget)
+    service = PaymentService(engine, gateways, clock=clock.now, retry_policy=policy,  # type: ignore[arg-type]
+                             observer=counter, settings=EngineSettings(actor="simulator"),
+                             new_id=new_id)
+    client = _Clients(service, gateways, rng, counter, profile, run_tag)
+    step = duration / payments
+    for i in range(payments):
+        clock.at_least(end - duration + step * i)
+        client.one_payment(i)
+        if progress:
+            progress(i + 1)
+    # The worker's jobs, run to completion: resolve unknown outcomes, recover, publish events.
+    # Only this run's payments: its simulated providers know nothing of earlier runs.
+    for _ in range(3):
+        clock.advance(60)
+        for payment_id in client.payment_ids:
+            service.resolve_unknown(payment_id)
+    OutboxRelay(engine, DatabaseEventLogSink()).drain()
+
+    ids = client.payment_ids
+    with engine.connect() as conn:
+        unresolved = conn.execute(select(func.count()).select_from(payments_table).where(
+            payments_table.c.state == PaymentState.UNKNOWN.value,
+            payments_table.c.id.like(f"pay_{run_tag}_%"))).scalar_one()
+    figures = {
+        "payments": payments,
+        "profile": profile,
+        "seed": seed,
+        "provider_charges": len(book.charges()),
+        "duplicate_charges": duplicate_charges(book),
+        "idempotent_replays": counter.idempotency_outcomes["replayed"],
+        "conflicts_rejected": counter.idempotency_outcomes["conflict"],
+        "in_progress_rejected": counter.idempotency_outcomes["in_flight"],
+        "unknown_outcomes": counter.unknown_count,
+        "unknown_resolved": counter.resolved_count,
+        "unresolved": int(unresolved),
+        "retries": counter.retries,
+        "retry_budget_exhausted": counter.budget_exhausted,
+        "client_errors": client.errors,
+        "final_states": dict(sorted(client.final_states().items())),
+        "ledger_imbalance_minor": total_imbalance_minor(engine),
+        "outbox_pending": pending_count(engine),
+        "elapsed_s": round(time.perf_counter() - started, 3),
+    }
+    return SimulationResult(figures, ids)
+
+
+class _Clients:
+    """Merchant integrations: double clicks, same-key retries, captures, voids, refunds."""
+
+    def __init__(self, service: PaymentService, gateways: dict[str, _ConcurrentRetryGateway],
+                 rng: random.Random, counter: SimulationCounter, profile: str, run_tag: str,
+                 ) -> None:
+        self.service, self.gateways, self.rng, self.counter = service, gateways, rng, counter
+        self.silent_rate = SILENT_TOKEN_RATE.get(profile, 0.0)
+        self.run_tag = run_tag
+        self.payment_ids: list[str] = []
+        self.errors: Counter[str] = Counter()
+
+    def final_states(self) -> Counter[str]:
+        states: Counter[str] = Counter()
+        for pid in self.payment_ids:
+            states[self.service.get_payment(None, pid).state.value] += 1
+        return states
+
+    def _call(self, fn: Callable[[], Any]) -> Any:
+        try:
+            return fn()
+        except (IdempotencyKeyConflictError, IdempotencyKeyInProgressError):
+            return None  # counted by the engine's observer
+        except PaysignalError as exc:
+            self.errors[type(exc).__name__] += 1
+            return None
+
+    def _token(self) -> str:
+        r = self.rng.random()
+        if r < self.silent_rate:
+            return "tok_unknown_forever"
+        if r < 0.03:
+            return self.rng.choice(("tok_decline_insufficient_funds", "tok_decline_do_not_honor"))
+        return "tok_approve"
+
+    def one_payment(self, i: int) -> None:
+        rng = self.rng
+        merchant = rng.choice(MERCHANTS)
+        currency, low, high = rng.choice(CURRENCIES)
+        amount = int(low * (high / low) ** rng.random())
+        key = f"{self.run_tag}-create-{i}"
+        request = {"amount": amount, "currency": currency, "reference": f"order-{i}",
+                   "payment_method": self._token(),
+                   "capture": "manual" if rng.random() < 0.3 else "automatic"}
+        create = lambda: self.service.create_payment(merchant, key, request)  # noqa: E731
+        if rng.random() < 0.05:  # the client's timeout fires while the provider is working
+            gateway = self.gateways[self.service.router.route(currency, request["reference"])]
+            gateway.during_next_call = lambda: self._call(create)
+        response = self._call(create)
+        if response is None:
+            return
+        payment_id = response.payment_id
+        self.payment_ids.append(payment_id)
+        if rng.random() < 0.10:  # double click
+            self._call(create)
+        if response.status_code == 202 and rng.random() < 0.7:  # retry after a timeout
+            self._call(create)
+        if rng.random() < 0.02:  # a buggy client reuses the key for another amount
+            self._call(lambda: self.service.create_payment(
+                merchant, key, {**request, "amount": amount + 1}))
+        state = response.body["state"]
+        if request["capture"] == "manual" and state in ("authorized", "unknown"):
+            if rng.random() < 0.8:
+                partial = rng.random() < 0.25
+                capture_amount = max(1, amount * rng.randint(30, 95) // 100) if partial else None
+                result = self._call(lambda: self.service.capture(
+                    merchant, f"{key}-capture", payment_id, capture_amount))
+            else:
+                result = self._call(lambda: self.service.void(merchant, f"{key}-void", payment_id))
+            state = result.body["state"] if result else state
+        if state == "captured" and rng.random() < 0.15:
+            result = self._call(lambda: self.service.refund(
+                merchant, f"{key}-refund-1", payment_id, max(1, amount // 4)))
+            if result and rng.random() < 0.5:
+                self._call(lambda: self.service.refund(merchant, f"{key}-refund-2", payment_id))

@@ -1,0 +1,314 @@
+"""Deterministic simulation testing: seeded workloads under faults, then the invariants.
+
+Each seed runs on a fresh SQLite database of its own:
+1. traffic: `run_simulation` with the profile's faults (timeouts after charging, 5xx, declines);
+2. crashes: payments in real subprocesses killed with SIGKILL at a seeded recovery point, then
+   retried with the same key;
+3. database connection drops on seeded statements, the clients retrying with the same key, and
+   the worker's sweep for what they left behind; the providers' notifications are delivered
+   signed, with duplicates and out of order;
+4. the outbox relay "crashes" between publishing a batch to a separate broker database and
+   marking it; two consumers read the broker's event log;
+5. settlement files with injected discrepancies are reconciled.
+
+Invariants, checked after each seed: no duplicate charge at any provider; every journal
+transaction balanced; every payment at rest or `unknown` with an open UnknownOutcomesStale
+alert; every outbox event published and applied exactly once per consumer; reconciliation finds
+exactly the injected discrepancies.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, event, func, select
+from sqlalchemy.exc import OperationalError
+
+from alerts.detectors import Thresholds, operational_alerts
+from engine.storage import db
+from engine.storage.tables import event_log, outbox, payments, recon_breaks
+from engine.domain.clock import VirtualClock
+from engine.domain.retry import ExponentialJitter, RetryPolicy, stop_after_attempt
+from engine.domain.states import IN_FLIGHT_STATES, PaymentState
+from engine.exceptions import PaysignalError
+from engine.read_models.ledger import total_imbalance_minor
+from engine.outbox.relay import DatabaseEventLogSink, IdempotentConsumer, OutboxEvent, OutboxRelay
+from engine.providers.faults import profile as load_profile
+from engine.providers.simulated import SqlBook, build_simulated_providers, duplicate_charges
+from engine.payments.service import EngineSettings, PaymentService
+from paysignal.simulation.settlement_files import write_settlement_files
+from engine.settlement.run import reconcile_directory
+from paysignal.simulation.day import run_simulation
+from engine.testing import payment_request
+from engine.payments.webhooks import WebhookRejectedError, ingest
+
+INVARIANTS = ("no_duplicate_charge", "ledger_balanced", "payments_at_rest",
+              "outbox_exactly_once", "reconciliation_exact")
+CRASH_POINTS = ("authorize_requested", "authorize_provider_returned", "capture_requested",
+                "capture_provider_returned", "finished")
+CONSUMERS = ("ledger-mirror", "merchant-notifier")
+LOCK_TIMEOUT_S = 0.5
+
+
+@dataclass
+class Workload:
+    payments: int = 60
+    crashes: int = 2
+    flaky_payments: int = 20
+    drop_rate: float = 0.04
+    discrepancies: int = 8
+
+
+@dataclass
+class Violation:
+    invariant: str
+    detail: str
+
+
+@dataclass
+class SeedResult:
+    seed: int
+    profile: str
+    violations: list[Violation] = field(default_factory=list)
+    figures: dict[str, Any] = field(default_factory=dict)
+
+    def check(self, invariant: str, ok: bool, detail: str) -> None:
+        if not ok:
+            self.violations.append(Violation(invariant, detail))
+
+
+class SimulatedCrash(Exception):
+    """The relay process dying between publishing a batch and marking it."""
+
+
+@contextmanager
+def dropped_connections(engine: Engine, rng: random.Random, rate: float) -> Iterator[Counter[str]]:
+    """Fail a seeded share of statements as a dropped database connection would."""
+    drops: Counter[str] = Counter()
+
+    def maybe_drop(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if rng.random() < rate:
+            drops["statements"] += 1
+            raise OperationalError(statement, parameters,
+                                   Exception("simulated: server closed the connection"))
+
+    event.listen(engine, "before_cursor_execute", maybe_drop)
+    try:
+        yield drops
+    finally:
+        event.remove(engine, "before_cursor_execute", maybe_drop)
+
+
+def _crash_and_retry(url: str, key: str, point: str, provider: str) -> str | None:
+    """A payment in a subprocess killed with SIGKILL at `point`, then finished by a retry."""
+    base = [sys.executable, "-m", "paysignal.simulation.crash_worker", "--database-url", url,
+            "--key", key, "--lock-timeout", str(LOCK_TIMEOUT_S), "--provider", provider]
+    proc = subprocess.Popen([*base, "--pause-at", point], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.strip() == "PAUSED":
+            break
+    else:
+        return f"the worker never reached {point}: {proc.stderr.read() if proc.stderr else ''}"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(30)
+    time.sleep(LOCK_TIMEOUT_S + 0.1)  # the dead process's lock expires
+    done = subprocess.run(base, capture_output=True, text=True, timeout=120)
+    return None if done.returncode == 0 else f"the retry failed: {done.stderr[-500:]}"
+
+
+def run_seed(seed: int, profile: str, template: Path, workload: Workload | None = None,
+             workdir: Path | None = None) -> SeedResult:
+    w = workload or Workload()
+    result = SeedResult(seed, profile)
+    rng = random.Random(f"sim-test|{seed}")
+    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+        root = Path(tmp)
+        (root / "paysignal.db").write_bytes(template.read_bytes())
+        (root / "broker.db").write_bytes(template.read_bytes())
+        url = f"sqlite:///{root / 'paysignal.db'}"
+        engine, broker = db.make_engine(url), db.make_engine(f"sqlite:///{root / 'broker.db'}")
+        try:
+            # 1. traffic under the profile's provider faults
+            sim = run_simulation(engine, payments=w.payments, seed=seed, profile=profile,
+                                 duration=timedelta(hours=2))
+            result.figures["simulated_duplicates"] = sim.figures["duplicate_charges"]
+
+            # 2. crashes at seeded recovery points, in real processes
+            crash_errors = []
+            for i in range(w.crashes):
+                point = rng.choice(CRASH_POINTS)
+                provider = rng.choice(("northwind", "southbank", "eastpay"))
+                error = _crash_and_retry(url, f"crash-{seed}-{i}", point, provider)
+                if error:
+                    crash_errors.append(f"{point}: {error}")
+            result.check("payments_at_rest", not crash_errors, "; ".join(crash_errors))
+
+            # 3. dropped connections, client retries with the same key, signed notifications
+            clock = VirtualClock(datetime.now(UTC))
+            providers = build_simulated_providers(SqlBook(engine), seed=seed,
+                                                  faults=load_profile(profile),
+                                                  sleep=clock.advance)
+            service = PaymentService(
+                engine, providers, clock=clock.now,  # type: ignore[arg-type]
+                retry_policy=RetryPolicy(stop=stop_after_attempt(3),
+                                         wait=ExponentialJitter(0.1, 1.0, 2.0),
+                                         clock=clock.monotonic, sleep=clock.advance,
+                                         rng=random.Random(f"retry|{seed}")),
+                settings=EngineSettings(lock_timeout_s=LOCK_TIMEOUT_S, actor="sim-test"),
+                new_id=_sequential_ids(f"s{seed}"))
+            with dropped_connections(engine, random.Random(f"drops|{seed}"), w.drop_rate) as drops:
+                for i in range(w.flaky_payments):
+                    request = payment_request(amount=rng.randrange(100, 50_000),
+                                              currency=rng.choice(("USD", "EUR", "GBP")),
+                                              reference=f"flaky-{seed}-{i}",
+                                              provider=rng.choice(tuple(providers)))
+                    for _ in range(6):  # the client retries the same key
+                        try:
+                            service.create_payment("merchant-sim", f"flaky-{seed}-{i}", request)
+                            break
+                        except (OperationalError, PaysignalError):
+                            clock.advance(LOCK_TIMEOUT_S + 0.1)
+            result.figures["dropped_statements"] = drops["statements"]
+            clock.advance(LOCK_TIMEOUT_S + 1)
+            service.recover_abandoned()
+            delivered: Counter[str] = Counter()
+            for gateway in providers.values():
+                for note in gateway.drain_notifications():
+                    stamp = int(clock.now().timestamp())
+                    headers, body = gateway.signed(note, stamp)
+                    try:
+                        delivered[ingest(service, note.provider, headers, body, now=stamp)] += 1
+                    except WebhookRejectedError as exc:
+                        delivered[exc.result] += 1
+            result.figures["notifications"] = dict(sorted(delivered.items()))
+            service.resolve_unknown_outcomes()
+
+            # 4. the relay dies between publish and mark on a seeded batch; consumers dedupe
+            crash_batch = rng.randrange(1, 4)
+            batches = Counter[str]()
+
+            def die_once(events: list[OutboxEvent]) -> None:
+                batches["n"] += 1
+                if batches["n"] == crash_batch:
+                    raise SimulatedCrash()
+
+            relay = OutboxRelay(engine, DatabaseEventLogSink(broker), batch_size=25,
+                                after_publish=die_once)
+            for _ in range(3):  # the relay restarts after its crash
+                try:
+                    relay.drain()
+                    break
+                except SimulatedCrash:
+                    result.figures["relay_crashes"] = 1
+            # Consumers read every event log the outbox published to (the simulation's relay
+            # used the database's own; this one the broker), twice, as after a restart.
+            events = _logged_events(engine) + _logged_events(broker)
+            applied: Counter[tuple[str, str]] = Counter()
+            for name in CONSUMERS:
+                consumer = IdempotentConsumer(
+                    broker, name, lambda conn, e, name=name: applied.update([(name, e.event_id)]))
+                for e in events + events:
+                    consumer.consume(e)
+
+            # 5. settlement files with injected discrepancies
+            settlements = root / "settlements"
+            truth = write_settlement_files(engine, settlements, discrepancies=w.discrepancies,
+                                           seed=seed)
+            reconcile_directory(engine, settlements)
+            _check(result, engine, broker, applied, truth, clock.now())
+        finally:
+            engine.dispose()
+            broker.dispose()
+    return result
+
+
+def _logged_events(engine: Engine) -> list[OutboxEvent]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(event_log).order_by(event_log.c.id)).all()
+    return [OutboxEvent(r.id, r.event_id, r.payment_id, r.name, json.loads(r.payload),
+                        r.occurred_at) for r in rows]
+
+
+def _sequential_ids(tag: str) -> Callable[[str], str]:
+    """Ids that depend only on the order of creation, so a seed replays exactly."""
+    counts: Counter[str] = Counter()
+
+    def new_id(prefix: str) -> str:
+        counts[prefix] += 1
+        return f"{prefix}_{tag}_{counts[prefix]:06d}"
+
+    return new_id
+
+
+def _check(result: SeedResult, engine: Engine, broker: Engine,
+           applied: Counter[tuple[str, str]], truth: list[dict[str, str]],
+           now: datetime) -> None:
+    dupes = result.figures["simulated_duplicates"] + duplicate_charges(SqlBook(engine))
+    result.check("no_duplicate_charge", dupes == 0, f"{dupes} payments charged twice")
+    imbalance = total_imbalance_minor(engine)
+    result.check("ledger_balanced", imbalance == 0, f"journal off by {imbalance} minor units")
+    with engine.connect() as conn:
+        states = dict(conn.execute(select(payments.c.state, func.count())
+                                   .group_by(payments.c.state)).all())
+        outbox_ids = set(conn.execute(select(outbox.c.event_id)).scalars())
+        pending = conn.execute(select(func.count()).select_from(outbox)
+                               .where(outbox.c.published_at.is_(None))).scalar_one()
+        found = {(b.kind, b.provider, b.provider_reference) for b in conn.execute(
+            select(recon_breaks).where(recon_breaks.c.status.in_(("open", "investigating"))))}
+    result.figures["states"] = dict(sorted(states.items()))
+    stuck = {s: n for s, n in states.items() if s in {f.value for f in IN_FLIGHT_STATES}}
+    result.check("payments_at_rest", not stuck, f"payments stuck in flight: {stuck}")
+    unknown = states.get(PaymentState.UNKNOWN.value, 0)
+    if unknown:
+        alerts = operational_alerts(engine, now + timedelta(hours=1), Thresholds())
+        flagged = sum(int(a.details["count"]) for a in alerts  # type: ignore[call-overload]
+                      if a.name == "UnknownOutcomesStale")
+        result.check("payments_at_rest", flagged == unknown,
+                     f"{unknown} unknown payments but UnknownOutcomesStale covers {flagged}")
+    published = {e.event_id for e in _logged_events(engine) + _logged_events(broker)}
+    missing = outbox_ids - published
+    twice = {k: n for k, n in applied.items() if n != 1}
+    unapplied = [(c, e) for c in CONSUMERS for e in outbox_ids if (c, e) not in applied]
+    result.check("outbox_exactly_once", not (pending or missing or twice or unapplied),
+                 f"{pending} unpublished, {len(missing)} missing from the broker, "
+                 f"{len(twice)} applied more than once, {len(unapplied)} never applied")
+    expected = {(t["kind"], t["provider"], t["provider_reference"]) for t in truth}
+    result.check("reconciliation_exact", found == expected,
+                 f"missed {sorted(expected - found)}, spurious {sorted(found - expected)}")
+    result.figures["outbox_events"] = len(outbox_ids)
+    result.figures["breaks"] = len(found)
+
+
+def run_seeds(seeds: list[int], profile: str, workload: Workload | None = None,
+              on_seed: Callable[[SeedResult], None] | None = None,
+              stop_at_first: bool = False) -> list[SeedResult]:
+    with tempfile.TemporaryDirectory(prefix="paysignal-sim-") as tmp:
+        template = Path(tmp) / "template.db"
+        engine = db.make_engine(f"sqlite:///{template}")
+        db.upgrade(engine)
+        engine.dispose()
+        results = []
+        for seed in seeds:
+            r = run_seed(seed, profile, template, workload, Path(tmp))
+            results.append(r)
+            if on_seed:
+                on_seed(r)
+            if stop_at_first and r.violations:
+                break
+    return results

@@ -1,0 +1,73 @@
+"""What runs in the worker (`paysignal serve worker`): every scheduled job, its interval and
+what it does. Each job is idempotent and claims its run slot (engine.scheduling.Worker), so any
+number of workers may run these."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from alerts.detectors import detect
+from alerts.pipeline import evaluate_alerts
+from alerts.receivers import deliver_pending
+from alerts.routing import load_config
+from engine.outbox.relay import OutboxRelay, sink_from_environment
+from engine.payments.service import PaymentService
+from engine.scheduling import Job
+from engine.settlement.run import reconcile_directory
+from slo.backends import make_backend
+from slo.evaluate import evaluate_all
+from slo.spec import load_definitions
+
+
+def worker_jobs(engine: Engine, service: PaymentService) -> list[Job]:
+    """The worker's jobs. PAYSIGNAL_WORKER_INTERVAL_SCALE shrinks every interval (tests)."""
+    scale = float(os.environ.get("PAYSIGNAL_WORKER_INTERVAL_SCALE", "1"))
+    relay = OutboxRelay(engine, sink_from_environment())
+    jobs = [
+        Job("outbox_relay", 2 * scale, lambda: {"published": relay.drain()}),
+        Job("unknown_outcome_resolver", 30 * scale, service.resolve_unknown_outcomes),
+        Job("abandoned_request_recovery", 30 * scale,
+            lambda: {"recovered": service.recover_abandoned()}),
+        Job("idempotency_key_expiry", 3600 * scale, lambda: {"expired": service.expire_keys()}),
+    ]
+    settlement_dir = os.environ.get("PAYSIGNAL_SETTLEMENT_DIR")
+    if settlement_dir:
+        def reconcile() -> dict[str, object]:
+            report = reconcile_directory(engine, Path(settlement_dir))
+            return {"breaks": sum(len(day.breaks) for day in report.days)}
+
+        jobs.append(Job("settlement_reconcile", 600 * scale, reconcile))
+    jobs.append(Job("slo_evaluation", 60 * scale, _slo_evaluation(engine)))
+    jobs.append(Job("alert_evaluation", 60 * scale, _alert_evaluation(engine)))
+    return jobs
+
+
+def _slo_evaluation(engine: Engine) -> Callable[[], dict[str, object]]:
+    slos = load_definitions()  # a bad definition stops the worker at start, loudly
+    backend = make_backend(os.environ.get("PAYSIGNAL_SLI_BACKEND", "database"), engine=engine,
+                           prometheus_url=os.environ.get("PAYSIGNAL_PROMETHEUS_URL"))
+
+    def run() -> dict[str, object]:
+        results = evaluate_all(engine, backend, slos)
+        return {"evaluated": len(results),
+                "firing": sorted({r.slo.name for r in results
+                                  if any(not c.inhibited_by for c in r.conditions)})}
+
+    return run
+
+
+def _alert_evaluation(engine: Engine) -> Callable[[], dict[str, object]]:
+    path = os.environ.get("PAYSIGNAL_ALERT_ROUTES")
+    routing = load_config(Path(path) if path else None)
+
+    def run() -> dict[str, object]:
+        result = evaluate_alerts(engine, routing, detect(engine, datetime.now(UTC)))
+        return {"firing": len(result.firing), "notifications": result.notifications,
+                **deliver_pending(engine, routing)}
+
+    return run

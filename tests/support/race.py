@@ -1,0 +1,31 @@
+"""Many processes send the same Idempotency-Key at once (for the concurrency tests)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+from engine.storage import db
+from engine.exceptions import IdempotencyKeyInProgressError
+from engine.providers.simulated import SqlBook, build_simulated_providers
+from engine.payments.service import PaymentService
+from engine.testing import NO_FAULTS, payment_request
+
+
+def main() -> int:
+    url, key, start_at = sys.argv[1], sys.argv[2], float(sys.argv[3])
+    engine = db.make_engine(url, pool_size=1)
+    service = PaymentService(engine, build_simulated_providers(SqlBook(engine), faults=NO_FAULTS))
+    time.sleep(max(0.0, start_at - time.time()))
+    try:
+        response = service.create_payment("m1", key, payment_request(provider="eastpay"))
+        outcome = "replayed" if response.replayed else "new"
+    except IdempotencyKeyInProgressError:
+        outcome = "in_progress"
+    print(json.dumps({"outcome": outcome}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
