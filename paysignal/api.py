@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
-from alerts.api import register as silence_routes
+from alerts.api import silences_router
 from engine.api.app import create_app
 from engine.observability.metrics import Metrics, PrometheusObserver
 from engine.payments.service import PaymentService
@@ -17,7 +17,7 @@ def api_app(engine: Engine, service: PaymentService, *, metrics: Metrics | None 
             max_body_bytes: int | None = None) -> FastAPI:
     """Every route paysignal serves: the engine's, and the alerts package's silences."""
     return create_app(engine, service, metrics=metrics, max_body_bytes=max_body_bytes,
-                      admin_routes=[silence_routes])
+                      routers=[silences_router(engine)])
 
 
 def build_api(engine: Engine) -> FastAPI:

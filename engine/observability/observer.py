@@ -3,6 +3,8 @@ crash tests) subclass EngineObserver; the default does nothing."""
 
 from __future__ import annotations
 
+from engine.domain.recovery import RecoveryPoint
+
 
 class EngineObserver:
     def idempotency(self, outcome: str) -> None:
@@ -36,6 +38,6 @@ class EngineObserver:
     def webhook_lag(self, provider: str, seconds: float) -> None:
         pass
 
-    def recovery_point(self, name: str) -> None:
+    def recovery_point(self, name: RecoveryPoint) -> None:
         """Called right after each phase commits (and after each provider call returns)."""
 

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 from engine.storage.sql import insert_ignoring_conflicts
 from engine.storage.tables import webhook_events
-from engine.domain.model import CaptureMode
+from engine.domain.model import Operation, Payment
 from engine.domain.states import PaymentState
 from engine.domain.text import is_identifier
 from engine.exceptions import PaysignalError, ProviderNotFoundError
@@ -72,27 +72,29 @@ def ingest(service: PaymentService, provider: str, headers: dict[str, str], body
 def _record_rejection(service: PaymentService, provider: str, result: str) -> None:
     """Keep a row for a refused notification (detectors count them); its untrusted body is
     not stored."""
-    with service.engine.begin() as conn:
-        conn.execute(webhook_events.insert().values(
+    with service.unit_of_work() as uow:
+        uow.conn.execute(webhook_events.insert().values(
             provider=provider, event_id=f"rejected:{uuid.uuid4().hex}", payment_id=None,
             provider_reference=None, operation="-", outcome="-", result=result, body="",
             received_at=service.clock(), sent_at=None))
+        uow.commit()
 
 
 def _apply(service: PaymentService, provider: str, note: ParsedNotification, body: bytes,
            sent_at: datetime) -> tuple[str, float | None]:
     """(result, seconds from signing to processing; None for a duplicate)."""
     at = service.clock()
-    with service.engine.begin() as conn:
-        payment = (service.repo.get(conn, note.payment_ref)
+    settled = None
+    with service.unit_of_work() as uow:
+        payment = (uow.payments.get(note.payment_ref)
                    if is_identifier(note.payment_ref) else None)
         if payment is not None and payment.provider != provider:
             payment = None
         settles = (payment is not None and payment.state is PaymentState.UNKNOWN
                    and payment.pending_operation is note.operation)
         result = "unmatched" if payment is None else ("settled" if settles else "recorded")
-        stmt = insert_ignoring_conflicts(conn, webhook_events, "provider", "event_id")
-        inserted = conn.execute(stmt.values(
+        stmt = insert_ignoring_conflicts(uow.conn, webhook_events, "provider", "event_id")
+        inserted = uow.conn.execute(stmt.values(
             provider=provider, event_id=note.event_id[:128],
             payment_id=payment.id if payment else None,
             provider_reference=note.provider_reference[:128], operation=note.operation.value,
@@ -105,26 +107,16 @@ def _apply(service: PaymentService, provider: str, note: ParsedNotification, bod
             kind = OutcomeKind.SUCCEEDED if note.succeeded else OutcomeKind.DECLINED
             outcome = ProviderOutcome(kind, "notification", note.provider_reference,
                                       reason=None if note.succeeded else "declined",
-                                      fee_minor=_fee(service, payment.provider, note, payment))
-            unknown_for_s = max(0.0, (at - payment.updated_at).total_seconds())
-            service.apply_outcome(payment, outcome, f"webhook:{provider}", at, None)
-            transitions = list(payment.new_transitions)
-            service.repo.flush(conn, payment)
-    if settles and payment is not None:
-        for t in transitions:
-            service.observer.transition(t.from_state.value, t.to_state.value, provider)
-        service.observer.unknown_resolved(provider, payment.state.value, unknown_for_s)
-        if (payment.state is PaymentState.AUTHORIZED
-                and payment.capture_mode is CaptureMode.AUTOMATIC):
-            service.capture(payment.merchant_id, f"auto-capture:{payment.id}", payment.id)
+                                      fee_minor=_fee(service, payment, note))
+            settled = service.resolver.settle_unknown(uow, payment, outcome, f"webhook:{provider}")
+        uow.commit()
+    if settled is not None:
+        service.resolver.finish(settled)
     return result, max(0.0, (at - sent_at).total_seconds())
 
 
-def _fee(service: PaymentService, provider: str, note: ParsedNotification, payment) -> int:  # type: ignore[no-untyped-def]
-    from engine.domain.model import Operation
-
-    gateway = service.gateways[provider]
+def _fee(service: PaymentService, payment: Payment, note: ParsedNotification) -> int:
+    gateway = service.gateways[payment.provider]
     if note.operation is Operation.CAPTURE and note.succeeded and hasattr(gateway, "fee_for"):
         return int(gateway.fee_for(payment.pending_amount_minor))
     return 0
-

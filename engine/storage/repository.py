@@ -9,7 +9,6 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
-    Engine,
     and_,
     bindparam,
     delete,
@@ -144,21 +143,22 @@ _KEY_COLUMNS = tuple(c.name for c in idempotency_keys.columns)
 
 
 class PaymentRepository:
-    """Every method works inside the caller's transaction (a Connection from engine.begin())."""
+    """The payment aggregate and idempotency records, inside one transaction (its connection
+    belongs to a unit of work, engine.payments.unit_of_work)."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
 
     # --- payments ------------------------------------------------------------------------
 
-    def flush(self, conn: Connection, payment: Payment, *, new: bool = False,
+    def flush(self, payment: Payment, *, new: bool = False,
               key: KeyUpdate | None = None, attempts: list[dict[str, Any]] | None = None) -> None:
         """Write one phase: the payment (insert, or update guarded by its version), its collected
         audit rows, outbox events and journal, the provider attempts and the key's recovery point.
         Raises (and the caller's transaction rolls back) if the payment or the key moved on."""
-        self._flush_rows(conn, payment, new=new, key=key, attempts=attempts)
+        self._flush_rows(payment, new=new, key=key, attempts=attempts)
 
-    def _flush_rows(self, conn: Connection, payment: Payment, *, new: bool,
+    def _flush_rows(self, payment: Payment, *, new: bool,
                     key: KeyUpdate | None = None, attempts: list[dict[str, Any]] | None = None,
                     claim: dict[str, Any] | None = None) -> bool:
         """False only when `claim` is given and the key already existed (then nothing is written)."""
@@ -189,13 +189,13 @@ class PaymentRepository:
                 "paysignal.audit.rows": len(rows["transitions"]),
                 "paysignal.ledger.entries": len(rows["journal_entries"]),
                 "paysignal.outbox.events": len(rows["outbox"])})
-            if conn.dialect.name == "postgresql":
-                claimed, payment_rows, key_rows = _flush_postgres(conn, row, payment.version, new,
+            if self.conn.dialect.name == "postgresql":
+                claimed, payment_rows, key_rows = _flush_postgres(self.conn, row, payment.version, new,
                                                                   key, rows, claim)
                 if not claimed:
                     return False
             else:
-                payment_rows, key_rows = _flush_generic(conn, row, payment.version, new, key,
+                payment_rows, key_rows = _flush_generic(self.conn, row, payment.version, new, key,
                                                         rows)
         if payment_rows != 1:
             raise ConcurrentUpdateError(f"payment {payment.id} was changed by another request")
@@ -206,73 +206,80 @@ class PaymentRepository:
             payment.version += 1
         return True
 
-    def claim_key_for_new_payment(self, conn: Connection, values: dict[str, Any], now: datetime,
+    def claim_key_for_new_payment(self, values: dict[str, Any], now: datetime,
                                   payment: Payment) -> KeyRecord | None:
         """claim_key, and if the key is new, write the new payment's phase 1 in the same
         transaction (on PostgreSQL in the same statement). Returns the existing record if not."""
-        if conn.dialect.name == "postgresql":
+        if self.conn.dialect.name == "postgresql":
             key_params = {f"k_{c}": values.get(c) for c in _KEY_COLUMNS}
-            if self._flush_rows(conn, payment, new=True, claim=key_params):
+            if self._flush_rows(payment, new=True, claim=key_params):
                 return None
-        existing = self.claim_key(conn, values, now)
+        existing = self.claim_key(values, now)
         if existing is None:
-            self.flush(conn, payment, new=True)
+            self.flush(payment, new=True)
         return existing
 
-    def get(self, conn: Connection, payment_id: str, merchant_id: str | None = None,
+    def get(self, payment_id: str, merchant_id: str | None = None,
             ) -> Payment | None:
         query = select(payments).where(payments.c.id == payment_id)
         if merchant_id is not None:
             query = query.where(payments.c.merchant_id == merchant_id)
-        row = conn.execute(query).first()
+        row = self.conn.execute(query).first()
         return _payment_from_row(row) if row else None
 
-    def in_state(self, conn: Connection, state: PaymentState, limit: int = 1000) -> list[Payment]:
-        rows = conn.execute(select(payments).where(payments.c.state == state.value)
+    def in_state(self, state: PaymentState, limit: int = 1000) -> list[Payment]:
+        rows = self.conn.execute(select(payments).where(payments.c.state == state.value)
                             .order_by(payments.c.updated_at, payments.c.id).limit(limit)).all()
         return [_payment_from_row(r) for r in rows]
 
     # --- idempotency keys ----------------------------------------------------------------
 
-    def claim_key(self, conn: Connection, values: dict[str, Any], now: datetime) -> KeyRecord | None:
+    def claim_key(self, values: dict[str, Any], now: datetime) -> KeyRecord | None:
         """Insert the key; None if it is new, else the existing record, locked for this transaction."""
         where = and_(idempotency_keys.c.merchant_id == values["merchant_id"],
                      idempotency_keys.c.key == values["key"])
         params = {c: values.get(c) for c in _KEY_COLUMNS}
         for _ in range(2):
-            if conn.execute(_CLAIM_KEY[conn.dialect.name], params).first() is not None:
+            if self.conn.execute(_CLAIM_KEY[self.conn.dialect.name], params).first() is not None:
                 return None
-            row = conn.execute(select(idempotency_keys).where(where).with_for_update()).first()
+            row = self.conn.execute(select(idempotency_keys).where(where).with_for_update()).first()
             if row is None:
                 continue  # deleted by expiry between the two statements
             record = _key_from_row(row)
             if record.finished_at is not None and record.expires_at <= now:
-                conn.execute(delete(idempotency_keys).where(idempotency_keys.c.id == record.id))
+                self.conn.execute(delete(idempotency_keys).where(idempotency_keys.c.id == record.id))
                 continue  # an expired key is a new key
             return record
         raise ConcurrentUpdateError(f"idempotency key {values['key']!r} churned; retry")
 
-    def find_key(self, conn: Connection, merchant_id: str, key: str) -> KeyRecord | None:
-        row = conn.execute(select(idempotency_keys).where(
+    def lock_key(self, key_id: str) -> KeyRecord | None:
+        """The record, locked until the transaction ends (None if it is gone)."""
+        row = self.conn.execute(select(idempotency_keys).where(
+            idempotency_keys.c.id == key_id).with_for_update()).first()
+        return _key_from_row(row) if row else None
+
+    def find_key(self, merchant_id: str, key: str) -> KeyRecord | None:
+        row = self.conn.execute(select(idempotency_keys).where(
             idempotency_keys.c.merchant_id == merchant_id, idempotency_keys.c.key == key)).first()
         return _key_from_row(row) if row else None
 
-    def take_over_key(self, conn: Connection, record: KeyRecord, token: str, now: datetime) -> None:
-        conn.execute(update(idempotency_keys).where(idempotency_keys.c.id == record.id)
+    def take_over_key(self, record: KeyRecord, token: str, now: datetime) -> None:
+        self.conn.execute(update(idempotency_keys).where(idempotency_keys.c.id == record.id)
                      .values(locked_at=now, lock_token=token))
 
-    def abandoned_keys(self, conn: Connection, locked_before: datetime, limit: int = 100,
+    def abandoned_keys(self, locked_before: datetime, limit: int = 100,
                        ) -> list[KeyRecord]:
-        rows = conn.execute(select(idempotency_keys).where(
+        rows = self.conn.execute(select(idempotency_keys).where(
             idempotency_keys.c.finished_at.is_(None),
             idempotency_keys.c.locked_at < locked_before).order_by(idempotency_keys.c.locked_at)
             .limit(limit)).all()
         return [_key_from_row(r) for r in rows]
 
-    def delete_expired_keys(self, conn: Connection, now: datetime) -> int:
-        result = conn.execute(delete(idempotency_keys).where(
+    def delete_expired_keys(self, now: datetime) -> int:
+        result = self.conn.execute(delete(idempotency_keys).where(
             idempotency_keys.c.expires_at <= now, idempotency_keys.c.finished_at.is_not(None)))
         return int(result.rowcount)
+
 
 _FLUSH_TABLES = {
     "transitions": (payment_transitions, ("payment_id", "from_state", "to_state", "reason",

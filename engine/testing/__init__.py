@@ -8,6 +8,7 @@ from collections.abc import Callable
 from sqlalchemy import Engine
 
 from engine.domain.clock import VirtualClock
+from engine.domain.recovery import RecoveryPoint
 from engine.domain.retry import RetryPolicy
 from engine.observability.observer import EngineObserver
 from engine.providers.faults import FaultProfile, Faults
@@ -21,13 +22,13 @@ ManualClock = VirtualClock  # tests start on 2026-01-01 UTC unless told otherwis
 class RecordingObserver(EngineObserver):
     def __init__(self) -> None:
         self.idempotency_outcomes: Counter[str] = Counter()
-        self.points: list[str] = []
+        self.points: list[RecoveryPoint] = []
         self.transitions: list[tuple[str, str]] = []
 
     def idempotency(self, outcome: str) -> None:
         self.idempotency_outcomes[outcome] += 1
 
-    def recovery_point(self, name: str) -> None:
+    def recovery_point(self, name: RecoveryPoint) -> None:
         self.points.append(name)
 
     def transition(self, from_state: str, to_state: str, provider: str) -> None:

@@ -1,7 +1,11 @@
-"""A payment request in its own process, for crash tests: it can pause at a recovery point so
-the test kills it with SIGKILL, then a second process finishes the work.
+"""One piece of payment work in its own process, for crash tests and sim-test: it can pause at
+a recovery point so the caller kills it with SIGKILL; a second process then finishes the work.
 
-python -m paysignal.simulation.crash_worker --database-url URL --key K [--pause-at POINT] [--recover]
+python -m paysignal.simulation.crash_worker --database-url URL --key K [--pause-at POINT]
+    [--payment-method TOKEN] [--capture automatic|manual] [--notifications FILE]
+python -m paysignal.simulation.crash_worker --database-url URL --recover
+python -m paysignal.simulation.crash_worker --database-url URL --resolve [--pause-at POINT]
+python -m paysignal.simulation.crash_worker --database-url URL --webhook FILE [--pause-at POINT]
 """
 
 from __future__ import annotations
@@ -10,11 +14,14 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
-from engine.storage import db
+from engine.domain.recovery import RecoveryPoint
 from engine.observability.observer import EngineObserver
-from engine.providers.simulated import SqlBook, build_simulated_providers
 from engine.payments.service import EngineSettings, PaymentService
+from engine.payments.webhooks import ingest
+from engine.providers.simulated import SqlBook, build_simulated_providers
+from engine.storage import db
 from engine.testing import NO_FAULTS, payment_request
 
 
@@ -22,7 +29,7 @@ class PauseAt(EngineObserver):
     def __init__(self, point: str | None) -> None:
         self.point = point
 
-    def recovery_point(self, name: str) -> None:
+    def recovery_point(self, name: RecoveryPoint) -> None:
         print(f"POINT {name}", flush=True)
         if name == self.point:
             print("PAUSED", flush=True)
@@ -33,12 +40,21 @@ class PauseAt(EngineObserver):
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--database-url", required=True)
-    parser.add_argument("--key", required=True)
-    parser.add_argument("--pause-at")
+    parser.add_argument("--key", default="order-42")
+    parser.add_argument("--pause-at", choices=[p.value for p in RecoveryPoint])
     parser.add_argument("--lock-timeout", type=float, default=1.0)
     parser.add_argument("--provider", default="eastpay")
-    parser.add_argument("--recover", action="store_true",
-                        help="run the worker's recovery sweep instead of retrying the request")
+    parser.add_argument("--payment-method", default="tok_approve")
+    parser.add_argument("--capture", choices=["automatic", "manual"], default="automatic")
+    parser.add_argument("--notifications", type=Path,
+                        help="write the provider's signed notifications here (JSON lines)")
+    work = parser.add_mutually_exclusive_group()
+    work.add_argument("--recover", action="store_true",
+                      help="run the worker's abandoned-request sweep")
+    work.add_argument("--resolve", action="store_true",
+                      help="run the worker's unknown-outcome resolver")
+    work.add_argument("--webhook", type=Path,
+                      help="ingest the signed notifications in FILE (JSON lines)")
     args = parser.parse_args(argv)
     engine = db.make_engine(args.database_url)
     gateways = build_simulated_providers(SqlBook(engine), faults=NO_FAULTS)
@@ -47,8 +63,26 @@ def main(argv: list[str] | None = None) -> int:
     if args.recover:
         print(json.dumps({"recovered": service.recover_abandoned()}), flush=True)
         return 0
-    response = service.create_payment("merchant-crash", args.key,
-                                      payment_request(provider=args.provider))
+    if args.resolve:
+        print(json.dumps(service.resolve_unknown_outcomes()), flush=True)
+        return 0
+    if args.webhook:
+        results = []
+        for line in args.webhook.read_text().splitlines():
+            note = json.loads(line)
+            results.append(ingest(service, note["provider"], note["headers"],
+                                  note["body"].encode()))
+        print(json.dumps({"results": results}), flush=True)
+        return 0
+    response = service.create_payment("merchant-crash", args.key, payment_request(
+        provider=args.provider, payment_method=args.payment_method, capture=args.capture))
+    if args.notifications:
+        lines = []
+        for note in gateways[args.provider].drain_notifications():
+            headers, body = gateways[args.provider].signed(note, int(time.time()))
+            lines.append(json.dumps({"provider": args.provider, "headers": headers,
+                                     "body": body.decode()}))
+        args.notifications.write_text("".join(f"{line}\n" for line in lines))
     print(json.dumps({"status": response.status_code, "replayed": response.replayed,
                       "body": response.body}), flush=True)
     return 0

@@ -42,6 +42,7 @@ from alerts.detectors import Thresholds, operational_alerts
 from engine.storage import db
 from engine.storage.tables import event_log, outbox, payments, recon_breaks
 from engine.domain.clock import VirtualClock
+from engine.domain.recovery import AUTOMATIC_CAPTURE_PATH
 from engine.domain.retry import ExponentialJitter, RetryPolicy, stop_after_attempt
 from engine.domain.states import IN_FLIGHT_STATES, PaymentState
 from engine.exceptions import PaysignalError
@@ -58,8 +59,7 @@ from engine.payments.webhooks import WebhookRejectedError, ingest
 
 INVARIANTS = ("no_duplicate_charge", "ledger_balanced", "payments_at_rest",
               "outbox_exactly_once", "reconciliation_exact")
-CRASH_POINTS = ("authorize_requested", "authorize_provider_returned", "capture_requested",
-                "capture_provider_returned", "finished")
+CRASH_POINTS = AUTOMATIC_CAPTURE_PATH
 CONSUMERS = ("ledger-mirror", "merchant-notifier")
 LOCK_TIMEOUT_S = 0.5
 

@@ -8,16 +8,18 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
+from engine.domain.recovery import AUTOMATIC_CAPTURE_PATH
 from sqlalchemy import func, select
 
 from engine.storage import db
-from engine.storage.tables import idempotency_keys, outbox, sim_provider_operations
+from engine.providers.simulated import HAPPENED
+from engine.storage.tables import idempotency_keys, outbox, payments, sim_provider_operations
 from engine.read_models.ledger import total_imbalance_minor
 
-POINTS = ["authorize_requested", "authorize_provider_returned", "capture_requested",
-          "capture_provider_returned", "finished"]
+POINTS = list(AUTOMATIC_CAPTURE_PATH)
 LOCK_TIMEOUT_S = 1.0
 
 
@@ -28,8 +30,8 @@ def worker(db_url: str, *extra: str, lock_timeout: float = LOCK_TIMEOUT_S) -> su
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def kill_at(db_url: str, point: str) -> None:
-    proc = worker(db_url, "--pause-at", point)
+def kill_at(db_url: str, point: str, *extra: str) -> None:
+    proc = worker(db_url, "--pause-at", point, *extra)
     assert proc.stdout is not None
     deadline = time.monotonic() + 60
     for line in proc.stdout:
@@ -97,3 +99,34 @@ def test_a_live_lock_is_not_taken_over(db_url: str) -> None:
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(30)
+
+
+def happened(engine, operation: str) -> int:  # type: ignore[no-untyped-def]
+    """How many times the provider really did `operation` (timed out or not)."""
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(sim_provider_operations).where(
+            sim_provider_operations.c.operation == operation,
+            sim_provider_operations.c.status.in_(HAPPENED))).scalar_one()
+
+
+@pytest.mark.parametrize("settled_by", ["resolver", "webhook"])
+def test_killed_right_after_an_automatic_capture_authorization_is_settled_the_capture_still_happens_once(
+        db_url: str, tmp_path: Path, settled_by: str) -> None:
+    notes = tmp_path / "notifications.jsonl"
+    first = finish(db_url, "--payment-method", "tok_timeout_after_charge",
+                   "--notifications", str(notes))
+    assert first["status"] == 202 and first["body"]["state"] == "unknown"
+    settle = ["--resolve"] if settled_by == "resolver" else ["--webhook", str(notes)]
+    kill_at(db_url, "capture_requested", *settle)  # the authorization and the capture's start commit together
+    engine = db.make_engine(db_url)
+    with engine.connect() as conn:
+        state = conn.execute(select(payments.c.state)).scalar_one()
+    assert state == "capturing"
+    time.sleep(LOCK_TIMEOUT_S + 0.2)
+    assert finish(db_url, "--recover") == {"recovered": 1}
+    with engine.connect() as conn:
+        state = conn.execute(select(payments.c.state)).scalar_one()
+    assert state == "captured"
+    assert happened(engine, "authorize") == 1 and happened(engine, "capture") == 1
+    assert total_imbalance_minor(engine) == 0
+    assert finish(db_url, "--recover") == {"recovered": 0}

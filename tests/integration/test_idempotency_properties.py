@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.storage import db
+from engine.domain.recovery import AUTOMATIC_CAPTURE_PATH, RecoveryPoint
 from engine.exceptions import IdempotencyKeyInProgressError
 from engine.read_models.ledger import total_imbalance_minor
 from engine.observability.observer import EngineObserver
@@ -19,8 +20,7 @@ from engine.providers.simulated import InMemoryBook
 from engine.testing import make_service, payment_request
 from tests.conftest import fresh_postgres_url
 
-POINTS = ["authorize_requested", "authorize_provider_returned", "capture_requested",
-          "capture_provider_returned", "finished"]
+POINTS = list(AUTOMATIC_CAPTURE_PATH)
 
 
 class ProcessDied(Exception):
@@ -31,7 +31,7 @@ class DieAt(EngineObserver):
     def __init__(self) -> None:
         self.point: str | None = None
 
-    def recovery_point(self, name: str) -> None:
+    def recovery_point(self, name: RecoveryPoint) -> None:
         if name == self.point:
             self.point = None
             raise ProcessDied(name)

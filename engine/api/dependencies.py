@@ -1,0 +1,52 @@
+"""Who is calling: a merchant (API key), an operator (admin token), and the Idempotency-Key."""
+
+from __future__ import annotations
+
+import hmac
+import os
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Header
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Engine
+
+from engine.api.errors import MissingIdempotencyKeyError, UnauthorizedError
+from engine.payments.merchants import authenticate
+from engine.payments.validation import MAX_KEY_LENGTH
+
+bearer = HTTPBearer(auto_error=False, description="The merchant's API key")
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+
+def merchant_dependency(engine: Engine) -> Callable[..., str]:
+    """A dependency returning the calling merchant's id."""
+
+    def merchant(credentials: Credentials = None) -> str:
+        token = credentials.credentials.strip() if credentials else ""
+        merchant_id = authenticate(engine, token) if token else None
+        if merchant_id is None:
+            raise UnauthorizedError
+        return merchant_id
+
+    return merchant
+
+
+def require_admin(credentials: Credentials = None) -> None:
+    """Admin routes exist only with PAYSIGNAL_ADMIN_TOKEN set, and need that token."""
+    expected = os.environ.get("PAYSIGNAL_ADMIN_TOKEN", "")
+    given = credentials.credentials if credentials else ""
+    if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+        raise UnauthorizedError
+
+
+def idempotency_key(key: Annotated[str, Header(
+        alias="Idempotency-Key", min_length=1, max_length=MAX_KEY_LENGTH,
+        description="Unique per operation; a retry with the same key replays the result")],
+                    ) -> str:
+    if not key.strip():
+        raise MissingIdempotencyKeyError
+    return key
+
+
+IdempotencyKey = Annotated[str, Depends(idempotency_key)]

@@ -1,0 +1,34 @@
+"""Providers' signed notifications. Authenticated by the provider's signature, not an API key."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import JSONResponse, Response
+
+from engine.api.errors import problem_responses
+from engine.api.problems import problem
+from engine.exceptions import ProviderNotFoundError
+from engine.payments.service import PaymentService
+from engine.payments.webhooks import WebhookRejectedError, ingest
+
+
+def webhooks_router(service: PaymentService) -> APIRouter:
+    router = APIRouter()
+
+    @router.post("/v1/webhooks/{provider}", responses=problem_responses(400, 401, 404))
+    async def webhook(provider: str, request: Request) -> Response:
+        """A provider's signed notification."""
+        body = await request.body()
+        try:
+            result = await run_in_threadpool(ingest, service, provider, dict(request.headers),
+                                             body)
+        except WebhookRejectedError as exc:
+            if exc.result == "bad_signature":
+                return problem("unauthorized", str(exc))
+            return problem("validation-error", str(exc))
+        except ProviderNotFoundError:
+            return problem("not-found", "no such provider")
+        return JSONResponse({"result": result}, status_code=200)
+
+    return router

@@ -1,0 +1,57 @@
+"""What a provider's answer does to a payment, and what follows it. Decided here once for the
+service, the unknown-outcome resolver and webhook ingestion; each applies it in the same
+transaction as the answer, so no crash can leave a follow-up undone."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from engine.domain.model import CaptureMode, Operation, Payment
+from engine.domain.states import PaymentState
+from engine.providers.base import OutcomeKind, ProviderOutcome
+
+
+def apply_outcome(payment: Payment, outcome: ProviderOutcome, *, actor: str, at: datetime,
+                  trace_id: str | None) -> None:
+    """Move a payment with a pending operation according to the provider's (or a
+    notification's) normalized answer."""
+    op = payment.pending_operation
+    kind = outcome.kind
+    if kind is OutcomeKind.SUCCEEDED:
+        payment.settle(True, reason=f"{op} succeeded ({outcome.raw_status})",
+                       provider_reference=outcome.provider_reference,
+                       fee_minor=outcome.fee_minor, actor=actor, at=at, trace_id=trace_id)
+    elif kind is OutcomeKind.DECLINED:
+        payment.settle(False, declined=True, reason=outcome.reason or outcome.raw_status,
+                       provider_reference=outcome.provider_reference, actor=actor, at=at,
+                       trace_id=trace_id)
+    elif kind is OutcomeKind.UNKNOWN:
+        if payment.state is not PaymentState.UNKNOWN:
+            payment.mark_unknown(reason=f"{op} outcome unknown ({outcome.raw_status})",
+                                 actor=actor, at=at, trace_id=trace_id)
+    else:  # RETRYABLE after retries, or NOT_FOUND on resolution: nothing happened
+        payment.settle(False, reason=f"{op} failed ({outcome.raw_status})", actor=actor, at=at,
+                       trace_id=trace_id)
+
+
+def follow_up(payment: Payment, settled: Operation | None) -> Operation | None:
+    """The operation a settled one calls for next: an automatic-capture payment that has just
+    been authorized is captured in full. None when nothing follows."""
+    if (settled is Operation.AUTHORIZE and payment.state is PaymentState.AUTHORIZED
+            and payment.capture_mode is CaptureMode.AUTOMATIC):
+        return Operation.CAPTURE
+    return None
+
+
+def settle(payment: Payment, outcome: ProviderOutcome, *, actor: str, at: datetime,
+           trace_id: str | None, request_id_for: Callable[[Operation], str]) -> Operation | None:
+    """Apply the answer, then begin the follow-up it calls for (with the request id
+    `request_id_for` gives it). Returns the follow-up begun, if any."""
+    settled = payment.pending_operation
+    apply_outcome(payment, outcome, actor=actor, at=at, trace_id=trace_id)
+    nxt = follow_up(payment, settled)
+    if nxt is not None:
+        payment.begin(nxt, None, request_id=request_id_for(nxt), actor=actor, at=at,
+                      trace_id=trace_id)
+    return nxt
