@@ -1,1 +1,2 @@
-"""paysignal alerts (built in a later issue)."""
+"""paysignal alerts: the alert catalogue with runbooks, detectors, the routing tree, silences,
+receivers and the delivery log."""

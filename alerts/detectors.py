@@ -11,7 +11,6 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, func, select
 
 from alerts.model import Alert
-from engine.storage.tables import slo_evaluations
 from engine.read_models.health import (
     oldest_pending_outbox_event,
     open_breaks_by_kind,
@@ -20,6 +19,7 @@ from engine.read_models.health import (
     stale_unknown_outcomes,
 )
 from engine.read_models.ledger import imbalances
+from engine.storage.tables import slo_evaluations
 
 
 def _env_minutes(name: str, default: float) -> timedelta:
@@ -77,6 +77,13 @@ def slo_alerts(engine: Engine, at: datetime, freshness: timedelta) -> list[Alert
     return out
 
 
+@dataclass(slots=True)
+class _OpenBreaks:
+    count: int
+    amount_minor: int
+    oldest: datetime
+
+
 def operational_alerts(engine: Engine, at: datetime, t: Thresholds) -> list[Alert]:
     out = []
     for s in stale_unknown_outcomes(engine, at - t.unknown_after):
@@ -84,20 +91,20 @@ def operational_alerts(engine: Engine, at: datetime, t: Thresholds) -> list[Aler
             "UnknownOutcomesStale", f"{s.count} {s.provider} payments have had an unknown "
             f"outcome for over {_age(t.unknown_after)}; the oldest for {_age(at - s.oldest_since)}",
             {"count": s.count, "oldest_since": s.oldest_since.isoformat()}, provider=s.provider))
-    aged: dict[str, list[object]] = {}
+    aged: dict[str, _OpenBreaks] = {}
     for b in open_breaks_by_kind(engine):
         if b.kind == "duplicate_charge":
             out.append(Alert.of(
                 "DuplicateChargeFound", f"{b.count} duplicate charges at {b.provider} "
                 f"({b.amount_minor} minor units taken twice), found by reconciliation",
                 {"count": b.count, "amount_minor": b.amount_minor}, provider=b.provider))
-        totals = aged.setdefault(b.provider, [0, 0, at])
-        totals[0] += b.count  # type: ignore[operator]
-        totals[1] += b.amount_minor  # type: ignore[operator]
-        totals[2] = min(totals[2], b.oldest_opened_at)  # type: ignore[type-var]
-    for provider, (count, amount, oldest) in aged.items():
-        age = at - oldest  # type: ignore[operator]
-        if age > t.break_age or amount > t.break_amount_minor:  # type: ignore[operator]
+        totals = aged.setdefault(b.provider, _OpenBreaks(0, 0, at))
+        totals.count += b.count
+        totals.amount_minor += b.amount_minor
+        totals.oldest = min(totals.oldest, b.oldest_opened_at)
+    for provider, totals in aged.items():
+        count, amount, age = totals.count, totals.amount_minor, at - totals.oldest
+        if age > t.break_age or amount > t.break_amount_minor:
             out.append(Alert.of(
                 "ReconciliationBreaksAged", f"{count} open reconciliation breaks at {provider}, "
                 f"{amount} minor units at stake, the oldest open for {_age(age)}",

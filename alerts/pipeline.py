@@ -4,9 +4,10 @@ silences, inhibition, routing, grouping and deduplication.
 A notification goes to a receiver for a group (the route's `group_by` labels) when an alert in
 it resolved, when a new alert fires in it and its `group_interval` has passed since the group's
 last notification, or when it is unchanged and still firing after `repeat_interval`. A new
-group's first notification waits `group_wait` from its first alert. Its dedup key is derived from the group's content and the notification it
-follows, so evaluators racing on one database write it once, and an alert storm that repeats
-the same content writes nothing new. Notifications are stored before any delivery."""
+group's first notification waits `group_wait` from its first alert. Its dedup key is derived
+from the group's content and the notification it follows, so evaluators racing on one database
+write it once, and an alert storm that repeats the same content writes nothing new.
+Notifications are stored before any delivery."""
 
 from __future__ import annotations
 
@@ -15,16 +16,17 @@ import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
 
 from alerts.model import Alert
 from alerts.routing import Route, RoutingConfig, parse_matcher
+from engine.domain.text import validate_text
+from engine.exceptions import PaysignalError, ValidationError
 from engine.storage.repository import utc
 from engine.storage.sql import insert_ignoring_conflicts
 from engine.storage.tables import alert_notifications, alert_silences, alert_states
-from engine.domain.text import validate_text
-from engine.exceptions import PaysignalError, ValidationError
 
 
 class SilenceNotFoundError(PaysignalError):
@@ -80,22 +82,29 @@ def expire_silence(engine: Engine, silence_id: str, *, by: str,
         raise SilenceNotFoundError(silence_id)
 
 
-def active_silences(engine: Engine, at: datetime) -> list[dict[str, object]]:
+def active_silences(engine: Engine, at: datetime) -> list[dict[str, Any]]:
     with engine.connect() as conn:
         rows = conn.execute(select(alert_silences).where(alert_silences.c.starts_at <= at,
                                                          alert_silences.c.ends_at > at)).all()
     return [{**dict(r._mapping), "matchers": json.loads(r.matchers)} for r in rows]
 
 
-def _silenced(labels: dict[str, str], silences: list[dict[str, object]]) -> bool:
-    return any(all(parse_matcher(m).matches(labels) for m in s["matchers"])  # type: ignore[attr-defined]
-               for s in silences)
+def _silenced(labels: dict[str, str], silences: list[dict[str, Any]]) -> bool:
+    return any(all(parse_matcher(m).matches(labels) for m in s["matchers"]) for s in silences)
 
 
 # --- evaluation ------------------------------------------------------------------------
 
-def _update_states(engine: Engine, alerts: list[Alert], at: datetime) -> tuple[dict[str, Alert],
-                                                                                list[dict]]:  # type: ignore[type-arg]
+@dataclass(slots=True)
+class _Group:
+    """The alerts one notification to one receiver will carry."""
+
+    route: Route
+    alerts: list[dict[str, object]] = field(default_factory=list)
+
+
+def _update_states(engine: Engine, alerts: list[Alert],
+                   at: datetime) -> tuple[dict[str, Alert], list[dict[str, Any]]]:
     """Record firing alerts; resolve those no longer detected. Returns the firing alerts with
     their start times, and the rows resolved now."""
     current = {a.fingerprint: a for a in alerts}
@@ -137,13 +146,12 @@ def evaluate_alerts(engine: Engine, config: RoutingConfig, alerts: list[Alert],
     silences = active_silences(engine, at)
     result = EvaluationResult(resolved=[r["fingerprint"] for r in resolved_rows])
     labels_firing = [a.labels for a in firing.values()]
-    groups: dict[tuple[str, str], dict[str, object]] = {}
+    groups: dict[tuple[str, str], _Group] = {}
 
     def add(labels: dict[str, str], entry: dict[str, object]) -> None:
         for route in config.route.match(labels):
             key = (route.receiver, _group_key(route.receiver, route, labels))
-            group = groups.setdefault(key, {"route": route, "alerts": []})
-            group["alerts"].append(entry)  # type: ignore[attr-defined]
+            groups.setdefault(key, _Group(route)).alerts.append(entry)
 
     for fp, a in sorted(firing.items()):
         if _silenced(a.labels, silences):
@@ -163,10 +171,10 @@ def evaluate_alerts(engine: Engine, config: RoutingConfig, alerts: list[Alert],
             continue
         add(labels, {"fingerprint": r["fingerprint"], "status": "resolved", "name": r["name"],
                      "labels": labels, "summary": r["summary"],
-                     "starts_at": utc(r["starts_at"]).isoformat(),  # type: ignore[union-attr]
+                     "starts_at": utc(r["starts_at"]).isoformat(),
                      "ends_at": at.isoformat()})
     for (receiver, group_key), group in sorted(groups.items(), key=lambda kv: kv[0]):
-        if _notify(engine, receiver, group_key, group["route"], group["alerts"], at):  # type: ignore[arg-type]
+        if _notify(engine, receiver, group_key, group.route, group.alerts, at):
             result.notifications += 1
     return result
 
@@ -182,7 +190,7 @@ def _notify(engine: Engine, receiver: str, group_key: str, route: Route,
                             .order_by(alert_notifications.c.id.desc()).limit(1)).first()
     if last is not None:
         previous = json.loads(last.payload)
-        since = at - utc(last.created_at)  # type: ignore[operator]
+        since = at - utc(last.created_at)
         changed = previous["content_hash"] != content_hash
         still_firing = any(e["status"] == "firing" for e in entries)
         resolving = any(e["status"] == "resolved" for e in entries)

@@ -21,8 +21,8 @@ import httpx
 from sqlalchemy import Engine, select, update
 
 from alerts.routing import Receiver, RoutingConfig
-from engine.storage.tables import alert_notifications
 from engine.exceptions import ConfigurationError, PaysignalError
+from engine.storage.tables import alert_notifications
 
 PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
 MAX_BACKOFF = timedelta(minutes=5)
@@ -150,7 +150,7 @@ SENDERS: dict[str, Callable[[Receiver, dict[str, Any]], None]] = {
 
 
 def backoff(attempts: int) -> timedelta:
-    return min(MAX_BACKOFF, FIRST_BACKOFF * (2 ** max(0, attempts - 1)))
+    return min(MAX_BACKOFF, FIRST_BACKOFF * float(2 ** max(0, attempts - 1)))
 
 
 def deliver_pending(engine: Engine, config: RoutingConfig, now: datetime | None = None,

@@ -25,9 +25,9 @@ import httpx  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
 from bench._common import base_parser, pgbench_tps, report, server  # noqa: E402
-from engine.storage import db# noqa: E402
-from engine.storage.tables import sim_provider_operations as ops  # noqa: E402
 from engine.payments.merchants import create_merchant  # noqa: E402
+from engine.storage import db  # noqa: E402
+from engine.storage.tables import sim_provider_operations as ops  # noqa: E402
 from tests.support.postgres import free_port  # noqa: E402
 
 

@@ -21,9 +21,9 @@ from bench._common import base_parser, pgbench_tps, report, server  # noqa: E402
 
 def _worker(url: str, worker: int, seconds: float, start_at: float, results: mp.Queue,
             measured: mp.Event) -> None:
-    from engine.storage import db
-    from engine.providers.simulated import InMemoryBook, build_simulated_providers
     from engine.payments.service import PaymentService
+    from engine.providers.simulated import InMemoryBook, build_simulated_providers
+    from engine.storage import db
     from engine.testing import NO_FAULTS
 
     engine = db.make_engine(url, pool_size=2)

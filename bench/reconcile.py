@@ -7,8 +7,9 @@ file is written in that provider's own format, with a few discrepancies of every
 
 Timed: `paysignal reconcile --dir DIR --json` as a subprocess (the command finance runs): parse
 and import every file, then match each provider-day and record breaks and checkpoints. Its peak
-memory is the peak RSS of the command and its worker processes together. Baseline: pandas reads the expected lines (ledger) and the
-imported settlement lines from PostgreSQL and merges them on (provider, reference, kind).
+memory is the peak RSS of the command and its worker processes together. Baseline: pandas reads
+the expected lines (ledger) and the imported settlement lines from PostgreSQL and merges them on
+(provider, reference, kind).
 
 Checks: the matched counts of both agree, and the breaks found are exactly the injected ones.
 
@@ -95,11 +96,11 @@ def seed(url: str, payments: int, days: int) -> None:
 def write_files(url: str, directory: Path) -> set[tuple[str, str, str]]:
     """One file per provider-day from the seeded ledger, with PER_KIND discrepancies of each
     kind. Returns the injected (kind, provider, provider reference) triples."""
-    from engine.storage import db
     from engine.settlement.expected import iter_expected
     from engine.settlement.formats import FORMATS, SettlementLine
-    from paysignal.simulation.settlement_files import EXTENSIONS
     from engine.settlement.reconcile import BREAK_KINDS
+    from engine.storage import db
+    from paysignal.simulation.settlement_files import EXTENSIONS
 
     engine = db.make_engine(url)
     lines = [SettlementLine(e.provider, e.provider_reference, e.payment_id, e.kind,
@@ -239,8 +240,8 @@ def pandas_baseline(url: str) -> tuple[float, int]:
 
 def open_break_identities(url: str) -> set[tuple[str, str, str]]:
     """Breaks still open: a late line closes its day's missing-settlement break."""
-    from engine.storage import db
     from engine.settlement.reconcile import open_breaks
+    from engine.storage import db
 
     engine = db.make_engine(url)
     found = {(str(b["kind"]), str(b["provider"]), str(b["provider_reference"]))

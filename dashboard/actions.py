@@ -10,10 +10,10 @@ from sqlalchemy import Engine
 
 from alerts.pipeline import create_silence, expire_silence
 from dashboard.auth import Action, User
-from engine.providers import provider_names
 from engine.exceptions import ValidationError
-from engine.settlement.breaks import move_break, sign_off
 from engine.payments.toggles import set_mode
+from engine.providers import provider_names
+from engine.settlement.breaks import move_break, sign_off
 
 
 def _note(note: str, field: str = "note") -> str:

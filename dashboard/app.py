@@ -8,7 +8,7 @@ from dashboard.pages import PAGES
 
 st.set_page_config(page_title="paysignal", page_icon="💳", layout="wide")
 page = st.navigation([st.Page(p.file, title=p.title, icon=p.icon, default=not p.url_path,
-                              **({"url_path": p.url_path} if p.url_path else {}))
+                              url_path=p.url_path or None)
                       for p in PAGES])
 ui.build_context()
 try:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -15,6 +15,13 @@ from sqlalchemy import Engine, case, exists, func, or_, select
 
 from alerts.catalogue import BY_NAME
 from alerts.model import runbook_base
+from dashboard.filters import Filters
+from engine.domain.money import Money
+from engine.domain.states import PaymentState
+from engine.payments.toggles import audit_trail, current_modes
+from engine.read_models.payments import payment_detail
+from engine.settlement.breaks import list_breaks
+from engine.storage.repository import utc
 from engine.storage.tables import (
     alert_notifications,
     alert_silences,
@@ -28,11 +35,6 @@ from engine.storage.tables import (
     recon_checkpoints,
     slo_evaluations,
 )
-from engine.domain.money import CURRENCY_EXPONENTS
-from engine.read_models.payments import payment_detail
-from engine.settlement.breaks import list_breaks
-from engine.payments.toggles import audit_trail, current_modes
-from dashboard.filters import Filters
 
 OPEN_BREAK = ("open", "investigating")
 RISK_OUTCOMES = ("replayed", "conflict", "in_flight", "shadow_replay", "shadow_conflict")
@@ -43,17 +45,7 @@ def money(amount_minor: int | None, currency: str | None) -> str:
     if amount_minor is None or pd.isna(amount_minor) or not isinstance(currency, str) \
             or not currency:
         return "—"
-    exponent = CURRENCY_EXPONENTS.get(currency, 2)
-    sign = "-" if amount_minor < 0 else ""
-    units, minor = divmod(abs(int(amount_minor)), 10 ** exponent)
-    text = f"{units:,}" + (f".{minor:0{exponent}d}" if exponent else "")
-    return f"{currency} {sign}{text}"
-
-
-def _aware(at: datetime | None) -> datetime | None:
-    if at is None:
-        return None
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
+    return Money(int(amount_minor), currency).display()
 
 
 def _payment_filters(f: Filters, created: bool = True) -> list[Any]:
@@ -125,7 +117,7 @@ class UnknownOutcomes:
     oldest_since: datetime | None
 
     def age_minutes(self, now: datetime) -> float | None:
-        oldest = _aware(self.oldest_since)
+        oldest = utc(self.oldest_since)
         return None if oldest is None else round((now - oldest).total_seconds() / 60, 1)
 
 
@@ -133,10 +125,10 @@ def unknown_outcomes(engine: Engine, f: Filters) -> list[UnknownOutcomes]:
     """Payments whose provider outcome is unknown now (whenever they were created)."""
     p = payments.c
     query = (select(p.provider, func.count(), func.min(p.updated_at))
-             .where(p.state == "unknown", *_payment_filters(f, created=False))
+             .where(p.state == PaymentState.UNKNOWN.value, *_payment_filters(f, created=False))
              .group_by(p.provider).order_by(p.provider))
     with engine.connect() as conn:
-        return [UnknownOutcomes(r[0], r[1], _aware(r[2])) for r in conn.execute(query)]
+        return [UnknownOutcomes(r[0], r[1], utc(r[2])) for r in conn.execute(query)]
 
 
 def duplicate_charges(engine: Engine, f: Filters) -> pd.DataFrame:
@@ -232,7 +224,7 @@ def slo_history(engine: Engine, since: datetime, slo: str | None = None,
             for name, at, result in conn.execute(
                     select(s.slo, s.at, s.result).where(s.id.in_(chosen[start:start + 500]))):
                 r = json.loads(result)
-                rows.append({"slo": name, "at": _aware(at), "display_name": r["display_name"],
+                rows.append({"slo": name, "at": utc(at), "display_name": r["display_name"],
                              "owner": r["owner"], "sli": r["sli"], "objective": r["objective"],
                              "budget_remaining": r["budget_remaining"],
                              "burn_rates": r["burn_rates"], "conditions": r["conditions"],
@@ -294,7 +286,7 @@ def alerts(engine: Engine, status: str | None = None, since: datetime | None = N
                     "summary": r.summary, "runbook": runbook_url(r.name),
                     "labels": ", ".join(f"{k}={v}" for k, v in sorted(labels.items())
                                         if k not in ("alertname", "severity", "team")),
-                    "starts_at": _aware(r.starts_at), "ends_at": _aware(r.ends_at),
+                    "starts_at": utc(r.starts_at), "ends_at": utc(r.ends_at),
                     "fingerprint": r.fingerprint})
     return pd.DataFrame(out, columns=["alert", "status", "severity", "team", "summary",
                                       "runbook", "labels", "starts_at", "ends_at",
@@ -312,8 +304,8 @@ def deliveries(engine: Engine, limit: int = 200) -> pd.DataFrame:
         payload = json.loads(r.payload)
         out.append({"id": r.id, "receiver": r.receiver, "status": payload.get("status", ""),
                     "alerts": len(payload.get("alerts", [])), "group": r.group_key,
-                    "created_at": _aware(r.created_at), "attempts": r.attempts,
-                    "delivered_at": _aware(r.delivered_at), "last_error": r.last_error or ""})
+                    "created_at": utc(r.created_at), "attempts": r.attempts,
+                    "delivered_at": utc(r.delivered_at), "last_error": r.last_error or ""})
     return pd.DataFrame(out, columns=["id", "receiver", "status", "alerts", "group",
                                       "created_at", "attempts", "delivered_at", "last_error"])
 
@@ -324,7 +316,7 @@ def silences(engine: Engine) -> pd.DataFrame:
     with engine.connect() as conn:
         rows = conn.execute(select(alert_silences).order_by(s.ends_at.desc()).limit(200)).all()
     out = [{"id": r.id, "matchers": ", ".join(json.loads(r.matchers)), "author": r.author,
-            "comment": r.comment, "starts_at": _aware(r.starts_at), "ends_at": _aware(r.ends_at),
+            "comment": r.comment, "starts_at": utc(r.starts_at), "ends_at": utc(r.ends_at),
             "expired_by": r.expired_by or ""} for r in rows]
     return pd.DataFrame(out, columns=["id", "matchers", "author", "comment", "starts_at",
                                       "ends_at", "expired_by"])
@@ -359,8 +351,8 @@ def payment(engine: Engine, payment_id: str) -> dict[str, Any]:
         merchant = conn.execute(select(payments.c.merchant_id)
                                 .where(payments.c.id == payment_id)).scalar_one_or_none()
         o = outbox.c
-        events = [{"event_id": r.event_id, "name": r.name, "occurred_at": _aware(r.occurred_at),
-                   "published_at": _aware(r.published_at)}
+        events = [{"event_id": r.event_id, "name": r.name, "occurred_at": utc(r.occurred_at),
+                   "published_at": utc(r.published_at)}
                   for r in conn.execute(select(o.event_id, o.name, o.occurred_at,
                                                o.published_at)
                                         .where(o.payment_id == payment_id).order_by(o.id))]

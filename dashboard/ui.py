@@ -15,9 +15,9 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from dashboard import auth, queries
 from dashboard.filters import PRESET_DAYS, FilterError, Filters, from_params
+from engine.exceptions import PaysignalError
 from engine.providers import provider_names
 from engine.storage.db import current_revision, database_url, head_revision, make_engine
-from engine.exceptions import PaysignalError
 
 T = TypeVar("T")
 READ_URL_ENV = "PAYSIGNAL_DASHBOARD_READ_URL"

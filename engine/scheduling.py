@@ -20,9 +20,9 @@ from typing import Any
 
 from sqlalchemy import Engine, update
 
+from engine.observability.metrics import Metrics
 from engine.storage.sql import insert_ignoring_conflicts
 from engine.storage.tables import job_runs
-from engine.observability.metrics import Metrics
 
 log = logging.getLogger("paysignal.worker")
 

@@ -8,10 +8,10 @@ from sqlalchemy import Engine
 
 from engine.exceptions import ConfigurationError
 from engine.observability.observer import EngineObserver
-from engine.providers.faults import profile
-from engine.providers.simulated import SqlBook, build_simulated_providers
 from engine.payments.service import EngineSettings, PaymentService
 from engine.payments.toggles import ToggleReader
+from engine.providers.faults import profile
+from engine.providers.simulated import SqlBook, build_simulated_providers
 
 
 def _float_env(name: str, default: float) -> float:

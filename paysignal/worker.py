@@ -5,8 +5,8 @@ number of workers may run these."""
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import Engine

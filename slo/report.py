@@ -13,11 +13,12 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Engine, select
 
-from engine.storage.tables import slo_evaluations
 from engine.read_models.sli_events import INCREMENTAL, WINDOWED, new_events, windowed_events
+from engine.storage.tables import slo_evaluations
 from slo import maths
 from slo.backends import Backend
 from slo.backends.database import classify
@@ -63,7 +64,7 @@ def _bad_by_provider(engine: Engine, slo: SLO, start: datetime, end: datetime,
 
 def _alerts(engine: Engine, slo: SLO, start: datetime, end: datetime) -> list[dict[str, object]]:
     """Firing conditions seen by stored evaluations in the period, one line per tier."""
-    seen: dict[str, dict[str, object]] = {}
+    seen: dict[str, dict[str, Any]] = {}
     with engine.connect() as conn:
         rows = conn.execute(select(slo_evaluations.c.at, slo_evaluations.c.result).where(
             slo_evaluations.c.slo == slo.name, slo_evaluations.c.at >= start,
@@ -75,7 +76,7 @@ def _alerts(engine: Engine, slo: SLO, start: datetime, end: datetime) -> list[di
             entry = seen.setdefault(c["tier"], {"severity": c["severity"], "tier": c["tier"],
                                                 "first": at, "last": at, "evaluations": 0})
             entry["last"] = at
-            entry["evaluations"] = int(entry["evaluations"]) + 1  # type: ignore[call-overload]
+            entry["evaluations"] += 1
     return list(seen.values())
 
 

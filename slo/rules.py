@@ -10,6 +10,7 @@ import yaml
 from slo.maths import _duration_label
 from slo.spec import SLO, MetricQuery
 
+
 def runbook_base() -> str:
     return os.environ.get("PAYSIGNAL_RUNBOOK_BASE", "alerts/runbooks").rstrip("/")
 

@@ -202,16 +202,24 @@ def _metric_query(r: _Reader, node: Any, path: str) -> MetricQuery | None:
     return MetricQuery(metric, base, series, tuple(matchers), le)
 
 
+def _optional_str(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
 def _burn_windows(r: _Reader, text: str, path: str) -> tuple[BurnWindow, ...]:
     out = []
     for part in text.split(","):
         try:
             windows, factor, severity = part.strip().split(":")
             long_text, short_text = windows.split("/")
-            if severity not in ("page", "ticket"):
+            if severity == "page":
+                out.append(BurnWindow(to_timedelta(long_text), to_timedelta(short_text),
+                                      float(factor), "page"))
+            elif severity == "ticket":
+                out.append(BurnWindow(to_timedelta(long_text), to_timedelta(short_text),
+                                      float(factor), "ticket"))
+            else:
                 raise ValueError("severity must be page or ticket")
-            out.append(BurnWindow(to_timedelta(long_text), to_timedelta(short_text),
-                                  float(factor), severity))  # type: ignore[arg-type]
         except ValueError as exc:
             r.fail(path, f"{part.strip()!r}: expected LONG/SHORT:FACTOR:page|ticket ({exc})")
     return tuple(out)
@@ -230,7 +238,7 @@ def parse_slo(doc: Any, source: str) -> tuple[SLO | None, list[str]]:
     if name is not None and not _NAME.match(name):
         r.fail("metadata.name", "must be lower-case letters, digits and dashes")
     notes = r.get(meta, "metadata", "annotations", dict, required=False) or {}
-    owner = notes.get("paysignal/owner")
+    owner = str(notes.get("paysignal/owner") or "")
     if owner not in OWNERS:
         r.fail("metadata.annotations.paysignal/owner", f"must be one of {', '.join(OWNERS)}")
     spec = r.get(doc, "", "spec", dict) or {}
@@ -245,8 +253,11 @@ def parse_slo(doc: Any, source: str) -> tuple[SLO | None, list[str]]:
         good = _metric_query(r, ratio["good"], f"{base_path}.good")
     else:
         bad = _metric_query(r, ratio["bad"], f"{base_path}.bad")
-    total = _metric_query(r, ratio.get("total"), f"{base_path}.total") if "total" in ratio \
-        else r.fail(f"{base_path}.total", "is required")
+    total = None
+    if "total" in ratio:
+        total = _metric_query(r, ratio.get("total"), f"{base_path}.total")
+    else:
+        r.fail(f"{base_path}.total", "is required")
     window = None
     windows = r.get(spec, "spec", "timeWindow", list)
     if windows is not None:
@@ -294,7 +305,7 @@ def parse_slo(doc: Any, source: str) -> tuple[SLO | None, list[str]]:
                         raise ValueError("must be whole minutes")
                 except ValueError as exc:
                     r.fail("spec.objectives[0].timeSliceWindow", str(exc))
-    burn = DEFAULT_BURN_WINDOWS
+    burn: tuple[BurnWindow, ...] = DEFAULT_BURN_WINDOWS
     if "paysignal/burn-windows" in notes:
         burn = _burn_windows(r, str(notes["paysignal/burn-windows"]),
                              "metadata.annotations.paysignal/burn-windows")
@@ -313,7 +324,7 @@ def parse_slo(doc: Any, source: str) -> tuple[SLO | None, list[str]]:
     if r.problems or name is None or total is None or window is None or target is None:
         return None, r.problems
     return SLO(name, str(meta.get("displayName") or name), str(spec.get("description") or ""),
-               str(spec.get("service") or ""), owner, notes.get("paysignal/provider"),  # type: ignore[arg-type]
+               str(spec.get("service") or ""), owner, _optional_str(notes.get("paysignal/provider")),
                good, bad, total, float(target), window, str(budgeting),
                float(slice_target) if slice_target is not None else None, slice_window, burn,
                min_events, source), []

@@ -1,10 +1,9 @@
-"""Shared fixtures. PostgreSQL is real: a throwaway cluster started once per test session."""
+"""Shared fixtures and markers. PostgreSQL is real: a throwaway cluster started once per test
+session. Every test under tests/system is marked `system`; every test that touches the cluster is
+marked `postgres`. The fast lane is `pytest -m "not slow and not system"`."""
 
 from __future__ import annotations
 
-import itertools
-import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,9 +11,23 @@ import pytest
 from sqlalchemy import Engine
 
 from engine.storage import db
-from tests.support.postgres import ThrowawayPostgres
+from tests.support.postgres import ThrowawayPostgres, fresh_postgres_url
 
-_db_counter = itertools.count()
+pytest_plugins = ["tests.support.dashboard"]  # the seeded-day fixtures
+SYSTEM_DIR = Path(__file__).parent / "system"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SYSTEM_DIR in item.path.parents:
+            item.add_marker(pytest.mark.system)
+        if "postgres" in getattr(item, "fixturenames", ()) or _on_postgres(item):
+            item.add_marker(pytest.mark.postgres)
+
+
+def _on_postgres(item: pytest.Item) -> bool:
+    callspec = getattr(item, "callspec", None)
+    return callspec is not None and "postgres" in callspec.params.values()
 
 
 @pytest.fixture(scope="session")
@@ -28,13 +41,6 @@ def postgres() -> Iterator[ThrowawayPostgres]:
     engine.dispose()
     yield server
     server.stop()
-
-
-def fresh_postgres_url(server: ThrowawayPostgres) -> str:
-    name = f"t{os.getpid()}_{next(_db_counter)}"
-    subprocess.run(["psql", "-q", "-c", f'CREATE DATABASE "{name}" TEMPLATE paysignal_template'],
-                   env=server.libpq_env, check=True, stdout=subprocess.DEVNULL)
-    return f"postgresql+psycopg://postgres@127.0.0.1:{server.port}/{name}"
 
 
 @pytest.fixture(scope="session")

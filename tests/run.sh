@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite on a fresh machine: virtualenv, pinned dependencies, then pytest.
-# pytest starts (and removes) its own throwaway PostgreSQL cluster.
+# The whole test suite on a fresh machine: virtualenv, pinned dependencies, lint and strict types,
+# then pytest. pytest starts (and removes) its own throwaway PostgreSQL cluster.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,4 +23,6 @@ fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q --disable-pip-version-check -r requirements.lock
 .venv/bin/pip install -q --disable-pip-version-check --no-deps -e .
+echo "ruff check ." && .venv/bin/ruff check .
+echo "mypy (strict: engine, slo, alerts, dashboard, paysignal)" && .venv/bin/python -m mypy
 exec .venv/bin/python -m pytest -q "$@"

@@ -1,5 +1,7 @@
 """Payments: find one by id, merchant reference or Idempotency-Key, and see all of it."""
 
+from typing import Any
+
 import pandas as pd
 import streamlit as st
 
@@ -45,7 +47,7 @@ st.caption(f"merchant {p['merchant_id']} · reference {p['reference']} · provid
            + (f" · declined: {p['decline_reason']}" if p["decline_reason"] else ""))
 
 
-def table(title: str, rows: list[dict], empty: str) -> None:
+def table(title: str, rows: list[dict[str, Any]], empty: str) -> None:
     st.markdown(f"**{title}**")
     if rows:
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")

@@ -8,6 +8,7 @@ import os
 from collections.abc import Sequence
 
 from fastapi import APIRouter, FastAPI
+from sqlalchemy import Engine
 
 from engine.api.admin import toggles_router
 from engine.api.errors import install_error_handlers
@@ -17,7 +18,6 @@ from engine.api.payments import payments_router
 from engine.api.webhooks import webhooks_router
 from engine.observability.metrics import Metrics
 from engine.payments.service import PaymentService
-from sqlalchemy import Engine
 
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
 

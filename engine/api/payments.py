@@ -17,7 +17,7 @@ from engine.payments.service import PaymentService, ServiceResponse
 from engine.payments.validation import AmountRequest, create_payment_model
 from engine.read_models.payments import list_payments, payment_detail
 
-StateName = Literal[tuple(s.value for s in PaymentState)]  # type: ignore[valid-type]  # Literal of a runtime tuple
+StateName: Any = Literal[tuple(s.value for s in PaymentState)]  # built at run time
 
 
 class Payment(BaseModel):

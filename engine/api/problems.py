@@ -7,7 +7,6 @@ from typing import Any
 
 from starlette.responses import Response
 
-from engine.storage.repository import ConcurrentUpdateError, LockLostError
 from engine.exceptions import (
     AmountExceedsAvailableError,
     IdempotencyKeyConflictError,
@@ -18,6 +17,7 @@ from engine.exceptions import (
     UnknownOutcomeUnresolvedError,
     ValidationError,
 )
+from engine.storage.repository import ConcurrentUpdateError, LockLostError
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_PREFIX = "urn:paysignal:problem:"

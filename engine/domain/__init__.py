@@ -2,8 +2,9 @@
 
 from engine.domain.fingerprint import differing_fields, request_fingerprint
 from engine.domain.ledger import JournalEntry, JournalTransaction
-from engine.domain.model import CaptureMode, DomainEvent, Operation, Payment, Transition
+from engine.domain.model import CaptureMode, DomainEvent, Payment, Transition
 from engine.domain.money import Money
+from engine.domain.operations import Operation
 from engine.domain.retry import (
     ExponentialJitter,
     RetryBudget,

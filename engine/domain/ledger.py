@@ -6,12 +6,25 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal
+from typing import Literal, Protocol
 
+from engine.domain.operations import Operation
 from engine.exceptions import LedgerImbalanceError
 
-if TYPE_CHECKING:
-    from engine.domain.model import Operation, Payment
+
+class Postable(Protocol):
+    """What the posting rules read of a payment."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def merchant_id(self) -> str: ...
+    @property
+    def provider(self) -> str: ...
+    @property
+    def currency(self) -> str: ...
+    @property
+    def amount_minor(self) -> int: ...
 
 Side = Literal["debit", "credit"]
 
@@ -51,7 +64,7 @@ def accounts(provider: str, merchant_id: str) -> dict[str, str]:
     }
 
 
-def _txn(payment: Payment, kind: str, at: datetime,
+def _txn(payment: Postable, kind: str, at: datetime,
          moves: list[tuple[str, str, int]]) -> JournalTransaction:
     """moves: (debit account, credit account, amount) pairs; zero amounts are dropped."""
     entries: list[JournalEntry] = []
@@ -62,11 +75,9 @@ def _txn(payment: Payment, kind: str, at: datetime,
                               tuple(entries))
 
 
-def postings_for(payment: Payment, operation: Operation, amount: int, fee_minor: int,
+def postings_for(payment: Postable, operation: Operation, amount: int, fee_minor: int,
                  at: datetime) -> list[JournalTransaction]:
     """The journal transactions of one successful provider operation on a payment."""
-    from engine.domain.model import Operation
-
     a = accounts(payment.provider, payment.merchant_id)
     if operation is Operation.AUTHORIZE:
         return [_txn(payment, "authorization_hold", at, [(a["hold"], a["hold_offset"], amount)])]

@@ -10,6 +10,7 @@ from typing import Any
 
 from engine.domain.ledger import JournalTransaction, postings_for
 from engine.domain.money import Money, validate_amount
+from engine.domain.operations import Operation
 from engine.domain.states import EVENT_FOR_STATE, PaymentState, is_allowed
 from engine.domain.text import validate_text
 from engine.exceptions import AmountExceedsAvailableError, InvalidTransitionError
@@ -18,13 +19,6 @@ from engine.exceptions import AmountExceedsAvailableError, InvalidTransitionErro
 class CaptureMode(StrEnum):
     AUTOMATIC = "automatic"
     MANUAL = "manual"
-
-
-class Operation(StrEnum):
-    AUTHORIZE = "authorize"
-    CAPTURE = "capture"
-    VOID = "void"
-    REFUND = "refund"
 
 
 @dataclass(frozen=True, slots=True)

@@ -86,5 +86,13 @@ class Money:
         exponent = CURRENCY_EXPONENTS[self.currency]
         return str(Decimal(self.amount_minor).scaleb(-exponent).quantize(Decimal(1).scaleb(-exponent)))
 
+    def display(self) -> str:
+        """For people: 'EUR -1,234.56' (integer arithmetic, no floats)."""
+        exponent = CURRENCY_EXPONENTS.get(self.currency, 2)
+        sign = "-" if self.amount_minor < 0 else ""
+        units, minor = divmod(abs(self.amount_minor), 10 ** exponent)
+        text = f"{units:,}" + (f".{minor:0{exponent}d}" if exponent else "")
+        return f"{self.currency} {sign}{text}"
+
     def __str__(self) -> str:
         return f"{self.to_decimal_string()} {self.currency}"

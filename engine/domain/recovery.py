@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from engine.domain.model import Operation
+from engine.domain.operations import Operation
 
 
 class RecoveryPoint(StrEnum):

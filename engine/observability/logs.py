@@ -7,6 +7,7 @@ import logging
 import re
 import sys
 from datetime import UTC, datetime
+from typing import TextIO
 
 from engine.observability.tracing import current_ids
 
@@ -40,12 +41,12 @@ class JsonFormatter(logging.Formatter):
             value = record.__dict__.get(name)
             if value is not None:
                 line[name] = redact(str(value)) if isinstance(value, str) else value
-        if record.exc_info:
-            line["error"] = redact(f"{record.exc_info[0].__name__}")  # type: ignore[union-attr]
+        if record.exc_info and record.exc_info[0] is not None:
+            line["error"] = redact(record.exc_info[0].__name__)
         return json.dumps(line)
 
 
-def configure_logging(level: str = "INFO", stream=sys.stderr) -> logging.Handler:  # type: ignore[no-untyped-def]
+def configure_logging(level: str = "INFO", stream: TextIO = sys.stderr) -> logging.Handler:
     handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()

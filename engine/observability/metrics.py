@@ -8,17 +8,19 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 
-from engine.storage.repository import utc
-from engine.storage.tables import outbox, payments
-from engine.domain.states import PaymentState
-from engine.read_models.ledger import imbalances
-from engine.read_models.health import notification_states
-from engine.read_models.sli_events import break_ages, reconciliation_amounts
 from engine.observability.observer import EngineObserver
 from engine.observability.signals import CATALOGUE, LATENCY_BUCKETS, MetricSpec
 from engine.payments.toggles import DEFAULT_MODE, Mode, current_modes
+from engine.read_models.health import (
+    notification_states,
+    oldest_pending_outbox_event,
+    stale_unknown_outcomes,
+)
+from engine.read_models.ledger import imbalances
+from engine.read_models.sli_events import break_ages, reconciliation_amounts
+from engine.storage.repository import utc
 
 # Gauges set by events (the others are read from the tables at scrape time).
 EVENT_GAUGES = ("paysignal_job_last_success_timestamp_seconds",)
@@ -130,17 +132,12 @@ class _TableGauges(Collector):
         pending = _gauge(BY_NAME["paysignal_outbox_pending_events"])
         pending_age = _gauge(BY_NAME["paysignal_outbox_oldest_pending_age_seconds"])
         imbalance = _gauge(BY_NAME["paysignal_ledger_imbalance_minor"])
-        with self.engine.connect() as conn:
-            for provider, count, first in conn.execute(
-                    select(payments.c.provider, func.count(), func.min(payments.c.updated_at))
-                    .where(payments.c.state == PaymentState.UNKNOWN.value)
-                    .group_by(payments.c.provider)):
-                open_.add_metric([provider], count)
-                oldest.add_metric([provider], (now - utc(first)).total_seconds())  # type: ignore[operator]
-            count, first = conn.execute(select(func.count(), func.min(outbox.c.occurred_at))
-                                        .where(outbox.c.published_at.is_(None))).one()
+        for stale in stale_unknown_outcomes(self.engine):
+            open_.add_metric([stale.provider], stale.count)
+            oldest.add_metric([stale.provider], (now - stale.oldest_since).total_seconds())
+        count, first = oldest_pending_outbox_event(self.engine)
         pending.add_metric([], count)
-        pending_age.add_metric([], (now - utc(first)).total_seconds() if first else 0.0)  # type: ignore[operator]
+        pending_age.add_metric([], (now - utc(first)).total_seconds() if first else 0.0)
         totals: dict[str, int] = {}
         for i in imbalances(self.engine):
             totals[i.currency] = totals.get(i.currency, 0) + abs(i.debits_minus_credits)

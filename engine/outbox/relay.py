@@ -15,9 +15,9 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine, func, select, text, update
 
+from engine.exceptions import ConfigurationError
 from engine.storage.sql import insert_ignoring_conflicts
 from engine.storage.tables import event_log, outbox, processed_events
-from engine.exceptions import ConfigurationError
 
 RELAY_LOCK_ID = 7_340_021  # pg advisory lock: one relay publishes at a time, preserving order
 

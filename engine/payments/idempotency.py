@@ -17,7 +17,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,7 +25,8 @@ from typing import Any
 from sqlalchemy import Engine
 
 from engine.domain.fingerprint import canonical_json, differing_fields, request_fingerprint
-from engine.domain.model import Operation, Payment, Transition
+from engine.domain.model import Payment, Transition
+from engine.domain.operations import Operation
 from engine.domain.recovery import RecoveryPoint
 from engine.domain.retry import RetryPolicy
 from engine.domain.states import IN_FLIGHT_STATES, PaymentState
@@ -129,11 +130,11 @@ class _Asked:
 
 
 class IdempotencyProtocol:
-    def __init__(self, engine: Engine, gateways: dict[str, Gateway], *,
+    def __init__(self, engine: Engine, gateways: Mapping[str, Gateway], *,
                  clock: Callable[[], datetime], retry_policy: RetryPolicy,
                  observer: EngineObserver, settings: EngineSettings,
                  new_id: Callable[[str], str], toggles: ToggleReader | None) -> None:
-        self.engine, self.gateways, self.clock = engine, gateways, clock
+        self.engine, self.gateways, self.clock = engine, dict(gateways), clock
         self.retry_policy, self.observer, self.settings = retry_policy, observer, settings
         self.new_id, self.toggles = new_id, toggles
 

@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from engine.storage.tables import merchants
 from engine.exceptions import ValidationError
+from engine.storage.tables import merchants
 
 KEY_PREFIX = "psk_"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,127}$")

@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from engine.domain.model import CaptureMode, Operation, Payment
+from engine.domain.model import CaptureMode, Payment
+from engine.domain.operations import Operation
 from engine.domain.states import PaymentState
 from engine.providers.base import OutcomeKind, ProviderOutcome
 

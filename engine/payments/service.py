@@ -5,14 +5,15 @@ worker's resolution of unknown outcomes and abandoned requests (engine.payments.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine
 
-from engine.domain.model import CaptureMode, Operation, Payment
+from engine.domain.model import CaptureMode, Payment
 from engine.domain.money import Money, validate_amount
+from engine.domain.operations import Operation
 from engine.domain.retry import RetryPolicy
 from engine.domain.states import PaymentState
 from engine.domain.text import is_identifier
@@ -44,7 +45,7 @@ def utc_now() -> datetime:
 
 
 class PaymentService:
-    def __init__(self, engine: Engine, gateways: dict[str, Gateway], *,
+    def __init__(self, engine: Engine, gateways: Mapping[str, Gateway], *,
                  clock: Callable[[], datetime] = utc_now,
                  retry_policy: RetryPolicy | None = None,
                  observer: EngineObserver | None = None,
@@ -52,13 +53,13 @@ class PaymentService:
                  new_id: Callable[[str], str] | None = None,
                  toggles: ToggleReader | None = None) -> None:
         self.engine = engine
-        self.gateways = gateways
+        self.gateways = dict(gateways)
         self.clock = clock
         self.observer = observer or EngineObserver()
         self.settings = settings or EngineSettings()
         self.router = Router(list(gateways))
         self.protocol = IdempotencyProtocol(
-            engine, gateways, clock=clock, retry_policy=retry_policy or RetryPolicy(),
+            engine, self.gateways, clock=clock, retry_policy=retry_policy or RetryPolicy(),
             observer=self.observer, settings=self.settings,
             new_id=new_id or (lambda prefix: f"{prefix}_{uuid.uuid4().hex}"), toggles=toggles)
         self.resolver = Resolver(self.protocol)

@@ -15,9 +15,9 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
 
-from engine.storage.tables import rollout_toggles, toggle_audit
 from engine.domain.text import is_identifier, validate_text
 from engine.exceptions import ValidationError
+from engine.storage.tables import rollout_toggles, toggle_audit
 
 ANY_METHOD = "*"
 

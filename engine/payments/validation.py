@@ -43,14 +43,16 @@ TEXT_PATTERN = r"^[^\x00-\x1f\x7f]+$"
 @lru_cache(maxsize=8)
 def create_payment_model(providers: tuple[str, ...]) -> type[BaseModel]:
     """The create-payment body; its provider enum is the providers this process runs."""
-    provider_type: Any = Literal[providers] if providers else str  # type: ignore[valid-type]  # Literal of a runtime tuple
-    currency_type: Any = Literal[CURRENCIES]  # type: ignore[valid-type]  # the same
+    # Literal types built at run time: typed Any, since no static type describes them.
+    provider_type: Any = Literal[providers] if providers else str
+    currency_type: Any = Literal[CURRENCIES]
+    capture_type: Any = Literal["automatic", "manual"]
     model: type[BaseModel] = create_model(
         "CreatePaymentRequest",
         __config__=ConfigDict(extra="forbid"),
         amount=(Amount, Field(examples=[1299])),
         currency=(currency_type, Field(description="ISO 4217 code", examples=["USD"])),
-        capture=(Literal["automatic", "manual"], "automatic"),
+        capture=(capture_type, "automatic"),
         reference=(str, Field(min_length=1, max_length=255, pattern=TEXT_PATTERN,
                               examples=["order-1042"],
                               description="The merchant's own reference (no control characters)")),

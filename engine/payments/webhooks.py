@@ -15,15 +15,20 @@ import time
 import uuid
 from datetime import UTC, datetime
 
-from engine.storage.sql import insert_ignoring_conflicts
-from engine.storage.tables import webhook_events
-from engine.domain.model import Operation, Payment
+from engine.domain.model import Payment
+from engine.domain.operations import Operation
 from engine.domain.states import PaymentState
 from engine.domain.text import is_identifier
 from engine.exceptions import PaysignalError, ProviderNotFoundError
-from engine.providers.base import OutcomeKind, ProviderOutcome
-from engine.providers.simulated import ParsedNotification, WebhookSignatureError
 from engine.payments.service import PaymentService
+from engine.providers.base import (
+    OutcomeKind,
+    ParsedNotification,
+    ProviderOutcome,
+    WebhookSignatureError,
+)
+from engine.storage.sql import insert_ignoring_conflicts
+from engine.storage.tables import webhook_events
 
 log = logging.getLogger("paysignal.webhooks")
 RESULTS = ("settled", "recorded", "duplicate", "unmatched", "bad_signature", "malformed")
@@ -43,7 +48,7 @@ def ingest(service: PaymentService, provider: str, headers: dict[str, str], body
            now: float | None = None) -> str:
     """Process one notification; returns its result. Raises WebhookRejectedError if refused."""
     gateway = service.gateways.get(provider)
-    if gateway is None or not hasattr(gateway, "verify"):
+    if gateway is None:
         raise ProviderNotFoundError(provider, sorted(service.gateways))
     try:
         gateway.verify(headers, body, time.time() if now is None else now, tolerance_s())
@@ -117,6 +122,6 @@ def _apply(service: PaymentService, provider: str, note: ParsedNotification, bod
 
 def _fee(service: PaymentService, payment: Payment, note: ParsedNotification) -> int:
     gateway = service.gateways[payment.provider]
-    if note.operation is Operation.CAPTURE and note.succeeded and hasattr(gateway, "fee_for"):
-        return int(gateway.fee_for(payment.pending_amount_minor))
+    if note.operation is Operation.CAPTURE and note.succeeded:
+        return gateway.fee_for(payment.pending_amount_minor)
     return 0

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
-from engine.domain.model import Operation
+from engine.domain.operations import Operation
 
 
 class OutcomeKind(StrEnum):
@@ -47,6 +47,21 @@ class RawResponse:
     latency_s: float = 0.0
 
 
+class WebhookSignatureError(Exception):
+    """A notification whose signature or timestamp does not check out."""
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedNotification:
+    """A provider notification in normalized words."""
+
+    event_id: str
+    payment_ref: str
+    provider_reference: str
+    operation: Operation
+    succeeded: bool
+
+
 class Gateway(Protocol):
     name: str
     honours_idempotency_keys: bool
@@ -55,4 +70,21 @@ class Gateway(Protocol):
 
     def lookup(self, operation: Operation, request_id: str, payment_ref: str) -> ProviderOutcome:
         """What became of an earlier attempt with this request id?"""
+        ...
+
+    def fee_for(self, amount_minor: int) -> int:
+        """The provider's fee for capturing this amount, in the same currency's minor units."""
+        ...
+
+    def signature_parts(self, headers: dict[str, str]) -> tuple[int, bytes]:
+        """(signing time, signature) from a notification's lower-cased headers."""
+        ...
+
+    def verify(self, headers: dict[str, str], body: bytes, now: float,
+               tolerance_s: float = 300.0) -> None:
+        """Raise WebhookSignatureError unless the notification is signed and fresh."""
+        ...
+
+    def parse_notification(self, body: dict[str, Any]) -> ParsedNotification:
+        """The notification in normalized words (KeyError, ValueError... if malformed)."""
         ...

@@ -23,16 +23,18 @@ from typing import Any, Protocol
 
 from sqlalchemy import Engine, insert, select
 
-from engine.storage.tables import sim_provider_operations as ops_table
-from engine.domain.model import Operation
+from engine.domain.operations import Operation
 from engine.exceptions import ValidationError
 from engine.providers.base import (
     OutcomeKind,
+    ParsedNotification,
     ProviderOutcome,
     ProviderRequest,
     RawResponse,
+    WebhookSignatureError,
 )
 from engine.providers.faults import PROFILES, FaultProfile, Faults
+from engine.storage.tables import sim_provider_operations as ops_table
 
 # Documented test tokens: the payment_method values the simulated providers understand.
 TEST_TOKENS: dict[str, str] = {
@@ -133,21 +135,6 @@ class SqlBook:
 
 
 
-class WebhookSignatureError(Exception):
-    """A notification whose signature or timestamp does not check out."""
-
-
-@dataclass(frozen=True, slots=True)
-class ParsedNotification:
-    """A provider notification in normalized words."""
-
-    event_id: str
-    payment_ref: str
-    provider_reference: str
-    operation: Operation
-    succeeded: bool
-
-
 @dataclass(frozen=True, slots=True)
 class Notification:
     """An asynchronous provider notification (webhook), in the provider's own words."""
@@ -244,6 +231,7 @@ class SimulatedProvider:
             self._sleep(latency)
         replay = next((p for p in previous if p.operation == req.operation.value
                        and p.status in (*HAPPENED, DECLINED)), None)
+        reason: str | None
         if self.honours_idempotency_keys and replay is not None:
             status = DONE if replay.status in HAPPENED else DECLINED
             reason = "replayed" if status == DONE else "replayed_decline"
@@ -362,11 +350,13 @@ class Northwind(SimulatedProvider):
     _STATUS = {Operation.AUTHORIZE: "requires_capture", Operation.CAPTURE: "succeeded",
                Operation.VOID: "canceled", Operation.REFUND: "refunded"}
 
-    def render(self, req, status, reason, reference, fee, latency):  # type: ignore[no-untyped-def]
+    def render(self, req: ProviderRequest, status: str, reason: str | None, reference: str,
+               fee: int, latency: float) -> RawResponse:
         if status in (TIMEOUT_DONE, TIMEOUT_NONE):
             return _timeout(latency)
         if status == ERROR:
-            return RawResponse(503, {"error": {"type": "api_error", "message": "upstream unavailable"}}, latency)
+            return RawResponse(503, {"error": {"type": "api_error",
+                                               "message": "upstream unavailable"}}, latency)
         if status == DECLINED:
             return RawResponse(402, {"error": {"type": "card_error", "code": "card_declined",
                                                "decline_code": reason}}, latency)
@@ -390,7 +380,7 @@ class Northwind(SimulatedProvider):
         return ProviderOutcome(OutcomeKind.SUCCEEDED, raw.body["status"], raw.body["id"],
                                fee_minor=fee, latency_s=raw.latency_s)
 
-    def render_lookup(self, entry, unavailable):  # type: ignore[no-untyped-def]
+    def render_lookup(self, entry: BookEntry | None, unavailable: bool) -> RawResponse:
         if unavailable:
             return RawResponse(503, {"error": {"type": "api_error"}})
         return RawResponse(200, {"object": "list", "data": [] if entry is None else [
@@ -408,7 +398,8 @@ class Northwind(SimulatedProvider):
         fee = self.fee_for(item["amount"]) if operation is Operation.CAPTURE else 0
         return ProviderOutcome(OutcomeKind.SUCCEEDED, item["status"], item["id"], fee_minor=fee)
 
-    def render_notification(self, req, reference, status, reason, event_id):  # type: ignore[no-untyped-def]
+    def render_notification(self, req: ProviderRequest, reference: str, status: str,
+                            reason: str | None, event_id: str) -> dict[str, Any]:
         kind = "charge.failed" if status == DECLINED else f"charge.{self._STATUS[req.operation]}"
         return {"id": event_id, "type": kind, "data": {"object": {
             "id": reference, "amount": req.amount_minor, "currency": req.currency.lower(),
@@ -442,7 +433,8 @@ class Southbank(SimulatedProvider):
     _REFUSAL = {"insufficient_funds": "Not enough balance", "do_not_honor": "Refused",
                 "expired_card": "Expired Card", "suspected_fraud": "FRAUD"}
 
-    def render(self, req, status, reason, reference, fee, latency):  # type: ignore[no-untyped-def]
+    def render(self, req: ProviderRequest, status: str, reason: str | None, reference: str,
+               fee: int, latency: float) -> RawResponse:
         if status in (TIMEOUT_DONE, TIMEOUT_NONE):
             return _timeout(latency)
         if status == ERROR:
@@ -451,7 +443,8 @@ class Southbank(SimulatedProvider):
         if req.operation is Operation.AUTHORIZE:
             if status == DECLINED:
                 return RawResponse(200, {"resultCode": "Refused", "pspReference": reference,
-                                         "refusalReason": self._REFUSAL[reason], "amount": amount}, latency)
+                                         "refusalReason": self._REFUSAL[str(reason)], "amount": amount},
+                                   latency)
             return RawResponse(200, {"resultCode": "Authorised", "pspReference": reference,
                                      "amount": amount}, latency)
         body = {"status": "received", "response": self._RECEIVED[req.operation],
@@ -478,11 +471,12 @@ class Southbank(SimulatedProvider):
         return ProviderOutcome(OutcomeKind.SUCCEEDED, body["response"], body["pspReference"],
                                fee_minor=fee, latency_s=raw.latency_s)
 
-    def render_lookup(self, entry, unavailable):  # type: ignore[no-untyped-def]
+    def render_lookup(self, entry: BookEntry | None, unavailable: bool) -> RawResponse:
         if unavailable:
             return RawResponse(500, {"status": 500, "errorCode": "901"})
         if entry is None:
-            return RawResponse(422, {"status": 422, "errorCode": "167", "message": "Original pspReference required"})
+            return RawResponse(422, {"status": 422, "errorCode": "167",
+                                     "message": "Original pspReference required"})
         code = "Refused" if entry.status == DECLINED else "Authorised"
         return RawResponse(200, {"pspReference": entry.provider_reference, "resultCode": code,
                                  "amount": {"value": entry.amount_minor, "currency": entry.currency}})
@@ -517,7 +511,8 @@ class Southbank(SimulatedProvider):
         return ParsedNotification(event_id, item["merchantReference"], item["pspReference"],
                                   operation, item["success"] == "true")
 
-    def render_notification(self, req, reference, status, reason, event_id):  # type: ignore[no-untyped-def]
+    def render_notification(self, req: ProviderRequest, reference: str, status: str,
+                            reason: str | None, event_id: str) -> dict[str, Any]:
         code = self._EVENT_CODES[req.operation]
         return {"live": "false", "notificationItems": [{"NotificationRequestItem": {
             "eventCode": code, "success": "false" if status == DECLINED else "true",
@@ -539,10 +534,11 @@ class Eastpay(SimulatedProvider):
         from engine.domain.money import Money
         return Money(minor, currency).to_decimal_string()
 
-    def render(self, req, status, reason, reference, fee, latency):  # type: ignore[no-untyped-def]
+    def render(self, req: ProviderRequest, status: str, reason: str | None, reference: str,
+               fee: int, latency: float) -> RawResponse:
         if status in (TIMEOUT_DONE, TIMEOUT_NONE):
             return _timeout(latency)
-        rc = {ERROR: "96", DONE: "00"}.get(status) or self._DECLINE_RC[reason]
+        rc = {ERROR: "96", DONE: "00"}.get(status) or self._DECLINE_RC[str(reason)]
         body = {"rc": rc, "txn_type": self._TXN[req.operation], "txn_ref": reference,
                 "amt": self._amount(req.amount_minor, req.currency), "ccy": req.currency}
         if fee:
@@ -567,7 +563,7 @@ class Eastpay(SimulatedProvider):
         return ProviderOutcome(OutcomeKind.SUCCEEDED, "rc=00", raw.body["txn_ref"], fee_minor=fee,
                                latency_s=raw.latency_s)
 
-    def render_lookup(self, entry, unavailable):  # type: ignore[no-untyped-def]
+    def render_lookup(self, entry: BookEntry | None, unavailable: bool) -> RawResponse:
         if unavailable:
             return RawResponse(200, {"rc": "91"})
         if entry is None:
@@ -602,7 +598,8 @@ class Eastpay(SimulatedProvider):
         return ParsedNotification(body["MsgId"], body["OrderId"], body["TxnRef"], operation,
                                   body["RC"] == "00")
 
-    def render_notification(self, req, reference, status, reason, event_id):  # type: ignore[no-untyped-def]
+    def render_notification(self, req: ProviderRequest, reference: str, status: str,
+                            reason: str | None, event_id: str) -> dict[str, Any]:
         return {"MsgType": "ADVICE", "MsgId": event_id, "TxnType": self._TXN[req.operation],
                 "TxnRef": reference,
                 "OrderId": req.payment_ref, "RC": "05" if status == DECLINED else "00",

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine, case, func, select
 
+from engine.domain.states import PaymentState
 from engine.storage.repository import utc
 from engine.storage.tables import (
     alert_notifications,
@@ -25,14 +26,17 @@ class StaleUnknown:
     oldest_since: datetime
 
 
-def stale_unknown_outcomes(engine: Engine, older_than: datetime) -> list[StaleUnknown]:
-    """Per provider: payments still unknown since before `older_than`."""
+def stale_unknown_outcomes(engine: Engine, older_than: datetime | None = None,
+                           ) -> list[StaleUnknown]:
+    """Per provider: payments still unknown (since before `older_than`, when given)."""
+    query = (select(payments.c.provider, func.count(), func.min(payments.c.updated_at))
+             .where(payments.c.state == PaymentState.UNKNOWN.value)
+             .group_by(payments.c.provider))
+    if older_than is not None:
+        query = query.where(payments.c.updated_at < older_than)
     with engine.connect() as conn:
-        rows = conn.execute(select(payments.c.provider, func.count(), func.min(payments.c.updated_at))
-                            .where(payments.c.state == "unknown",
-                                   payments.c.updated_at < older_than)
-                            .group_by(payments.c.provider)).all()
-    return [StaleUnknown(p, n, utc(first)) for p, n, first in rows]  # type: ignore[arg-type]
+        rows = conn.execute(query).all()
+    return [StaleUnknown(p, n, utc(first)) for p, n, first in rows]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +59,7 @@ def open_breaks_by_kind(engine: Engine) -> list[OpenBreaks]:
                                    func.min(b.opened_at))
                             .where(b.status.in_(("open", "investigating")))
                             .group_by(b.provider, b.kind)).all()
-    return [OpenBreaks(p, k, n, int(amount or 0), utc(first))  # type: ignore[arg-type]
+    return [OpenBreaks(p, k, n, int(amount or 0), utc(first))
             for p, k, n, amount, first in rows]
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Engine, case, func, select
+from sqlalchemy import Case, Engine, case, func, select
 
 from engine.storage.tables import journal_entries as je
 from engine.storage.tables import journal_transactions as jt
@@ -17,7 +18,7 @@ class Imbalance:
     debits_minus_credits: int
 
 
-def _signed():  # type: ignore[no-untyped-def]
+def _signed() -> Case[Any]:
     return case((je.c.side == "debit", je.c.amount_minor), else_=-je.c.amount_minor)
 
 

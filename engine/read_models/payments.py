@@ -10,12 +10,12 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, or_, select
 
-from engine.storage.repository import utc
-from engine.storage.tables import payment_transitions, payments, provider_attempts
 from engine.domain.states import PaymentState
 from engine.domain.text import is_identifier
 from engine.exceptions import PaymentNotFoundError, ValidationError
 from engine.read_models.ledger import entries_for_payment
+from engine.storage.repository import utc
+from engine.storage.tables import payment_transitions, payments, provider_attempts
 
 MAX_PAGE = 100
 
@@ -28,7 +28,7 @@ def payment_view(row: Any) -> dict[str, Any]:
         "reference": m["reference"], "capture": m["capture_mode"],
         "captured_amount": m["captured_minor"], "refunded_amount": m["refunded_minor"],
         "provider_reference": m["provider_reference"], "decline_reason": m["decline_reason"],
-        "created_at": utc(m["created_at"]).isoformat(),  # type: ignore[union-attr]
+        "created_at": utc(m["created_at"]).isoformat(),
     }
 
 
@@ -46,12 +46,12 @@ def payment_detail(engine: Engine, merchant_id: str, payment_id: str) -> dict[st
             provider_attempts.c.payment_id == payment_id).order_by(provider_attempts.c.id)).all()
     view = payment_view(row)
     view["audit_trail"] = [{"from": t.from_state, "to": t.to_state, "reason": t.reason,
-                            "actor": t.actor, "at": utc(t.at).isoformat(),  # type: ignore[union-attr]
+                            "actor": t.actor, "at": utc(t.at).isoformat(),
                             "trace_id": t.trace_id} for t in trail]
     view["provider_attempts"] = [{"operation": a.operation, "attempt": a.attempt,
                                   "outcome": a.outcome, "raw_status": a.raw_status,
                                   "duration_ms": a.duration_ms,
-                                  "at": utc(a.at).isoformat()} for a in attempts]  # type: ignore[union-attr]
+                                  "at": utc(a.at).isoformat()} for a in attempts]
     view["ledger_entries"] = [{"transaction_id": e["id"], "kind": e["kind"],
                                "currency": e["currency"], "account": e["account"],
                                "side": e["side"], "amount": e["amount_minor"]}
@@ -60,7 +60,7 @@ def payment_detail(engine: Engine, merchant_id: str, payment_id: str) -> dict[st
 
 
 def _encode_cursor(created_at: datetime, payment_id: str) -> str:
-    raw = json.dumps([utc(created_at).isoformat(), payment_id])  # type: ignore[union-attr]
+    raw = json.dumps([utc(created_at).isoformat(), payment_id])
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, time, timedelta
 
 from sqlalchemy import Engine, select
 
+from engine.domain.states import PaymentState
 from engine.storage.repository import utc
 from engine.storage.tables import (
     idempotency_keys,
@@ -38,7 +39,7 @@ class Event:
 
 
 def _micros(at: datetime) -> int:
-    return int(utc(at).timestamp() * 1_000_000)  # type: ignore[union-attr]
+    return int(utc(at).timestamp() * 1_000_000)
 
 
 BATCH = 200_000  # events per read: the rollup moves its mark batch by batch
@@ -49,7 +50,7 @@ def _provider_calls(engine: Engine, mark: int, until: datetime) -> tuple[list[Ev
     with engine.connect() as conn:
         rows = conn.execute(select(t.id, t.at, t.provider, t.operation, t.outcome, t.duration_ms)
                             .where(t.id > mark).order_by(t.id).limit(BATCH)).all()
-    return ([Event(utc(r.at), {"provider": r.provider, "operation": r.operation,  # type: ignore[arg-type]
+    return ([Event(utc(r.at), {"provider": r.provider, "operation": r.operation,
                                 "outcome": r.outcome}, r.duration_ms / 1000) for r in rows],
             rows[-1].id if rows else mark)
 
@@ -59,7 +60,7 @@ def _webhooks(engine: Engine, mark: int, until: datetime) -> tuple[list[Event], 
     with engine.connect() as conn:
         rows = conn.execute(select(t.id, t.received_at, t.provider, t.result)
                             .where(t.id > mark).order_by(t.id).limit(BATCH)).all()
-    return ([Event(utc(r.received_at), {"provider": r.provider, "result": r.result})  # type: ignore[arg-type]
+    return ([Event(utc(r.received_at), {"provider": r.provider, "result": r.result})
              for r in rows], rows[-1].id if rows else mark)
 
 
@@ -72,7 +73,7 @@ def _http_requests(engine: Engine, mark: int, until: datetime) -> tuple[list[Eve
     with engine.connect() as conn:
         rows = conn.execute(select(t.finished_at, t.response_code).where(
             t.finished_at > since, t.finished_at <= upto, t.response_code.is_not(None))).all()
-    return ([Event(utc(r.finished_at), {"status": str(r.response_code), "method": "POST"})  # type: ignore[arg-type]
+    return ([Event(utc(r.finished_at), {"status": str(r.response_code), "method": "POST"})
              for r in rows], max(mark, _micros(upto)) if upto > since else mark)
 
 
@@ -81,20 +82,20 @@ def _unknown_resolutions(engine: Engine, mark: int, until: datetime) -> tuple[li
     with engine.connect() as conn:
         rows = conn.execute(select(t.id, t.payment_id, t.at, payments.c.provider)
                             .join(payments, payments.c.id == t.payment_id)
-                            .where(t.id > mark, t.from_state == "unknown").order_by(t.id)
+                            .where(t.id > mark, t.from_state == PaymentState.UNKNOWN.value).order_by(t.id)
                             .limit(BATCH)).all()
         ids = sorted({r.payment_id for r in rows})
         entered: dict[str, list[tuple[int, datetime]]] = {}
         for i in range(0, len(ids), 1000):
             for e in conn.execute(select(t.payment_id, t.id, t.at).where(
-                    t.payment_id.in_(ids[i:i + 1000]), t.to_state == "unknown")):
-                entered.setdefault(e.payment_id, []).append((e.id, utc(e.at)))  # type: ignore[arg-type]
+                    t.payment_id.in_(ids[i:i + 1000]), t.to_state == PaymentState.UNKNOWN.value)):
+                entered.setdefault(e.payment_id, []).append((e.id, utc(e.at)))
     events = []
     for r in rows:
         since = max((e for e in entered.get(r.payment_id, []) if e[0] < r.id), default=None)
         if since is not None:
-            events.append(Event(utc(r.at), {"provider": r.provider},  # type: ignore[arg-type]
-                                max(0.0, (utc(r.at) - since[1]).total_seconds())))  # type: ignore[operator]
+            events.append(Event(utc(r.at), {"provider": r.provider},
+                                max(0.0, (utc(r.at) - since[1]).total_seconds())))
     return events, rows[-1].id if rows else mark
 
 
@@ -103,8 +104,8 @@ def _webhook_lags(engine: Engine, mark: int, until: datetime) -> tuple[list[Even
     with engine.connect() as conn:
         rows = conn.execute(select(t.id, t.received_at, t.sent_at, t.provider)
                             .where(t.id > mark).order_by(t.id).limit(BATCH)).all()
-    return ([Event(utc(r.received_at), {"provider": r.provider},  # type: ignore[arg-type]
-                   max(0.0, (utc(r.received_at) - utc(r.sent_at)).total_seconds()))  # type: ignore[operator]
+    return ([Event(utc(r.received_at), {"provider": r.provider},
+                   max(0.0, (utc(r.received_at) - utc(r.sent_at)).total_seconds()))
              for r in rows if r.sent_at is not None], rows[-1].id if rows else mark)
 
 
@@ -164,8 +165,8 @@ def break_age_events(engine: Engine, since: datetime, now: datetime) -> list[Bre
                               .where(b.opened_at >= since, b.opened_at <= now)):
             opened = utc(r.opened_at)
             handled = utc(r.updated_at) if r.status in ("resolved", "written_off") else now
-            late = handled - opened > BREAK_AGE_LIMIT  # type: ignore[operator]
-            out.append(BreakAge(r.provider, opened, "over_48h" if late else "under_48h"))  # type: ignore[arg-type]
+            late = handled - opened > BREAK_AGE_LIMIT
+            out.append(BreakAge(r.provider, opened, "over_48h" if late else "under_48h"))
     return out
 
 

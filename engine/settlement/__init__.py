@@ -1,1 +1,2 @@
-"""Provider settlement files: formats, import, and (next) reconciliation."""
+"""Provider settlement files: formats, import, reconciliation against the ledger, and the
+finance queue of breaks."""

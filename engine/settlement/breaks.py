@@ -10,9 +10,9 @@ from typing import Any
 
 from sqlalchemy import Engine, Integer, Table, and_, insert, select, update
 
-from engine.storage.tables import recon_break_audit, recon_breaks, recon_checkpoints
 from engine.domain.text import validate_text
 from engine.exceptions import PaysignalError, ValidationError
+from engine.storage.tables import recon_break_audit, recon_breaks, recon_checkpoints
 
 # One table of allowed moves, like the payment state machine.
 BREAK_TRANSITIONS: dict[str, frozenset[str]] = {

@@ -1,12 +1,14 @@
-"""What each provider should settle, read from our own ledger: captures (with their fees) and refunds, each expected on the day after it happened (T+1, in UTC). The
-simulator's files and the matcher both start from here. A charge's fee is the payment's fee total, which the engine
-updates in the same transaction as the provider_fee journal entries it books."""
+"""What each provider should settle, read from our own ledger: captures (with their fees) and
+refunds, each expected on the day after it happened (T+1, in UTC). The simulator's files and the
+matcher both start from here. A charge's fee is the payment's fee total, which the engine updates
+in the same transaction as the provider_fee journal entries it books."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from sqlalchemy import CompoundSelect, Engine, Select, literal, select, union_all
 from sqlalchemy.sql import ColumnElement
@@ -39,7 +41,7 @@ def _window(first: date, last: date) -> tuple[datetime, datetime]:
 
 
 def _query(provider: str | None, window: tuple[datetime, datetime] | None,
-           references: list[str] | None) -> CompoundSelect:
+           references: list[str] | None) -> CompoundSelect[Any]:
     """Charges and refunds in one stream ordered by journal time (so by expected day)."""
     filters: list[ColumnElement[bool]] = []
     if provider:
@@ -59,14 +61,14 @@ def _query(provider: str | None, window: tuple[datetime, datetime] | None,
                 .select_from(source)
                 .where(jt.c.kind == kind, je.c.side == "debit", *extra, *filters))
 
-    return union_all(lines("capture", payments.c.fee_minor,  # type: ignore[arg-type]
+    return union_all(lines("capture", payments.c.fee_minor,
                            je.c.account.startswith("provider_receivable:")),
                      lines("refund", literal(0))).order_by("at", "txn")
 
 
 def iter_expected(engine: Engine, provider: str | None = None, *,
                   days: tuple[date, date] | None = None,
-                  references: Iterable[str] | None = None) -> Iterator[ExpectedLine]:
+                  references: Iterable[str] | None = None) -> Generator[ExpectedLine]:
     """Expected lines in journal order (so by expected day); optionally only those
     expected within `days` (first, last) or for some provider references. Streams."""
     window = _window(*days) if days else None

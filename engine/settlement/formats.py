@@ -12,9 +12,9 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from typing import Callable
 from zoneinfo import ZoneInfo
 
 from engine.domain.money import Money, validate_currency
@@ -59,7 +59,8 @@ def _decode(data: bytes, filename: str) -> str:
         raise FileRejectedError(filename, "not UTF-8 text") from None
 
 
-def _rows(text: str, delimiter: str, header: list[str], filename: str) -> list[tuple[int, dict[str, str], str]]:
+def _rows(text: str, delimiter: str, header: list[str],
+          filename: str) -> list[tuple[int, dict[str, str], str]]:
     lines = text.splitlines()
     if not lines or next(csv.reader([lines[0]], delimiter=delimiter)) != header:
         raise FileRejectedError(filename, f"header is not {delimiter.join(header)!r}")
@@ -67,11 +68,11 @@ def _rows(text: str, delimiter: str, header: list[str], filename: str) -> list[t
     width = len(header)
     # one line per record (no quoted newlines in these formats), so lines and rows pair up
     for number, (raw, values) in enumerate(zip(lines[1:], csv.reader(lines[1:],
-                                                                     delimiter=delimiter)),
+                                                                     delimiter=delimiter), strict=False),
                                            start=2):
         if not raw.strip():
             continue
-        out.append((number, dict(zip(header, values)) if len(values) == width else {}, raw))
+        out.append((number, dict(zip(header, values, strict=False)) if len(values) == width else {}, raw))
     return out
 
 

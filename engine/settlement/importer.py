@@ -10,13 +10,13 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection, Engine, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from engine.exceptions import ValidationError
+from engine.settlement.formats import FORMATS, RowError, SettlementLine
 from engine.storage.tables import (
     settlement_files,
     settlement_lines,
     settlement_row_errors,
 )
-from engine.exceptions import ValidationError
-from engine.settlement.formats import FORMATS, RowError, SettlementLine
 
 
 @dataclass
@@ -40,12 +40,14 @@ def _write_lines(conn: Connection, file_id: str, provider: str,
              line.payment_reference[:255] if line.payment_reference else None, line.kind,
              line.amount_minor, line.fee_minor, line.currency, line.settled_on) for line in lines)
     if conn.dialect.name == "postgresql":  # COPY, in the same transaction: ~10x an INSERT batch
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        cursor = driver.cursor()
         with cursor.copy(f"COPY settlement_lines ({', '.join(_LINE_COLUMNS)}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
         return
-    conn.execute(insert(settlement_lines), [dict(zip(_LINE_COLUMNS, row)) for row in rows])
+    conn.execute(insert(settlement_lines), [dict(zip(_LINE_COLUMNS, row, strict=False)) for row in rows])
 
 
 def import_file(engine: Engine, provider: str, data: bytes, filename: str) -> ImportReport:

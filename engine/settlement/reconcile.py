@@ -17,9 +17,11 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from typing import cast
 
 from sqlalchemy import Engine, and_, insert, select, update
 
+from engine.settlement.expected import ExpectedLine, expected_settlement, iter_expected
 from engine.storage.sql import insert_ignoring_conflicts
 from engine.storage.tables import (
     payments,
@@ -28,7 +30,6 @@ from engine.storage.tables import (
     recon_checkpoints,
     settlement_lines,
 )
-from engine.settlement.expected import ExpectedLine, expected_settlement, iter_expected
 
 BREAK_KINDS = ("missing_in_provider", "missing_in_ledger", "amount_mismatch", "currency_mismatch",
                "status_mismatch", "duplicate_charge", "fee_mismatch", "late_settlement")
@@ -70,7 +71,8 @@ def _actual_lines(engine: Engine, provider: str, day: date) -> list[ActualLine]:
                                                    lines.settled_on == day)
             .order_by(lines.file_id, lines.line_no))
         # plain DBAPI tuples: these columns need no type conversion, and a day can be large
-        return result.cursor.fetchall()  # type: ignore[union-attr,no-any-return]
+        assert result.cursor is not None
+        return cast(list[tuple[str, str | None, str, int, int, str]], result.cursor.fetchall())
 
 
 def compare_day(expected: list[ExpectedLine], actual: list[ActualLine], provider: str,

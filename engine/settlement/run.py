@@ -10,14 +10,15 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, select
 
-from engine.storage.tables import settlement_lines
 from engine.exceptions import ValidationError
 from engine.settlement.formats import FORMATS
 from engine.settlement.importer import ImportReport, import_file
 from engine.settlement.reconcile import DayResult, reconcile_day, reconcile_days
+from engine.storage.tables import settlement_lines
 
 _NAME = re.compile(r"^(?P<provider>[a-z]+)_(?P<day>\d{4}-\d{2}-\d{2})\.\w+$")
 
@@ -27,7 +28,7 @@ class RunReport:
     imports: list[ImportReport] = field(default_factory=list)
     days: list[DayResult] = field(default_factory=list)
 
-    def as_json(self) -> dict[str, object]:
+    def as_json(self) -> dict[str, Any]:
         return {
             "matched": sum(d.matched for d in self.days),
             "matched_amount_minor": sum(d.matched_amount_minor for d in self.days),

@@ -1,0 +1,1 @@
+"""Storage: the tables, the payment repository, database engines and Alembic migrations."""

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -59,7 +59,7 @@ def make_engine(url: str | None = None, *, pool_size: int = 10) -> Engine:
 
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -69,7 +69,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(conn):  # type: ignore[no-untyped-def]
+    def _on_begin(conn: Connection) -> None:
         # Take the write lock up front so concurrent writers queue instead of deadlocking.
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
@@ -82,7 +82,6 @@ def _alembic_config(engine: Engine) -> Config:
     return cfg
 
 
-@lru_cache(maxsize=1)
 @lru_cache(maxsize=1)  # the migrations shipped with this code do not change while it runs
 def head_revision() -> str:
     script = ScriptDirectory(str(MIGRATIONS_DIR))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, overload
 
 from sqlalchemy import (
     Connection,
@@ -18,6 +18,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from engine.domain.model import CaptureMode, Payment
+from engine.domain.operations import Operation
+from engine.domain.states import PaymentState
+from engine.exceptions import PaysignalError
+from engine.observability.tracing import tracer
 from engine.storage.tables import (
     idempotency_keys,
     journal_entries,
@@ -27,10 +32,6 @@ from engine.storage.tables import (
     payments,
     provider_attempts,
 )
-from engine.domain.model import CaptureMode, Operation, Payment
-from engine.domain.states import PaymentState
-from engine.exceptions import PaysignalError
-from engine.observability.tracing import tracer
 
 
 class ConcurrentUpdateError(PaysignalError):
@@ -41,6 +42,10 @@ class LockLostError(PaysignalError):
     """This request's hold on its idempotency key was taken over after the lock timeout."""
 
 
+@overload
+def utc(value: datetime) -> datetime: ...
+@overload
+def utc(value: None) -> None: ...
 def utc(value: datetime | None) -> datetime | None:
     if value is None or value.tzinfo is not None:
         return value
@@ -165,7 +170,7 @@ class PaymentRepository:
         row = _payment_row(payment)
         if not new:
             row["version"] = payment.version + 1
-        rows = {
+        rows: dict[str, list[dict[str, Any]]] = {
             "transitions": [{"payment_id": t.payment_id, "from_state": t.from_state.value,
                              "to_state": t.to_state.value, "reason": t.reason[:255],
                              "actor": t.actor, "at": t.at, "trace_id": t.trace_id}
@@ -315,8 +320,11 @@ def _flush_generic(conn: Connection, row: dict[str, Any], version: int, new: boo
     return payment_rows, key_rows
 
 
+_PG_DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]  # SQLAlchemy's dialect classes are untyped
+
+
 def _pg_type(table: Any, column: str) -> str:
-    compiled = str(table.c[column].type.compile(dialect=postgresql.dialect()))
+    compiled = str(table.c[column].type.compile(dialect=_PG_DIALECT))
     return {"VARCHAR": "text", "TEXT": "text", "BIGINT": "bigint", "INTEGER": "integer",
             "TIMESTAMP": "timestamptz"}[compiled.split("(")[0].split(" ")[0]]
 
@@ -334,15 +342,15 @@ def _pg_flush_sql(new: bool, key_mode: str, claim: bool) -> str:
     ctes = []
     only_if_claimed = ""
     if claim:
-        cols = ", ".join(_KEY_COLUMNS)
-        ctes.append(f"c AS (INSERT INTO idempotency_keys ({cols}) VALUES "
+        key_cols = ", ".join(_KEY_COLUMNS)
+        ctes.append(f"c AS (INSERT INTO idempotency_keys ({key_cols}) VALUES "
                     f"({', '.join(f'%(k_{c})s' for c in _KEY_COLUMNS)}) "
                     "ON CONFLICT (merchant_id, key) DO NOTHING RETURNING 1)")
         only_if_claimed = " WHERE EXISTS (SELECT 1 FROM c)"
     if new:
-        cols = list(_PAYMENT_FIELDS)
-        payment_sql = (f"INSERT INTO payments ({', '.join(cols)}) SELECT "
-                       f"{', '.join(f'%(p_{c})s' for c in cols)}{only_if_claimed} RETURNING 1")
+        payment_sql = (f"INSERT INTO payments ({', '.join(_PAYMENT_FIELDS)}) SELECT "
+                       f"{', '.join(f'%(p_{c})s' for c in _PAYMENT_FIELDS)}{only_if_claimed} "
+                       "RETURNING 1")
     else:
         sets = ", ".join(f"{c} = %(p_{c})s" for c in (*_MUTABLE_FIELDS, "version"))
         payment_sql = (f"UPDATE payments SET {sets} WHERE id = %(p_id)s "

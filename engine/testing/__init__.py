@@ -1,4 +1,7 @@
-"""Test helpers shipped with the engine (in the style of structlog.testing)."""
+"""What a user of paysignal imports in their own tests (in the style of structlog.testing): a
+virtual clock, a recording observer, a service wired to the simulated providers without faults,
+and a valid payment request. Test rigs (PostgreSQL, browsers) live in the repository's
+tests/support, not here."""
 
 from __future__ import annotations
 
@@ -11,10 +14,20 @@ from engine.domain.clock import VirtualClock
 from engine.domain.recovery import RecoveryPoint
 from engine.domain.retry import RetryPolicy
 from engine.observability.observer import EngineObserver
-from engine.providers.faults import FaultProfile, Faults
-from engine.providers.simulated import ProviderBook, SqlBook, build_simulated_providers
 from engine.payments.service import EngineSettings, PaymentService
 from engine.payments.toggles import ToggleReader
+from engine.providers.faults import FaultProfile, Faults
+from engine.providers.simulated import ProviderBook, SqlBook, build_simulated_providers
+
+__all__ = [
+    "NO_FAULTS",
+    "ManualClock",
+    "RecordingObserver",
+    "VirtualClock",
+    "counter_ids",
+    "make_service",
+    "payment_request",
+]
 
 ManualClock = VirtualClock  # tests start on 2026-01-01 UTC unless told otherwise
 
@@ -53,13 +66,16 @@ def make_service(engine: Engine, *, book: ProviderBook | None = None,
                  faults: FaultProfile = NO_FAULTS, clock: ManualClock | None = None,
                  lock_timeout_s: float = 30.0, observer: EngineObserver | None = None,
                  seed: int = 0, toggles: ToggleReader | None = None,
+                 retry_policy: RetryPolicy | None = None,
                  ) -> tuple[PaymentService, ProviderBook, ManualClock]:
+    """A service on the simulated providers with a virtual clock, sequential ids and retries
+    that never sleep. Returns (service, the providers' book, the clock)."""
     book = book or SqlBook(engine)
     clock = clock or ManualClock()
     gateways = build_simulated_providers(book, seed=seed, faults=faults)
     service = PaymentService(
         engine, gateways, clock=clock.now,
-        retry_policy=RetryPolicy(sleep=lambda s: None, clock=clock.monotonic),
+        retry_policy=retry_policy or RetryPolicy(sleep=lambda s: None, clock=clock.monotonic),
         observer=observer, settings=EngineSettings(lock_timeout_s=lock_timeout_s),
         new_id=counter_ids(), toggles=toggles)
     return service, book, clock

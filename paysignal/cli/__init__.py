@@ -5,8 +5,8 @@ Each command group lives in its own module; `_common` holds what they share."""
 from __future__ import annotations
 
 import sys
+from typing import Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -20,7 +20,7 @@ ORDER = ("demo", "serve", "simulate", "sim-test", "reconcile", "breaks", "slo", 
 
 
 class _InOrder(TyperGroup):
-    def list_commands(self, ctx: click.Context) -> list[str]:
+    def list_commands(self, ctx: Any) -> list[str]:  # Any: typer vendors its own click Context
         return sorted(super().list_commands(ctx), key=lambda name: (
             ORDER.index(name) if name in ORDER else len(ORDER), name))
 

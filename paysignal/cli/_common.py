@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, NoReturn, Optional, TypeVar
+from typing import Annotated, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -19,7 +19,7 @@ console = Console(stderr=True)
 out = Console()
 T = TypeVar("T")
 
-DatabaseUrl = Annotated[Optional[str], typer.Option(
+DatabaseUrl = Annotated[str | None, typer.Option(
     "--database-url", envvar="PAYSIGNAL_DATABASE_URL", show_envvar=True,
     help="SQLAlchemy URL (postgresql://... or sqlite:///path). Default: sqlite:///var/paysignal.db")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]

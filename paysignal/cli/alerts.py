@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -23,7 +23,7 @@ from paysignal.cli._common import (
 app = typer.Typer(help="Alerts: the catalogue, routing to receivers, Alertmanager export.",
                   no_args_is_help=True)
 
-Config = Annotated[Optional[Path], typer.Option(
+Config = Annotated[Path | None, typer.Option(
     "--config", envvar="PAYSIGNAL_ALERT_ROUTES", show_envvar=True,
     help="Routing YAML. Default: the shipped alerts/routing.yaml.")]
 
@@ -52,7 +52,7 @@ def route(label: Annotated[list[str], typer.Option(
 
 @app.command("alertmanager-config")
 def alertmanager_config(
-        out_file: Annotated[Optional[Path], typer.Option("--out", help="Write here instead of "
+        out_file: Annotated[Path | None, typer.Option("--out", help="Write here instead of "
                                                          "printing.")] = None,
         config: Config = None) -> None:
     """Render the routing as an equivalent alertmanager.yml (secrets as *_file paths)."""
@@ -173,6 +173,6 @@ def silence_list(database_url: DatabaseUrl = None, as_json: JsonFlag = False) ->
         return
     table = Table("id", "matchers", "author", "comment", "ends")
     for r in rows:
-        table.add_row(str(r["id"]), " ".join(r["matchers"]), str(r["author"]),  # type: ignore[arg-type]
+        table.add_row(str(r["id"]), " ".join(r["matchers"]), str(r["author"]),
                       str(r["comment"]), str(r["ends_at"]))
     out.print(table if rows else "no active silences")

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated
 
 import typer
-from rich.table import Table
-
-from paysignal.cli._common import DatabaseUrl, JsonFlag, console, fail, guarded, out, ready_engine
 
 from engine.storage import db
+from paysignal.cli._common import DatabaseUrl, guarded, out
 
 db_app = typer.Typer(no_args_is_help=True, help="Database schema migrations.")
 

@@ -12,7 +12,7 @@ import time
 import urllib.request
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -85,7 +85,7 @@ def demo(
     serve: Annotated[bool, typer.Option("--serve/--no-serve",
                                         help="After the day, serve the API, the worker and "
                                              "the dashboard until Ctrl-C.")] = True,
-    payments: Annotated[Optional[int], typer.Option(
+    payments: Annotated[int | None, typer.Option(
         min=10, max=1_000_000, help="Payments in the day [default: 2000, or 300 with --fast]",
         show_default=False)] = None,
     seed: Annotated[int, typer.Option(help="Same seed, same day.")] = 42,
@@ -100,9 +100,9 @@ def demo(
     after charging, failures, recovery), settlement files with injected discrepancies,
     reconciliation, SLO evaluation and alert routing to a local file; then serve the API, the
     worker and the dashboard together."""
-    from paysignal.simulation.demo_day import run_day
-    from engine.storage import db
     from engine.payments.merchants import create_merchant
+    from engine.storage import db
+    from paysignal.simulation.demo_day import run_day
 
     count = payments or (300 if fast else 2000)
     workdir.mkdir(parents=True, exist_ok=True)

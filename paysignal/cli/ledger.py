@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from typing import Annotated, Any, Optional
 
 import typer
 from rich.table import Table
 
-from paysignal.cli._common import DatabaseUrl, JsonFlag, console, fail, guarded, out, ready_engine
+from paysignal.cli._common import DatabaseUrl, JsonFlag, guarded, out, ready_engine
 
 ledger_app = typer.Typer(no_args_is_help=True, help="The double-entry ledger.")
 outbox_app = typer.Typer(no_args_is_help=True, help="The transactional outbox.")

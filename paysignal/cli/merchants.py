@@ -4,13 +4,12 @@ idempotency is enforced per provider."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from paysignal.cli._common import DatabaseUrl, JsonFlag, console, fail, guarded, out, ready_engine
+from paysignal.cli._common import DatabaseUrl, JsonFlag, guarded, out, ready_engine
 
 merchants_app = typer.Typer(no_args_is_help=True, help="Merchants and their API keys.")
 toggles_app = typer.Typer(no_args_is_help=True,
@@ -45,8 +44,8 @@ def toggles_set(
     database_url: DatabaseUrl = None, as_json: JsonFlag = False,
 ) -> None:
     """Change idempotency enforcement for a provider (and payment method); audited."""
-    from engine.providers import provider_names
     from engine.payments.toggles import set_mode
+    from engine.providers import provider_names
 
     change = guarded(lambda: set_mode(
         ready_engine(database_url), provider=provider, mode=mode, actor=actor,

@@ -5,24 +5,23 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from paysignal.cli._common import DatabaseUrl, JsonFlag, console, fail, guarded, out, ready_engine
-
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
 breaks_app = typer.Typer(no_args_is_help=True, help="Reconciliation breaks: the finance queue.")
 
 
 def reconcile(
-    directory: Annotated[Optional[Path], typer.Option(
+    directory: Annotated[Path | None, typer.Option(
         "--dir", help="Import every settlement file in DIR, then reconcile each provider-day.")] = None,
-    provider: Annotated[Optional[str], typer.Option(help="Reconcile one provider-day...")] = None,
-    day: Annotated[Optional[str], typer.Option("--date", help="...on this day (YYYY-MM-DD).")] = None,
-    file: Annotated[Optional[Path], typer.Option(help="Import this file first.")] = None,
+    provider: Annotated[str | None, typer.Option(help="Reconcile one provider-day...")] = None,
+    day: Annotated[str | None, typer.Option("--date", help="...on this day (YYYY-MM-DD).")] = None,
+    file: Annotated[Path | None, typer.Option(help="Import this file first.")] = None,
     database_url: DatabaseUrl = None, as_json: JsonFlag = False,
 ) -> None:
     """Match provider settlement files against the ledger and record breaks."""
@@ -60,7 +59,7 @@ def reconcile(
     if as_json:
         print(json.dumps(figures))
         return
-    for f in figures["files"]:  # type: ignore[union-attr]
+    for f in figures["files"]:
         note = "already imported" if f["already_imported"] else f"{f['lines']} lines"
         out.print(f"{f['file']}: {note}" + (f", {len(f['row_errors'])} rejected rows"
                                             if f["row_errors"] else ""))
@@ -68,7 +67,7 @@ def reconcile(
             out.print(f"  line {e['line']}: {e['reason']}")
     out.print(f"matched {figures['matched']} lines, {figures['matched_amount_minor']} minor units")
     table = Table("kind", "provider", "provider reference", "payment", "expected", "actual")
-    for b in figures["breaks"]:  # type: ignore[union-attr]
+    for b in figures["breaks"]:
         table.add_row(b["kind"], b["provider"], b["provider_reference"], b["payment_id"] or "",
                       str(b["expected_minor"]), str(b["actual_minor"]))
     out.print(table if figures["breaks"] else "no breaks")
@@ -76,16 +75,16 @@ def reconcile(
 
 @breaks_app.command("list")
 def breaks_list(
-    status: Annotated[Optional[str], typer.Option(help="open, investigating, resolved, written_off")] = None,
-    provider: Annotated[Optional[str], typer.Option()] = None,
-    kind: Annotated[Optional[str], typer.Option()] = None,
-    export_to: Annotated[Optional[Path], typer.Option(
+    status: Annotated[str | None, typer.Option(help="open, investigating, resolved, written_off")] = None,
+    provider: Annotated[str | None, typer.Option()] = None,
+    kind: Annotated[str | None, typer.Option()] = None,
+    export_to: Annotated[Path | None, typer.Option(
         "--export", help="Write the breaks to this .csv or .parquet file.")] = None,
     database_url: DatabaseUrl = None, as_json: JsonFlag = False,
 ) -> None:
     """List breaks (filters combine)."""
-    from engine.storage.tables import recon_breaks
     from engine.settlement.breaks import export, list_breaks
+    from engine.storage.tables import recon_breaks
 
     rows = guarded(lambda: list_breaks(ready_engine(database_url), status=status,
                                        provider=provider, kind=kind))
@@ -146,7 +145,7 @@ def breaks_resolve(break_id: str, actor: Annotated[str, typer.Option()],
 def breaks_sign_off(provider: Annotated[str, typer.Option()],
                     day: Annotated[str, typer.Option("--date")],
                     actor: Annotated[str, typer.Option()],
-                    override: Annotated[Optional[str], typer.Option(
+                    override: Annotated[str | None, typer.Option(
                         help="Accept open breaks, with this reason (audited).")] = None,
                     database_url: DatabaseUrl = None) -> None:
     """Finance sign-off of a reconciled provider-day."""
@@ -165,12 +164,12 @@ def breaks_sign_off(provider: Annotated[str, typer.Option()],
 
 
 @breaks_app.command("checkpoints")
-def breaks_checkpoints(export_to: Annotated[Optional[Path], typer.Option(
+def breaks_checkpoints(export_to: Annotated[Path | None, typer.Option(
         "--export", help="Write the checkpoints to this .csv or .parquet file.")] = None,
                        database_url: DatabaseUrl = None) -> None:
     """Reconciliation checkpoints per provider-day (JSON, or a file with --export)."""
-    from engine.storage.tables import recon_checkpoints
     from engine.settlement.breaks import checkpoints, export
+    from engine.storage.tables import recon_checkpoints
 
     rows = checkpoints(ready_engine(database_url))
     if export_to is not None:

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import json
-import sys
 import os
+import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated
 
 import typer
-from rich.table import Table
 
 import dashboard
 from dashboard import auth
-from paysignal.cli._common import DatabaseUrl, JsonFlag, console, fail, guarded, out, ready_engine
+from paysignal.cli._common import DatabaseUrl, console, fail, guarded, ready_engine
 
 serve_app = typer.Typer(no_args_is_help=True, help="Run the long-lived processes.")
 
@@ -27,9 +25,9 @@ def serve_api(
     """Serve the payment HTTP API (uvicorn). OpenAPI at /openapi.json."""
     import uvicorn
 
-    from paysignal.api import build_api
     from engine.observability.logs import configure_logging
     from engine.observability.tracing import configure_tracing
+    from paysignal.api import build_api
 
     configure_logging(os.environ.get("PAYSIGNAL_LOG_LEVEL", "INFO"))
     configure_tracing("paysignal-api")
@@ -55,11 +53,11 @@ def serve_worker(
     settlement reconciliation (when PAYSIGNAL_SETTLEMENT_DIR is set)."""
     from prometheus_client import start_http_server
 
-    from paysignal.bootstrap import build_service
     from engine.observability.logs import configure_logging
     from engine.observability.metrics import Metrics, PrometheusObserver
     from engine.observability.tracing import configure_tracing
     from engine.scheduling import Worker
+    from paysignal.bootstrap import build_service
     from paysignal.worker import worker_jobs
 
     configure_logging(os.environ.get("PAYSIGNAL_LOG_LEVEL", "INFO"))

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from paysignal.cli._common import DatabaseUrl, JsonFlag, console, fail, guarded, out, ready_engine
-
-from datetime import timedelta
-
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
 
 
 def simulate(
@@ -24,7 +21,7 @@ def simulate(
         help="Fault profile: calm, default, provider-outage, chaos.")] = "default",
     duration: Annotated[float, typer.Option(
         help="Hours of simulated time, ending now.", min=0.01)] = 6.0,
-    settlements: Annotated[Optional[Path], typer.Option(
+    settlements: Annotated[Path | None, typer.Option(
         help="Also write each provider's settlement files for the simulated days into this "
              "directory, with ground_truth.json.")] = None,
     discrepancies: Annotated[int, typer.Option(

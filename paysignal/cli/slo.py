@@ -5,17 +5,25 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from paysignal.cli._common import DatabaseUrl, JsonFlag, fail, guarded, out, ready_engine, write_out_file
+from paysignal.cli._common import (
+    DatabaseUrl,
+    JsonFlag,
+    fail,
+    guarded,
+    out,
+    ready_engine,
+    write_out_file,
+)
 
 app = typer.Typer(help="SLOs: evaluate budgets and burn rates, export Prometheus rules.",
                   no_args_is_help=True)
 
-Definitions = Annotated[Optional[Path], typer.Option(
+Definitions = Annotated[Path | None, typer.Option(
     "--definitions", envvar="PAYSIGNAL_SLO_DIR", show_envvar=True,
     help="Directory of OpenSLO YAML files. Default: the shipped slo/definitions.")]
 
@@ -33,11 +41,11 @@ def _parse_at(at: str | None) -> datetime:
 
 @app.command("evaluate")
 def evaluate(
-    at: Annotated[Optional[str], typer.Option(help="Evaluate as of this ISO 8601 time (UTC if "
+    at: Annotated[str | None, typer.Option(help="Evaluate as of this ISO 8601 time (UTC if "
                                               "no offset). Default: now.")] = None,
     backend: Annotated[str, typer.Option(envvar="PAYSIGNAL_SLI_BACKEND",
                                          help="SLI backend: database or prometheus.")] = "database",
-    prometheus_url: Annotated[Optional[str], typer.Option(envvar="PAYSIGNAL_PROMETHEUS_URL",
+    prometheus_url: Annotated[str | None, typer.Option(envvar="PAYSIGNAL_PROMETHEUS_URL",
                                                           help="For --backend prometheus.")] = None,
     definitions: Definitions = None, database_url: DatabaseUrl = None, as_json: JsonFlag = False,
 ) -> None:
@@ -97,11 +105,11 @@ def rules(out_file: Annotated[Path, typer.Option("--out", help="Write the rules 
 def report(
     period: Annotated[str, typer.Option(help="How far back, e.g. 28d or 7d.")] = "28d",
     fmt: Annotated[str, typer.Option("--format", help="md, html or csv.")] = "md",
-    out_file: Annotated[Optional[Path], typer.Option("--out", help="Write here instead of "
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write here instead of "
                                                      "printing.")] = None,
     backend: Annotated[str, typer.Option(envvar="PAYSIGNAL_SLI_BACKEND",
                                          help="SLI backend: database or prometheus.")] = "database",
-    prometheus_url: Annotated[Optional[str], typer.Option(envvar="PAYSIGNAL_PROMETHEUS_URL",
+    prometheus_url: Annotated[str | None, typer.Option(envvar="PAYSIGNAL_PROMETHEUS_URL",
                                                           help="For --backend prometheus.")] = None,
     definitions: Definitions = None, database_url: DatabaseUrl = None,
 ) -> None:

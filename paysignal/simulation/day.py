@@ -13,8 +13,8 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
-from engine.storage.tables import payments as payments_table
 from engine.domain.clock import VirtualClock
+from engine.domain.operations import Operation
 from engine.domain.retry import (
     ExponentialJitter,
     RetryBudget,
@@ -27,17 +27,18 @@ from engine.exceptions import (
     IdempotencyKeyInProgressError,
     PaysignalError,
 )
-from engine.read_models.ledger import total_imbalance_minor
 from engine.observability.observer import EngineObserver
 from engine.outbox.relay import DatabaseEventLogSink, OutboxRelay, pending_count
-from engine.providers.base import Gateway, ProviderOutcome, ProviderRequest
+from engine.payments.service import EngineSettings, PaymentService
+from engine.providers.base import Gateway, ParsedNotification, ProviderOutcome, ProviderRequest
 from engine.providers.faults import profile as load_profile
 from engine.providers.simulated import (
     InMemoryBook,
     build_simulated_providers,
     duplicate_charges,
 )
-from engine.payments.service import EngineSettings, PaymentService
+from engine.read_models.ledger import total_imbalance_minor
+from engine.storage.tables import payments as payments_table
 
 CURRENCIES = (("USD", 500, 50_000), ("EUR", 500, 40_000), ("GBP", 500, 30_000),
               ("JPY", 300, 60_000), ("KWD", 1_000, 90_000))
@@ -85,8 +86,21 @@ class _ConcurrentRetryGateway:
             hook()
         return self.inner.execute(request)
 
-    def lookup(self, operation: Any, request_id: str, payment_ref: str) -> ProviderOutcome:
+    def lookup(self, operation: Operation, request_id: str, payment_ref: str) -> ProviderOutcome:
         return self.inner.lookup(operation, request_id, payment_ref)
+
+    def fee_for(self, amount_minor: int) -> int:
+        return self.inner.fee_for(amount_minor)
+
+    def signature_parts(self, headers: dict[str, str]) -> tuple[int, bytes]:
+        return self.inner.signature_parts(headers)
+
+    def verify(self, headers: dict[str, str], body: bytes, now: float,
+               tolerance_s: float = 300.0) -> None:
+        self.inner.verify(headers, body, now, tolerance_s)
+
+    def parse_notification(self, body: dict[str, Any]) -> ParsedNotification:
+        return self.inner.parse_notification(body)
 
 
 @dataclass
@@ -115,7 +129,7 @@ def run_simulation(engine: Engine, *, payments: int = 1000, seed: int = 42,
                                           sleep=clock.advance,
                                           rng_key=lambda rid: rid.replace(run_tag, "run"))
     for p in providers.values():
-        p.until_end = lambda: end - clock.now()  # type: ignore[operator]
+        p.until_end = lambda: end - clock.now()
     gateways = {n: _ConcurrentRetryGateway(p) for n, p in providers.items()}
     counter = SimulationCounter()
     id_counter = Counter[str]()
@@ -128,7 +142,7 @@ def run_simulation(engine: Engine, *, payments: int = 1000, seed: int = 42,
     policy = RetryPolicy(stop=stop_after_attempt(4), wait=ExponentialJitter(0.2, 2.0, 5.0),
                          clock=clock.monotonic, sleep=clock.advance,
                          rng=random.Random(f"retry|{seed}"), budget=budget)
-    service = PaymentService(engine, gateways, clock=clock.now, retry_policy=policy,  # type: ignore[arg-type]
+    service = PaymentService(engine, gateways, clock=clock.now, retry_policy=policy,
                              observer=counter, settings=EngineSettings(actor="simulator"),
                              new_id=new_id)
     client = _Clients(service, gateways, rng, counter, profile, run_tag)
@@ -215,12 +229,13 @@ class _Clients:
         currency, low, high = rng.choice(CURRENCIES)
         amount = int(low * (high / low) ** rng.random())
         key = f"{self.run_tag}-create-{i}"
-        request = {"amount": amount, "currency": currency, "reference": f"order-{i}",
+        reference = f"order-{i}"
+        request = {"amount": amount, "currency": currency, "reference": reference,
                    "payment_method": self._token(),
                    "capture": "manual" if rng.random() < 0.3 else "automatic"}
         create = lambda: self.service.create_payment(merchant, key, request)  # noqa: E731
         if rng.random() < 0.05:  # the client's timeout fires while the provider is working
-            gateway = self.gateways[self.service.router.route(currency, request["reference"])]
+            gateway = self.gateways[self.service.router.route(currency, reference)]
             gateway.during_next_call = lambda: self._call(create)
         response = self._call(create)
         if response is None:

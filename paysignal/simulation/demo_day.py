@@ -38,9 +38,9 @@ def run_day(engine: Engine, workdir: Path, *, payments: int = 2000, seed: int = 
     from alerts.pipeline import evaluate_alerts
     from alerts.receivers import deliver_pending
     from alerts.routing import load_config
-    from paysignal.simulation.settlement_files import write_settlement_files
     from engine.settlement.run import reconcile_directory
     from paysignal.simulation.day import run_simulation
+    from paysignal.simulation.settlement_files import write_settlement_files
     from slo.backends import make_backend
     from slo.evaluate import evaluate_all
     from slo.spec import load_definitions

@@ -11,10 +11,10 @@ from pathlib import Path
 
 from sqlalchemy import Engine, select
 
-from engine.storage.tables import payments
 from engine.settlement.expected import expected_settlement
 from engine.settlement.formats import FORMATS, SettlementLine
 from engine.settlement.reconcile import BREAK_KINDS
+from engine.storage.tables import payments
 
 DISCREPANCY_KINDS = BREAK_KINDS  # what can be injected is exactly what reconciliation detects
 _SAME_EXPONENT = {"USD": "EUR", "EUR": "GBP", "GBP": "USD", "JPY": "KRW", "KWD": "BHD"}
@@ -98,4 +98,4 @@ def _uncaptured_with_reference(engine: Engine, providers: list[str] | None,
              .order_by(payments.c.id))
     with engine.connect() as conn:
         rows = [tuple(r) for r in conn.execute(query)]
-    return [r for r in rows if not providers or r[0] in providers]  # type: ignore[misc]
+    return [r for r in rows if not providers or r[0] in providers]

@@ -35,27 +35,27 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, event, func, select
+from sqlalchemy import Connection, Engine, event, func, select
 from sqlalchemy.exc import OperationalError
 
 from alerts.detectors import Thresholds, operational_alerts
-from engine.storage import db
-from engine.storage.tables import event_log, outbox, payments, recon_breaks
 from engine.domain.clock import VirtualClock
 from engine.domain.recovery import AUTOMATIC_CAPTURE_PATH
 from engine.domain.retry import ExponentialJitter, RetryPolicy, stop_after_attempt
 from engine.domain.states import IN_FLIGHT_STATES, PaymentState
 from engine.exceptions import PaysignalError
-from engine.read_models.ledger import total_imbalance_minor
 from engine.outbox.relay import DatabaseEventLogSink, IdempotentConsumer, OutboxEvent, OutboxRelay
+from engine.payments.service import EngineSettings, PaymentService
+from engine.payments.webhooks import WebhookRejectedError, ingest
 from engine.providers.faults import profile as load_profile
 from engine.providers.simulated import SqlBook, build_simulated_providers, duplicate_charges
-from engine.payments.service import EngineSettings, PaymentService
-from paysignal.simulation.settlement_files import write_settlement_files
+from engine.read_models.ledger import total_imbalance_minor
 from engine.settlement.run import reconcile_directory
-from paysignal.simulation.day import run_simulation
+from engine.storage import db
+from engine.storage.tables import event_log, outbox, payments, recon_breaks
 from engine.testing import payment_request
-from engine.payments.webhooks import WebhookRejectedError, ingest
+from paysignal.simulation.day import run_simulation
+from paysignal.simulation.settlement_files import write_settlement_files
 
 INVARIANTS = ("no_duplicate_charge", "ledger_balanced", "payments_at_rest",
               "outbox_exactly_once", "reconciliation_exact")
@@ -95,12 +95,22 @@ class SimulatedCrash(Exception):
     """The relay process dying between publishing a batch and marking it."""
 
 
+def _recorder(applied: Counter[tuple[str, str]],
+              name: str) -> Callable[[Connection, OutboxEvent], None]:
+    """A consumer's handler that counts each event it applies."""
+    def handle(_conn: Connection, event: OutboxEvent) -> None:
+        applied.update([(name, event.event_id)])
+
+    return handle
+
+
 @contextmanager
 def dropped_connections(engine: Engine, rng: random.Random, rate: float) -> Iterator[Counter[str]]:
     """Fail a seeded share of statements as a dropped database connection would."""
     drops: Counter[str] = Counter()
 
-    def maybe_drop(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+    def maybe_drop(conn: Connection, cursor: Any, statement: str, parameters: Any, context: Any,
+                   executemany: bool) -> None:
         if rng.random() < rate:
             drops["statements"] += 1
             raise OperationalError(statement, parameters,
@@ -165,7 +175,7 @@ def run_seed(seed: int, profile: str, template: Path, workload: Workload | None 
                                                   faults=load_profile(profile),
                                                   sleep=clock.advance)
             service = PaymentService(
-                engine, providers, clock=clock.now,  # type: ignore[arg-type]
+                engine, providers, clock=clock.now,
                 retry_policy=RetryPolicy(stop=stop_after_attempt(3),
                                          wait=ExponentialJitter(0.1, 1.0, 2.0),
                                          clock=clock.monotonic, sleep=clock.advance,
@@ -221,8 +231,7 @@ def run_seed(seed: int, profile: str, template: Path, workload: Workload | None 
             events = _logged_events(engine) + _logged_events(broker)
             applied: Counter[tuple[str, str]] = Counter()
             for name in CONSUMERS:
-                consumer = IdempotentConsumer(
-                    broker, name, lambda conn, e, name=name: applied.update([(name, e.event_id)]))
+                consumer = IdempotentConsumer(broker, name, _recorder(applied, name))
                 for e in events + events:
                     consumer.consume(e)
 
@@ -264,7 +273,7 @@ def _check(result: SeedResult, engine: Engine, broker: Engine,
     imbalance = total_imbalance_minor(engine)
     result.check("ledger_balanced", imbalance == 0, f"journal off by {imbalance} minor units")
     with engine.connect() as conn:
-        states = dict(conn.execute(select(payments.c.state, func.count())
+        states: dict[str, int] = dict(conn.execute(select(payments.c.state, func.count())
                                    .group_by(payments.c.state)).all())
         outbox_ids = set(conn.execute(select(outbox.c.event_id)).scalars())
         pending = conn.execute(select(func.count()).select_from(outbox)
@@ -277,7 +286,7 @@ def _check(result: SeedResult, engine: Engine, broker: Engine,
     unknown = states.get(PaymentState.UNKNOWN.value, 0)
     if unknown:
         alerts = operational_alerts(engine, now + timedelta(hours=1), Thresholds())
-        flagged = sum(int(a.details["count"]) for a in alerts  # type: ignore[call-overload]
+        flagged = sum(int(str(a.details["count"])) for a in alerts
                       if a.name == "UnknownOutcomesStale")
         result.check("payments_at_rest", flagged == unknown,
                      f"{unknown} unknown payments but UnknownOutcomesStale covers {flagged}")

@@ -15,8 +15,8 @@ from slo.spec import SLO
 class Backend(Protocol):
     name: str
 
-    def prepare(self, slos: list[SLO], at: datetime) -> None:
-        """Bring any aggregates up to date before counting."""
+    def prepare(self, slos: list[SLO], at: datetime) -> int:
+        """Bring any aggregates up to date before counting; returns the events read."""
 
     def counts(self, slo: SLO, start: datetime, end: datetime) -> Counts:
         """Good and total events of the SLO in [start, end)."""

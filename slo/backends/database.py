@@ -16,11 +16,11 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from engine.exceptions import PaysignalError
+from engine.read_models.sli_events import INCREMENTAL, WINDOWED, Event, new_events, windowed_events
 from engine.storage.repository import utc
 from engine.storage.sql import insert_ignoring_conflicts
 from engine.storage.tables import sli_minutes, sli_rollup_marks
-from engine.exceptions import PaysignalError
-from engine.read_models.sli_events import INCREMENTAL, WINDOWED, Event, new_events, windowed_events
 from slo.maths import Counts
 from slo.spec import SLO
 
@@ -141,7 +141,7 @@ class DatabaseBackend:
                                              sli_minutes.c.total).where(
                         sli_minutes.c.slo == slo.name, sli_minutes.c.minute >= _minute(start),
                         sli_minutes.c.minute < end)):
-                    minutes[_minute(utc(r.minute))] = Counts(r.good, r.total)  # type: ignore[arg-type]
+                    minutes[_minute(utc(r.minute))] = Counts(r.good, r.total)
         first, out = _minute(start), []
         while first < end:
             out.append(minutes.get(first, Counts(0, 0)))

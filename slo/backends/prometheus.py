@@ -16,7 +16,6 @@ from slo.maths import Counts
 from slo.rules import is_gauge, selector
 from slo.spec import SLO, MetricQuery
 
-
 _MINUTE = timedelta(minutes=1)
 
 
@@ -30,8 +29,8 @@ class PrometheusBackend:
     def __init__(self, url: str, timeout_s: float = 10.0) -> None:
         self.url, self.timeout_s = url.rstrip("/"), timeout_s
 
-    def prepare(self, slos: list[SLO], at: datetime) -> None:
-        return None  # Prometheus aggregates as it scrapes
+    def prepare(self, slos: list[SLO], at: datetime) -> int:
+        return 0  # Prometheus aggregates as it scrapes: nothing to read
 
     def _scalar(self, query: str, at: datetime) -> float:
         try:

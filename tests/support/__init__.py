@@ -1,0 +1,2 @@
+"""Test rigs: a throwaway PostgreSQL, headless Chromium, HTTP helpers and race workers. They
+never ship in the installed packages."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
 import shutil
 import socket
@@ -79,11 +81,9 @@ class ThrowawayPostgres:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{name}"
 
     def stop(self) -> None:
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):
             self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w",
                       "stop")
-        except subprocess.CalledProcessError:
-            pass
         shutil.rmtree(self.root, ignore_errors=True)
 
     def __enter__(self) -> ThrowawayPostgres:
@@ -92,3 +92,14 @@ class ThrowawayPostgres:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.stop()
+
+
+_db_counter = itertools.count()
+
+
+def fresh_postgres_url(server: ThrowawayPostgres) -> str:
+    """A new database on the cluster, copied from the migrated template."""
+    name = f"t{os.getpid()}_{next(_db_counter)}"
+    subprocess.run(["psql", "-q", "-c", f'CREATE DATABASE "{name}" TEMPLATE paysignal_template'],
+                   env=server.libpq_env, check=True, stdout=subprocess.DEVNULL)
+    return f"postgresql+psycopg://postgres@127.0.0.1:{server.port}/{name}"

@@ -6,10 +6,10 @@ import json
 import sys
 import time
 
-from engine.storage import db
 from engine.exceptions import IdempotencyKeyInProgressError
-from engine.providers.simulated import SqlBook, build_simulated_providers
 from engine.payments.service import PaymentService
+from engine.providers.simulated import SqlBook, build_simulated_providers
+from engine.storage import db
 from engine.testing import NO_FAULTS, payment_request
 
 

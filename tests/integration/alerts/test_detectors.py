@@ -1,0 +1,96 @@
+"""Detectors over the engine's tables and the stored SLO evaluations: each alert carries its
+numbers, owner, runbook, dashboard link and a stable fingerprint."""
+
+import json
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine, insert
+
+from alerts.detectors import Thresholds, detect
+from engine.storage.tables import outbox, payments, recon_breaks, slo_evaluations
+
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+
+def _payment(pid: str, state: str, updated: datetime) -> dict[str, object]:
+    return {"id": pid, "merchant_id": "m", "amount_minor": 1000, "currency": "EUR",
+            "provider": "southbank", "reference": pid, "capture_mode": "automatic",
+            "state": state, "created_at": updated, "updated_at": updated}
+
+
+def test_each_detector_fires_with_its_numbers(db_engine: Engine) -> None:
+    with db_engine.begin() as conn:
+        conn.execute(insert(payments), [_payment("pay_a", "unknown", NOW - timedelta(minutes=40)),
+                                        _payment("pay_b", "unknown", NOW - timedelta(minutes=20)),
+                                        _payment("pay_c", "unknown", NOW - timedelta(minutes=2))])
+        conn.execute(insert(recon_breaks).values(
+            id="brk_1", provider="northwind", settled_on=NOW.date(), kind="duplicate_charge",
+            provider_reference="ch_1", payment_id="pay_x", currency="EUR", expected_minor=2500,
+            actual_minor=2500, status="open", opened_at=NOW - timedelta(hours=1),
+            updated_at=NOW))
+        conn.execute(insert(outbox).values(event_id="evt_1", payment_id="pay_a",
+                                           name="payment.captured", payload="{}",
+                                           occurred_at=NOW - timedelta(minutes=9)))
+        conn.execute(insert(slo_evaluations).values(
+            slo="authorization-technical-success-southbank", at=NOW - timedelta(minutes=1),
+            evaluated_at=NOW, backend="database", result=json.dumps({
+                "name": "authorization-technical-success-southbank",
+                "display_name": "Authorization technical success (southbank)",
+                "owner": "payments", "provider": "southbank", "objective": 0.995,
+                "window": {"duration": "30d"}, "budget": {"consumed": 0.021},
+                "policy": [], "conditions": [
+                    {"tier": "1h", "severity": "page", "factor": 14.4,
+                     "windows": {"long": "1h", "short": "5m"},
+                     "burn_rates": {"long": 14.9, "short": 20.0}, "inhibited_by": None},
+                    {"tier": "6h", "severity": "page", "factor": 6,
+                     "windows": {"long": "6h", "short": "30m"},
+                     "burn_rates": {"long": 7.0, "short": 9.0}, "inhibited_by": "1h"}]})))
+    alerts = {a.name: a for a in detect(db_engine, NOW, Thresholds())}
+    assert set(alerts) == {"UnknownOutcomesStale", "DuplicateChargeFound", "OutboxBacklog",
+                           "SLOBurnRatePage"}
+    stale = alerts["UnknownOutcomesStale"]
+    assert stale.labels["provider"] == "southbank" and stale.summary.startswith("2 southbank")
+    assert "oldest for 40 min" in stale.summary
+    dup = alerts["DuplicateChargeFound"]
+    assert "2500 minor units" in dup.summary and dup.labels["team"] == "payments+finance"
+    page = alerts["SLOBurnRatePage"]
+    assert page.summary == ("Authorization technical success (southbank) 92.5% over 1h "
+                            "(objective 99.50%), burning the 30d budget at 14.9x; 2.1% of it gone")
+    assert page.labels["burn_tier"] == "1h" and page.labels["slo"].endswith("southbank")
+    assert page.runbook_url.endswith("/SLOBurnRatePage.md")
+    assert "slos?" in page.dashboard_url and "provider=southbank" in page.dashboard_url
+    again = {a.name: a.fingerprint for a in detect(db_engine, NOW, Thresholds())}
+    assert again == {name: a.fingerprint for name, a in alerts.items()}  # stable
+
+
+def test_bad_signature_spikes_and_failing_deliveries_show(db_engine: Engine) -> None:
+    from engine.read_models.health import notification_states
+    from engine.storage.tables import webhook_events
+
+    with db_engine.begin() as conn:
+        conn.execute(insert(webhook_events), [
+            {"provider": "eastpay", "event_id": f"rejected:{i}", "operation": "-",
+             "outcome": "-", "result": "bad_signature", "body": "",
+             "received_at": NOW - timedelta(minutes=i)} for i in range(1, 8)])
+    alerts = [a for a in detect(db_engine, NOW, Thresholds()) if a.name ==
+              "WebhookSignatureFailures"]
+    assert len(alerts) == 1 and alerts[0].summary.startswith("7 eastpay notifications")
+    quiet = detect(db_engine, NOW, Thresholds(bad_signatures=8))
+    assert "WebhookSignatureFailures" not in {a.name for a in quiet}
+    assert notification_states(db_engine, NOW - timedelta(days=1)) == []
+
+
+def test_retries_refused_by_the_budget_raise_an_alert(db_engine: Engine) -> None:
+    from engine.domain.retry import RetryBudget, RetryPolicy, stop_after_attempt
+    from engine.testing import ManualClock, make_service, payment_request
+
+    clock = ManualClock(NOW)
+    service, _, _ = make_service(db_engine, clock=clock, retry_policy=RetryPolicy(
+        stop=stop_after_attempt(4), sleep=lambda s: None, clock=clock.monotonic,
+        budget=RetryBudget(ratio=0.0, min_retries=0, window_s=60, clock=clock.monotonic)))
+    service.create_payment("m", "k1", payment_request(payment_method="tok_server_error",
+                                                      provider="eastpay"))
+    alerts = [a for a in detect(db_engine, NOW + timedelta(minutes=1), Thresholds())
+              if a.name == "RetryBudgetExhausted"]
+    assert len(alerts) == 1 and alerts[0].labels["provider"] == "eastpay"
+    assert "refused 1 retries to eastpay" in alerts[0].summary

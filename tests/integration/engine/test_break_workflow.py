@@ -1,0 +1,100 @@
+"""The finance break queue: lifecycle with audit, sign-off with override, CSV exports."""
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError
+from typer.testing import CliRunner
+
+from engine.settlement.breaks import (
+    InvalidBreakTransitionError,
+    SignOffRefusedError,
+    list_breaks,
+    move_break,
+    show_break,
+    sign_off,
+)
+from engine.settlement.reconcile import BREAK_KINDS
+from engine.settlement.run import reconcile_directory
+from paysignal.cli import app
+from paysignal.simulation.day import run_simulation
+from paysignal.simulation.settlement_files import write_settlement_files
+
+
+@pytest.fixture
+def reconciled(db_engine: Engine, tmp_path: Path) -> Engine:
+    run_simulation(db_engine, payments=120, seed=4, profile="calm")
+    write_settlement_files(db_engine, tmp_path / "s", discrepancies=8, seed=4)
+    reconcile_directory(db_engine, tmp_path / "s")
+    return db_engine
+
+
+def test_a_break_moves_through_its_lifecycle_and_every_action_is_audited(reconciled: Engine) -> None:
+    brk = list_breaks(reconciled, status="open", kind="amount_mismatch")[0]
+    move_break(reconciled, brk["id"], "investigating", actor="fin-anna", note="asked provider",
+               owner="fin-anna")
+    done = move_break(reconciled, brk["id"], "resolved", actor="fin-anna",
+                      note="provider corrected the amount")
+    assert done["status"] == "resolved" and done["owner"] == "fin-anna"
+    assert [(a["from_status"], a["to_status"], a["actor"]) for a in done["audit"]] == [
+        ("open", "investigating", "fin-anna"), ("investigating", "resolved", "fin-anna")]
+    with pytest.raises(InvalidBreakTransitionError):
+        move_break(reconciled, brk["id"], "open", actor="x", note="reopen?")
+    assert show_break(reconciled, brk["id"])["status"] == "resolved"
+    with pytest.raises(DBAPIError, match="append-only"), reconciled.begin() as conn:
+        conn.execute(text("DELETE FROM recon_break_audit"))
+
+
+def test_sign_off_with_open_breaks_needs_an_audited_override(reconciled: Engine) -> None:
+    brk = list_breaks(reconciled, status="open")[0]
+    with pytest.raises(SignOffRefusedError, match="open breaks"):
+        sign_off(reconciled, brk["provider"], brk["settled_on"], actor="cfo")
+    row = sign_off(reconciled, brk["provider"], brk["settled_on"], actor="cfo",
+                   override="below materiality; tracked in FIN-12")
+    assert row["signed_off_by"] == "cfo" and "FIN-12" in row["sign_off_override"]
+    with pytest.raises(SignOffRefusedError, match="not been reconciled"):
+        sign_off(reconciled, "northwind", brk["settled_on"].replace(year=2001), actor="cfo")
+
+
+def test_breaks_and_checkpoints_export_as_csv_and_parquet_from_the_cli(
+        reconciled: Engine, db_url: str, tmp_path: Path) -> None:
+    import pandas as pd
+
+    runner = CliRunner()
+    r = runner.invoke(app, ["breaks", "list", "--status", "open", "--export",
+                            str(tmp_path / "breaks.csv"), "--database-url", db_url])
+    assert r.exit_code == 0, r.output
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "breaks.csv").read_text())))
+    assert len(rows) == len(list_breaks(reconciled, status="open")) and rows[0]["kind"]
+    r = runner.invoke(app, ["breaks", "checkpoints", "--export", str(tmp_path / "cp.csv"),
+                            "--database-url", db_url])
+    assert r.exit_code == 0, r.output
+    assert "matched_count" in (tmp_path / "cp.csv").read_text().splitlines()[0]
+    for what in ("list", "checkpoints"):
+        target = tmp_path / f"{what}.parquet"
+        r = runner.invoke(app, ["breaks", what, "--export", str(target), "--database-url", db_url])
+        assert r.exit_code == 0, r.output
+        frame = pd.read_parquet(target)
+        if what == "list":
+            assert len(frame) == len(list_breaks(reconciled))
+            assert str(frame["expected_minor"].dtype) == "Int64"  # money never becomes float
+            assert set(frame["kind"]) <= set(BREAK_KINDS)
+        else:
+            assert frame["matched_count"].sum() > 0
+    refused = runner.invoke(app, ["breaks", "list", "--export", str(tmp_path / "x.xlsx"),
+                                  "--database-url", db_url])
+    assert refused.exit_code == 2 and "export" in refused.output and ".parquet" in refused.output
+    assert not (tmp_path / "x.xlsx").exists()
+    brk = rows[0]["id"]
+    assert runner.invoke(app, ["breaks", "assign", brk, "--owner", "bob", "--actor", "bob",
+                               "--database-url", db_url]).exit_code == 0
+    shown = json.loads(runner.invoke(app, ["breaks", "show", brk, "--database-url",
+                                           db_url]).stdout)
+    assert shown["status"] == "investigating" and shown["owner"] == "bob"
+    bad = runner.invoke(app, ["breaks", "resolve", "brk_nope", "--actor", "a", "--note", "n",
+                              "--database-url", db_url])
+    assert bad.exit_code == 2 and "no break" in bad.output

@@ -1,0 +1,101 @@
+"""Property: any interleaving of retries of one key makes at most one provider charge.
+
+Hypothesis draws a schedule of client retries (some dying at a recovery point, as a killed
+process would), clock jumps past the lock timeout, recovery sweeps and unknown-outcome
+resolutions, against eastpay, which does not honour provider-side idempotency keys."""
+
+import shutil
+import uuid
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from engine.domain.recovery import AUTOMATIC_CAPTURE_PATH, RecoveryPoint
+from engine.exceptions import IdempotencyKeyInProgressError
+from engine.observability.observer import EngineObserver
+from engine.providers.simulated import InMemoryBook
+from engine.read_models.ledger import total_imbalance_minor
+from engine.storage import db
+from engine.testing import make_service, payment_request
+from tests.support.postgres import fresh_postgres_url
+
+POINTS = list(AUTOMATIC_CAPTURE_PATH)
+
+
+class ProcessDied(Exception):
+    pass
+
+
+class DieAt(EngineObserver):
+    def __init__(self) -> None:
+        self.point: str | None = None
+
+    def recovery_point(self, name: RecoveryPoint) -> None:
+        if name == self.point:
+            self.point = None
+            raise ProcessDied(name)
+
+
+crash_points = st.one_of(st.none(), st.sampled_from(POINTS))
+steps = st.lists(st.one_of(
+    st.tuples(st.just("request"), crash_points),
+    st.tuples(st.just("advance"), st.sampled_from([1, 31])),  # 31 s: past the lock timeout
+    st.tuples(st.just("recover"), st.none()),
+    st.tuples(st.just("resolve"), st.none()),
+), min_size=1, max_size=8).map(lambda s: [step for pair in zip(s, [("advance", 31)] * len(s), strict=True)
+                                          for step in pair])
+tokens = st.sampled_from(["tok_approve", "tok_approve", "tok_timeout_after_charge",
+                          "tok_timeout_before_charge", "tok_server_error", "tok_decline_do_not_honor"])
+
+
+def run_schedule(url: str, token: str, schedule: list, capture: str) -> None:
+    engine = db.make_engine(url)
+    try:
+        observer = DieAt()
+        book = InMemoryBook()
+        service, _, clock = make_service(engine, book=book, observer=observer, lock_timeout_s=30)
+        request = payment_request(provider="eastpay", payment_method=token, capture=capture)
+        for action, arg in schedule:
+            try:
+                if action == "request":
+                    observer.point = arg
+                    service.create_payment("m1", "the-key", request)
+                elif action == "advance":
+                    clock.advance(arg)
+                elif action == "recover":
+                    service.recover_abandoned()
+                else:
+                    service.resolve_unknown_outcomes()
+            except (ProcessDied, IdempotencyKeyInProgressError):
+                pass
+            finally:
+                observer.point = None
+            assert len(book.charges()) <= 1, schedule
+        # Eventually: locks expire, the sweep and the resolver run; still one charge at most.
+        clock.advance(60)
+        service.recover_abandoned()
+        service.resolve_unknown_outcomes()
+        assert len(book.charges()) <= 1
+        assert total_imbalance_minor(engine) == 0
+    finally:
+        engine.dispose()
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(token=tokens, schedule=steps, capture=st.sampled_from(["automatic", "manual"]))
+def test_any_interleaving_of_retries_makes_at_most_one_charge_sqlite(
+        sqlite_template: Path, tmp_path: Path, token: str, schedule: list, capture: str) -> None:
+    target = tmp_path / f"{uuid.uuid4().hex}.db"
+    shutil.copyfile(sqlite_template, target)
+    try:
+        run_schedule(f"sqlite:///{target}", token, schedule, capture)
+    finally:
+        target.unlink()
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(token=tokens, schedule=steps, capture=st.sampled_from(["automatic", "manual"]))
+def test_any_interleaving_of_retries_makes_at_most_one_charge_postgres(
+        postgres, token: str, schedule: list, capture: str) -> None:  # type: ignore[no-untyped-def]
+    run_schedule(fresh_postgres_url(postgres), token, schedule, capture)

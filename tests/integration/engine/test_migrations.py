@@ -1,0 +1,41 @@
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from typer.testing import CliRunner
+
+from engine.exceptions import SchemaOutOfDateError
+from engine.storage import db
+from engine.storage.tables import metadata
+from paysignal.cli import app
+
+
+def test_migrations_produce_exactly_the_tables_the_code_uses(db_url: str) -> None:
+    engine = db.make_engine(db_url)
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert diff == []
+
+
+def test_downgrade_and_upgrade_round_trip(db_url: str) -> None:
+    engine = db.make_engine(db_url)
+    db.downgrade(engine, "base")
+    assert db.current_revision(engine) is None
+    db.upgrade(engine)
+    assert db.current_revision(engine) == db.head_revision()
+
+
+def test_app_refuses_a_schema_that_is_behind_and_names_the_fix(db_url: str) -> None:
+    engine = db.make_engine(db_url)
+    db.downgrade(engine, "base")
+    with pytest.raises(SchemaOutOfDateError, match="paysignal db upgrade"):
+        db.require_current_schema(engine)
+    result = CliRunner().invoke(app, ["simulate", "--payments", "5", "--database-url", db_url])
+    assert result.exit_code == 2
+    assert "paysignal db upgrade" in result.output
+    upgraded = CliRunner().invoke(app, ["db", "upgrade", "--database-url", db_url])
+    assert upgraded.exit_code == 0 and f"-> {db.head_revision()}" in upgraded.output
+
+
+def test_bad_database_urls_get_a_clear_error() -> None:
+    result = CliRunner().invoke(app, ["db", "upgrade", "--database-url", "mysql://x/y"])
+    assert result.exit_code == 2 and "not supported" in result.output

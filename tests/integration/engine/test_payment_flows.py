@@ -1,0 +1,147 @@
+"""State transitions, the audit trail and unknown outcomes, on SQLite and PostgreSQL."""
+
+import pytest
+from sqlalchemy import Engine, select
+
+from engine.domain.states import PaymentState
+from engine.exceptions import (
+    AmountExceedsAvailableError,
+    InvalidTransitionError,
+    UnknownOutcomeUnresolvedError,
+)
+from engine.providers.faults import FaultProfile, Faults
+from engine.read_models.ledger import balances, total_imbalance_minor
+from engine.storage.tables import payment_transitions
+from engine.testing import make_service, payment_request
+
+
+def audit(engine: Engine, payment_id: str) -> list[tuple[str, str, str]]:
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(
+            select(payment_transitions.c.from_state, payment_transitions.c.to_state,
+                   payment_transitions.c.actor)
+            .where(payment_transitions.c.payment_id == payment_id)
+            .order_by(payment_transitions.c.id))]
+
+
+def test_automatic_capture_walks_the_state_machine_and_audits_every_step(db_engine: Engine) -> None:
+    service, _, _ = make_service(db_engine)
+    body = service.create_payment("m1", "k", payment_request(), trace_id="abc123").body
+    assert body["state"] == "captured" and body["captured_amount"] == 2500
+    assert [(f, t) for f, t, _ in audit(db_engine, body["id"])] == [
+        ("created", "authorizing"), ("authorizing", "authorized"),
+        ("authorized", "capturing"), ("capturing", "captured")]
+    with db_engine.connect() as conn:
+        traces = conn.execute(select(payment_transitions.c.trace_id)).scalars().all()
+    assert set(traces) == {"abc123"}
+
+
+def test_declined_payment_records_the_normalized_reason(db_engine: Engine) -> None:
+    service, book, _ = make_service(db_engine)
+    body = service.create_payment("m1", "k", payment_request(
+        payment_method="tok_decline_insufficient_funds", provider="southbank")).body
+    assert body["state"] == "declined" and body["decline_reason"] == "insufficient_funds"
+    assert book.charges() == []
+    assert balances(db_engine, body["id"]) == {}
+
+
+def test_void_releases_the_hold(db_engine: Engine) -> None:
+    service, _, _ = make_service(db_engine)
+    pid = service.create_payment("m1", "k", payment_request(capture="manual")).body["id"]
+    assert service.void("m1", "v", pid).body["state"] == "voided"
+    assert all(v == 0 for v in balances(db_engine, pid).values())
+    with pytest.raises(InvalidTransitionError):
+        service.capture("m1", "c", pid)
+
+
+def test_refunds_beyond_the_captured_amount_are_refused_and_change_nothing(db_engine: Engine) -> None:
+    service, _, _ = make_service(db_engine)
+    pid = service.create_payment("m1", "k", payment_request(capture="manual")).body["id"]
+    service.capture("m1", "c", pid, 2000)
+    service.refund("m1", "r1", pid, 1500)
+    trail = audit(db_engine, pid)
+    with pytest.raises(AmountExceedsAvailableError) as info:
+        service.refund("m1", "r2", pid, 501)
+    assert info.value.field == "amount" and info.value.available == 500
+    assert audit(db_engine, pid) == trail
+    assert service.refund("m1", "r3", pid, 500).body["state"] == "refunded"
+    payable = balances(db_engine, pid)[("merchant_payable:m1", "USD")]
+    assert payable == 0  # captured 2000, refunded 2000
+
+
+def test_timeout_after_charge_becomes_unknown_then_resolves_by_asking_the_provider(
+        db_engine: Engine) -> None:
+    service, book, _ = make_service(db_engine)
+    response = service.create_payment("m1", "k", payment_request(
+        payment_method="tok_timeout_after_charge", capture="manual", provider="eastpay"))
+    assert response.status_code == 202 and response.body["state"] == "unknown"
+    assert len(book.charges()) == 1
+    assert service.resolve_unknown_outcomes() == {"resolved": 1, "still_unknown": 0}
+    payment = service.get_payment("m1", response.body["id"])
+    assert payment.state is PaymentState.AUTHORIZED and payment.provider_reference
+    assert len(book.charges()) == 1  # resolved without a second charge
+
+
+def test_timeout_before_charge_resolves_to_failed(db_engine: Engine) -> None:
+    service, book, _ = make_service(db_engine)
+    pid = service.create_payment("m1", "k", payment_request(
+        payment_method="tok_timeout_before_charge")).body["id"]
+    service.resolve_unknown(pid)
+    assert service.get_payment("m1", pid).state is PaymentState.FAILED
+    assert book.charges() == []
+
+
+def test_capture_first_resolves_an_unknown_authorization(db_engine: Engine) -> None:
+    service, book, _ = make_service(db_engine)
+    pid = service.create_payment("m1", "k", payment_request(
+        payment_method="tok_timeout_after_charge", capture="manual")).body["id"]
+    body = service.capture("m1", "c", pid).body
+    assert body["state"] == "captured"
+    assert [(f, t) for f, t, _ in audit(db_engine, pid)][1:3] == [
+        ("authorizing", "unknown"), ("unknown", "authorized")]
+    assert len(book.charges()) == 1
+
+
+def test_an_unresolvable_unknown_authorization_is_never_captured(db_engine: Engine) -> None:
+    service, book, _ = make_service(db_engine)
+    pid = service.create_payment("m1", "k", payment_request(
+        payment_method="tok_unknown_forever", capture="manual")).body["id"]
+    trail = audit(db_engine, pid)
+    with pytest.raises(UnknownOutcomeUnresolvedError):
+        service.capture("m1", "c", pid)
+    assert audit(db_engine, pid) == trail
+    assert service.get_payment("m1", pid).state is PaymentState.UNKNOWN
+    assert service.resolve_unknown_outcomes() == {"resolved": 0, "still_unknown": 1}
+
+
+def test_retryable_errors_are_retried_with_the_same_provider_key(db_engine: Engine) -> None:
+    flaky = FaultProfile("flaky", "", Faults(server_error=0.5))
+    service, book, _ = make_service(db_engine, faults=flaky, seed=3)
+    states = [service.create_payment("m1", f"k{i}", payment_request(reference=f"o{i}")).body["state"]
+              for i in range(20)]
+    assert states.count("captured") >= 15  # most recover within four attempts
+    assert set(states) <= {"captured", "failed", "authorized"}
+    assert total_imbalance_minor(db_engine) == 0
+
+
+def test_provider_fee_is_booked_on_capture(db_engine: Engine) -> None:
+    service, _, _ = make_service(db_engine)
+    pid = service.create_payment("m1", "k", payment_request(amount=10_000)).body["id"]
+    fee = 10_000 * 290 // 10_000 + 30
+    b = balances(db_engine, pid)
+    assert b[("provider_fees:northwind", "USD")] == fee
+    assert b[("provider_receivable:northwind", "USD")] == 10_000 - fee
+    assert service.get_payment("m1", pid).fee_minor == fee
+
+
+def test_an_automatic_payment_resolved_from_unknown_is_then_captured_once(db_engine: Engine) -> None:
+    service, book, _ = make_service(db_engine)
+    response = service.create_payment("m1", "k", payment_request(
+        payment_method="tok_timeout_after_charge", provider="eastpay"))
+    assert response.status_code == 202
+    assert service.resolve_unknown_outcomes() == {"resolved": 1, "still_unknown": 0}
+    payment = service.get_payment("m1", response.body["id"])
+    assert payment.state is PaymentState.CAPTURED and payment.captured_minor == 2500
+    assert len(book.charges()) == 1
+    assert service.resolve_unknown(payment.id) is PaymentState.CAPTURED  # nothing more to do
+    assert total_imbalance_minor(db_engine) == 0

@@ -1,0 +1,142 @@
+"""Staged rollout of idempotency enforcement: off | shadow | enforce, audited, exposed."""
+
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import Engine, select, text
+from sqlalchemy.exc import DBAPIError
+from typer.testing import CliRunner
+
+from engine.api.app import create_app
+from engine.observability.metrics import Metrics, PrometheusObserver
+from engine.payments.merchants import create_merchant
+from engine.payments.toggles import ToggleReader, audit_trail, set_mode
+from engine.providers.simulated import SqlBook, duplicate_charges
+from engine.storage.tables import duplicate_risk_events
+from engine.testing import make_service
+from paysignal.cli import app as cli
+
+BODY = {"amount": 1299, "currency": "USD", "reference": "o-1", "payment_method": "tok_approve",
+        "provider": "eastpay"}
+PROVIDERS = ["eastpay", "northwind", "southbank"]
+
+
+@pytest.fixture
+def env(db_engine: Engine, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("PAYSIGNAL_ADMIN_TOKEN", "admin-secret-token")
+    metrics = Metrics()
+    book = SqlBook(db_engine)
+    service, _, _ = make_service(db_engine, book=book, observer=PrometheusObserver(metrics),
+                                 toggles=ToggleReader(db_engine, ttl_s=0))
+    metrics.watch_tables(db_engine, PROVIDERS)
+    client = TestClient(create_app(db_engine, service, metrics=metrics))
+    client.headers["Authorization"] = f"Bearer {create_merchant(db_engine, 'm').api_key}"
+    return client, book, db_engine
+
+
+def sample(client: TestClient, name: str, **labels: str) -> float:
+    for family in text_string_to_metric_families(client.get("/metrics").text):
+        for s in family.samples:
+            if s.name == name and s.labels == labels:
+                return s.value
+    return 0.0
+
+
+def send_twice(client: TestClient, body: dict) -> list[int]:  # type: ignore[type-arg]
+    return [client.post("/v1/payments", json=body, headers={"Idempotency-Key": "k"}).status_code
+            for _ in range(2)]
+
+
+def test_enforce_is_the_default_and_blocks_duplicates(env) -> None:  # type: ignore[no-untyped-def]
+    client, book, _ = env
+    assert send_twice(client, BODY) == [201, 201]
+    assert duplicate_charges(book) == 0 and len(book.charges()) == 1
+    assert sample(client, "paysignal_idempotency_enforcement_mode", provider="eastpay",
+                  payment_method="*", mode="enforce") == 1
+
+
+def test_shadow_lets_a_would_be_duplicate_through_and_counts_it(env) -> None:  # type: ignore[no-untyped-def]
+    client, book, engine = env
+    set_mode(engine, provider="eastpay", mode="shadow", actor="alice", known_providers=PROVIDERS)
+    assert send_twice(client, BODY) == [201, 201]
+    assert len(book.charges()) == 2  # shadow does not block: that is what it measures
+    assert sample(client, "paysignal_idempotency_shadow_detections_total", provider="eastpay",
+                  would_be="replay") == 1
+    client.post("/v1/payments", json={**BODY, "amount": 7}, headers={"Idempotency-Key": "k"})
+    assert sample(client, "paysignal_idempotency_shadow_detections_total", provider="eastpay",
+                  would_be="conflict") == 1
+    with engine.connect() as conn:  # kept for the dashboard's duplicate-risk panel too
+        kept = conn.execute(select(duplicate_risk_events.c.provider,
+                                   duplicate_risk_events.c.outcome)
+                            .order_by(duplicate_risk_events.c.id)).all()
+    assert [tuple(r) for r in kept] == [("eastpay", "shadow_replay"), ("eastpay", "shadow_conflict")]
+
+
+def test_off_ignores_keys_and_other_providers_keep_enforcing(env) -> None:  # type: ignore[no-untyped-def]
+    client, book, engine = env
+    set_mode(engine, provider="eastpay", mode="off", actor="alice", known_providers=PROVIDERS)
+    assert send_twice(client, BODY) == [201, 201]
+    assert len(book.charges()) == 2
+    assert sample(client, "paysignal_idempotency_shadow_detections_total", provider="eastpay",
+                  would_be="replay") == 0
+    r = [client.post("/v1/payments", json={**BODY, "provider": "northwind"},
+                     headers={"Idempotency-Key": "n"}) for _ in range(2)]
+    assert r[1].headers["Idempotent-Replayed"] == "true"
+
+
+def test_a_payment_method_toggle_overrides_the_provider_toggle(env) -> None:  # type: ignore[no-untyped-def]
+    client, book, engine = env
+    set_mode(engine, provider="eastpay", mode="off", actor="a", known_providers=PROVIDERS)
+    set_mode(engine, provider="eastpay", payment_method="tok_approve", mode="enforce", actor="a",
+             known_providers=PROVIDERS)
+    assert send_twice(client, BODY) == [201, 201]
+    assert len(book.charges()) == 1
+
+
+def test_changes_are_audited_and_the_audit_is_append_only(env) -> None:  # type: ignore[no-untyped-def]
+    _, _, engine = env
+    set_mode(engine, provider="southbank", mode="shadow", actor="alice", reason="rollout step 1",
+             known_providers=PROVIDERS)
+    set_mode(engine, provider="southbank", mode="enforce", actor="bob", known_providers=PROVIDERS)
+    trail = audit_trail(engine)
+    assert [(a["from"], a["to"], a["actor"]) for a in trail] == [
+        ("shadow", "enforce", "bob"), ("enforce", "shadow", "alice")]
+    assert trail[1]["reason"] == "rollout step 1"
+    with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
+        conn.execute(text("UPDATE toggle_audit SET actor = 'mallory'"))
+
+
+def test_toggles_through_the_cli(env, db_url: str) -> None:  # type: ignore[no-untyped-def]
+    runner = CliRunner()
+    r = runner.invoke(cli, ["toggles", "set", "--provider", "northwind", "--mode", "shadow",
+                            "--actor", "carol", "--json", "--database-url", db_url])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["to"] == "shadow"
+    listed = json.loads(runner.invoke(cli, ["toggles", "list", "--json",
+                                            "--database-url", db_url]).stdout)
+    assert listed["toggles"][0]["mode"] == "shadow" and listed["audit"][0]["actor"] == "carol"
+    bad = runner.invoke(cli, ["toggles", "set", "--provider", "acme", "--mode", "off",
+                              "--actor", "x", "--database-url", db_url])
+    assert bad.exit_code == 2 and "provider: unknown provider 'acme'" in bad.output
+    bad = runner.invoke(cli, ["toggles", "set", "--provider", "eastpay", "--mode", "sometimes",
+                              "--actor", "x", "--database-url", db_url])
+    assert bad.exit_code == 2 and "mode: must be one of" in bad.output
+
+
+def test_toggles_through_the_admin_api_need_the_admin_token(env) -> None:  # type: ignore[no-untyped-def]
+    client, _, _ = env
+    change = {"mode": "shadow", "actor": "dave", "reason": "canary"}
+    denied = client.put("/v1/admin/toggles/eastpay", json=change)  # a merchant key is not enough
+    assert denied.status_code == 401
+    admin = {"Authorization": "Bearer admin-secret-token"}
+    r = client.put("/v1/admin/toggles/eastpay", json=change, headers=admin)
+    assert r.status_code == 200 and r.json()["to"] == "shadow"
+    state = client.get("/v1/admin/toggles", headers=admin).json()
+    assert state["toggles"][0]["mode"] == "shadow" and state["audit"][0]["reason"] == "canary"
+    assert sample(client, "paysignal_idempotency_enforcement_mode", provider="eastpay",
+                  payment_method="*", mode="shadow") == 1
+    bad = client.put("/v1/admin/toggles/eastpay", json={"mode": "maybe", "actor": "x"},
+                     headers=admin)
+    assert bad.status_code == 400

@@ -1,0 +1,196 @@
+"""Evaluation on the database backend (SQLite and PostgreSQL): the counts equal a brute-force
+count of the tables, re-evaluating never double counts, a window starts with its whole
+budget, and the CLI's JSON and errors."""
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func, insert, select
+from typer.testing import CliRunner
+
+from engine.storage.tables import provider_attempts, slo_evaluations
+from paysignal.cli.slo import app
+from paysignal.simulation.day import run_simulation
+from slo.backends import make_backend
+from slo.evaluate import evaluate_all
+from slo.spec import DEFINITIONS_DIR, load_definitions
+
+
+def test_counts_equal_the_tables_and_re_evaluation_never_double_counts(db_engine: Engine) -> None:
+    run_simulation(db_engine, payments=90, seed=5, profile="provider-outage")
+    with db_engine.connect() as conn:
+        last = conn.execute(select(func.max(provider_attempts.c.at))).scalar_one()
+    at = (last if last.tzinfo else last.replace(tzinfo=UTC)) + timedelta(minutes=2)
+    slos = [s for s in load_definitions() if s.name == "authorization-technical-success-southbank"]
+    backend = make_backend("database", engine=db_engine)
+    first = evaluate_all(db_engine, backend, slos, at)[0]
+    again = evaluate_all(db_engine, backend, slos, at)[0]
+    attempts = provider_attempts.c
+    with db_engine.connect() as conn:
+        base = select(func.count()).where(
+            attempts.provider == "southbank", attempts.operation == "authorize",
+            attempts.at >= at - timedelta(days=30), attempts.at < at)
+        total = conn.execute(base).scalar_one()
+        bad = conn.execute(base.where(attempts.outcome.in_(("retryable_error", "unknown")))
+                           ).scalar_one()
+        stored = conn.execute(select(func.count()).select_from(slo_evaluations)).scalar_one()
+    assert total > 0 and bad > 0  # the outage profile fails some southbank authorizations
+    assert (first.counts.total, first.counts.bad) == (total, bad)
+    assert (again.counts.total, again.counts.bad) == (total, bad)
+    assert stored == 2
+    assert first.as_json()["budget_remaining"] == max(0.0, round(1 - bad / (0.005 * total), 6))
+
+
+def _attempt(at: datetime, outcome: str) -> dict[str, object]:
+    return {"payment_id": "pay_x", "provider": "northwind", "operation": "authorize",
+            "attempt": 1, "request_id": f"r-{at.timestamp()}", "outcome": outcome,
+            "raw_status": "x", "duration_ms": 100, "at": at}
+
+
+def test_a_calendar_window_starts_with_its_whole_budget(db_engine: Engine,
+                                                        tmp_path: Path) -> None:
+    text = (DEFINITIONS_DIR / "authorization-technical-success.yaml").read_text().split("---")[0]
+    (tmp_path / "daily.yaml").write_text(
+        text.replace("duration: 30d\n      isRolling: true", "duration: 1d\n      isRolling: false"))
+    slos = load_definitions(tmp_path)
+    assert slos[0].window.calendar_unit == "d"
+    midnight = datetime(2026, 11, 20, tzinfo=UTC)
+    with db_engine.begin() as conn:
+        conn.execute(insert(provider_attempts), [
+            _attempt(midnight - timedelta(seconds=30), "unknown"),  # yesterday: must not leak
+            _attempt(midnight + timedelta(seconds=30), "succeeded")])
+    backend = make_backend("database", engine=db_engine)
+    at_start = evaluate_all(db_engine, backend, slos, midnight, store=False)[0]
+    assert at_start.counts.total == 0 and at_start.budget.remaining == 1.0
+    assert at_start.burn_rates["1h"] == 0.0
+    later = evaluate_all(db_engine, backend, slos, midnight + timedelta(minutes=5), store=False)[0]
+    assert (later.counts.good, later.counts.total) == (1, 1)
+
+
+def test_the_cli_prints_one_object_per_slo_and_refuses_bad_input(db_url: str) -> None:
+    runner = CliRunner()
+    result = runner.invoke(app, ["evaluate", "--json", "--database-url", db_url])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout.strip().splitlines()[-1])
+    assert {r["name"] for r in rows} == {s.name for s in load_definitions()}
+    for r in rows:
+        assert {"name", "sli", "objective", "budget_remaining", "burn_rates",
+                "conditions"} <= set(r)
+        assert 0 <= r["budget_remaining"] <= 1 and "1h" in r["burn_rates"]
+    bad_at = runner.invoke(app, ["evaluate", "--at", "yesterday", "--database-url", db_url])
+    assert bad_at.exit_code == 2 and "--at" in bad_at.output
+    bad_backend = runner.invoke(app, ["evaluate", "--backend", "graphite", "--database-url",
+                                      db_url])
+    assert bad_backend.exit_code == 2 and "not registered" in bad_backend.output
+    no_url = runner.invoke(app, ["evaluate", "--backend", "prometheus", "--database-url",
+                                 db_url], env={"PAYSIGNAL_PROMETHEUS_URL": ""})
+    assert no_url.exit_code == 2 and "--prometheus-url" in no_url.output
+
+
+@pytest.mark.parametrize("command", [["slo", "list"], ["slo", "--help"]])
+def test_the_slo_commands_are_part_of_paysignal(command: list[str]) -> None:
+    import os
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "paysignal", *command], capture_output=True,
+                            text=True, timeout=60, env={**os.environ, "COLUMNS": "200"})
+    assert result.returncode == 0, result.stderr
+    assert "reconciliation-completeness" in result.stdout or "evaluate" in result.stdout
+
+
+def test_an_exhausted_budget_freezes_rollouts_on_the_toggle_audit_trail(db_engine: Engine) -> None:
+    from engine.payments.toggles import audit_trail
+
+    now = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    with db_engine.begin() as conn:  # 40 % of northwind's authorizations failed technically
+        conn.execute(insert(provider_attempts), [
+            _attempt(now - timedelta(minutes=i), "retryable_error" if i % 5 < 2 else "succeeded")
+            for i in range(1, 101)])
+    slos = [s for s in load_definitions() if s.name == "authorization-technical-success-northwind"]
+    backend = make_backend("database", engine=db_engine)
+    result = evaluate_all(db_engine, backend, slos, now)[0]
+    assert result.budget.remaining == 0.0
+    assert result.policy == ["error budget exhausted: freeze risky rollouts for provider "
+                             "northwind until the SLO is met again"]
+    evaluate_all(db_engine, backend, slos, now)  # unchanged policy: no second audit entry
+    notes = [a for a in audit_trail(db_engine) if a["actor"] == "slo-policy"]
+    assert len(notes) == 1 and notes[0]["provider"] == "northwind"
+    assert "freeze risky rollouts" in notes[0]["reason"]
+
+
+def test_the_review_report_in_markdown_html_and_csv(db_engine: Engine, db_url: str,
+                                                     tmp_path: Path) -> None:
+    import base64
+    import csv
+    import io
+    import re
+
+    run_simulation(db_engine, payments=60, seed=8, profile="provider-outage")
+    runner = CliRunner()
+    md = runner.invoke(app, ["report", "--period", "7d", "--database-url", db_url])
+    assert md.exit_code == 0, md.output
+    assert md.stdout.index("## Payments") < md.stdout.index("## Finance")
+    assert "authorization-technical-success-southbank" in md.stdout
+    page = tmp_path / "review.html"
+    result = runner.invoke(app, ["report", "--format", "html", "--out", str(page),
+                                 "--database-url", db_url])
+    assert result.exit_code == 0, result.output
+    charts = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", page.read_text())
+    assert len(charts) == len(load_definitions())
+    assert base64.b64decode(charts[0]).startswith(b"\x89PNG")
+    table = runner.invoke(app, ["report", "--format", "csv", "--database-url", db_url])
+    rows = {r["slo"]: r for r in csv.DictReader(io.StringIO(table.stdout))}
+    southbank = rows["authorization-technical-success-southbank"]
+    with db_engine.connect() as conn:
+        total = conn.execute(select(func.count()).where(
+            provider_attempts.c.provider == "southbank",
+            provider_attempts.c.operation == "authorize")).scalar_one()
+    assert int(southbank["total"]) == total
+    bad = runner.invoke(app, ["report", "--period", "soon", "--database-url", db_url])
+    assert bad.exit_code == 2 and "--period" in bad.output
+
+
+def test_two_evaluators_rolling_up_at_once_never_count_an_event_twice(
+        db_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    from slo.backends import database
+
+    now = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    with db_engine.begin() as conn:
+        conn.execute(insert(provider_attempts),
+                     [_attempt(now - timedelta(minutes=i), "succeeded") for i in range(1, 31)])
+    slos = [s for s in load_definitions() if s.name == "authorization-technical-success-northwind"]
+    real, calls = database.new_events, []
+
+    def interleaved(*args: object) -> object:
+        calls.append(args)
+        result = real(*args)  # type: ignore[arg-type]
+        if len(calls) == 1:  # the other evaluator rolls up in between our read and our write
+            database.DatabaseBackend(db_engine).prepare(slos, now)
+        return result
+
+    monkeypatch.setattr(database, "new_events", interleaved)
+    with pytest.raises(database.RollupRaceError):
+        database.DatabaseBackend(db_engine).prepare(slos, now)
+    monkeypatch.setattr(database, "new_events", real)
+    counted = database.DatabaseBackend(db_engine).counts(slos[0], now - timedelta(days=1), now)
+    assert counted.total == 30  # not 60
+
+
+def test_the_report_counts_bad_events_by_provider_across_read_batches(
+        db_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.read_models import sli_events
+    from slo.report import build_report
+
+    now = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    with db_engine.begin() as conn:
+        conn.execute(insert(provider_attempts), [
+            _attempt(now - timedelta(minutes=i), "unknown") for i in range(1, 8)])
+    monkeypatch.setattr(sli_events, "BATCH", 2)  # the events arrive in four reads
+    slos = [s for s in load_definitions() if s.name == "authorization-technical-success-northwind"]
+    report = build_report(db_engine, make_backend("database", engine=db_engine), slos,
+                          timedelta(days=1), now)[0]
+    assert report.bad_by_provider == [("northwind", 7)]
+    assert report.counts.total == 7

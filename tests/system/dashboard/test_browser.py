@@ -1,0 +1,89 @@
+"""End to end: `paysignal serve dashboard` on a seeded day, opened in headless Chromium."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import WebDriverWait
+from sqlalchemy import func, select
+
+from engine.storage import db
+from engine.storage.tables import payments
+from tests.support.browser import headless_chromium
+from tests.support.http import wait_for_http
+from tests.support.postgres import free_port
+
+ARTIFACTS = Path(os.environ.get("PAYSIGNAL_TEST_ARTIFACTS",
+                                Path(__file__).resolve().parents[3] / "test-artifacts"))
+PAYSIGNAL = str(Path(sys.executable).with_name("paysignal"))
+
+
+@pytest.fixture
+def served(seeded_sqlite: Path, tmp_path: Path) -> Iterator[tuple[str, str]]:
+    copy = tmp_path / "served.db"
+    copy.write_bytes(seeded_sqlite.read_bytes())
+    url = f"sqlite:///{copy}"
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAYSIGNAL_DASHBOARD")}
+    server = subprocess.Popen([PAYSIGNAL, "serve", "dashboard", "--port", str(port),
+                               "--database-url", url], env=env, cwd=tmp_path,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(f"{base}/_stcore/health", server)
+        yield base, url
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+def test_overview_shows_the_key_figures_and_clicks_through_to_an_audit_trail(served) -> None:  # type: ignore[no-untyped-def]
+    base, url = served
+    engine = db.make_engine(url)
+    with engine.connect() as conn:
+        total = conn.execute(select(func.count()).select_from(payments)).scalar_one()
+        payment_id = conn.execute(select(payments.c.id).where(payments.c.state == "captured")
+                                  .order_by(payments.c.id).limit(1)).scalar_one()
+    engine.dispose()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with headless_chromium() as browser:
+        browser.get(f"{base}/")
+        wait = WebDriverWait(browser, 60)
+
+        def metric_values(driver):  # type: ignore[no-untyped-def]
+            cards = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stMetric"]')
+            values = {}
+            for card in cards:
+                label = card.find_element(By.CSS_SELECTOR, '[data-testid="stMetricLabel"]').text
+                values[label.strip()] = card.find_element(
+                    By.CSS_SELECTOR, '[data-testid="stMetricValue"]').text.strip()
+            return values if {"Payments", "Open breaks", "Matched"} <= set(values) else False
+
+        figures = wait.until(metric_values)
+        assert figures["Payments"] == f"{total:,}"
+        assert figures["Open breaks"] != "0" and figures["Matched"].endswith("%")
+        page_text = browser.find_element(By.TAG_NAME, "body").text
+        assert "Engineering" in page_text and "Finance" in page_text
+        assert "No login configured" in page_text
+        browser.save_screenshot(str(ARTIFACTS / "dashboard-overview.png"))
+
+        browser.find_element(By.CSS_SELECTOR, '[data-testid="stSidebarNav"] a[href$="/payments"]')\
+            .click()
+        search = wait.until(ec.element_to_be_clickable(
+            (By.CSS_SELECTOR, 'input[aria-label="Payment id, merchant reference or '
+                              'Idempotency-Key"]')))
+        search.send_keys(payment_id, Keys.ENTER)
+        wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "body"), "Audit trail"))
+        wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "body"),
+                                                    f"{payment_id} — captured"))
+        assert "/payments" in browser.current_url and payment_id in browser.current_url
+        browser.save_screenshot(str(ARTIFACTS / "dashboard-payment.png"))
+    assert (ARTIFACTS / "dashboard-overview.png").stat().st_size > 10_000

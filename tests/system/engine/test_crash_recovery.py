@@ -1,0 +1,132 @@
+"""A real process is killed with SIGKILL at each recovery point; a restart finishes the payment
+with exactly one provider charge and a balanced ledger. The provider (eastpay) does NOT honour
+idempotency keys, so only the engine's ask-before-retry keeps the customer from a second charge."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from engine.domain.recovery import AUTOMATIC_CAPTURE_PATH
+from engine.providers.simulated import HAPPENED
+from engine.read_models.ledger import total_imbalance_minor
+from engine.storage import db
+from engine.storage.tables import idempotency_keys, outbox, payments, sim_provider_operations
+
+POINTS = list(AUTOMATIC_CAPTURE_PATH)
+LOCK_TIMEOUT_S = 1.0
+
+
+def worker(db_url: str, *extra: str, lock_timeout: float = LOCK_TIMEOUT_S) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "paysignal.simulation.crash_worker", "--database-url", db_url,
+         "--key", "order-42", "--lock-timeout", str(lock_timeout), *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def kill_at(db_url: str, point: str, *extra: str) -> None:
+    proc = worker(db_url, "--pause-at", point, *extra)
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 60
+    for line in proc.stdout:
+        if line.strip() == "PAUSED":
+            break
+        assert time.monotonic() < deadline
+    else:
+        pytest.fail(f"worker never reached {point}: {proc.stderr.read() if proc.stderr else ''}")
+    os.kill(proc.pid, signal.SIGKILL)
+    assert proc.wait(30) == -signal.SIGKILL
+
+
+def finish(db_url: str, *extra: str, lock_timeout: float = LOCK_TIMEOUT_S) -> dict:
+    proc = worker(db_url, *extra, lock_timeout=lock_timeout)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def charges(engine) -> int:  # type: ignore[no-untyped-def]
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(sim_provider_operations).where(
+            sim_provider_operations.c.operation == "authorize",
+            sim_provider_operations.c.status == "done")).scalar_one()
+
+
+@pytest.mark.parametrize("point", POINTS)
+def test_killed_at_any_recovery_point_the_retry_finishes_with_one_charge(
+        db_url: str, point: str) -> None:
+    kill_at(db_url, point)
+    time.sleep(LOCK_TIMEOUT_S + 0.2)  # the dead process's lock expires
+    result = finish(db_url)
+    assert result["body"]["state"] == "captured"
+    assert result["replayed"] is (point == "finished")
+    engine = db.make_engine(db_url)
+    assert charges(engine) == 1
+    assert total_imbalance_minor(engine) == 0
+    with engine.connect() as conn:
+        key = conn.execute(select(idempotency_keys)).one()
+        events = conn.execute(select(outbox.c.name).order_by(outbox.c.id)).scalars().all()
+    assert key.recovery_point == "finished" and key.locked_at is None
+    assert events == ["PaymentCreated", "AuthorizationRequested", "PaymentAuthorized",
+                      "CaptureRequested", "PaymentCaptured"]
+
+
+def test_the_worker_sweep_recovers_a_request_whose_client_never_came_back(db_url: str) -> None:
+    kill_at(db_url, "authorize_provider_returned")
+    time.sleep(LOCK_TIMEOUT_S + 0.2)
+    assert finish(db_url, "--recover") == {"recovered": 1}
+    engine = db.make_engine(db_url)
+    assert charges(engine) == 1 and total_imbalance_minor(engine) == 0
+    result = finish(db_url)  # the client finally retries: it gets the stored response
+    assert result["replayed"] and result["body"]["state"] == "captured"
+
+
+def test_a_live_lock_is_not_taken_over(db_url: str) -> None:
+    proc = worker(db_url, "--pause-at", "authorize_provider_returned", lock_timeout=300)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.strip() == "PAUSED":
+            break
+    try:
+        assert finish(db_url, "--recover", lock_timeout=300) == {"recovered": 0}
+        assert charges(db.make_engine(db_url)) == 1
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+
+
+def happened(engine, operation: str) -> int:  # type: ignore[no-untyped-def]
+    """How many times the provider really did `operation` (timed out or not)."""
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(sim_provider_operations).where(
+            sim_provider_operations.c.operation == operation,
+            sim_provider_operations.c.status.in_(HAPPENED))).scalar_one()
+
+
+@pytest.mark.parametrize("settled_by", ["resolver", "webhook"])
+def test_killed_right_after_an_automatic_capture_authorization_is_settled_the_capture_still_happens_once(
+        db_url: str, tmp_path: Path, settled_by: str) -> None:
+    notes = tmp_path / "notifications.jsonl"
+    first = finish(db_url, "--payment-method", "tok_timeout_after_charge",
+                   "--notifications", str(notes))
+    assert first["status"] == 202 and first["body"]["state"] == "unknown"
+    settle = ["--resolve"] if settled_by == "resolver" else ["--webhook", str(notes)]
+    kill_at(db_url, "capture_requested", *settle)  # the authorization and the capture's start commit together
+    engine = db.make_engine(db_url)
+    with engine.connect() as conn:
+        state = conn.execute(select(payments.c.state)).scalar_one()
+    assert state == "capturing"
+    time.sleep(LOCK_TIMEOUT_S + 0.2)
+    assert finish(db_url, "--recover") == {"recovered": 1}
+    with engine.connect() as conn:
+        state = conn.execute(select(payments.c.state)).scalar_one()
+    assert state == "captured"
+    assert happened(engine, "authorize") == 1 and happened(engine, "capture") == 1
+    assert total_imbalance_minor(engine) == 0
+    assert finish(db_url, "--recover") == {"recovered": 0}
