@@ -8,9 +8,9 @@ from sqlalchemy import Engine
 
 from alerts.api import silences_router
 from engine.api.app import create_app
-from engine.observability.metrics import Metrics, PrometheusObserver
+from engine.observability.metrics import Metrics
 from engine.payments.service import PaymentService
-from paysignal.bootstrap import build_service
+from paysignal.bootstrap import build_observed_service
 
 
 def api_app(engine: Engine, service: PaymentService, *, metrics: Metrics | None = None,
@@ -22,7 +22,5 @@ def api_app(engine: Engine, service: PaymentService, *, metrics: Metrics | None 
 
 def build_api(engine: Engine) -> FastAPI:
     """The API from the environment, with its Prometheus metrics."""
-    metrics = Metrics()
-    service = build_service(engine, PrometheusObserver(metrics))
-    metrics.watch_tables(engine, list(service.gateways))
+    service, metrics = build_observed_service(engine)
     return api_app(engine, service, metrics=metrics)

@@ -7,6 +7,7 @@ import os
 from sqlalchemy import Engine
 
 from engine.exceptions import ConfigurationError
+from engine.observability.metrics import Metrics, PrometheusObserver
 from engine.observability.observer import EngineObserver
 from engine.payments.service import EngineSettings, PaymentService
 from engine.payments.toggles import ToggleReader
@@ -41,3 +42,12 @@ def build_service(engine: Engine, observer: EngineObserver | None = None) -> Pay
     gateways = build_simulated_providers(SqlBook(engine), seed=seed, faults=faults)
     return PaymentService(engine, gateways, settings=settings_from_environment(),
                           observer=observer, toggles=ToggleReader(engine))
+
+
+def build_observed_service(engine: Engine) -> tuple[PaymentService, Metrics]:
+    """The service with its Prometheus metrics, including the gauges read from the tables at
+    scrape time: what `serve api` and `serve worker` both run."""
+    metrics = Metrics()
+    service = build_service(engine, PrometheusObserver(metrics))
+    metrics.watch_tables(engine, list(service.gateways))
+    return service, metrics

@@ -20,8 +20,8 @@ from engine.providers.faults import FaultProfile, Faults
 from engine.providers.simulated import ProviderBook, SqlBook, build_simulated_providers
 
 __all__ = [
-    "NO_FAULTS",
     "ManualClock",
+    "NO_FAULTS",
     "RecordingObserver",
     "VirtualClock",
     "counter_ids",

@@ -54,18 +54,15 @@ def serve_worker(
     from prometheus_client import start_http_server
 
     from engine.observability.logs import configure_logging
-    from engine.observability.metrics import Metrics, PrometheusObserver
     from engine.observability.tracing import configure_tracing
     from engine.scheduling import Worker
-    from paysignal.bootstrap import build_service
+    from paysignal.bootstrap import build_observed_service
     from paysignal.worker import worker_jobs
 
     configure_logging(os.environ.get("PAYSIGNAL_LOG_LEVEL", "INFO"))
     configure_tracing("paysignal-worker")
     engine = ready_engine(database_url)
-    metrics = Metrics()
-    service = build_service(engine, PrometheusObserver(metrics))
-    metrics.watch_tables(engine, list(service.gateways))
+    service, metrics = build_observed_service(engine)
     start_http_server(metrics_port, addr=metrics_host, registry=metrics.registry)
     worker = Worker(engine, worker_jobs(engine, service), metrics)
     console.print(f"worker {worker.name}: {', '.join(j.name for j in worker.jobs)}; "

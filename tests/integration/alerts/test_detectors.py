@@ -4,6 +4,7 @@ numbers, owner, runbook, dashboard link and a stable fingerprint."""
 import json
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import Engine, insert
 
 from alerts.detectors import Thresholds, detect
@@ -18,6 +19,7 @@ def _payment(pid: str, state: str, updated: datetime) -> dict[str, object]:
             "state": state, "created_at": updated, "updated_at": updated}
 
 
+@pytest.mark.slow
 def test_each_detector_fires_with_its_numbers(db_engine: Engine) -> None:
     with db_engine.begin() as conn:
         conn.execute(insert(payments), [_payment("pay_a", "unknown", NOW - timedelta(minutes=40)),

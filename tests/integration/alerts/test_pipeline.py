@@ -40,6 +40,7 @@ def notifications(engine: Engine) -> list[dict]:  # type: ignore[type-arg]
             select(alert_notifications).order_by(alert_notifications.c.id))]
 
 
+@pytest.mark.slow
 def test_an_alert_storm_is_one_notification_per_group_per_receiver(db_engine: Engine) -> None:
     cfg = config()
     storm = [unknown("southbank"), unknown("northwind")]
@@ -137,6 +138,7 @@ def receiver():  # type: ignore[no-untyped-def]
     server.shutdown()
 
 
+@pytest.mark.slow
 def test_a_receiver_down_for_ten_minutes_gets_every_notification_exactly_once(
         db_engine: Engine, receiver, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     import hashlib
@@ -172,6 +174,7 @@ def test_a_receiver_down_for_ten_minutes_gets_every_notification_exactly_once(
     assert {state for _r, state, _n in notification_states(db_engine, T0)} == {"delivered"}
 
 
+@pytest.mark.slow
 def test_pagerduty_events_trigger_and_resolve_with_the_alert_fingerprint(
         db_engine: Engine, receiver, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     handler, url = receiver
@@ -191,6 +194,7 @@ def test_pagerduty_events_trigger_and_resolve_with_the_alert_fingerprint(
     assert {link["text"] for link in trigger["links"]} == {"runbook", "dashboard"}
 
 
+@pytest.mark.slow
 def test_an_email_reaches_a_local_smtp_server(db_engine: Engine) -> None:
     import socketserver
 

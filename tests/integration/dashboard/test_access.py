@@ -22,6 +22,8 @@ from tests.support.dashboard import APP, metric, open_page
 
 PAYSIGNAL = str(Path(sys.executable).with_name("paysignal"))
 
+pytestmark = pytest.mark.slow  # every test here opens the seeded demo day
+
 
 def app(monkeypatch: pytest.MonkeyPatch, url: str) -> AppTest:
     monkeypatch.setenv("PAYSIGNAL_DATABASE_URL", url)

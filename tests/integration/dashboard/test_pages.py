@@ -24,6 +24,8 @@ from engine.storage.tables import (
 )
 from tests.support.dashboard import light_table, metric, open_page
 
+pytestmark = pytest.mark.slow  # every test here opens the seeded demo day
+
 
 def scalar(engine: Engine, query) -> int:  # type: ignore[no-untyped-def]
     with engine.connect() as conn:

@@ -30,6 +30,7 @@ def served_schema(db_engine: Engine):  # type: ignore[no-untyped-def]
     return schemathesis.openapi.from_asgi("/openapi.json", app), api_key
 
 
+@pytest.mark.slow
 def test_generated_requests_never_get_a_5xx_or_an_undocumented_response(served_schema) -> None:  # type: ignore[no-untyped-def]
     schema, api_key = served_schema
     operations = [result.ok() for result in schema.get_all_operations()]

@@ -33,6 +33,7 @@ def reconciled(db_engine: Engine, tmp_path: Path) -> Engine:
     return db_engine
 
 
+@pytest.mark.slow
 def test_a_break_moves_through_its_lifecycle_and_every_action_is_audited(reconciled: Engine) -> None:
     brk = list_breaks(reconciled, status="open", kind="amount_mismatch")[0]
     move_break(reconciled, brk["id"], "investigating", actor="fin-anna", note="asked provider",
@@ -49,6 +50,7 @@ def test_a_break_moves_through_its_lifecycle_and_every_action_is_audited(reconci
         conn.execute(text("DELETE FROM recon_break_audit"))
 
 
+@pytest.mark.slow
 def test_sign_off_with_open_breaks_needs_an_audited_override(reconciled: Engine) -> None:
     brk = list_breaks(reconciled, status="open")[0]
     with pytest.raises(SignOffRefusedError, match="open breaks"):
@@ -60,6 +62,7 @@ def test_sign_off_with_open_breaks_needs_an_audited_override(reconciled: Engine)
         sign_off(reconciled, "northwind", brk["settled_on"].replace(year=2001), actor="cfo")
 
 
+@pytest.mark.slow
 def test_breaks_and_checkpoints_export_as_csv_and_parquet_from_the_cli(
         reconciled: Engine, db_url: str, tmp_path: Path) -> None:
     import pandas as pd

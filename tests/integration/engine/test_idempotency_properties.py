@@ -8,6 +8,7 @@ import shutil
 import uuid
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -82,6 +83,7 @@ def run_schedule(url: str, token: str, schedule: list, capture: str) -> None:
         engine.dispose()
 
 
+@pytest.mark.slow
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(token=tokens, schedule=steps, capture=st.sampled_from(["automatic", "manual"]))
 def test_any_interleaving_of_retries_makes_at_most_one_charge_sqlite(
@@ -94,6 +96,7 @@ def test_any_interleaving_of_retries_makes_at_most_one_charge_sqlite(
         target.unlink()
 
 
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(token=tokens, schedule=steps, capture=st.sampled_from(["automatic", "manual"]))
 def test_any_interleaving_of_retries_makes_at_most_one_charge_postgres(

@@ -24,6 +24,7 @@ def test_downgrade_and_upgrade_round_trip(db_url: str) -> None:
     assert db.current_revision(engine) == db.head_revision()
 
 
+@pytest.mark.slow
 def test_app_refuses_a_schema_that_is_behind_and_names_the_fix(db_url: str) -> None:
     engine = db.make_engine(db_url)
     db.downgrade(engine, "base")

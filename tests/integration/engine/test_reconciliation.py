@@ -14,6 +14,7 @@ from paysignal.simulation.day import run_simulation
 from paysignal.simulation.settlement_files import DISCREPANCY_KINDS, write_settlement_files
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", range(1, 11))
 def test_every_injected_discrepancy_is_found_with_its_kind_and_nothing_else(
         sqlite_template: Path, tmp_path: Path, seed: int) -> None:
@@ -32,6 +33,7 @@ def test_every_injected_discrepancy_is_found_with_its_kind_and_nothing_else(
     assert json.loads((tmp_path / "settlements" / "ground_truth.json").read_text()) == truth
 
 
+@pytest.mark.slow
 def test_rerunning_gives_the_same_result_and_no_duplicate_breaks(db_engine: Engine,
                                                                  tmp_path: Path) -> None:
     run_simulation(db_engine, payments=120, seed=5, profile="calm")
@@ -46,6 +48,7 @@ def test_rerunning_gives_the_same_result_and_no_duplicate_breaks(db_engine: Engi
         assert conn.execute(select(func.count()).select_from(recon_breaks)).scalar_one() == breaks
 
 
+@pytest.mark.slow
 def test_a_late_settlement_closes_the_earlier_missing_break_with_an_audit_entry(
         db_engine: Engine, tmp_path: Path) -> None:
     run_simulation(db_engine, payments=120, seed=9, profile="calm")
@@ -62,6 +65,7 @@ def test_a_late_settlement_closes_the_earlier_missing_break_with_an_audit_entry(
     assert audit.from_status == "open" and "settled late" in audit.note
 
 
+@pytest.mark.slow
 def test_the_cli_writes_settlements_and_reconciles_them_as_json(db_url: str,
                                                                tmp_path: Path) -> None:
     from typer.testing import CliRunner
@@ -95,6 +99,7 @@ def test_the_cli_writes_settlements_and_reconciles_them_as_json(db_url: str,
     assert bad.exit_code == 2 and "--date" in bad.output
 
 
+@pytest.mark.slow
 def test_large_batches_on_postgresql_run_in_parallel_with_the_same_findings(
         postgres, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     """Files are imported and providers reconciled by one process per core; the findings are

@@ -108,6 +108,7 @@ def test_changes_are_audited_and_the_audit_is_append_only(env) -> None:  # type:
         conn.execute(text("UPDATE toggle_audit SET actor = 'mallory'"))
 
 
+@pytest.mark.slow
 def test_toggles_through_the_cli(env, db_url: str) -> None:  # type: ignore[no-untyped-def]
     runner = CliRunner()
     r = runner.invoke(cli, ["toggles", "set", "--provider", "northwind", "--mode", "shadow",

@@ -18,6 +18,7 @@ def simulate(db_url: str, *args: str) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("profile", ["calm", "default", "provider-outage", "chaos"])
 def test_every_profile_ends_with_no_duplicates_a_balanced_ledger_and_an_empty_outbox(
         db_url: str, profile: str) -> None:
@@ -34,6 +35,7 @@ def test_every_profile_ends_with_no_duplicates_a_balanced_ledger_and_an_empty_ou
     assert figures["idempotent_replays"] > 0
 
 
+@pytest.mark.slow
 def test_clients_double_click_retry_concurrently_and_reuse_keys(db_url: str) -> None:
     figures = simulate(db_url, "--payments", "400", "--seed", "3")
     assert figures["idempotent_replays"] > 0
@@ -42,6 +44,7 @@ def test_clients_double_click_retry_concurrently_and_reuse_keys(db_url: str) -> 
     assert figures["duplicate_charges"] == 0
 
 
+@pytest.mark.slow
 def test_same_seed_and_profile_give_identical_figures(db_url: str) -> None:
     a = simulate(db_url, "--payments", "120", "--seed", "11", "--profile", "chaos")
     b = simulate(db_url, "--payments", "120", "--seed", "11", "--profile", "chaos")

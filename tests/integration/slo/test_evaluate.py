@@ -18,6 +18,7 @@ from slo.evaluate import evaluate_all
 from slo.spec import DEFINITIONS_DIR, load_definitions
 
 
+@pytest.mark.slow
 def test_counts_equal_the_tables_and_re_evaluation_never_double_counts(db_engine: Engine) -> None:
     run_simulation(db_engine, payments=90, seed=5, profile="provider-outage")
     with db_engine.connect() as conn:
@@ -89,6 +90,7 @@ def test_the_cli_prints_one_object_per_slo_and_refuses_bad_input(db_url: str) ->
     assert no_url.exit_code == 2 and "--prometheus-url" in no_url.output
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", [["slo", "list"], ["slo", "--help"]])
 def test_the_slo_commands_are_part_of_paysignal(command: list[str]) -> None:
     import os
@@ -121,6 +123,7 @@ def test_an_exhausted_budget_freezes_rollouts_on_the_toggle_audit_trail(db_engin
     assert "freeze risky rollouts" in notes[0]["reason"]
 
 
+@pytest.mark.slow
 def test_the_review_report_in_markdown_html_and_csv(db_engine: Engine, db_url: str,
                                                      tmp_path: Path) -> None:
     import base64

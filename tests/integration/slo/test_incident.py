@@ -4,6 +4,8 @@ simulated time; a calm run over the same period makes no condition true."""
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from engine.storage import db
 from paysignal.simulation.day import run_simulation
 from slo.backends import make_backend
@@ -22,6 +24,7 @@ def _evaluations(template: Path, target: Path, profile: str, at: datetime) -> li
     return evaluate_all(engine, make_backend("database", engine=engine), load_definitions(), at)
 
 
+@pytest.mark.slow
 def test_the_incident_pages_within_five_minutes_and_a_calm_run_stays_quiet(
         sqlite_template: Path, tmp_path: Path) -> None:
     at = INCIDENT_START + timedelta(minutes=5)

@@ -55,6 +55,7 @@ def _page(tier: str) -> dict[str, object]:
                             f"error budget at over {factor}x over {tier} and {short}")}}
 
 
+@pytest.mark.slow
 def test_rules_pass_promtool_and_page_only_on_a_fast_burn(tmp_path: Path) -> None:
     rules = tmp_path / "slo.rules.yml"
     result = CliRunner().invoke(app, ["rules", "--out", str(rules)])

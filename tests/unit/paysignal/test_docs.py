@@ -54,3 +54,28 @@ def test_readme_starts_with_the_two_commands_and_ci_runs_the_test_command() -> N
     assert len(commands) == 2
     assert commands[0].endswith("paysignal demo")
     assert commands[1] in (root / ".ci" / "run").read_text()
+
+
+def test_help_lists_commands_in_the_order_a_newcomer_meets_them() -> None:
+    result = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "120"})
+    commands = result.output.split("Commands")[1]
+    listed = [m[1] for m in re.finditer(r"^│ (\S+)  ", commands, re.M)]
+    assert listed[:5] == ["demo", "serve", "simulate", "sim-test", "reconcile"]
+    assert listed[-2:] == ["states", "db"]
+
+
+def test_help_wraps_command_descriptions_to_the_terminal() -> None:
+    """Docstrings' hard line breaks must not survive into `paysignal --help`."""
+    result = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "100"})
+    panel = result.output.split("Commands")[1].split("╰")[0]
+    rows = [line.rstrip().removesuffix("│").rstrip() for line in panel.splitlines()[1:]]
+    entries: list[list[str]] = []
+    for row in rows:
+        if re.match(r"^│ \S", row):
+            entries.append([row])
+        elif entries:
+            entries[-1].append(row)
+    width = max(len(row) for row in rows)
+    for entry in entries:
+        for line in entry[:-1]:  # every line of a description but its last is (nearly) full
+            assert len(line) > width - 15, "\n".join(entry)

@@ -4,6 +4,8 @@ no test rigs in the installed packages, and lint and strict types in the test co
 import ast
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[3]
 FORBIDDEN = {"sqlalchemy", "psycopg", "alembic", "fastapi", "requests", "httpx", "socket",
              "subprocess", "os"}
@@ -46,6 +48,7 @@ def _imports(path: Path) -> list[str]:
     return names
 
 
+@pytest.mark.slow
 def test_installed_packages_carry_no_test_rigs() -> None:
     for package in INSTALLED:
         for path in (ROOT / package).rglob("*.py"):
@@ -80,3 +83,19 @@ def test_dependencies_point_one_way() -> None:
                 for name in names:
                     assert name.split(".")[0] not in later, \
                         f"{path.relative_to(ROOT)} imports {name}: {package} may not depend on it"
+
+
+def test_no_docstring_or_comment_promises_later_work() -> None:
+    for package in INSTALLED:
+        for path in (ROOT / package).rglob("*.py"):
+            text = path.read_text().lower()
+            assert "later issue" not in text and "(next)" not in text, path.relative_to(ROOT)
+
+
+def test_the_public_testing_surface_is_small_and_sorted() -> None:
+    import engine.testing
+
+    assert engine.testing.__all__ == sorted(engine.testing.__all__)
+    assert len(engine.testing.__all__) <= 10
+    for name in engine.testing.__all__:
+        assert hasattr(engine.testing, name)

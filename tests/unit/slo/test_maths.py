@@ -78,6 +78,7 @@ def test_calendar_windows_start_at_their_period(at: datetime, unit: str, start: 
     assert maths.calendar_window_start(at, unit) == start
 
 
+@pytest.mark.slow
 def test_timeslices_count_good_slices_among_slices_with_traffic() -> None:
     slices = [Counts(99, 100), Counts(90, 100), Counts(0, 0), Counts(10, 10)]
     assert maths.timeslice_counts(slices, 0.95) == Counts(good=2, total=3)
