@@ -4,16 +4,24 @@ marked `postgres`. The fast lane is `pytest -m "not slow and not system"`."""
 
 from __future__ import annotations
 
+import os
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
 
+from engine.providers import provider_names
+from engine.providers.simulated import webhook_secret_variable
 from engine.storage import db
 from tests.support.postgres import ThrowawayPostgres, fresh_postgres_url
 
 pytest_plugins = ["tests.support.dashboard"]  # the seeded-day fixtures
+# Each test session signs provider notifications with its own random secrets (there is no
+# default); the processes the tests start inherit them.
+for _provider in provider_names():
+    os.environ.setdefault(webhook_secret_variable(_provider), secrets.token_hex(32))
 SYSTEM_DIR = Path(__file__).parent / "system"
 
 

@@ -35,6 +35,7 @@ PROBLEM_TYPES: dict[str, tuple[int, str]] = {
     "concurrent-update": (409, "The payment was changed by another request"),
     "request-too-large": (413, "Request body too large"),
     "unsupported-media-type": (415, "Request body must be JSON"),
+    "too-many-requests": (429, "Too many requests; retry after the time given"),
     "idempotency-key-reused": (422, "Idempotency-Key was used with a different request"),
     "service-unavailable": (503, "The service cannot handle the request right now"),
     "internal-error": (500, "Internal error"),

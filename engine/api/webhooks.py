@@ -10,25 +10,29 @@ from engine.api.errors import problem_responses
 from engine.api.problems import problem
 from engine.exceptions import ProviderNotFoundError
 from engine.payments.service import PaymentService
-from engine.payments.webhooks import WebhookRejectedError, ingest
+from engine.payments.webhooks import RejectionLimiter, WebhookRejectedError, ingest
 
 
 def webhooks_router(service: PaymentService) -> APIRouter:
     router = APIRouter()
+    limiter = RejectionLimiter()
 
-    @router.post("/v1/webhooks/{provider}", responses=problem_responses(400, 401, 404))
+    @router.post("/v1/webhooks/{provider}", responses=problem_responses(400, 401, 404, 429))
     async def webhook(provider: str, request: Request) -> Response:
         """A provider's signed notification."""
         body = await request.body()
         try:
-            result = await run_in_threadpool(ingest, service, provider, dict(request.headers),
-                                             body)
+            await run_in_threadpool(ingest, service, provider, dict(request.headers), body,
+                                    None, limiter)
         except WebhookRejectedError as exc:
             if exc.result == "bad_signature":
                 return problem("unauthorized", str(exc))
+            if exc.result == "rate_limited":
+                return problem("too-many-requests", str(exc), headers={"Retry-After": "60"})
             return problem("validation-error", str(exc))
         except ProviderNotFoundError:
             return problem("not-found", "no such provider")
-        return JSONResponse({"result": result}, status_code=200)
+        # The same answer whatever became of it: a sender learns nothing about our payments.
+        return JSONResponse({"received": True}, status_code=200)
 
     return router

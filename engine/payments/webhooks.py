@@ -1,18 +1,23 @@
 """Provider notification (webhook) ingestion.
 
-Verified by the provider's signature and replay window, deduplicated by provider event id, and
-stored whatever happens next. A notification only ever settles a payment whose outcome is
-`unknown` for that very operation; anything else is recorded and never moves a payment (so an
-out-of-order or late notification cannot send it backwards). One for a payment we do not know is
-kept as `unmatched`, for reconciliation."""
+Hostile until verified: a notification is refused unless the provider's signature checks out
+within the replay window, and a flood of refusals is cut short (`RejectionLimiter`). Refusals are
+counted per provider, minute and reason, never stored one row each. A verified notification is
+deduplicated by the provider's event id and stored (its body capped in size) whatever happens
+next. It settles a payment only when it answers that payment's pending operation exactly: the
+same operation, the same amount and, when the provider echoes it, the same request id; anything
+else is recorded and never moves a payment, so a late or out-of-order notification cannot settle
+the wrong operation or send a payment backwards. One for a payment we do not know is kept as
+`unmatched`, for reconciliation. The sender is never told which of these happened."""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
+import threading
 import time
-import uuid
+from collections import defaultdict
 from datetime import UTC, datetime
 
 from engine.domain.model import Payment
@@ -27,11 +32,13 @@ from engine.providers.base import (
     ProviderOutcome,
     WebhookSignatureError,
 )
-from engine.storage.sql import insert_ignoring_conflicts
-from engine.storage.tables import webhook_events
+from engine.storage.sql import increment, insert_ignoring_conflicts
+from engine.storage.tables import webhook_events, webhook_rejections
 
 log = logging.getLogger("paysignal.webhooks")
-RESULTS = ("settled", "recorded", "duplicate", "unmatched", "bad_signature", "malformed")
+RESULTS = ("settled", "recorded", "duplicate", "unmatched", "bad_signature", "malformed",
+           "rate_limited")
+MAX_STORED_BODY = 16 * 1024  # characters of a verified notification kept for reconciliation
 
 
 class WebhookRejectedError(PaysignalError):
@@ -44,23 +51,48 @@ def tolerance_s() -> float:
     return float(os.environ.get("PAYSIGNAL_WEBHOOK_TOLERANCE_S", "300"))
 
 
+class RejectionLimiter:
+    """Refuses a provider's notifications without verifying them once it has sent `per_minute`
+    refused ones in the current minute (PAYSIGNAL_WEBHOOK_REJECTIONS_PER_MINUTE, default 60).
+    A real provider retries later; a forger stops costing signature checks and writes."""
+
+    def __init__(self, per_minute: int | None = None) -> None:
+        self.per_minute = per_minute or int(
+            os.environ.get("PAYSIGNAL_WEBHOOK_REJECTIONS_PER_MINUTE", "60"))
+        self._counts: dict[tuple[str, int], int] = defaultdict(int)
+        self._lock = threading.Lock()
+
+    def allows(self, provider: str, now: float) -> bool:
+        with self._lock:
+            return self._counts[(provider, int(now // 60))] < self.per_minute
+
+    def rejected(self, provider: str, now: float) -> None:
+        minute = int(now // 60)
+        with self._lock:
+            self._counts[(provider, minute)] += 1
+            for key in [k for k in self._counts if k[1] < minute]:
+                del self._counts[key]
+
+
 def ingest(service: PaymentService, provider: str, headers: dict[str, str], body: bytes,
-           now: float | None = None) -> str:
+           now: float | None = None, limiter: RejectionLimiter | None = None) -> str:
     """Process one notification; returns its result. Raises WebhookRejectedError if refused."""
     gateway = service.gateways.get(provider)
     if gateway is None:
         raise ProviderNotFoundError(provider, sorted(service.gateways))
+    now = time.time() if now is None else now
+    if limiter is not None and not limiter.allows(provider, now):
+        service.observer.webhook(provider, "rate_limited")
+        raise WebhookRejectedError("rate_limited", "too many refused notifications; retry later")
     try:
-        gateway.verify(headers, body, time.time() if now is None else now, tolerance_s())
+        gateway.verify(headers, body, now, tolerance_s())
     except WebhookSignatureError as exc:
-        service.observer.webhook(provider, "bad_signature")
-        _record_rejection(service, provider, "bad_signature")
+        _reject(service, limiter, provider, "bad_signature", now)
         raise WebhookRejectedError("bad_signature", str(exc)) from None
     try:
-        note: ParsedNotification = gateway.parse_notification(json.loads(body))
-    except (ValueError, KeyError, TypeError, IndexError):
-        service.observer.webhook(provider, "malformed")
-        _record_rejection(service, provider, "malformed")
+        note = _well_formed(gateway.parse_notification(json.loads(body)))
+    except Exception:  # signed but not in the provider's format, however it fails to parse
+        _reject(service, limiter, provider, "malformed", now)
         raise WebhookRejectedError("malformed", "the notification is not in "
                                    f"{provider}'s format") from None
     sent_at = datetime.fromtimestamp(gateway.signature_parts(
@@ -70,19 +102,41 @@ def ingest(service: PaymentService, provider: str, headers: dict[str, str], body
     if lag is not None:
         service.observer.webhook_lag(provider, lag)
     log.info("webhook %s", result, extra={"provider": provider, "outcome": result,
-                                          "payment_id": note.payment_ref})
+                                          "payment_id": note.payment_ref[:64]})
     return result
 
 
-def _record_rejection(service: PaymentService, provider: str, result: str) -> None:
-    """Keep a row for a refused notification (detectors count them); its untrusted body is
-    not stored."""
+def _well_formed(note: ParsedNotification) -> ParsedNotification:
+    for value in (note.event_id, note.payment_ref, note.provider_reference):
+        if not isinstance(value, str) or not value:
+            raise ValueError("a notification's ids must be non-empty strings")
+    if note.amount_minor is not None and (not isinstance(note.amount_minor, int)
+                                          or isinstance(note.amount_minor, bool)):
+        raise ValueError("a notification's amount must be an integer")
+    return note
+
+
+def _reject(service: PaymentService, limiter: RejectionLimiter | None, provider: str,
+            reason: str, now: float) -> None:
+    """Count a refused notification (detectors and the dashboard read the counts); its
+    untrusted body is never stored."""
+    service.observer.webhook(provider, reason)
+    if limiter is not None:
+        limiter.rejected(provider, now)
+    minute = datetime.fromtimestamp(now - now % 60, UTC)
     with service.unit_of_work() as uow:
-        uow.conn.execute(webhook_events.insert().values(
-            provider=provider, event_id=f"rejected:{uuid.uuid4().hex}", payment_id=None,
-            provider_reference=None, operation="-", outcome="-", result=result, body="",
-            received_at=service.clock(), sent_at=None))
+        increment(uow.conn, webhook_rejections,
+                  {"provider": provider, "minute": minute, "reason": reason})
         uow.commit()
+
+
+def answers(payment: Payment, note: ParsedNotification) -> bool:
+    """Whether the notification answers this payment's pending operation, and no other."""
+    if payment.state is not PaymentState.UNKNOWN or payment.pending_operation is not note.operation:
+        return False
+    if note.amount_minor is not None and note.amount_minor != payment.pending_amount_minor:
+        return False
+    return note.request_id is None or note.request_id == payment.pending_request_id
 
 
 def _apply(service: PaymentService, provider: str, note: ParsedNotification, body: bytes,
@@ -95,8 +149,7 @@ def _apply(service: PaymentService, provider: str, note: ParsedNotification, bod
                    if is_identifier(note.payment_ref) else None)
         if payment is not None and payment.provider != provider:
             payment = None
-        settles = (payment is not None and payment.state is PaymentState.UNKNOWN
-                   and payment.pending_operation is note.operation)
+        settles = payment is not None and answers(payment, note)
         result = "unmatched" if payment is None else ("settled" if settles else "recorded")
         stmt = insert_ignoring_conflicts(uow.conn, webhook_events, "provider", "event_id")
         inserted = uow.conn.execute(stmt.values(
@@ -104,7 +157,8 @@ def _apply(service: PaymentService, provider: str, note: ParsedNotification, bod
             payment_id=payment.id if payment else None,
             provider_reference=note.provider_reference[:128], operation=note.operation.value,
             outcome="succeeded" if note.succeeded else "declined", result=result,
-            body=body.decode(errors="replace"), received_at=at, sent_at=sent_at,
+            body=body.decode(errors="replace")[:MAX_STORED_BODY], received_at=at,
+            sent_at=sent_at,
         ).returning(webhook_events.c.id)).first()
         if inserted is None:
             return "duplicate", None

@@ -60,6 +60,8 @@ class ParsedNotification:
     provider_reference: str
     operation: Operation
     succeeded: bool
+    amount_minor: int | None = None  # the amount the notification is about, when it says
+    request_id: str | None = None  # our provider-side request id, when the provider echoes it
 
 
 class Gateway(Protocol):

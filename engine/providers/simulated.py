@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Engine, insert, select
 
+from engine.domain.money import Money
 from engine.domain.operations import Operation
 from engine.exceptions import ValidationError
 from engine.providers.base import (
@@ -152,6 +153,17 @@ def duplicate_charges(book: ProviderBook) -> int:
     for c in book.charges():
         seen[(c.provider, c.payment_ref)] = seen.get((c.provider, c.payment_ref), 0) + 1
     return sum(n - 1 for n in seen.values())
+
+
+def webhook_secret_variable(provider: str) -> str:
+    return f"PAYSIGNAL_WEBHOOK_SECRET_{provider.upper()}"
+
+
+def webhook_secrets(provider: str) -> list[str]:
+    """PAYSIGNAL_WEBHOOK_SECRET_<PROVIDER>: one secret, or two separated by a comma while a
+    rotation is under way (the new one first). There is no default."""
+    raw = os.environ.get(webhook_secret_variable(provider), "")
+    return [s.strip() for s in raw.split(",") if s.strip()]
 
 
 class SimulatedProvider:
@@ -304,13 +316,18 @@ class SimulatedProvider:
     # --- signed notifications ----------------------------------------------------------------
 
     @property
-    def webhook_secret(self) -> bytes:
-        env = f"PAYSIGNAL_WEBHOOK_SECRET_{self.name.upper()}"
-        return os.environ.get(env, f"whsec_dev_{self.name}").encode()
+    def webhook_secrets(self) -> list[bytes]:
+        """The secrets notifications may be signed with: the current one first, then (during a
+        rotation) the previous one. None configured means every notification is refused."""
+        return [s.encode() for s in webhook_secrets(self.name)]
 
-    def _mac(self, timestamp: int, body: bytes) -> bytes:
-        return hmac.new(self.webhook_secret, str(timestamp).encode() + b"." + body,
-                        hashlib.sha256).digest()
+    def _mac(self, timestamp: int, body: bytes, secret: bytes | None = None) -> bytes:
+        if secret is None:
+            if not self.webhook_secrets:
+                raise WebhookSignatureError(f"no webhook secret is configured for {self.name} "
+                                            f"({webhook_secret_variable(self.name)})")
+            secret = self.webhook_secrets[0]
+        return hmac.new(secret, str(timestamp).encode() + b"." + body, hashlib.sha256).digest()
 
     def sign(self, body: bytes, timestamp: int) -> dict[str, str]:
         raise NotImplementedError
@@ -327,7 +344,10 @@ class SimulatedProvider:
             raise WebhookSignatureError("signature headers missing or malformed") from None
         if abs(now - timestamp) > tolerance_s:
             raise WebhookSignatureError("timestamp outside the replay window")
-        if not hmac.compare_digest(given, self._mac(timestamp, body)):
+        secrets = self.webhook_secrets
+        if not secrets:
+            raise WebhookSignatureError(f"no webhook secret is configured for {self.name}")
+        if not any(hmac.compare_digest(given, self._mac(timestamp, body, s)) for s in secrets):
             raise WebhookSignatureError("signature does not match")
 
     def parse_notification(self, body: dict[str, Any]) -> ParsedNotification:
@@ -403,7 +423,7 @@ class Northwind(SimulatedProvider):
         kind = "charge.failed" if status == DECLINED else f"charge.{self._STATUS[req.operation]}"
         return {"id": event_id, "type": kind, "data": {"object": {
             "id": reference, "amount": req.amount_minor, "currency": req.currency.lower(),
-            "metadata": {"payment_id": req.payment_ref}}}}
+            "metadata": {"payment_id": req.payment_ref, "request_id": req.request_id}}}}
 
     def sign(self, body: bytes, timestamp: int) -> dict[str, str]:
         return {"Northwind-Signature": f"t={timestamp},v1={self._mac(timestamp, body).hex()}"}
@@ -420,7 +440,8 @@ class Northwind(SimulatedProvider):
             operation, ok = {v: k for k, v in self._STATUS.items()}[word], True
         obj = body["data"]["object"]
         return ParsedNotification(body["id"], obj["metadata"]["payment_id"], obj["id"],
-                                  operation, ok)
+                                  operation, ok, amount_minor=obj["amount"],
+                                  request_id=obj["metadata"].get("request_id"))
 
 
 class Southbank(SimulatedProvider):
@@ -509,7 +530,9 @@ class Southbank(SimulatedProvider):
         # Southbank has no event id: its pspReference, event code and success flag identify one.
         event_id = f"{item['pspReference']}:{item['eventCode']}:{item['success']}"
         return ParsedNotification(event_id, item["merchantReference"], item["pspReference"],
-                                  operation, item["success"] == "true")
+                                  operation, item["success"] == "true",
+                                  amount_minor=item["amount"]["value"],
+                                  request_id=item.get("additionalData", {}).get("requestId"))
 
     def render_notification(self, req: ProviderRequest, reference: str, status: str,
                             reason: str | None, event_id: str) -> dict[str, Any]:
@@ -517,7 +540,8 @@ class Southbank(SimulatedProvider):
         return {"live": "false", "notificationItems": [{"NotificationRequestItem": {
             "eventCode": code, "success": "false" if status == DECLINED else "true",
             "pspReference": reference, "merchantReference": req.payment_ref,
-            "amount": {"value": req.amount_minor, "currency": req.currency}}}]}
+            "amount": {"value": req.amount_minor, "currency": req.currency},
+            "additionalData": {"requestId": req.request_id}}}]}
 
 
 class Eastpay(SimulatedProvider):
@@ -531,7 +555,6 @@ class Eastpay(SimulatedProvider):
             Operation.VOID: "REVERSAL", Operation.REFUND: "CREDIT"}
 
     def _amount(self, minor: int, currency: str) -> str:
-        from engine.domain.money import Money
         return Money(minor, currency).to_decimal_string()
 
     def render(self, req: ProviderRequest, status: str, reason: str | None, reference: str,
@@ -546,7 +569,6 @@ class Eastpay(SimulatedProvider):
         return RawResponse(200, body, latency)
 
     def normalize(self, raw: RawResponse, operation: Operation) -> ProviderOutcome:
-        from engine.domain.money import Money
         if raw.http_status is None:
             return ProviderOutcome(OutcomeKind.UNKNOWN, "timeout", latency_s=raw.latency_s)
         rc = raw.body["rc"]
@@ -574,7 +596,6 @@ class Eastpay(SimulatedProvider):
                                  "ccy": entry.currency})
 
     def normalize_lookup(self, raw: RawResponse, operation: Operation) -> ProviderOutcome:
-        from engine.domain.money import Money
         rc = raw.body["rc"]
         if rc == "91":
             return ProviderOutcome(OutcomeKind.UNKNOWN, "rc=91")
@@ -595,13 +616,15 @@ class Eastpay(SimulatedProvider):
 
     def parse_notification(self, body: dict[str, Any]) -> ParsedNotification:
         operation = {v: k for k, v in self._TXN.items()}[body["TxnType"]]
+        amount = Money.from_decimal_string(body["Amount"], body["Ccy"], "Amount").amount_minor
         return ParsedNotification(body["MsgId"], body["OrderId"], body["TxnRef"], operation,
-                                  body["RC"] == "00")
+                                  body["RC"] == "00", amount_minor=amount,
+                                  request_id=body.get("ClientRef"))
 
     def render_notification(self, req: ProviderRequest, reference: str, status: str,
                             reason: str | None, event_id: str) -> dict[str, Any]:
         return {"MsgType": "ADVICE", "MsgId": event_id, "TxnType": self._TXN[req.operation],
-                "TxnRef": reference,
+                "TxnRef": reference, "ClientRef": req.request_id,
                 "OrderId": req.payment_ref, "RC": "05" if status == DECLINED else "00",
                 "Amount": self._amount(req.amount_minor, req.currency), "Ccy": req.currency}
 

@@ -15,7 +15,7 @@ from engine.storage.tables import (
     payments,
     recon_breaks,
     retry_refusals,
-    webhook_events,
+    webhook_rejections,
 )
 
 
@@ -83,11 +83,15 @@ def notification_states(engine: Engine, since: datetime) -> list[tuple[str, str,
 
 def rejected_webhooks(engine: Engine, since: datetime) -> list[tuple[str, int]]:
     """(provider, notifications refused for a bad signature) since `since`."""
-    w = webhook_events.c
+    w = webhook_rejections.c
     with engine.connect() as conn:
-        rows = conn.execute(select(w.provider, func.count()).where(
-            w.result == "bad_signature", w.received_at >= since).group_by(w.provider)).all()
-    return [(p, n) for p, n in rows]
+        rows = conn.execute(select(w.provider, func.sum(w.count)).where(
+            w.reason == "bad_signature", w.minute >= _minute(since)).group_by(w.provider)).all()
+    return [(p, int(n)) for p, n in rows]
+
+
+def _minute(at: datetime) -> datetime:
+    return at.replace(second=0, microsecond=0)
 
 
 def retry_refusal_counts(engine: Engine, since: datetime) -> list[tuple[str, int]]:

@@ -197,6 +197,16 @@ webhook_events = Table(
     Index("ix_webhook_events_result", "result", "received_at"),
 )
 
+# Refused notifications (bad signature, malformed) are counted, never stored one row each: a
+# flood of forgeries costs one row per provider, minute and reason.
+webhook_rejections = Table(
+    "webhook_rejections", metadata,
+    Column("provider", String(32), primary_key=True),
+    Column("minute", TS, primary_key=True),
+    Column("reason", String(16), primary_key=True),
+    Column("count", Integer, nullable=False),
+)
+
 # Staged rollout: idempotency enforcement per provider and payment method ('*' = any method).
 rollout_toggles = Table(
     "rollout_toggles", metadata,

@@ -7,9 +7,9 @@ from typing import Annotated
 import typer
 
 from engine.storage import db
-from paysignal.cli._common import DatabaseUrl, guarded, out
+from paysignal.cli._common import DatabaseUrl, fail, guarded, out
 
-db_app = typer.Typer(no_args_is_help=True, help="Database schema migrations.")
+db_app = typer.Typer(no_args_is_help=True, help="Database schema migrations and roles.")
 
 
 @db_app.command("upgrade")
@@ -31,3 +31,30 @@ def db_current(database_url: DatabaseUrl = None) -> None:
     out.print(f"current: {current or 'empty'}  head: {head}  "
               f"{'(up to date)' if current == head else '(run `paysignal db upgrade`)'}")
 
+
+
+@db_app.command("roles")
+def db_roles(
+    app_password: Annotated[str, typer.Option(
+        envvar="PAYSIGNAL_APP_DB_PASSWORD", show_envvar=True,
+        help="Password of the application role (API and worker).")],
+    readonly_password: Annotated[str, typer.Option(
+        envvar="PAYSIGNAL_READONLY_DB_PASSWORD", show_envvar=True,
+        help="Password of the read-only role (dashboard reads).")],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Create the least-privilege PostgreSQL roles and grant them the current schema: run as the
+    owner (the role that runs `db upgrade`), after every upgrade. paysignal_app may only SELECT
+    and INSERT the ledger and audit tables; paysignal_readonly only SELECTs."""
+    from engine.secrets import secret_problem
+    from engine.storage.roles import ensure_roles
+
+    for variable, value in (("--app-password", app_password),
+                            ("--readonly-password", readonly_password)):
+        problem = secret_problem(variable, value)
+        if problem:
+            fail(problem)
+    engine = guarded(lambda: db.make_engine(database_url))
+    guarded(lambda: db.require_current_schema(engine))
+    ran = guarded(lambda: ensure_roles(engine, app_password, readonly_password))
+    out.print(f"roles paysignal_app and paysignal_readonly ready ({len(ran)} statements)")

@@ -103,8 +103,10 @@ def demo(
     from engine.payments.merchants import create_merchant
     from engine.storage import db
     from paysignal.simulation.demo_day import run_day
+    from paysignal.simulation.secrets import ensure_webhook_secrets
 
     count = payments or (300 if fast else 2000)
+    generated = ensure_webhook_secrets()
     workdir.mkdir(parents=True, exist_ok=True)
     routing_log = (workdir / "alerts.log").resolve()
     routing = workdir / "routing.yaml"
@@ -119,6 +121,9 @@ def demo(
                                       step=lambda s: status.update(s)))
     engine.dispose()
     _summary(day, routing_log)
+    if generated:
+        out.print(f"webhook secrets: random for this run ({', '.join(generated)}); "
+                  "production sets its own")
     if not serve:
         return
     for port, option in ((api_port, "--api-port"), (dashboard_port, "--dashboard-port"),

@@ -16,6 +16,16 @@ from paysignal.cli._common import DatabaseUrl, console, fail, guarded, ready_eng
 serve_app = typer.Typer(no_args_is_help=True, help="Run the long-lived processes.")
 
 
+def _require_secrets() -> None:
+    """The API and the worker verify provider notifications: no secret, no start."""
+    from engine.providers import provider_names
+    from engine.secrets import GENERATE_HINT, startup_problems
+
+    problems = startup_problems(provider_names())
+    if problems:
+        fail("refusing to start:\n  " + "\n  ".join(problems) + f"\n{GENERATE_HINT}")
+
+
 @serve_app.command("api")
 def serve_api(
     host: Annotated[str, typer.Option(envvar="PAYSIGNAL_API_HOST", help="Address to bind.")] = "127.0.0.1",
@@ -29,6 +39,7 @@ def serve_api(
     from engine.observability.tracing import configure_tracing
     from paysignal.api import build_api
 
+    _require_secrets()
     configure_logging(os.environ.get("PAYSIGNAL_LOG_LEVEL", "INFO"))
     configure_tracing("paysignal-api")
     api = guarded(lambda: build_api(ready_engine(database_url)))
@@ -59,6 +70,7 @@ def serve_worker(
     from paysignal.bootstrap import build_observed_service
     from paysignal.worker import worker_jobs
 
+    _require_secrets()
     configure_logging(os.environ.get("PAYSIGNAL_LOG_LEVEL", "INFO"))
     configure_tracing("paysignal-worker")
     engine = ready_engine(database_url)

@@ -55,6 +55,7 @@ from engine.storage import db
 from engine.storage.tables import event_log, outbox, payments, recon_breaks
 from engine.testing import payment_request
 from paysignal.simulation.day import run_simulation
+from paysignal.simulation.secrets import ensure_webhook_secrets
 from paysignal.simulation.settlement_files import write_settlement_files
 
 INVARIANTS = ("no_duplicate_charge", "ledger_balanced", "payments_at_rest",
@@ -307,6 +308,7 @@ def _check(result: SeedResult, engine: Engine, broker: Engine,
 def run_seeds(seeds: list[int], profile: str, workload: Workload | None = None,
               on_seed: Callable[[SeedResult], None] | None = None,
               stop_at_first: bool = False) -> list[SeedResult]:
+    ensure_webhook_secrets()
     with tempfile.TemporaryDirectory(prefix="paysignal-sim-") as tmp:
         template = Path(tmp) / "template.db"
         engine = db.make_engine(f"sqlite:///{template}")

@@ -67,13 +67,13 @@ def test_each_detector_fires_with_its_numbers(db_engine: Engine) -> None:
 
 def test_bad_signature_spikes_and_failing_deliveries_show(db_engine: Engine) -> None:
     from engine.read_models.health import notification_states
-    from engine.storage.tables import webhook_events
+    from engine.storage.tables import webhook_rejections
 
     with db_engine.begin() as conn:
-        conn.execute(insert(webhook_events), [
-            {"provider": "eastpay", "event_id": f"rejected:{i}", "operation": "-",
-             "outcome": "-", "result": "bad_signature", "body": "",
-             "received_at": NOW - timedelta(minutes=i)} for i in range(1, 8)])
+        conn.execute(insert(webhook_rejections), [
+            {"provider": "eastpay", "reason": "bad_signature", "count": count,
+             "minute": NOW.replace(second=0) - timedelta(minutes=i)}
+            for i, count in ((1, 3), (4, 4), (30, 50))])  # the last is outside the 15 minutes
     alerts = [a for a in detect(db_engine, NOW, Thresholds()) if a.name ==
               "WebhookSignatureFailures"]
     assert len(alerts) == 1 and alerts[0].summary.startswith("7 eastpay notifications")

@@ -6,8 +6,9 @@ import pytest
 from sqlalchemy import Engine, insert, text
 from sqlalchemy.exc import DBAPIError
 
+from engine.payments.toggles import set_mode
 from engine.read_models.ledger import balances, imbalances, total_imbalance_minor
-from engine.storage.tables import journal_entries, journal_transactions
+from engine.storage.tables import journal_entries, journal_transactions, recon_break_audit
 from engine.testing import make_service, payment_request
 
 
@@ -46,4 +47,33 @@ def test_ledger_and_audit_rows_are_append_only(db_engine: Engine, statement: str
     service.create_payment("m1", "a", payment_request())
     with pytest.raises(DBAPIError, match="append-only"), db_engine.begin() as conn:
         conn.execute(text(statement))
+    assert imbalances(db_engine) == []
+
+
+APPEND_ONLY = ("payment_transitions", "journal_transactions", "journal_entries", "toggle_audit",
+               "recon_break_audit")
+
+
+@pytest.mark.parametrize("table", APPEND_ONLY)
+def test_truncate_and_replace_cannot_rewrite_append_only_tables(db_engine: Engine,
+                                                                table: str) -> None:
+    service, _, _ = make_service(db_engine)
+    service.create_payment("m1", "a", payment_request())
+    set_mode(db_engine, provider="eastpay", mode="shadow", actor="ana", reason="trial",
+             known_providers=["eastpay"])
+    with db_engine.begin() as conn:
+        conn.execute(insert(recon_break_audit).values(
+            break_id="brk_1", from_status="open", to_status="investigating", actor="ana",
+            note="asked", at=datetime.now(UTC)))
+        before = conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+    assert before > 0
+    if db_engine.dialect.name == "postgresql":
+        statement = f"TRUNCATE {table} CASCADE"
+    else:  # REPLACE deletes the old row without firing delete triggers
+        statement = (f"INSERT OR REPLACE INTO {table} SELECT * FROM {table} "
+                     f"WHERE id = (SELECT min(id) FROM {table})")
+    with pytest.raises(DBAPIError, match="append-only"), db_engine.begin() as conn:
+        conn.execute(text(statement))
+    with db_engine.connect() as conn:
+        assert conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one() == before
     assert imbalances(db_engine) == []

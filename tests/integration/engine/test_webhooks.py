@@ -10,11 +10,13 @@ from sqlalchemy import Engine, select
 
 from engine.api.app import create_app
 from engine.domain.operations import Operation
+from engine.domain.states import PaymentState
 from engine.observability.metrics import Metrics, PrometheusObserver
 from engine.payments.merchants import create_merchant
+from engine.payments.webhooks import MAX_STORED_BODY, RESULTS, ingest
 from engine.providers.base import ProviderRequest
 from engine.providers.simulated import PROVIDER_CLASSES, Notification
-from engine.storage.tables import webhook_events
+from engine.storage.tables import webhook_events, webhook_rejections
 from engine.testing import make_service
 
 BODY = {"amount": 1299, "currency": "USD", "reference": "o-1", "capture": "manual"}
@@ -37,6 +39,17 @@ def deliver(client: TestClient, service, note: Notification, *, timestamp=None, 
     return client.post(f"/v1/webhooks/{note.provider}", content=body, headers=headers)
 
 
+def result_of(client: TestClient, service, note: Notification) -> str:  # type: ignore[no-untyped-def]
+    """Deliver the notification and say what became of it, from the metrics: the answer to the
+    sender is the same whatever happened."""
+    before = {r: webhook_metric(client, note.provider, r) for r in RESULTS}
+    response = deliver(client, service, note)
+    assert response.status_code == 200 and response.json() == {"received": True}
+    changed = [r for r in RESULTS if webhook_metric(client, note.provider, r) > before[r]]
+    assert len(changed) == 1
+    return changed[0]
+
+
 def webhook_metric(client: TestClient, provider: str, result: str) -> float:
     for family in text_string_to_metric_families(client.get("/metrics").text):
         for s in family.samples:
@@ -54,7 +67,7 @@ def test_a_notification_settles_an_unknown_payment(env, provider: str) -> None: 
                     headers={"Idempotency-Key": "a"})
     assert r.json()["state"] == "unknown"
     notes = service.gateways[provider].drain_notifications()
-    assert deliver(client, service, notes[0]).json() == {"result": "settled"}
+    assert result_of(client, service, notes[0]) == "settled"
     payment = client.get(f"/v1/payments/{r.json()['id']}").json()
     assert payment["state"] == "authorized"
     assert payment["audit_trail"][-1]["actor"] == f"webhook:{provider}"
@@ -65,8 +78,8 @@ def test_duplicates_are_deduplicated_by_provider_event_id(env) -> None:  # type:
     client.post("/v1/payments", json={**BODY, "provider": "eastpay",
                                       "payment_method": "tok_approve"}, headers={"Idempotency-Key": "a"})
     note = service.gateways["eastpay"].drain_notifications()[0]
-    assert deliver(client, service, note).json() == {"result": "recorded"}
-    assert deliver(client, service, note).json() == {"result": "duplicate"}
+    assert result_of(client, service, note) == "recorded"
+    assert result_of(client, service, note) == "duplicate"
     with engine.connect() as conn:
         assert len(conn.execute(select(webhook_events)).all()) == 1
     assert webhook_metric(client, "eastpay", "duplicate") == 1
@@ -79,8 +92,8 @@ def test_an_out_of_order_notification_never_moves_a_payment_backwards(env) -> No
                       headers={"Idempotency-Key": "a"}).json()["id"]
     client.post(f"/v1/payments/{pid}/capture", headers={"Idempotency-Key": "c"})
     authorized_note, captured_note = service.gateways["northwind"].drain_notifications()
-    assert deliver(client, service, captured_note).json() == {"result": "recorded"}
-    assert deliver(client, service, authorized_note).json() == {"result": "recorded"}
+    assert result_of(client, service, captured_note) == "recorded"
+    assert result_of(client, service, authorized_note) == "recorded"
     assert client.get(f"/v1/payments/{pid}").json()["state"] == "captured"
 
 
@@ -90,7 +103,7 @@ def test_a_notification_for_an_unknown_payment_is_kept_for_reconciliation(env) -
     gateway.execute(ProviderRequest(Operation.AUTHORIZE, "other-system-1", "pay_notours", 500,
                                     "EUR", "tok_approve"))
     note = gateway.drain_notifications()[0]
-    assert deliver(client, service, note).json() == {"result": "unmatched"}
+    assert result_of(client, service, note) == "unmatched"
     with engine.connect() as conn:
         row = conn.execute(select(webhook_events)).one()
     assert row.result == "unmatched" and row.payment_id is None
@@ -113,8 +126,10 @@ def test_bad_signatures_are_401_counted_and_kept_only_as_a_refusal(env, case: st
     assert r.status_code == 401 and r.json()["type"].endswith("unauthorized")
     assert webhook_metric(client, "northwind", "bad_signature") == 1
     with engine.connect() as conn:
-        rows = conn.execute(select(webhook_events)).all()
-    assert [(r.result, r.body, r.payment_id) for r in rows] == [("bad_signature", "", None)]
+        assert conn.execute(select(webhook_events)).all() == []
+        counted = conn.execute(select(webhook_rejections)).all()
+    assert [(c.provider, c.reason, c.count) for c in counted] == [
+        ("northwind", "bad_signature", 1)]
     assert client.get("/v1/payments").json()["data"][0]["state"] == "unknown"
 
 
@@ -160,3 +175,90 @@ def test_freshness_is_the_time_from_the_providers_signature_to_processing(
     result = evaluate_all(db_engine, make_backend("database", engine=db_engine), slo,
                           now + timedelta(minutes=1), store=False)[0]
     assert (result.counts.good, result.counts.total) == (1, 2)
+
+
+def test_a_flood_of_forgeries_is_one_counted_row_and_then_refused_unverified(
+        env, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("PAYSIGNAL_WEBHOOK_REJECTIONS_PER_MINUTE", "5")
+    metrics = Metrics()
+    client, service, engine = env
+    client = TestClient(create_app(engine, service, metrics=metrics))
+    forged = {"Northwind-Signature": f"t={int(time.time())},v1={'00' * 32}"}
+    codes = [client.post("/v1/webhooks/northwind", content=b'{"id": "evt"}',
+                         headers=forged).status_code for _ in range(8)]
+    assert codes == [401] * 5 + [429] * 3
+    with engine.connect() as conn:
+        counted = conn.execute(select(webhook_rejections)).all()
+    assert len(counted) <= 2 and sum(c.count for c in counted) == 5  # at most a minute boundary
+
+
+@pytest.mark.parametrize("body", [
+    b'{"id": 123, "type": "charge.succeeded", "data": {"object": {"id": "ch_1", "amount": 5, '
+    b'"metadata": {"payment_id": "pay_1"}}}}',
+    b'[' * 5000 + b']' * 5000,
+    b'{"id": "evt_1", "type": "charge.succeeded", "data": {"object": {"id": "ch_1", '
+    b'"amount": "lots", "metadata": {"payment_id": "pay_1"}}}}',
+])
+def test_signed_but_malformed_notifications_are_400_not_500(env, body: bytes) -> None:  # type: ignore[no-untyped-def]
+    client, service, engine = env
+    headers = service.gateways["northwind"].sign(body, int(time.time()))
+    r = client.post("/v1/webhooks/northwind", content=body, headers=headers)
+    assert r.status_code == 400 and r.json()["type"].endswith("validation-error"), r.text
+    with engine.connect() as conn:
+        assert conn.execute(select(webhook_events)).all() == []
+
+
+def test_the_answer_never_tells_whether_a_payment_exists(env) -> None:  # type: ignore[no-untyped-def]
+    client, service, _ = env
+    client.post("/v1/payments", json={**BODY, "provider": "eastpay",
+                                      "payment_method": "tok_approve"},
+                headers={"Idempotency-Key": "a"})
+    ours = service.gateways["eastpay"].drain_notifications()[0]
+    service.gateways["eastpay"].execute(ProviderRequest(
+        Operation.AUTHORIZE, "theirs-1", "pay_notours", 1299, "USD", "tok_approve"))
+    theirs = service.gateways["eastpay"].drain_notifications()[0]
+    answers = [deliver(client, service, n) for n in (ours, theirs)]
+    assert [(a.status_code, a.content) for a in answers] == [(200, b'{"received":true}')] * 2
+
+
+def test_a_stored_notification_body_is_capped(env) -> None:  # type: ignore[no-untyped-def]
+    client, service, engine = env
+    gateway = service.gateways["northwind"]
+    gateway.execute(ProviderRequest(Operation.AUTHORIZE, "big-1", "pay_notours", 500, "USD",
+                                    "tok_approve"))
+    note = gateway.drain_notifications()[0]
+    note.body["padding"] = "x" * 40_000
+    assert result_of(client, service, note) == "unmatched"
+    with engine.connect() as conn:
+        stored = conn.execute(select(webhook_events.c.body)).scalar_one()
+    assert len(stored) == MAX_STORED_BODY
+
+
+def test_a_late_answer_for_one_refund_does_not_settle_the_next(db_engine: Engine) -> None:
+    from engine.domain.retry import RetryPolicy
+    from engine.payments.service import PaymentService
+    from engine.providers.faults import FaultProfile, Faults
+    from engine.providers.simulated import build_simulated_providers
+
+    service, book, clock = make_service(db_engine)
+    timeouts = FaultProfile("timeouts", "", Faults(timeout_after_charge=1.0))
+    late = PaymentService(db_engine, build_simulated_providers(book, faults=timeouts),
+                          clock=clock.now, retry_policy=RetryPolicy(sleep=lambda s: None))
+    pid = service.create_payment("m", "pay", {**BODY, "provider": "northwind",
+                                              "payment_method": "tok_approve"}).body["id"]
+    service.capture("m", "cap", pid)
+    assert service.refund("m", "refund-1", pid, 300).body_state() is PaymentState.PARTIALLY_REFUNDED
+    first = [n for n in service.gateways["northwind"].drain_notifications()
+             if n.body["type"] == "charge.refunded"][0]
+    assert late.refund("m", "refund-2", pid, 300).body_state() is PaymentState.UNKNOWN
+    second = late.gateways["northwind"].drain_notifications()[-1]
+    assert ingest_signed(service, first) == "recorded"  # refund #1's answer, arriving late
+    assert service.get_payment("m", pid).state is PaymentState.UNKNOWN
+    assert ingest_signed(service, second) == "settled"
+    payment = service.get_payment("m", pid)
+    assert payment.state is PaymentState.PARTIALLY_REFUNDED and payment.refunded_minor == 600
+
+
+def ingest_signed(service, note: Notification) -> str:  # type: ignore[no-untyped-def]
+    headers, body = service.gateways[note.provider].signed(note, int(time.time()))
+    return ingest(service, note.provider, headers, body)

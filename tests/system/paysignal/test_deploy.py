@@ -46,13 +46,14 @@ def test_compose_file_is_valid_with_every_service() -> None:
     assert services["worker"]["environment"]["PAYSIGNAL_KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
 
 
-def test_compose_refuses_to_start_without_its_secrets(tmp_path: Path) -> None:
+@pytest.mark.parametrize("secret", ["PAYSIGNAL_ADMIN_TOKEN", "PAYSIGNAL_WEBHOOK_SECRET_SOUTHBANK"])
+def test_compose_refuses_to_start_without_its_secrets(tmp_path: Path, secret: str) -> None:
     example = (ROOT / ".env.example").read_text()
     partial = tmp_path / ".env"
-    partial.write_text(re.sub(r"^PAYSIGNAL_ADMIN_TOKEN=.*$", "", example, flags=re.M))
+    partial.write_text(re.sub(rf"^{secret}=.*$", "", example, flags=re.M))
     refused = compose("config", "-q", env_file=partial)
     assert refused.returncode != 0
-    assert "set PAYSIGNAL_ADMIN_TOKEN in .env" in refused.stderr
+    assert f"set {secret} in .env" in refused.stderr
 
 
 def test_no_secret_is_written_in_compose_and_every_required_one_is_in_the_example() -> None:
@@ -66,7 +67,9 @@ def test_no_secret_is_written_in_compose_and_every_required_one_is_in_the_exampl
 def test_services_are_wired_to_each_other() -> None:
     services = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]
     assert services["postgres"]["healthcheck"]["test"]
-    assert services["migrate"]["command"] == ["db", "upgrade"]
+    assert services["migrate"]["entrypoint"][-1] == "paysignal db upgrade && paysignal db roles"
+    assert services["migrate"]["environment"]["PAYSIGNAL_DATABASE_URL"].startswith(
+        "${PAYSIGNAL_OWNER_DATABASE_URL")
     for name in ("api", "worker", "dashboard"):
         assert services[name]["depends_on"]["migrate"]["condition"] == \
             "service_completed_successfully"
@@ -125,3 +128,13 @@ def test_the_collector_receives_otlp_and_exports_traces(path: str) -> None:
     collector = yaml.safe_load((ROOT / path).read_text())
     assert collector["receivers"]["otlp"]["protocols"]["http"]["endpoint"].endswith(":4318")
     assert collector["service"]["pipelines"]["traces"]["receivers"] == ["otlp"]
+
+
+def test_least_privilege_roles_and_unauthenticated_listeners_stay_on_loopback() -> None:
+    services = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]
+    example = (ROOT / ".env.example").read_text()
+    assert re.search(r"^PAYSIGNAL_DATABASE_URL=postgresql://paysignal_app:", example, re.M)
+    assert re.search(r"^PAYSIGNAL_DASHBOARD_READ_URL=postgresql://paysignal_readonly:",
+                     example, re.M)
+    for name in ("prometheus", "alertmanager"):  # no authentication: never published
+        assert all(port.startswith("127.0.0.1:") for port in services[name]["ports"]), name
