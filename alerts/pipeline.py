@@ -27,6 +27,7 @@ from engine.exceptions import PaysignalError, ValidationError
 from engine.storage.repository import utc
 from engine.storage.sql import insert_ignoring_conflicts
 from engine.storage.tables import alert_notifications, alert_silences, alert_states
+from slo.spec import Matcher
 
 
 class SilenceNotFoundError(PaysignalError):
@@ -52,8 +53,14 @@ class EvaluationResult:
 
 # --- silences --------------------------------------------------------------------------
 
+MAX_SILENCE = timedelta(days=14)
+
+
 def create_silence(engine: Engine, matchers: list[str], *, author: str, comment: str,
-                   duration: timedelta, now: datetime | None = None) -> dict[str, object]:
+                   duration: timedelta, now: datetime | None = None,
+                   match_everything: bool = False) -> dict[str, object]:
+    """A silence of at most 14 days. One that would mute every alert is refused unless
+    `match_everything` says it is meant."""
     if not matchers:
         raise ValidationError("matchers", "a silence needs at least one matcher")
     try:
@@ -62,14 +69,23 @@ def create_silence(engine: Engine, matchers: list[str], *, author: str, comment:
         raise ValidationError("matchers", str(exc)) from None
     validate_text(author, "author", 128)
     validate_text(comment, "comment", 1000)
-    if duration <= timedelta(0):
-        raise ValidationError("duration", "must be positive")
+    if duration <= timedelta(0) or duration > MAX_SILENCE:
+        raise ValidationError("duration", "must be more than 0 and at most 14 days")
+    if not match_everything and all(_matches_anything(m) for m in parsed):
+        raise ValidationError("matchers", "these matchers silence every alert; narrow them, or "
+                                          "confirm with match_everything (--match-everything)")
     now = now or datetime.now(UTC)
     row = {"id": f"sil_{uuid.uuid4().hex}", "matchers": json.dumps([m.promql() for m in parsed]),
            "author": author, "comment": comment, "starts_at": now, "ends_at": now + duration}
     with engine.begin() as conn:
         conn.execute(insert(alert_silences).values(**row))
     return {**row, "matchers": [m.promql() for m in parsed]}
+
+
+def _matches_anything(matcher: Matcher) -> bool:
+    """Whether the matcher holds for a missing label and for values no alert would use."""
+    return all(matcher.matches({matcher.label: value} if value else {})
+               for value in ("", "x", "zz-9 unusual value", "southbank", "page"))
 
 
 def expire_silence(engine: Engine, silence_id: str, *, by: str,

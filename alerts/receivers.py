@@ -11,6 +11,7 @@ import hmac
 import json
 import os
 import smtplib
+import ssl
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -123,9 +124,20 @@ def send_email(r: Receiver, payload: dict[str, Any]) -> None:
     message["From"] = r.settings.get("from", "paysignal@localhost")
     message["To"] = r.settings["to"]
     message.set_content(_text(payload))
+    password = secret(r.settings, "password")
+    implicit_tls = r.settings.get("tls") == "smtps" or port == "465"
     try:
-        with smtplib.SMTP(host, int(port or 25), timeout=10) as smtp:
-            password = secret(r.settings, "password")
+        smtp_class = smtplib.SMTP_SSL if implicit_tls else smtplib.SMTP
+        with smtp_class(host, int(port or 25), timeout=10) as smtp:
+            if not implicit_tls:
+                smtp.ehlo()
+                if smtp.has_extn("starttls"):
+                    smtp.starttls(context=ssl.create_default_context())
+                    smtp.ehlo()
+                elif password:
+                    raise DeliveryError(f"SMTP {host}:{port}: the server offers no STARTTLS; "
+                                        "refusing to send credentials in clear (use STARTTLS "
+                                        "or tls: smtps)")
             if password:
                 smtp.login(r.settings.get("username", ""), password)
             smtp.send_message(message)

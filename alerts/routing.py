@@ -129,7 +129,10 @@ def parse_duration(text: object, source: str, path: str) -> timedelta:
     match = _DURATION.match(str(text))
     if not match:
         raise RoutingConfigError(source, path, f"{text!r} is not a duration like 30s, 5m or 4h")
-    return timedelta(seconds=int(match[1]) * _SECONDS[match[2]])
+    seconds = int(match[1]) * _SECONDS[match[2]]
+    if seconds > 3650 * 86400:
+        raise RoutingConfigError(source, path, f"{text!r} is longer than ten years")
+    return timedelta(seconds=seconds)
 
 
 def _matchers(items: object, source: str, path: str) -> list[Matcher]:

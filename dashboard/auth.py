@@ -1,16 +1,17 @@
 """Who is using the dashboard and what they may change.
 
 Login is Streamlit's OIDC (`st.login`, when `[auth]` is in the Streamlit secrets) or, otherwise,
-passwords from the environment, one per role. Without either, only a local user on 127.0.0.1
-can reach the dashboard (see `check_bind`), with the roles in PAYSIGNAL_DASHBOARD_LOCAL_ROLES.
+named accounts (`paysignal users add`, dashboard/accounts.py). Without either, only a local user
+on 127.0.0.1 can reach the dashboard (see `check_bind`), with the roles in
+PAYSIGNAL_DASHBOARD_LOCAL_ROLES.
 """
 
 from __future__ import annotations
 
-import hmac
 import ipaddress
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -38,9 +39,9 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
     Role.VIEWER: frozenset(),
 }
 
-PASSWORD_ENV = {role: f"PAYSIGNAL_DASHBOARD_PASSWORD_{role.value.upper()}" for role in Role}
 ROLES_ENV = "PAYSIGNAL_DASHBOARD_ROLES"
 LOCAL_ROLES_ENV = "PAYSIGNAL_DASHBOARD_LOCAL_ROLES"
+ALLOWED_DOMAINS_ENV = "PAYSIGNAL_DASHBOARD_ALLOWED_DOMAINS"
 DEFAULT_LOCAL_ROLES = "finance,engineering"
 
 
@@ -91,11 +92,6 @@ def parse_roles(text: str, field: str) -> frozenset[Role]:
     return frozenset(roles)
 
 
-def password_roles_configured(env: dict[str, str] | None = None) -> list[Role]:
-    env = dict(os.environ) if env is None else env
-    return [role for role, name in PASSWORD_ENV.items() if env.get(name)]
-
-
 def secrets_paths(cwd: Path | None = None) -> list[Path]:
     """Where Streamlit looks for secrets.toml (global, then the project)."""
     return [Path.home() / ".streamlit" / "secrets.toml",
@@ -114,30 +110,23 @@ def oidc_configured(paths: list[Path] | None = None) -> bool:
     return False
 
 
-def login_configured(env: dict[str, str] | None = None, paths: list[Path] | None = None) -> bool:
-    return bool(password_roles_configured(env)) or oidc_configured(paths)
+def login_configured(accounts_exist: bool, paths: list[Path] | None = None) -> bool:
+    """Whether anyone must log in: named accounts exist, or OIDC is configured."""
+    return accounts_exist or oidc_configured(paths)
 
 
-def check_password(name: str, password: str, env: dict[str, str] | None = None) -> User:
-    """The role whose password this is; constant-time comparison against each."""
+def oidc_user(claims: Mapping[str, object], env: dict[str, str] | None = None) -> User:
+    """The user an identity provider signed in, denied by default. Only a verified e-mail
+    counts (never the opaque `sub`). Accounts listed in PAYSIGNAL_DASHBOARD_ROLES
+    ("alice@example.com=finance;bob@example.com=engineering,finance") get those roles; accounts
+    of a domain in PAYSIGNAL_DASHBOARD_ALLOWED_DOMAINS ("example.com,example.org") may view;
+    everyone else is refused."""
     env = dict(os.environ) if env is None else env
-    name = name.strip()
-    if not name:
-        raise LoginError("name: enter who you are (your writes are audited under it)")
-    if len(name) > 64 or any(not (c.isalnum() or c in " .-_@") for c in name):
-        raise LoginError("name: use at most 64 letters, digits, spaces or . - _ @")
-    matched = [role for role, var in PASSWORD_ENV.items()
-               if env.get(var) and hmac.compare_digest(env[var].encode(), password.encode())]
-    if not matched:
-        raise LoginError("password: not the password of any role")
-    return User(name, frozenset(matched), "password")
-
-
-def oidc_user(email: str, env: dict[str, str] | None = None) -> User:
-    """Roles of a signed-in OIDC user from PAYSIGNAL_DASHBOARD_ROLES
-    ("alice@example.com=finance;bob@example.com=engineering,finance"); others are viewers."""
-    env = dict(os.environ) if env is None else env
-    roles: frozenset[Role] = frozenset({Role.VIEWER})
+    email = claims.get("email")
+    if not isinstance(email, str) or "@" not in email:
+        raise LoginError("the identity provider sent no e-mail address for this account")
+    if claims.get("email_verified") is not True:
+        raise LoginError(f"{email}: the identity provider has not verified this e-mail address")
     for entry in (e.strip() for e in env.get(ROLES_ENV, "").split(";")):
         if not entry:
             continue
@@ -145,8 +134,12 @@ def oidc_user(email: str, env: dict[str, str] | None = None) -> User:
         if not sep:
             raise LoginError(f"{ROLES_ENV}: {entry!r} is not email=role[,role]")
         if who.strip().lower() == email.lower():
-            roles = parse_roles(granted, ROLES_ENV) or roles
-    return User(email, roles, "oidc")
+            return User(email, parse_roles(granted, ROLES_ENV) or frozenset({Role.VIEWER}), "oidc")
+    domains = {d.strip().lower().lstrip("@") for d in env.get(ALLOWED_DOMAINS_ENV, "").split(",")}
+    if email.rsplit("@", 1)[1].lower() in domains - {""}:
+        return User(email, frozenset({Role.VIEWER}), "oidc")
+    raise LoginError(f"{email}: not allowed on this dashboard (ask for an entry in {ROLES_ENV} "
+                     f"or {ALLOWED_DOMAINS_ENV})")
 
 
 def local_user(env: dict[str, str] | None = None) -> User:
@@ -170,6 +163,6 @@ def check_bind(address: str | None, login: bool) -> None:
         return
     if not address or not is_loopback(address):
         raise BindRefusedError(
-            f"refusing to listen on {address or 'all interfaces'} without a login: configure "
-            f"{PASSWORD_ENV[Role.VIEWER]} (and the other role passwords) or OIDC (an auth "
-            "section in .streamlit/secrets.toml), or listen on 127.0.0.1")
+            f"refusing to listen on {address or 'all interfaces'} without a login: create "
+            "dashboard accounts (paysignal users add NAME --roles ROLES) or configure OIDC (an "
+            "auth section in .streamlit/secrets.toml), or listen on 127.0.0.1")

@@ -13,7 +13,7 @@ import streamlit as st
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from dashboard import auth, queries
+from dashboard import accounts, auth, queries
 from dashboard.filters import PRESET_DAYS, FilterError, Filters, from_params
 from engine.exceptions import PaysignalError
 from engine.providers import provider_names
@@ -87,7 +87,7 @@ def check_bind(login: bool) -> None:
         st.stop()
 
 
-def current_user(login: bool) -> auth.User:
+def current_user(login: bool, engine: Engine) -> auth.User:
     """The signed-in user; shows the login and stops the page until there is one."""
     if not login:
         return auth.local_user()
@@ -96,18 +96,24 @@ def current_user(login: bool) -> auth.User:
             st.title("paysignal")
             st.button("Log in", on_click=st.login, type="primary")
             st.stop()
-        return auth.oidc_user(str(st.user.get("email") or st.user.get("sub") or "unknown"))
+        try:
+            return auth.oidc_user(dict(st.user))
+        except auth.LoginError as exc:
+            st.error(str(exc))
+            st.button("Log out", on_click=st.logout)
+            st.stop()
     user = st.session_state.get("user")
     if isinstance(user, auth.User):
         return user
     st.title("paysignal — log in")
     with st.form("login"):
-        name = st.text_input("Your name (writes are audited under it)", key="login_name")
+        name = st.text_input("Account name (your writes are audited under it)",
+                             key="login_name")
         password = st.text_input("Password", type="password", key="login_password")
         submitted = st.form_submit_button("Log in", type="primary", key="login_submit")
     if submitted:
         try:
-            st.session_state["user"] = auth.check_password(name, password)
+            st.session_state["user"] = accounts.log_in(engine, name, password)
             st.rerun()
         except auth.LoginError as exc:
             st.error(str(exc))
@@ -189,6 +195,15 @@ def sidebar_filters() -> Filters:
     return chosen
 
 
+def _accounts_exist(url: str) -> bool:
+    """Whether named accounts exist; an unreachable or empty database has none (the page then
+    says what is wrong with the database)."""
+    try:
+        return accounts.has_accounts(engine_for(url))
+    except (OperationalError, DBAPIError):
+        return False
+
+
 def context() -> Context:
     ctx = st.session_state.get("ctx")
     if not isinstance(ctx, Context):
@@ -197,10 +212,10 @@ def context() -> Context:
 
 
 def build_context() -> Context:
-    login = auth.login_configured()
-    check_bind(login)
-    user = current_user(login)
     write_url = database_url()
+    login = auth.login_configured(_accounts_exist(write_url))
+    check_bind(login)
+    user = current_user(login, engine_for(write_url))
     read_url = os.environ.get(READ_URL_ENV) or write_url
     if login:
         st.sidebar.caption(f"Signed in as **{user.name}** "

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
+
+from sqlalchemy.engine import make_url
 
 from engine.providers.simulated import webhook_secret_variable, webhook_secrets
 
@@ -12,30 +13,32 @@ _EXAMPLES = ("change-me", "changeme", "whsec_dev_", "example")
 GENERATE_HINT = "generate one with: python3 -c 'import secrets; print(secrets.token_hex(32))'"
 
 
+def looks_like_example(value: str) -> bool:
+    return any(marker in value.lower() for marker in _EXAMPLES)
+
+
 def secret_problem(variable: str, value: str) -> str | None:
     """Why `value` cannot be used as `variable`, or None if it can."""
     if not value:
         return f"{variable}: is not set"
-    if any(marker in value.lower() for marker in _EXAMPLES):
+    if looks_like_example(value):
         return f"{variable}: still holds an example value"
     if len(value) < MIN_SECRET_LENGTH:
         return f"{variable}: must be at least {MIN_SECRET_LENGTH} characters"
     return None
 
 
-def startup_problems(providers: Iterable[str]) -> list[str]:
+def startup_problems(providers: Iterable[str], database_url: str | None = None) -> list[str]:
     """Every reason the API or the worker must not start: each enabled provider's webhook
-    secrets (one, or two during a rotation), and the admin token when one is set."""
+    secrets (one, or two during a rotation), and a database password left at an example."""
     problems: list[str] = []
+    password = make_url(database_url).password if database_url else None
+    if password and looks_like_example(str(password)):
+        problems.append("PAYSIGNAL_DATABASE_URL: its password still holds an example value")
     for provider in providers:
         variable = webhook_secret_variable(provider)
         values = webhook_secrets(provider) or [""]
         if len(values) > 2:
             problems.append(f"{variable}: at most two secrets (new,previous) during a rotation")
         problems += [p for p in (secret_problem(variable, v) for v in values) if p]
-    admin = os.environ.get("PAYSIGNAL_ADMIN_TOKEN")
-    if admin is not None:
-        problem = secret_problem("PAYSIGNAL_ADMIN_TOKEN", admin)
-        if problem:
-            problems.append(problem)
     return problems

@@ -15,12 +15,13 @@ from paysignal.bootstrap import build_observed_service
 
 def api_app(engine: Engine, service: PaymentService, *, metrics: Metrics | None = None,
             max_body_bytes: int | None = None) -> FastAPI:
-    """Every route paysignal serves: the engine's, and the alerts package's silences."""
+    """Every route paysignal serves on its public port: the engine's and the alerts package's
+    silences. /metrics is not among them: `serve api` serves it on a listener of its own."""
     return create_app(engine, service, metrics=metrics, max_body_bytes=max_body_bytes,
-                      routers=[silences_router(engine)])
+                      routers=[silences_router(engine)], metrics_route=False)
 
 
-def build_api(engine: Engine) -> FastAPI:
-    """The API from the environment, with its Prometheus metrics."""
+def build_api(engine: Engine) -> tuple[FastAPI, Metrics]:
+    """The API from the environment, and the metrics `serve api` exposes separately."""
     service, metrics = build_observed_service(engine)
-    return api_app(engine, service, metrics=metrics)
+    return api_app(engine, service, metrics=metrics), metrics

@@ -22,6 +22,8 @@ pytest_plugins = ["tests.support.dashboard"]  # the seeded-day fixtures
 # default); the processes the tests start inherit them.
 for _provider in provider_names():
     os.environ.setdefault(webhook_secret_variable(_provider), secrets.token_hex(32))
+# Table gauges are cached for 15 s in production; tests read them right after each change.
+os.environ.setdefault("PAYSIGNAL_TABLE_GAUGES_TTL_S", "0")
 SYSTEM_DIR = Path(__file__).parent / "system"
 
 

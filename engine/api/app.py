@@ -24,7 +24,9 @@ DEFAULT_MAX_BODY_BYTES = 64 * 1024
 
 def create_app(engine: Engine, service: PaymentService, *,
                max_body_bytes: int | None = None, metrics: Metrics | None = None,
-               routers: Sequence[APIRouter] = ()) -> FastAPI:
+               routers: Sequence[APIRouter] = (), metrics_route: bool = True) -> FastAPI:
+    """The API. With `metrics_route` it also answers /metrics itself (embedded use, tests);
+    the served API leaves that to a separate loopback listener (paysignal.api)."""
     # FastAPI's native telemetry is off: TraceRequests owns the request span (outermost, so the
     # request metrics and logs see it) and metrics are Prometheus, from the signal catalogue.
     app = FastAPI(title="paysignal payment API", version="1",
@@ -37,7 +39,7 @@ def create_app(engine: Engine, service: PaymentService, *,
     app.include_router(toggles_router(engine, list(service.gateways)))
     for router in routers:
         app.include_router(router)
-    app.include_router(operations_router(engine, metrics))
+    app.include_router(operations_router(engine, metrics if metrics_route else None))
     limit = max_body_bytes or int(os.environ.get("PAYSIGNAL_MAX_BODY_BYTES",
                                                  DEFAULT_MAX_BODY_BYTES))
     app.add_middleware(BodySizeLimit, max_bytes=limit)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
-import os
 from collections.abc import Callable
 from typing import Annotated
 
@@ -12,6 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 
 from engine.api.errors import MissingIdempotencyKeyError, UnauthorizedError
+from engine.payments.admins import authenticate_admin
 from engine.payments.merchants import authenticate
 from engine.payments.validation import MAX_KEY_LENGTH
 
@@ -32,12 +31,18 @@ def merchant_dependency(engine: Engine) -> Callable[..., str]:
     return merchant
 
 
-def require_admin(credentials: Credentials = None) -> None:
-    """Admin routes exist only with PAYSIGNAL_ADMIN_TOKEN set, and need that token."""
-    expected = os.environ.get("PAYSIGNAL_ADMIN_TOKEN", "")
-    given = credentials.credentials if credentials else ""
-    if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
-        raise UnauthorizedError
+def admin_dependency(engine: Engine) -> Callable[..., str]:
+    """A dependency returning the calling admin's name (`paysignal admins create NAME` gives each
+    operator a token of their own; a revoked token is refused)."""
+
+    def admin(credentials: Credentials = None) -> str:
+        token = credentials.credentials.strip() if credentials else ""
+        name = authenticate_admin(engine, token) if token else None
+        if name is None:
+            raise UnauthorizedError
+        return name
+
+    return admin
 
 
 def idempotency_key(key: Annotated[str, Header(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
 from datetime import UTC, datetime
@@ -11,20 +12,33 @@ from typing import TextIO
 
 from engine.observability.tracing import current_ids
 
+SECRET_VARIABLE_PREFIX = "PAYSIGNAL_WEBHOOK_SECRET_"
+
 # Only these extra fields reach the log line: nothing a caller passes by accident.
 CONTEXT_FIELDS = ("payment_id", "merchant_id", "provider", "operation", "from_state", "to_state",
                   "route", "method", "status", "duration_ms", "outcome")
 _SECRETS = [
-    (re.compile(r"psk_[A-Za-z0-9_\-]+"), "psk_[redacted]"),
+    (re.compile(r"psk_[A-Za-z0-9_\-]+"), "psk_[redacted]"),  # merchant API keys
+    (re.compile(r"pat_[A-Za-z0-9_\-]+"), "pat_[redacted]"),  # admin tokens
     (re.compile(r"(?i)bearer\s+\S+"), "Bearer [redacted]"),
     (re.compile(r"\b(?:\d[ -]?){12,18}\d\b"), "[redacted-pan]"),
+    # a password inside a URL (database, SMTP, Kafka): scheme://user:PASSWORD@host
+    (re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s]+@", re.I), r"\1[redacted]@"),
 ]
 
 
 def redact(text: str) -> str:
     for pattern, replacement in _SECRETS:
         text = pattern.sub(replacement, text)
+    for secret in _configured_secrets():
+        text = text.replace(secret, "[redacted-secret]")
     return text
+
+
+def _configured_secrets() -> list[str]:
+    """The webhook secrets this process holds (PAYSIGNAL_WEBHOOK_SECRET_*): never logged."""
+    return [s for name, value in os.environ.items() if name.startswith(SECRET_VARIABLE_PREFIX)
+            for s in value.split(",") if len(s.strip()) >= 8]
 
 
 class JsonFormatter(logging.Formatter):

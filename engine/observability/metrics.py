@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -63,9 +66,10 @@ class Metrics:
         metric = self._m[name]
         (metric.labels(**labels) if labels else metric).inc()
 
-    def watch_tables(self, engine: Engine, providers: list[str] | None = None) -> None:
-        """Gauges read from the tables of record at scrape time."""
-        self.registry.register(_TableGauges(engine, providers or []))
+    def watch_tables(self, engine: Engine, providers: list[str] | None = None,
+                     ttl_s: float | None = None) -> None:
+        """Gauges read from the tables of record at scrape time, at most once per ttl_s."""
+        self.registry.register(_TableGauges(engine, providers or [], ttl_s))
 
 
 class PrometheusObserver(EngineObserver):
@@ -117,13 +121,29 @@ RECONCILIATION_GAUGE_WINDOW = timedelta(days=35)
 
 
 class _TableGauges(Collector):
-    def __init__(self, engine: Engine, providers: list[str]) -> None:
+    """Gauges read from the tables of record, at most once per `ttl_s`
+    (PAYSIGNAL_TABLE_GAUGES_TTL_S, default 15 s) however often anyone scrapes."""
+
+    def __init__(self, engine: Engine, providers: list[str], ttl_s: float | None = None) -> None:
         self.engine, self.providers = engine, providers
+        self.ttl_s = (float(os.environ.get("PAYSIGNAL_TABLE_GAUGES_TTL_S", "15"))
+                      if ttl_s is None else ttl_s)
+        self._cached: tuple[float, list[Any]] | None = None
+        self._lock = threading.Lock()
+        self.reads = 0
 
     def describe(self) -> list[Any]:
         return []  # collected lazily: never query the database at registration
 
     def collect(self) -> Any:
+        with self._lock:
+            now = time.monotonic()
+            if self._cached is None or now - self._cached[0] >= self.ttl_s:
+                self._cached = (now, list(self._read()))
+                self.reads += 1
+            return list(self._cached[1])
+
+    def _read(self) -> Any:
         from engine.observability.signals import BY_NAME
 
         now = datetime.now(UTC)

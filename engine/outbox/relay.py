@@ -1,12 +1,14 @@
 """The outbox relay: publishes committed events, in order per payment, to a pluggable sink.
 
-Delivery is at-least-once (a crash after publishing and before marking republishes the batch);
-consumers dedupe by event id, so there is no double effect.
+Delivery is at-least-once: an event is marked published only once its sink confirms it (a crash
+after publishing and before marking, or an unconfirmed delivery, republishes it); consumers
+dedupe by event id in the same transaction as their effect, so each effect happens once.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +21,7 @@ from engine.exceptions import ConfigurationError
 from engine.storage.sql import insert_ignoring_conflicts
 from engine.storage.tables import event_log, outbox, processed_events
 
+log = logging.getLogger("paysignal.outbox")
 RELAY_LOCK_ID = 7_340_021  # pg advisory lock: one relay publishes at a time, preserving order
 
 
@@ -35,8 +38,9 @@ class OutboxEvent:
 class EventSink(Protocol):
     name: str
 
-    def publish(self, events: list[OutboxEvent], relay_conn: Connection) -> None:
-        """relay_conn is the relay's open transaction, for sinks that live in the same database."""
+    def publish(self, events: list[OutboxEvent], relay_conn: Connection) -> set[str]:
+        """Publish the events; returns the ids of those the sink confirmed. relay_conn is the
+        relay's open transaction, for sinks that live in the same database."""
         ...
 
 
@@ -52,9 +56,9 @@ class DatabaseEventLogSink:
     def __init__(self, engine: Engine | None = None) -> None:
         self.engine = engine
 
-    def publish(self, events: list[OutboxEvent], relay_conn: Connection) -> None:
+    def publish(self, events: list[OutboxEvent], relay_conn: Connection) -> set[str]:
         if not events:
-            return
+            return set()
         now = datetime.now(UTC)
         rows = [{"event_id": e.event_id, "payment_id": e.payment_id, "name": e.name,
                  "payload": json.dumps(e.payload, sort_keys=True), "occurred_at": e.occurred_at,
@@ -64,6 +68,7 @@ class DatabaseEventLogSink:
         else:
             with self.engine.begin() as conn:
                 self._insert(conn, rows)
+        return {e.event_id for e in events}
 
     @staticmethod
     def _insert(conn: Connection, rows: list[dict[str, Any]]) -> None:
@@ -71,32 +76,99 @@ class DatabaseEventLogSink:
 
 
 class KafkaSink:
-    """Publishes to a Kafka topic keyed by payment id (per-payment order within a partition)."""
+    """Publishes to a Kafka topic with an idempotent producer (acks=all), keyed by payment id so
+    one payment's events stay in order within a partition; headers carry the event id and type.
+    Only events whose delivery report says delivered count as published."""
 
     name = "kafka"
 
-    def __init__(self, bootstrap_servers: str, topic: str = "paysignal.payments") -> None:
+    def __init__(self, bootstrap_servers: str, topic: str = "paysignal.payments", *,
+                 flush_timeout_s: float = 30.0) -> None:
         try:
             from confluent_kafka import Producer
         except ImportError:
             raise ConfigurationError(
                 "PAYSIGNAL_OUTBOX_SINK=kafka needs confluent-kafka: pip install 'paysignal[kafka]'"
             ) from None
-        self.topic = topic
-        self._producer = Producer({"bootstrap.servers": bootstrap_servers,
-                                   "enable.idempotence": True, "acks": "all"})
+        self.topic, self.flush_timeout_s = topic, flush_timeout_s
+        self._producer = Producer({
+            "bootstrap.servers": bootstrap_servers, "enable.idempotence": True, "acks": "all",
+            "message.timeout.ms": int(max(flush_timeout_s, 1) * 1000)})
 
-    def publish(self, events: list[OutboxEvent], relay_conn: Connection) -> None:
-        errors: list[str] = []
+    def publish(self, events: list[OutboxEvent], relay_conn: Connection) -> set[str]:
+        delivered: set[str] = set()
+        failed: list[str] = []
+
+        def report(event_id: str) -> Callable[[Any, Any], None]:
+            def on_delivery(error: Any, _message: Any) -> None:
+                if error is None:
+                    delivered.add(event_id)
+                else:
+                    failed.append(f"{event_id}: {error}")
+
+            return on_delivery
+
         for e in events:
-            self._producer.produce(
-                self.topic, key=e.payment_id.encode(),
-                value=json.dumps({"event_id": e.event_id, "name": e.name, **e.payload}).encode(),
-                headers={"event_id": e.event_id},
-                on_delivery=lambda err, _msg: errors.append(str(err)) if err else None)
-        self._producer.flush(30)
-        if errors:
-            raise RuntimeError(f"kafka delivery failed for {len(errors)} events: {errors[0]}")
+            try:
+                self._producer.produce(
+                    self.topic, key=e.payment_id.encode(),
+                    value=json.dumps({"event_id": e.event_id, "name": e.name,
+                                      "payment_id": e.payment_id, **e.payload}).encode(),
+                    headers={"event_id": e.event_id, "event_type": e.name},
+                    on_delivery=report(e.event_id))
+            except BufferError:
+                break  # the local queue is full: the rest stay pending for the next run
+        undelivered = self._producer.flush(self.flush_timeout_s)
+        if undelivered or failed:
+            log.warning("kafka: %d events unconfirmed, %d failed; they stay pending",
+                        undelivered, len(failed), extra={"outcome": "kafka_unconfirmed"})
+        return delivered
+
+
+def consume_kafka(bootstrap_servers: str, topic: str, group: str,
+                  consumer: IdempotentConsumer, *, max_messages: int = 1000,
+                  idle_timeout_s: float = 5.0, join_timeout_s: float = 60.0) -> int:
+    """Read events from Kafka in a consumer group and apply each through `consumer` (which
+    dedupes by event id in the same transaction as its effect); the offset is committed only
+    after the effect, so a crash re-reads and the dedupe makes it harmless. Returns how many
+    effects were applied; stops after `max_messages`, or once the group has its partitions and
+    `idle_timeout_s` pass without a message."""
+    import time
+
+    from confluent_kafka import Consumer
+
+    # A short session lets a restarted consumer rejoin its group in seconds, not tens of them.
+    kafka = Consumer({"bootstrap.servers": bootstrap_servers, "group.id": group,
+                      "enable.auto.commit": False, "auto.offset.reset": "earliest",
+                      "session.timeout.ms": 6000, "heartbeat.interval.ms": 500})
+    assigned: list[object] = []
+    kafka.subscribe([topic], on_assign=lambda _consumer, partitions: assigned.append(partitions))
+    applied = seen = 0
+    joining_until = time.monotonic() + join_timeout_s
+    last_activity = time.monotonic()
+    try:
+        while seen < max_messages:
+            message = kafka.poll(0.5)
+            now = time.monotonic()
+            if message is None:
+                if not assigned and now < joining_until:
+                    last_activity = now
+                    continue
+                if now - last_activity > idle_timeout_s:
+                    break
+                continue
+            if message.error():
+                raise RuntimeError(f"kafka: {message.error()}")
+            body = json.loads(message.value() or b"{}")
+            event = OutboxEvent(message.offset() or 0, body.pop("event_id"), body.pop("payment_id"),
+                                body.pop("name"), body, datetime.now(UTC))
+            applied += consumer.consume(event)
+            kafka.commit(message=message, asynchronous=False)
+            seen += 1
+            last_activity = time.monotonic()
+    finally:
+        kafka.close()
+    return applied
 
 
 def sink_from_environment() -> EventSink:
@@ -138,18 +210,35 @@ class OutboxRelay:
                                   r.occurred_at) for r in rows]
             if not events:
                 return 0
-            self.sink.publish(events, conn)
+            confirmed = self.sink.publish(events, conn)
             if self._after_publish:
                 self._after_publish(events)
-            conn.execute(update(outbox).where(outbox.c.id.in_([e.id for e in events]))
-                         .values(published_at=datetime.now(UTC)))
-        return len(events)
+            published = _in_order(events, confirmed)
+            if published:
+                conn.execute(update(outbox).where(outbox.c.id.in_([e.id for e in published]))
+                             .values(published_at=datetime.now(UTC)))
+        return len(published)
 
     def drain(self) -> int:
         total = 0
         while (n := self.run_once()):
             total += n
         return total
+
+
+def _in_order(events: list[OutboxEvent], confirmed: set[str]) -> list[OutboxEvent]:
+    """The confirmed events that may be marked: per payment, only those before its first
+    unconfirmed one, so a payment's events are never marked out of order."""
+    blocked: set[str] = set()
+    marked = []
+    for e in events:
+        if e.payment_id in blocked:
+            continue
+        if e.event_id in confirmed:
+            marked.append(e)
+        else:
+            blocked.add(e.payment_id)
+    return marked
 
 
 def pending_count(engine: Engine) -> int:

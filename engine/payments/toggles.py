@@ -41,7 +41,9 @@ def set_mode(engine: Engine, *, provider: str, mode: str, actor: str, known_prov
     if payment_method != ANY_METHOD and not is_identifier(payment_method):
         raise ValidationError("payment_method", "must be '*' or a payment-method token")
     validate_text(actor, "actor", 128)
-    reason = validate_text(reason, "reason") if reason else "(no reason given)"
+    if not isinstance(reason, str) or not reason.strip():
+        raise ValidationError("reason", "is required: say why enforcement changes (audited)")
+    reason = validate_text(reason, "reason")
     now = datetime.now(UTC)
     with engine.begin() as conn:
         where = (rollout_toggles.c.provider == provider,

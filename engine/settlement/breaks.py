@@ -12,6 +12,7 @@ from sqlalchemy import Engine, Integer, Table, and_, insert, select, update
 
 from engine.domain.text import validate_text
 from engine.exceptions import PaysignalError, ValidationError
+from engine.files import write_atomically
 from engine.storage.tables import recon_break_audit, recon_breaks, recon_checkpoints
 
 # One table of allowed moves, like the payment state machine.
@@ -142,21 +143,20 @@ def export(rows: list[dict[str, Any]], path: Path, table: Table) -> None:
         raise ValidationError("export", f"{path.name}: use a .csv or .parquet file name")
     if not path.parent.is_dir():
         raise ValidationError("export", f"{path.parent} is not a directory")
-    partial = path.with_name(f".{path.name}.partial")
-    try:
+
+    def write(partial: Path) -> None:
         if suffix == ".csv":
             partial.write_text(to_csv(rows, columns))
-        else:
-            import pandas as pd
+            return
+        import pandas as pd
 
-            frame = pd.DataFrame(rows, columns=columns)
-            for column in table.columns:
-                if isinstance(column.type, Integer):
-                    frame[column.name] = frame[column.name].astype("Int64")
-            frame.to_parquet(partial, index=False)
-        partial.replace(path)
-    finally:
-        partial.unlink(missing_ok=True)
+        frame = pd.DataFrame(rows, columns=columns)
+        for column in table.columns:
+            if isinstance(column.type, Integer):
+                frame[column.name] = frame[column.name].astype("Int64")
+        frame.to_parquet(partial, index=False)
+
+    write_atomically(path, write)
 
 
 def to_csv(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:

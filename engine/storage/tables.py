@@ -7,6 +7,7 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    ForeignKey,
     Index,
     Integer,
     MetaData,
@@ -174,8 +175,19 @@ merchants = Table(
     "merchants", metadata,
     Column("id", String(64), primary_key=True),
     Column("name", String(128), nullable=False, unique=True),
-    Column("api_key_hash", String(64), nullable=False, unique=True),
     Column("created_at", TS, nullable=False),
+)
+
+# A merchant's API keys (only their SHA-256 hashes). During a rotation the old key keeps working
+# until expires_at; a revoked key stops at once.
+merchant_keys = Table(
+    "merchant_keys", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("merchant_id", String(64), ForeignKey("merchants.id"), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("created_at", TS, nullable=False),
+    Column("expires_at", TS),
+    Column("revoked_at", TS),
 )
 
 # Every provider notification received, deduplicated by the provider's event id. Unmatched ones
@@ -195,6 +207,33 @@ webhook_events = Table(
     Column("sent_at", TS),  # the provider's signed timestamp: freshness = received - sent
     UniqueConstraint("provider", "event_id", name="uq_webhook_events_provider_event"),
     Index("ix_webhook_events_result", "result", "received_at"),
+)
+
+# Operators allowed on the admin API, each with their own token (only its SHA-256 hash is kept).
+admin_tokens = Table(
+    "admin_tokens", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", TS, nullable=False),
+    Column("revoked_at", TS),
+)
+
+# Named dashboard accounts (scrypt password hashes) and failed logins (rate limiting).
+dashboard_accounts = Table(
+    "dashboard_accounts", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("roles", String(64), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("disabled_at", TS),
+)
+
+dashboard_login_failures = Table(
+    "dashboard_login_failures", metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False),
+    Column("at", TS, nullable=False),
+    Index("ix_dashboard_login_failures_name_at", "name", "at"),
 )
 
 # Refused notifications (bad signature, malformed) are counted, never stored one row each: a

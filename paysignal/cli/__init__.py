@@ -16,7 +16,7 @@ from paysignal.cli._common import console
 
 # The order of `paysignal --help`: first what a newcomer runs, then daily work, then plumbing.
 ORDER = ("demo", "serve", "simulate", "sim-test", "reconcile", "breaks", "slo", "alerts",
-         "toggles", "merchants", "ledger", "outbox", "keys", "states", "db")
+         "toggles", "admins", "users", "merchants", "ledger", "outbox", "keys", "states", "db")
 
 
 class _InOrder(TyperGroup):
@@ -38,6 +38,8 @@ app.add_typer(slo.app, name="slo")
 app.add_typer(alerts.app, name="alerts")
 app.add_typer(merchants.merchants_app, name="merchants")
 app.add_typer(merchants.toggles_app, name="toggles")
+app.add_typer(merchants.admins_app, name="admins")
+app.add_typer(merchants.users_app, name="users")
 app.add_typer(ledger.ledger_app, name="ledger")
 app.add_typer(ledger.outbox_app, name="outbox")
 app.add_typer(ledger.keys_app, name="keys")

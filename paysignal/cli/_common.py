@@ -3,7 +3,6 @@ error handling that turns a PaysignalError into one red line and exit status 2."
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, NoReturn, TypeVar
@@ -13,6 +12,7 @@ from rich.console import Console
 from sqlalchemy import Engine
 
 from engine.exceptions import PaysignalError
+from engine.files import write_atomically
 from engine.storage import db
 
 console = Console(stderr=True)
@@ -41,9 +41,7 @@ def write_out_file(path: Path, text: str) -> None:
     """Write an --out file whole or not at all: a temporary file renamed into place."""
     if not path.parent.is_dir():
         fail(f"--out: {path.parent} is not a directory")
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(text)
-    os.replace(partial, path)
+    write_atomically(path, lambda partial: partial.write_text(text))
 
 
 

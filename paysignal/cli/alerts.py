@@ -139,7 +139,10 @@ def silence_add(matcher: Annotated[list[str], typer.Option(
                     "--matcher", help='A label matcher, e.g. provider="southbank"; repeat.')],
                 author: Annotated[str, typer.Option(help="Who silences (kept).")],
                 comment: Annotated[str, typer.Option(help="Why (kept).")],
-                duration: Annotated[str, typer.Option(help="How long, e.g. 30m or 2h.")] = "1h",
+                duration: Annotated[str, typer.Option(
+                    help="How long, e.g. 30m or 2h; at most 14 days.")] = "1h",
+                match_everything: Annotated[bool, typer.Option(
+                    "--match-everything", help="Confirm matchers that mute every alert.")] = False,
                 database_url: DatabaseUrl = None) -> None:
     """Silence alerts matching every matcher until the duration has passed."""
     from alerts.pipeline import create_silence
@@ -147,7 +150,8 @@ def silence_add(matcher: Annotated[list[str], typer.Option(
 
     span = guarded(lambda: parse_duration(duration, "--duration", "duration"))
     row = guarded(lambda: create_silence(ready_engine(database_url), matcher, author=author,
-                                         comment=comment, duration=span))
+                                         comment=comment, duration=span,
+                                         match_everything=match_everything))
     out.print(f"silence {row['id']} until {row['ends_at']}")
 
 

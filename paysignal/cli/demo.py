@@ -94,6 +94,7 @@ def demo(
     api_port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
     dashboard_port: Annotated[int, typer.Option(min=1, max=65535)] = 8501,
     worker_metrics_port: Annotated[int, typer.Option(min=1, max=65535)] = 9101,
+    api_metrics_port: Annotated[int, typer.Option(min=1, max=65535)] = 9100,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Run a simulated day for three providers, with a scripted southbank incident (timeouts
@@ -127,14 +128,16 @@ def demo(
     if not serve:
         return
     for port, option in ((api_port, "--api-port"), (dashboard_port, "--dashboard-port"),
-                         (worker_metrics_port, "--worker-metrics-port")):
+                         (worker_metrics_port, "--worker-metrics-port"),
+                         (api_metrics_port, "--api-metrics-port")):
         _check_port_free(port, option)
     env = {**os.environ, "PAYSIGNAL_DATABASE_URL": url,
            "PAYSIGNAL_ALERT_ROUTES": str(routing.resolve()),
            "PAYSIGNAL_SETTLEMENT_DIR": str(day.settlement_dir.resolve()),
            "PAYSIGNAL_DASHBOARD_URL": f"http://127.0.0.1:{dashboard_port}"}
     paysignal = [sys.executable, "-m", "paysignal"]
-    commands = {"api": ["serve", "api", "--port", str(api_port)],
+    commands = {"api": ["serve", "api", "--port", str(api_port),
+                        "--metrics-port", str(api_metrics_port)],
                 "worker": ["serve", "worker", "--metrics-port", str(worker_metrics_port)],
                 "dashboard": ["serve", "dashboard", "--port", str(dashboard_port)]}
     procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -161,7 +164,7 @@ paysignal demo is running (Ctrl-C stops it)
   dashboard  http://127.0.0.1:{dashboard_port}/   start here: Overview, then Reconciliation
   API        http://127.0.0.1:{api_port}/docs
   API key    {merchant.api_key}   (a demo merchant's; shown once)
-  metrics    http://127.0.0.1:{api_port}/metrics and http://127.0.0.1:{worker_metrics_port}/metrics
+  metrics    http://127.0.0.1:{api_metrics_port}/metrics and http://127.0.0.1:{worker_metrics_port}/metrics
   alerts     {routing_log}
   logs       {workdir}/api.log, worker.log, dashboard.log
 

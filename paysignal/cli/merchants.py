@@ -9,9 +9,13 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from paysignal.cli._common import DatabaseUrl, JsonFlag, guarded, out, ready_engine
+from paysignal.cli._common import DatabaseUrl, JsonFlag, fail, guarded, out, ready_engine
 
 merchants_app = typer.Typer(no_args_is_help=True, help="Merchants and their API keys.")
+users_app = typer.Typer(no_args_is_help=True,
+                        help="Dashboard accounts: each person logs in as themselves.")
+admins_app = typer.Typer(no_args_is_help=True,
+                         help="Operators of the admin API (toggles, silences), each with a token.")
 toggles_app = typer.Typer(no_args_is_help=True,
                           help="Staged rollout of idempotency enforcement (off|shadow|enforce).")
 
@@ -30,7 +34,65 @@ def merchants_create(
                           "api_key": new.api_key}))
         return
     out.print(f"merchant {new.name}: {new.merchant_id}")
-    out.print(f"API key (shown once, store it now): {new.api_key}")
+    out.print(f"API key {new.key_id} (shown once, store it now): {new.api_key}")
+
+
+@merchants_app.command("rotate-key")
+def merchants_rotate_key(
+    merchant: Annotated[str, typer.Argument(help="The merchant's id or name.")],
+    overlap: Annotated[str, typer.Option(
+        help="How long the old keys keep working, e.g. 24h or 7d (at most 30d; 0s stops them "
+             "now).")] = "24h",
+    database_url: DatabaseUrl = None, as_json: JsonFlag = False,
+) -> None:
+    """Issue a new API key; the merchant's old keys keep working for the overlap, then stop."""
+    from alerts.routing import RoutingConfigError, parse_duration
+    from engine.payments.merchants import rotate_key
+
+    try:
+        span = parse_duration(overlap, "--overlap", "overlap")
+    except RoutingConfigError:
+        fail(f"--overlap: {overlap!r} is not a duration like 30m, 24h or 7d")
+    new = guarded(lambda: rotate_key(ready_engine(database_url), merchant, span))
+    if as_json:
+        print(json.dumps({"merchant_id": new.merchant_id, "key_id": new.key_id,
+                          "api_key": new.api_key, "old_keys_stop_in_s": span.total_seconds()}))
+        return
+    out.print(f"new API key {new.key_id} for {new.name} (shown once, store it now): "
+              f"{new.api_key}")
+    out.print(f"the old keys keep working for {overlap}")
+
+
+@merchants_app.command("revoke-key")
+def merchants_revoke_key(
+    merchant: Annotated[str, typer.Argument(help="The merchant's id or name.")],
+    key_id: Annotated[str, typer.Argument(help="The key to stop (see `merchants keys`).")],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Stop one API key at once (a leaked key, say)."""
+    from engine.payments.merchants import revoke_key
+
+    guarded(lambda: revoke_key(ready_engine(database_url), merchant, key_id))
+    out.print(f"{key_id}: revoked")
+
+
+@merchants_app.command("keys")
+def merchants_keys(
+    merchant: Annotated[str, typer.Argument(help="The merchant's id or name.")],
+    database_url: DatabaseUrl = None, as_json: JsonFlag = False,
+) -> None:
+    """A merchant's API keys (ids and dates only; keys are never stored)."""
+    from engine.payments.merchants import list_keys
+
+    rows = guarded(lambda: list_keys(ready_engine(database_url), merchant))
+    if as_json:
+        print(json.dumps(rows, default=str))
+        return
+    table = Table("key", "created", "stops", "revoked")
+    for r in rows:
+        table.add_row(str(r["id"]), str(r["created_at"]), str(r["expires_at"] or ""),
+                      str(r["revoked_at"] or ""))
+    out.print(table)
 
 
 
@@ -39,8 +101,8 @@ def toggles_set(
     provider: Annotated[str, typer.Option(help="Provider the toggle applies to.")],
     mode: Annotated[str, typer.Option(help="off, shadow or enforce.")],
     actor: Annotated[str, typer.Option(help="Who is making the change (audited).")],
+    reason: Annotated[str, typer.Option(help="Why (audited; required).")],
     payment_method: Annotated[str, typer.Option(help="A payment-method token, or * for all.")] = "*",
-    reason: Annotated[str, typer.Option(help="Why (audited).")] = "",
     database_url: DatabaseUrl = None, as_json: JsonFlag = False,
 ) -> None:
     """Change idempotency enforcement for a provider (and payment method); audited."""
@@ -77,3 +139,94 @@ def toggles_list(database_url: DatabaseUrl = None, as_json: JsonFlag = False) ->
                   f"by {a['actor']} ({a['reason']})")
 
 
+
+
+@admins_app.command("create")
+def admins_create(
+    name: Annotated[str, typer.Argument(help="The operator's name, e.g. ana@example.com.")],
+    database_url: DatabaseUrl = None, as_json: JsonFlag = False,
+) -> None:
+    """Give an operator an admin-API token. The token is shown only this once; the audit trail
+    of every change made with it names the operator."""
+    from engine.payments.admins import create_admin
+
+    new = guarded(lambda: create_admin(ready_engine(database_url), name))
+    if as_json:
+        print(json.dumps({"name": new.name, "token": new.token}))
+        return
+    out.print(f"admin {new.name}")
+    out.print(f"token (shown once, store it now): {new.token}")
+
+
+@admins_app.command("revoke")
+def admins_revoke(name: Annotated[str, typer.Argument(help="The operator to revoke.")],
+                  database_url: DatabaseUrl = None) -> None:
+    """Revoke an operator's admin-API token at once."""
+    from engine.payments.admins import revoke_admin
+
+    guarded(lambda: revoke_admin(ready_engine(database_url), name))
+    out.print(f"admin {name}: token revoked")
+
+
+@admins_app.command("list")
+def admins_list(database_url: DatabaseUrl = None, as_json: JsonFlag = False) -> None:
+    """Operators with admin-API tokens, and which are revoked."""
+    from engine.payments.admins import list_admins
+
+    rows = list_admins(ready_engine(database_url))
+    if as_json:
+        print(json.dumps(rows, default=str))
+        return
+    table = Table("name", "created", "revoked")
+    for r in rows:
+        table.add_row(str(r["name"]), str(r["created_at"]), str(r["revoked_at"] or ""))
+    out.print(table if rows else "no admins: create one with `paysignal admins create NAME`")
+
+
+@users_app.command("add")
+def users_add(
+    name: Annotated[str, typer.Argument(help="The account name, e.g. ana or ana@example.com.")],
+    roles: Annotated[str, typer.Option(help="finance, engineering and/or viewer, comma-separated.")],
+    password_env: Annotated[str | None, typer.Option(
+        help="Read the password from this environment variable instead of prompting.")] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Create a dashboard account (the password is stored as a scrypt hash)."""
+    import os
+
+    from dashboard.accounts import create_account
+
+    if password_env:
+        password = os.environ.get(password_env, "")
+        if not password:
+            fail(f"--password-env: {password_env} is not set")
+    else:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    guarded(lambda: create_account(ready_engine(database_url), name, password, roles))
+    out.print(f"dashboard account {name} ({roles})")
+
+
+@users_app.command("disable")
+def users_disable(name: Annotated[str, typer.Argument(help="The account to disable.")],
+                  database_url: DatabaseUrl = None) -> None:
+    """Disable a dashboard account at once."""
+    from dashboard.accounts import disable_account
+
+    guarded(lambda: disable_account(ready_engine(database_url), name))
+    out.print(f"dashboard account {name}: disabled")
+
+
+@users_app.command("list")
+def users_list(database_url: DatabaseUrl = None, as_json: JsonFlag = False) -> None:
+    """Dashboard accounts and their roles."""
+    from dashboard.accounts import list_accounts
+
+    rows = list_accounts(ready_engine(database_url))
+    if as_json:
+        print(json.dumps(rows, default=str))
+        return
+    table = Table("name", "roles", "created", "disabled")
+    for r in rows:
+        table.add_row(str(r["name"]), str(r["roles"]), str(r["created_at"]),
+                      str(r["disabled_at"] or ""))
+    out.print(table if rows else "no dashboard accounts: add one with `paysignal users add`")

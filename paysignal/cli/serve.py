@@ -16,12 +16,14 @@ from paysignal.cli._common import DatabaseUrl, console, fail, guarded, ready_eng
 serve_app = typer.Typer(no_args_is_help=True, help="Run the long-lived processes.")
 
 
-def _require_secrets() -> None:
-    """The API and the worker verify provider notifications: no secret, no start."""
+def _require_secrets(database_url: str | None) -> None:
+    """The API and the worker verify provider notifications: no secret, no start; nor with a
+    database password left at its example value."""
     from engine.providers import provider_names
     from engine.secrets import GENERATE_HINT, startup_problems
+    from engine.storage import db
 
-    problems = startup_problems(provider_names())
+    problems = startup_problems(provider_names(), guarded(lambda: db.database_url(database_url)))
     if problems:
         fail("refusing to start:\n  " + "\n  ".join(problems) + f"\n{GENERATE_HINT}")
 
@@ -30,19 +32,31 @@ def _require_secrets() -> None:
 def serve_api(
     host: Annotated[str, typer.Option(envvar="PAYSIGNAL_API_HOST", help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(envvar="PAYSIGNAL_API_PORT", min=1, max=65535)] = 8000,
+    metrics_port: Annotated[int, typer.Option(
+        envvar="PAYSIGNAL_API_METRICS_PORT", min=1, max=65535,
+        help="Port of the API's /metrics, a listener of its own (never the public port).")
+    ] = 9100,
+    metrics_host: Annotated[str, typer.Option(
+        envvar="PAYSIGNAL_API_METRICS_HOST",
+        help="Address of the API's /metrics (0.0.0.0 in a container, for Prometheus).")
+    ] = "127.0.0.1",
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Serve the payment HTTP API (uvicorn). OpenAPI at /openapi.json."""
+    """Serve the payment HTTP API (uvicorn). OpenAPI at /openapi.json; Prometheus metrics on a
+    separate listener, loopback by default."""
     import uvicorn
 
     from engine.observability.logs import configure_logging
     from engine.observability.tracing import configure_tracing
     from paysignal.api import build_api
 
-    _require_secrets()
+    _require_secrets(database_url)
     configure_logging(os.environ.get("PAYSIGNAL_LOG_LEVEL", "INFO"))
     configure_tracing("paysignal-api")
-    api = guarded(lambda: build_api(ready_engine(database_url)))
+    from prometheus_client import start_http_server
+
+    api, metrics = guarded(lambda: build_api(ready_engine(database_url)))
+    start_http_server(metrics_port, addr=metrics_host, registry=metrics.registry)
     # uvicorn's own logging is replaced by the JSON logs (the app logs each request itself)
     uvicorn.run(api, host=host, port=port, log_config=None, access_log=False,
                 server_header=False)
@@ -70,7 +84,7 @@ def serve_worker(
     from paysignal.bootstrap import build_observed_service
     from paysignal.worker import worker_jobs
 
-    _require_secrets()
+    _require_secrets(database_url)
     configure_logging(os.environ.get("PAYSIGNAL_LOG_LEVEL", "INFO"))
     configure_tracing("paysignal-worker")
     engine = ready_engine(database_url)
@@ -97,14 +111,24 @@ def streamlit_command(host: str, port: int) -> list[str]:
 def serve_dashboard(
     host: Annotated[str, typer.Option(envvar="PAYSIGNAL_DASHBOARD_HOST",
                                       help="Address to bind. Anything but loopback needs a "
-                                           "login (role passwords or OIDC).")] = "127.0.0.1",
+                                           "login (named accounts or OIDC).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(envvar="PAYSIGNAL_DASHBOARD_PORT", min=1,
                                       max=65535)] = 8501,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Serve the Streamlit dashboard: payment states, duplicate risk, reconciliation, SLOs and
     alerts, for engineering and finance."""
-    login = guarded(auth.login_configured)
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from dashboard.accounts import has_accounts
+    from engine.storage import db
+
+    engine = guarded(lambda: db.make_engine(database_url))
+    try:
+        accounts_exist = has_accounts(engine)
+    except SQLAlchemyError:  # no database (yet): no accounts; the dashboard says what to run
+        accounts_exist = False
+    login = guarded(lambda: auth.login_configured(accounts_exist))
     try:
         auth.check_bind(host, login)
     except auth.BindRefusedError as exc:

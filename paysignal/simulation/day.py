@@ -112,7 +112,8 @@ class SimulationResult:
 def run_simulation(engine: Engine, *, payments: int = 1000, seed: int = 42,
                    profile: str = "default", duration: timedelta = timedelta(hours=6),
                    end: datetime | None = None,
-                   progress: Callable[[int], None] | None = None) -> SimulationResult:
+                   progress: Callable[[int], None] | None = None,
+                   run_tag: str | None = None) -> SimulationResult:
     fault_profile = load_profile(profile)
     if payments < 1:
         from engine.exceptions import ValidationError
@@ -122,8 +123,9 @@ def run_simulation(engine: Engine, *, payments: int = 1000, seed: int = 42,
     clock = VirtualClock(end - duration)
     rng = random.Random(f"clients|{seed}")
     # A fresh tag keeps ids and keys unique when runs share a database; the providers'
-    # seeded decisions ignore it, so the same seed replays the same traffic.
-    run_tag = uuid.uuid4().hex[:8]
+    # seeded decisions ignore it, so the same seed replays the same traffic. A caller that
+    # replays whole runs on fresh databases (sim-test) passes its own, so ids replay too.
+    run_tag = run_tag or uuid.uuid4().hex[:8]
     book = InMemoryBook()
     providers = build_simulated_providers(book, seed=seed, faults=fault_profile,
                                           sleep=clock.advance,

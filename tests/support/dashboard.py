@@ -78,8 +78,7 @@ def seeded_engine(seeded_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def dashboard_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """No login, loopback, empty caches: each test states what it changes."""
-    for var in ("PAYSIGNAL_DASHBOARD_PASSWORD_FINANCE", "PAYSIGNAL_DASHBOARD_PASSWORD_ENGINEERING",
-                "PAYSIGNAL_DASHBOARD_PASSWORD_VIEWER", "PAYSIGNAL_DASHBOARD_ROLES",
+    for var in ("PAYSIGNAL_DASHBOARD_ALLOWED_DOMAINS", "PAYSIGNAL_DASHBOARD_ROLES",
                 "PAYSIGNAL_DASHBOARD_LOCAL_ROLES", "PAYSIGNAL_DASHBOARD_READ_URL"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("USER", "tester")

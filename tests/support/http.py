@@ -55,3 +55,19 @@ class WebhookRecorder:
 
     def close(self) -> None:
         self._server.shutdown()
+
+
+def wait_for_port(port: int, host: str = "127.0.0.1", timeout_s: float = 20) -> None:
+    """Until something accepts TCP connections on host:port."""
+    import socket
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=1):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"nothing listens on {host}:{port}") from None
+            time.sleep(0.05)

@@ -194,48 +194,78 @@ def test_pagerduty_events_trigger_and_resolve_with_the_alert_fingerprint(
     assert {link["text"] for link in trigger["links"]} == {"runbook", "dashboard"}
 
 
+class _PlainSmtp:
+    """A local SMTP server without STARTTLS that records the verbs it hears."""
+
+    def __init__(self) -> None:
+        import socketserver
+
+        self.received: list[str] = []
+        self.verbs: list[str] = []
+        outer = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                self.wfile.write(b"220 test ESMTP\r\n")
+                data, in_data = [], False
+                for raw in self.rfile:
+                    line = raw.decode().rstrip("\r\n")
+                    if in_data:
+                        if line == ".":
+                            in_data = False
+                            outer.received.append("\n".join(data))
+                            self.wfile.write(b"250 queued\r\n")
+                        else:
+                            data.append(line)
+                        continue
+                    verb = line.split(" ")[0].upper()
+                    outer.verbs.append(verb)
+                    if verb == "DATA":
+                        in_data = True
+                        self.wfile.write(b"354 go on\r\n")
+                    elif verb == "QUIT":
+                        self.wfile.write(b"221 bye\r\n")
+                        return
+                    else:
+                        self.wfile.write(b"250 ok\r\n")
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", free_port()), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def smarthost(self) -> str:
+        return f"127.0.0.1:{self.server.server_address[1]}"
+
+
 @pytest.mark.slow
 def test_an_email_reaches_a_local_smtp_server(db_engine: Engine) -> None:
-    import socketserver
-
-    received: list[str] = []
-
-    class Smtp(socketserver.StreamRequestHandler):
-        def handle(self) -> None:
-            self.wfile.write(b"220 test ESMTP\r\n")
-            data, in_data = [], False
-            for raw in self.rfile:
-                line = raw.decode().rstrip("\r\n")
-                if in_data:
-                    if line == ".":
-                        in_data = False
-                        received.append("\n".join(data))
-                        self.wfile.write(b"250 queued\r\n")
-                    else:
-                        data.append(line)
-                    continue
-                verb = line.split(" ")[0].upper()
-                if verb == "DATA":
-                    in_data = True
-                    self.wfile.write(b"354 go on\r\n")
-                elif verb == "QUIT":
-                    self.wfile.write(b"221 bye\r\n")
-                    return
-                else:
-                    self.wfile.write(b"250 ok\r\n")
-
-    server = socketserver.ThreadingTCPServer(("127.0.0.1", free_port()), Smtp)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    smtp = _PlainSmtp()
     try:
-        cfg = config([{"name": "hook", "email": {
-            "to": "finance@localhost", "smarthost": f"127.0.0.1:{server.server_address[1]}"}}])
+        cfg = config([{"name": "hook", "email": {"to": "finance@localhost",
+                                                 "smarthost": smtp.smarthost}}])
         evaluate_alerts(db_engine, cfg, [unknown("eastpay", 7)], T0)
         assert deliver_pending(db_engine, cfg, T0) == {"sent": 1, "failed": 0}
     finally:
-        server.shutdown()
-    assert len(received) == 1
-    assert "Subject: [paysignal FIRING] UnknownOutcomesStale" in received[0]
-    assert "7 eastpay payments unknown" in received[0] and "runbook" in received[0]
+        smtp.server.shutdown()
+    assert len(smtp.received) == 1
+    assert "Subject: [paysignal FIRING] UnknownOutcomesStale" in smtp.received[0]
+    assert "7 eastpay payments unknown" in smtp.received[0] and "runbook" in smtp.received[0]
+
+
+def test_smtp_credentials_are_never_sent_in_clear(db_engine: Engine) -> None:
+    smtp = _PlainSmtp()
+    try:
+        cfg = config([{"name": "hook", "email": {"to": "finance@localhost",
+                                                 "smarthost": smtp.smarthost,
+                                                 "username": "alerts", "password": "hunter2"}}])
+        evaluate_alerts(db_engine, cfg, [unknown("eastpay", 7)], T0)
+        assert deliver_pending(db_engine, cfg, T0) == {"sent": 0, "failed": 1}
+    finally:
+        smtp.server.shutdown()
+    assert "AUTH" not in smtp.verbs and smtp.received == []
+    with db_engine.connect() as conn:
+        error = conn.execute(select(alert_notifications.c.last_error)).scalar_one()
+    assert "refusing to send credentials in clear" in error
 
 
 def test_the_file_receiver_appends_json_lines(db_engine: Engine, tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from streamlit import config
 from streamlit.testing.v1 import AppTest
 
 from dashboard import actions
+from dashboard.accounts import create_account
 from dashboard.auth import PermissionDeniedError, local_user
 from engine.storage import db
 from engine.storage.tables import payments, recon_breaks
@@ -33,17 +34,16 @@ def app(monkeypatch: pytest.MonkeyPatch, url: str) -> AppTest:
     return at
 
 
-def test_with_role_passwords_the_dashboard_asks_who_you_are(monkeypatch, seeded_url) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("PAYSIGNAL_DASHBOARD_PASSWORD_FINANCE", "ledger-pass-1")
-    monkeypatch.setenv("PAYSIGNAL_DASHBOARD_PASSWORD_VIEWER", "look-only-2")
+def test_with_accounts_each_person_logs_in_as_themselves(monkeypatch, seeded_url) -> None:  # type: ignore[no-untyped-def]
+    create_account(db.make_engine(seeded_url), "fran", "ledger-pass-1234", "finance")
     at = app(monkeypatch, seeded_url)
     assert not at.metric  # nothing shown before the login
     at.text_input(key="login_name").input("fran")
     at.text_input(key="login_password").input("wrong")
     at.button(key="login_submit").click().run()
-    assert any("password: not the password of any role" in e.value for e in at.error)
+    assert any("not a dashboard account" in e.value for e in at.error)
     assert not at.metric
-    at.text_input(key="login_password").input("ledger-pass-1")
+    at.text_input(key="login_password").input("ledger-pass-1234")
     at.button(key="login_submit").click().run()
     assert not at.exception
     assert any("Signed in as **fran** (finance)" in c.value for c in at.sidebar.caption)
@@ -57,7 +57,7 @@ def test_without_a_login_it_refuses_to_serve_beyond_loopback(monkeypatch, seeded
         at = app(monkeypatch, seeded_url)
         assert any("refusing to listen on 0.0.0.0 without a login" in e.value for e in at.error)
         assert not at.metric and not at.dataframe
-        monkeypatch.setenv("PAYSIGNAL_DASHBOARD_PASSWORD_VIEWER", "look-only-2")
+        create_account(db.make_engine(seeded_url), "vi", "look-only-2345", "viewer")
         at = app(monkeypatch, seeded_url)  # with a login it may: the login form shows
         assert not at.error and at.text_input(key="login_password")
     finally:

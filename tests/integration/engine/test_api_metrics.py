@@ -87,3 +87,16 @@ def test_openmetrics_is_served_when_asked_for(client: TestClient) -> None:
     r = client.get("/metrics", headers={"Accept": "application/openmetrics-text"})
     assert r.headers["content-type"].startswith("application/openmetrics-text")
     assert r.text.rstrip().endswith("# EOF")
+
+
+def test_table_gauges_read_the_database_at_most_once_per_interval(db_engine: Engine) -> None:
+    from engine.observability.metrics import _TableGauges
+
+    gauges = _TableGauges(db_engine, ["eastpay"], ttl_s=60)
+    for _ in range(5):
+        families = list(gauges.collect())
+    assert gauges.reads == 1 and families  # five scrapes, one read
+    fresh = _TableGauges(db_engine, ["eastpay"], ttl_s=0)
+    list(fresh.collect())
+    list(fresh.collect())
+    assert fresh.reads == 2

@@ -3,6 +3,7 @@
 import io
 import json
 import logging
+import os
 
 import pytest
 from fastapi.testclient import TestClient
@@ -11,6 +12,7 @@ from sqlalchemy import Engine, select
 from engine.api.app import create_app
 from engine.observability.logs import JsonFormatter
 from engine.observability.metrics import Metrics, PrometheusObserver
+from engine.payments.admins import create_admin
 from engine.payments.merchants import create_merchant
 from engine.storage.tables import payment_transitions
 from engine.testing import make_service
@@ -101,7 +103,8 @@ def test_histograms_carry_trace_id_exemplars_in_openmetrics(setup) -> None:  # t
     assert exemplars and any(t in exemplars[0] for t in trace_ids)
 
 
-def test_no_api_key_secret_or_card_number_reaches_logs_metrics_or_spans(setup) -> None:  # type: ignore[no-untyped-def]
+def test_no_api_key_secret_or_card_number_reaches_logs_metrics_or_spans(  # type: ignore[no-untyped-def]
+        setup, db_engine: Engine) -> None:
     client, exporter, logs, api_key = setup
     planted_key = "psk_PLANTEDsecretVALUE0123456789"
     pan = "4111111111111111"
@@ -111,10 +114,16 @@ def test_no_api_key_secret_or_card_number_reaches_logs_metrics_or_spans(setup) -
     client.post("/v1/payments", json=BODY,
                 headers={"Idempotency-Key": "c", "Authorization": f"Bearer {planted_key}"})
     logging.getLogger("paysignal.engine").info("operator pasted Bearer %s and %s", planted_key, pan)
+    admin_token = create_admin(db_engine, "ops").token
+    webhook_secret = os.environ["PAYSIGNAL_WEBHOOK_SECRET_NORTHWIND"].split(",")[0]
+    db_url = "postgresql://paysignal_app:PLANTEDdbPASSWORD42@postgres:5432/paysignal"
+    logging.getLogger("paysignal.engine").warning(
+        "config dump: admin %s, northwind %s, database %s", admin_token, webhook_secret, db_url)
     span_text = json.dumps([{"name": s.name, "attributes": dict(s.attributes or {}),
                              "events": [e.name for e in s.events]}
                             for s in exporter.get_finished_spans()])
     signals = {"logs": logs.getvalue(), "metrics": client.get("/metrics").text, "spans": span_text}
     for where, text in signals.items():
-        for secret in (api_key, planted_key, pan, "tok_approve"):
+        for secret in (api_key, planted_key, pan, "tok_approve", admin_token, webhook_secret,
+                       "PLANTEDdbPASSWORD42"):
             assert secret not in text, f"{secret[:8]}… leaked into {where}"

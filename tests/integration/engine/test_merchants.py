@@ -4,7 +4,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from engine.payments.merchants import authenticate, hash_api_key
-from engine.storage.tables import merchants
+from engine.storage.tables import merchant_keys, merchants
 from paysignal.cli import app
 
 
@@ -15,9 +15,10 @@ def test_merchants_create_prints_the_key_once_and_stores_only_its_hash(db_url: s
     created = json.loads(result.stdout.strip().splitlines()[-1])
     assert set(created) >= {"merchant_id", "api_key"}
     with db_engine.connect() as conn:
-        row = conn.execute(select(merchants)).one()
-    assert row.api_key_hash == hash_api_key(created["api_key"])
-    assert created["api_key"] not in str(tuple(row))
+        row = conn.execute(select(merchant_keys)).one()
+        merchant = conn.execute(select(merchants)).one()
+    assert row.key_hash == hash_api_key(created["api_key"])
+    assert created["api_key"] not in str(tuple(row)) + str(tuple(merchant))
     assert authenticate(db_engine, created["api_key"]) == created["merchant_id"]
     assert authenticate(db_engine, created["api_key"] + "x") is None
 
@@ -29,3 +30,42 @@ def test_duplicate_or_bad_merchant_names_are_clear_errors(db_url: str) -> None:
     assert again.exit_code == 2 and "name: a merchant named 'Acme' already exists" in again.output
     bad = runner.invoke(app, ["merchants", "create", "\x00", "--database-url", db_url])
     assert bad.exit_code == 2 and "name:" in bad.output
+
+
+def test_a_rotation_overlaps_then_the_old_key_stops(db_engine) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime, timedelta
+
+    from engine.payments.merchants import create_merchant, rotate_key
+
+    old = create_merchant(db_engine, "Acme")
+    new = rotate_key(db_engine, "Acme", timedelta(hours=24))
+    now = datetime.now(UTC)
+    assert authenticate(db_engine, new.api_key, now) == old.merchant_id
+    assert authenticate(db_engine, old.api_key, now) == old.merchant_id  # still, for a while
+    later = now + timedelta(hours=25)
+    assert authenticate(db_engine, old.api_key, later) is None
+    assert authenticate(db_engine, new.api_key, later) == old.merchant_id
+
+
+def test_a_revoked_key_stops_at_once_through_the_cli(db_url: str, db_engine) -> None:  # type: ignore[no-untyped-def]
+    runner = CliRunner()
+    created = json.loads(runner.invoke(app, ["merchants", "create", "Acme", "--json",
+                                             "--database-url", db_url]).stdout)
+    rotated = runner.invoke(app, ["merchants", "rotate-key", "Acme", "--overlap", "7d", "--json",
+                                  "--database-url", db_url])
+    assert rotated.exit_code == 0, rotated.output
+    new = json.loads(rotated.stdout)
+    keys = json.loads(runner.invoke(app, ["merchants", "keys", "Acme", "--json",
+                                          "--database-url", db_url]).stdout)
+    old_id = next(k["id"] for k in keys if k["id"] != new["key_id"])
+    assert authenticate(db_engine, created["api_key"]) == created["merchant_id"]
+    revoked = runner.invoke(app, ["merchants", "revoke-key", "Acme", old_id,
+                                  "--database-url", db_url])
+    assert revoked.exit_code == 0, revoked.output
+    assert authenticate(db_engine, created["api_key"]) is None
+    assert authenticate(db_engine, new["api_key"]) == created["merchant_id"]
+    again = runner.invoke(app, ["merchants", "revoke-key", "Acme", old_id, "--database-url", db_url])
+    assert again.exit_code == 2 and "no active key" in again.output
+    too_long = runner.invoke(app, ["merchants", "rotate-key", "Acme", "--overlap", "90d",
+                                   "--database-url", db_url])
+    assert too_long.exit_code == 2 and "overlap" in too_long.output

@@ -97,3 +97,35 @@ def test_rolled_back_work_leaves_no_event(db_engine: Engine) -> None:
     with db_engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(outbox)).scalar_one() == 0
         assert conn.execute(select(func.count()).select_from(payments)).scalar_one() == 0
+
+
+class HalfDelivered:
+    """A sink whose delivery reports confirm only some events (a broker that went away)."""
+
+    name = "flaky"
+
+    def __init__(self, lost: set[str]) -> None:
+        self.lost = lost
+
+    def publish(self, events: list[OutboxEvent], relay_conn: Connection) -> set[str]:
+        return {e.event_id for e in events} - self.lost
+
+
+def test_only_confirmed_events_are_marked_and_never_out_of_order(db_engine: Engine) -> None:
+    service, _, _ = make_service(db_engine)
+    first = service.create_payment("m", "a", payment_request(reference="a")).body["id"]
+    second = service.create_payment("m", "b", payment_request(reference="b")).body["id"]
+    with db_engine.connect() as conn:
+        events = conn.execute(select(outbox.c.event_id, outbox.c.payment_id)
+                              .order_by(outbox.c.id)).all()
+    lost = next(e.event_id for e in events if e.payment_id == first)  # the first one's first
+    OutboxRelay(db_engine, HalfDelivered({lost})).drain()
+    with db_engine.connect() as conn:
+        pending = conn.execute(select(outbox.c.payment_id).where(
+            outbox.c.published_at.is_(None))).scalars().all()
+    # everything of the first payment waits behind its lost event; the second went out
+    assert set(pending) == {first} and pending.count(first) == sum(
+        e.payment_id == first for e in events)
+    assert second not in pending
+    assert OutboxRelay(db_engine, HalfDelivered(set())).drain() == len(pending)
+    assert pending_count(db_engine) == 0

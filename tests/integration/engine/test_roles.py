@@ -82,8 +82,7 @@ def test_the_read_only_role_reads_and_writes_nothing(readonly_engine: Engine) ->
     with readonly_engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM payments")).scalar_one() == 0
     with pytest.raises(DBAPIError, match="permission denied"), readonly_engine.begin() as conn:
-        conn.execute(text("INSERT INTO merchants (id, name, api_key_hash, created_at) "
-                          "VALUES ('m', 'm', 'h', now())"))
+        conn.execute(text("INSERT INTO merchants (id, name, created_at) VALUES ('m', 'm', now())"))
 
 
 def test_roles_refuse_example_passwords_and_sqlite(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from engine.api.app import create_app
 from engine.observability.metrics import Metrics, PrometheusObserver
+from engine.payments.admins import create_admin
 from engine.payments.merchants import create_merchant
 from engine.payments.toggles import ToggleReader, audit_trail, set_mode
 from engine.providers.simulated import SqlBook, duplicate_charges
@@ -25,7 +26,6 @@ PROVIDERS = ["eastpay", "northwind", "southbank"]
 
 @pytest.fixture
 def env(db_engine: Engine, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("PAYSIGNAL_ADMIN_TOKEN", "admin-secret-token")
     metrics = Metrics()
     book = SqlBook(db_engine)
     service, _, _ = make_service(db_engine, book=book, observer=PrometheusObserver(metrics),
@@ -59,7 +59,8 @@ def test_enforce_is_the_default_and_blocks_duplicates(env) -> None:  # type: ign
 
 def test_shadow_lets_a_would_be_duplicate_through_and_counts_it(env) -> None:  # type: ignore[no-untyped-def]
     client, book, engine = env
-    set_mode(engine, provider="eastpay", mode="shadow", actor="alice", known_providers=PROVIDERS)
+    set_mode(engine, provider="eastpay", mode="shadow", actor="alice", reason="test",
+             known_providers=PROVIDERS)
     assert send_twice(client, BODY) == [201, 201]
     assert len(book.charges()) == 2  # shadow does not block: that is what it measures
     assert sample(client, "paysignal_idempotency_shadow_detections_total", provider="eastpay",
@@ -76,7 +77,8 @@ def test_shadow_lets_a_would_be_duplicate_through_and_counts_it(env) -> None:  #
 
 def test_off_ignores_keys_and_other_providers_keep_enforcing(env) -> None:  # type: ignore[no-untyped-def]
     client, book, engine = env
-    set_mode(engine, provider="eastpay", mode="off", actor="alice", known_providers=PROVIDERS)
+    set_mode(engine, provider="eastpay", mode="off", actor="alice", reason="test",
+             known_providers=PROVIDERS)
     assert send_twice(client, BODY) == [201, 201]
     assert len(book.charges()) == 2
     assert sample(client, "paysignal_idempotency_shadow_detections_total", provider="eastpay",
@@ -88,9 +90,10 @@ def test_off_ignores_keys_and_other_providers_keep_enforcing(env) -> None:  # ty
 
 def test_a_payment_method_toggle_overrides_the_provider_toggle(env) -> None:  # type: ignore[no-untyped-def]
     client, book, engine = env
-    set_mode(engine, provider="eastpay", mode="off", actor="a", known_providers=PROVIDERS)
-    set_mode(engine, provider="eastpay", payment_method="tok_approve", mode="enforce", actor="a",
+    set_mode(engine, provider="eastpay", mode="off", actor="a", reason="test",
              known_providers=PROVIDERS)
+    set_mode(engine, provider="eastpay", payment_method="tok_approve", mode="enforce", actor="a",
+             reason="test", known_providers=PROVIDERS)
     assert send_twice(client, BODY) == [201, 201]
     assert len(book.charges()) == 1
 
@@ -99,7 +102,8 @@ def test_changes_are_audited_and_the_audit_is_append_only(env) -> None:  # type:
     _, _, engine = env
     set_mode(engine, provider="southbank", mode="shadow", actor="alice", reason="rollout step 1",
              known_providers=PROVIDERS)
-    set_mode(engine, provider="southbank", mode="enforce", actor="bob", known_providers=PROVIDERS)
+    set_mode(engine, provider="southbank", mode="enforce", actor="bob", reason="test",
+             known_providers=PROVIDERS)
     trail = audit_trail(engine)
     assert [(a["from"], a["to"], a["actor"]) for a in trail] == [
         ("shadow", "enforce", "bob"), ("enforce", "shadow", "alice")]
@@ -112,32 +116,43 @@ def test_changes_are_audited_and_the_audit_is_append_only(env) -> None:  # type:
 def test_toggles_through_the_cli(env, db_url: str) -> None:  # type: ignore[no-untyped-def]
     runner = CliRunner()
     r = runner.invoke(cli, ["toggles", "set", "--provider", "northwind", "--mode", "shadow",
-                            "--actor", "carol", "--json", "--database-url", db_url])
+                            "--actor", "carol", "--reason", "canary", "--json",
+                            "--database-url", db_url])
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["to"] == "shadow"
     listed = json.loads(runner.invoke(cli, ["toggles", "list", "--json",
                                             "--database-url", db_url]).stdout)
     assert listed["toggles"][0]["mode"] == "shadow" and listed["audit"][0]["actor"] == "carol"
     bad = runner.invoke(cli, ["toggles", "set", "--provider", "acme", "--mode", "off",
-                              "--actor", "x", "--database-url", db_url])
+                              "--actor", "x", "--reason", "r", "--database-url", db_url])
     assert bad.exit_code == 2 and "provider: unknown provider 'acme'" in bad.output
     bad = runner.invoke(cli, ["toggles", "set", "--provider", "eastpay", "--mode", "sometimes",
-                              "--actor", "x", "--database-url", db_url])
+                              "--actor", "x", "--reason", "r", "--database-url", db_url])
     assert bad.exit_code == 2 and "mode: must be one of" in bad.output
+    unexplained = runner.invoke(cli, ["toggles", "set", "--provider", "eastpay", "--mode", "off",
+                                      "--actor", "x", "--reason", " ", "--database-url", db_url])
+    assert unexplained.exit_code == 2 and "reason: is required" in unexplained.output
 
 
-def test_toggles_through_the_admin_api_need_the_admin_token(env) -> None:  # type: ignore[no-untyped-def]
-    client, _, _ = env
-    change = {"mode": "shadow", "actor": "dave", "reason": "canary"}
+def test_toggles_through_the_admin_api_need_an_admins_own_token(env) -> None:  # type: ignore[no-untyped-def]
+    client, _, engine = env
+    change = {"mode": "shadow", "reason": "canary"}
     denied = client.put("/v1/admin/toggles/eastpay", json=change)  # a merchant key is not enough
     assert denied.status_code == 401
-    admin = {"Authorization": "Bearer admin-secret-token"}
+    admin = {"Authorization": f"Bearer {create_admin(engine, 'dave').token}"}
     r = client.put("/v1/admin/toggles/eastpay", json=change, headers=admin)
     assert r.status_code == 200 and r.json()["to"] == "shadow"
     state = client.get("/v1/admin/toggles", headers=admin).json()
     assert state["toggles"][0]["mode"] == "shadow" and state["audit"][0]["reason"] == "canary"
+    assert state["audit"][0]["actor"] == "dave"  # the token's holder, not a self-declared name
+    spoofed = client.put("/v1/admin/toggles/eastpay", headers=admin,
+                         json={**change, "actor": "mallory"})
+    assert spoofed.status_code == 400
+    unexplained = client.put("/v1/admin/toggles/eastpay", headers=admin,
+                             json={"mode": "off", "reason": ""})
+    assert unexplained.status_code == 400 and unexplained.json()["errors"][0]["field"] == "reason"
     assert sample(client, "paysignal_idempotency_enforcement_mode", provider="eastpay",
                   payment_method="*", mode="shadow") == 1
-    bad = client.put("/v1/admin/toggles/eastpay", json={"mode": "maybe", "actor": "x"},
+    bad = client.put("/v1/admin/toggles/eastpay", json={"mode": "maybe", "reason": "x"},
                      headers=admin)
     assert bad.status_code == 400

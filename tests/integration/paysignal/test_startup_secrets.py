@@ -34,13 +34,14 @@ def test_serve_refuses_to_start_without_a_real_secret_for_every_provider(
     assert "secrets.token_hex" in result.output
 
 
-def test_an_example_admin_token_is_refused_too(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_database_password_left_at_its_example_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     for provider in provider_names():
         monkeypatch.setenv(webhook_secret_variable(provider), GOOD)
-    monkeypatch.setenv("PAYSIGNAL_ADMIN_TOKEN", "change-me-admin-token")
     result = CliRunner().invoke(app, ["serve", "api", "--database-url",
-                                      f"sqlite:///{tmp_path / 'x.db'}"])
-    assert result.exit_code == 2 and "PAYSIGNAL_ADMIN_TOKEN" in result.output
+                                      "postgresql://paysignal_app:change-me-app-db-password"
+                                      "@127.0.0.1:1/paysignal"])
+    assert result.exit_code == 2 and "PAYSIGNAL_DATABASE_URL" in result.output
+    assert "change-me-app" not in result.output  # the refusal never echoes the password
 
 
 def test_without_a_secret_every_notification_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -23,10 +23,10 @@ def _prometheus_installed() -> None:
     assert shutil.which("prometheus"), "needs Debian's prometheus package (tests/run.sh installs it)"
 
 
-def start_api(db_url: str, port: int) -> subprocess.Popen[bytes]:
+def start_api(db_url: str, port: int, metrics_port: int) -> subprocess.Popen[bytes]:
     paysignal = Path(sys.executable).with_name("paysignal")
     return subprocess.Popen([str(paysignal), "serve", "api", "--port", str(port),
-                             "--database-url", db_url],
+                             "--metrics-port", str(metrics_port), "--database-url", db_url],
                             env={**os.environ, "PAYSIGNAL_PROVIDER_PROFILE": "calm"},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -56,12 +56,16 @@ def test_prometheus_scrapes_the_api_and_promql_returns_the_counters(db_url: str,
                                                                       tmp_path: Path) -> None:
     engine = db.make_engine(db_url)
     api_key = create_merchant(engine, "scraped").api_key
-    api_port, prom_port = free_port(), free_port()
-    api = start_api(db_url, api_port)
-    prometheus = start_prometheus(tmp_path, api_port, prom_port)
+    api_port, prom_port, metrics_port = free_port(), free_port(), free_port()
+    api = start_api(db_url, api_port, metrics_port)
+    prometheus = start_prometheus(tmp_path, metrics_port, prom_port)
     try:
         base, prom = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{prom_port}"
         wait_for_http(f"{base}/readyz")
+        # metrics only on their own loopback listener, never on the public port
+        assert httpx.get(f"{base}/metrics").status_code == 404
+        assert "paysignal_http_requests_total" in httpx.get(
+            f"http://127.0.0.1:{metrics_port}/metrics").text
         headers = {"Authorization": f"Bearer {api_key}"}
         for i in range(5):
             body = {"amount": 1000 + i, "currency": "EUR", "reference": f"o{i}",
@@ -99,13 +103,14 @@ def test_the_database_and_prometheus_slo_backends_agree_on_the_same_traffic(
 
     engine = db.make_engine(db_url)
     api_key = create_merchant(engine, "agreeing").api_key
-    api_port, prom_port = free_port(), free_port()
+    api_port, prom_port, metrics_port = free_port(), free_port(), free_port()
     api = subprocess.Popen([str(Path(sys.executable).with_name("paysignal")), "serve", "api",
-                            "--port", str(api_port), "--database-url", db_url],
+                            "--port", str(api_port), "--metrics-port", str(metrics_port),
+                            "--database-url", db_url],
                            env={**os.environ, "PAYSIGNAL_PROVIDER_PROFILE": "default",
                                 "PAYSIGNAL_PROVIDER_SEED": "3"},
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    prometheus = start_prometheus(tmp_path, api_port, prom_port)
+    prometheus = start_prometheus(tmp_path, metrics_port, prom_port)
     try:
         base, prom = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{prom_port}"
         wait_for_http(f"{base}/readyz")

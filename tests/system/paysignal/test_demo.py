@@ -53,12 +53,14 @@ def test_demo_runs_the_day_and_exits_with_no_serve(tmp_path: Path) -> None:
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
 def test_demo_serves_api_worker_and_dashboard_until_interrupted(tmp_path: Path,
                                                                 stop: signal.Signals) -> None:
-    ports = {"api": free_port(), "dashboard": free_port(), "worker": free_port()}
+    ports = {"api": free_port(), "dashboard": free_port(), "worker": free_port(),
+             "api_metrics": free_port()}
     url = f"sqlite:///{tmp_path / 'demo.db'}"
     proc = subprocess.Popen(
         [PAYSIGNAL, "demo", "--fast", "--payments", "60", "--database-url", url, "--workdir",
          str(tmp_path / "demo"), "--api-port", str(ports["api"]), "--dashboard-port",
-         str(ports["dashboard"]), "--worker-metrics-port", str(ports["worker"])],
+         str(ports["dashboard"]), "--worker-metrics-port", str(ports["worker"]),
+         "--api-metrics-port", str(ports["api_metrics"])],
         env=clean_env(), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True, start_new_session=True)
     lines: list[str] = []
@@ -71,6 +73,7 @@ def test_demo_serves_api_worker_and_dashboard_until_interrupted(tmp_path: Path,
             assert time.monotonic() < deadline, "".join(lines)
         for path in (f"http://127.0.0.1:{ports['api']}/healthz",
                      f"http://127.0.0.1:{ports['worker']}/metrics",
+                     f"http://127.0.0.1:{ports['api_metrics']}/metrics",
                      f"http://127.0.0.1:{ports['dashboard']}/_stcore/health"):
             with urllib.request.urlopen(path, timeout=10) as response:
                 assert response.status == 200, path

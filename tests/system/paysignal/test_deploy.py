@@ -46,7 +46,7 @@ def test_compose_file_is_valid_with_every_service() -> None:
     assert services["worker"]["environment"]["PAYSIGNAL_KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
 
 
-@pytest.mark.parametrize("secret", ["PAYSIGNAL_ADMIN_TOKEN", "PAYSIGNAL_WEBHOOK_SECRET_SOUTHBANK"])
+@pytest.mark.parametrize("secret", ["PAYSIGNAL_APP_DB_PASSWORD", "PAYSIGNAL_WEBHOOK_SECRET_SOUTHBANK"])
 def test_compose_refuses_to_start_without_its_secrets(tmp_path: Path, secret: str) -> None:
     example = (ROOT / ".env.example").read_text()
     partial = tmp_path / ".env"
@@ -78,8 +78,9 @@ def test_services_are_wired_to_each_other() -> None:
     prometheus = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
     targets = {t for job in prometheus["scrape_configs"] for sc in job["static_configs"]
                for t in sc["targets"]}
-    assert targets == {"api:8000", "worker:9101"}
-    assert "8000" in services["api"]["command"] and "9101" in services["worker"]["command"]
+    assert targets == {"api:9100", "worker:9101"}
+    assert "9100" in services["api"]["command"] and "9101" in services["worker"]["command"]
+    assert "9100" not in str(services["api"]["ports"])  # metrics are never published
     assert "0.0.0.0" in services["worker"]["command"]  # reachable by Prometheus
     assert prometheus["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == \
         ["alertmanager:9093"]

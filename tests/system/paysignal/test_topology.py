@@ -58,7 +58,8 @@ def test_a_provider_incident_pages_through_alertmanager_and_through_paysignal(
     engine.dispose()
 
     hook = WebhookRecorder()
-    api_port, worker_port, prom_port, am_port, am_cluster = (free_port() for _ in range(5))
+    api_port, worker_port, prom_port, am_port, am_cluster, api_metrics = (
+        free_port() for _ in range(6))
     (tmp_path / "paysignal-routes.yml").write_text(ROUTES.format(port=hook.port,
                                                                  path="paysignal"))
     (tmp_path / "am-routes.yml").write_text(ROUTES.format(port=hook.port,
@@ -81,13 +82,14 @@ alerting:
     - static_configs: [{{targets: ["127.0.0.1:{am_port}"]}}]
 scrape_configs:
   - job_name: paysignal-api
-    static_configs: [{{targets: ["127.0.0.1:{api_port}"]}}]
+    static_configs: [{{targets: ["127.0.0.1:{api_metrics}"]}}]
   - job_name: paysignal-worker
     static_configs: [{{targets: ["127.0.0.1:{worker_port}"]}}]
 """)
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
     procs = [
-        subprocess.Popen([PAYSIGNAL, "serve", "api", "--port", str(api_port)],
+        subprocess.Popen([PAYSIGNAL, "serve", "api", "--port", str(api_port),
+                          "--metrics-port", str(api_metrics)],
                          env={**env, "PAYSIGNAL_PROVIDER_PROFILE": "calm"}, **quiet),
         subprocess.Popen([PAYSIGNAL, "serve", "worker", "--metrics-port", str(worker_port)],
                          env={**env, "PAYSIGNAL_WORKER_INTERVAL_SCALE": "0.05",

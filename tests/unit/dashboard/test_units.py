@@ -12,7 +12,6 @@ from dashboard.auth import (
     LoginError,
     Role,
     check_bind,
-    check_password,
     login_configured,
     oidc_user,
 )
@@ -49,31 +48,46 @@ def test_money_is_exact_in_each_currencys_minor_units(minor, currency, text) -> 
     assert money(minor, currency) == text
 
 
-def test_a_password_gives_its_roles_and_nothing_else() -> None:
-    env = {"PAYSIGNAL_DASHBOARD_PASSWORD_FINANCE": "f-secret",
-           "PAYSIGNAL_DASHBOARD_PASSWORD_ENGINEERING": "e-secret"}
-    assert check_password("ana", "f-secret", env).roles == {Role.FINANCE}
-    with pytest.raises(LoginError, match="password"):
-        check_password("ana", "e-secret ", env)
-    with pytest.raises(LoginError, match="name"):
-        check_password("  ", "f-secret", env)
+def verified(email: str) -> dict[str, object]:
+    return {"email": email, "email_verified": True, "sub": "opaque-123"}
 
 
-def test_oidc_users_get_mapped_roles_or_viewer() -> None:
+def test_oidc_users_get_mapped_roles_and_everyone_else_is_refused() -> None:
     env = {"PAYSIGNAL_DASHBOARD_ROLES": "ana@x.test=finance,engineering; bo@x.test=viewer"}
-    assert oidc_user("Ana@x.test", env).roles == {Role.FINANCE, Role.ENGINEERING}
-    assert oidc_user("cy@x.test", env).roles == {Role.VIEWER}
+    assert oidc_user(verified("Ana@x.test"), env).roles == {Role.FINANCE, Role.ENGINEERING}
+    assert oidc_user(verified("bo@x.test"), env).roles == {Role.VIEWER}
+    with pytest.raises(LoginError, match="not allowed"):
+        oidc_user(verified("cy@x.test"), env)  # the identity provider accepts everyone
     with pytest.raises(LoginError, match="'admin' is not a role"):
-        oidc_user("ana@x.test", {"PAYSIGNAL_DASHBOARD_ROLES": "ana@x.test=admin"})
+        oidc_user(verified("ana@x.test"), {"PAYSIGNAL_DASHBOARD_ROLES": "ana@x.test=admin"})
+
+
+def test_an_allowed_domain_may_view_and_nothing_more() -> None:
+    env = {"PAYSIGNAL_DASHBOARD_ALLOWED_DOMAINS": "x.test, corp.example"}
+    assert oidc_user(verified("cy@x.test"), env).roles == {Role.VIEWER}
+    with pytest.raises(LoginError, match="not allowed"):
+        oidc_user(verified("cy@x.test.evil.example"), env)
+
+
+@pytest.mark.parametrize("claims", [
+    {"email": "ana@x.test", "email_verified": False},
+    {"email": "ana@x.test"},
+    {"sub": "ana@x.test", "email_verified": True},  # no fallback to the opaque subject
+])
+def test_oidc_needs_a_verified_email(claims: dict[str, object]) -> None:
+    env = {"PAYSIGNAL_DASHBOARD_ROLES": "ana@x.test=finance"}
+    with pytest.raises(LoginError):
+        oidc_user(claims, env)
 
 
 def test_oidc_counts_as_a_login_when_streamlit_secrets_have_auth(tmp_path: Path) -> None:
     secrets = tmp_path / "secrets.toml"
     secrets.write_text('[auth]\nredirect_uri = "http://127.0.0.1:8501/oauth2callback"\n')
-    assert login_configured({}, [secrets]) and not login_configured({}, [tmp_path / "none"])
+    assert login_configured(False, [secrets]) and not login_configured(False, [tmp_path / "none"])
+    assert login_configured(True, [tmp_path / "none"])  # named accounts are a login too
     secrets.write_text("[auth\n")
     with pytest.raises(LoginError, match="not valid TOML"):
-        login_configured({}, [secrets])
+        login_configured(False, [secrets])
 
 
 @pytest.mark.parametrize("address", ["127.0.0.1", "::1", "localhost", "127.0.0.2"])

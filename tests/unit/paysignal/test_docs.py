@@ -41,7 +41,9 @@ def test_readme_documents_every_cli_command() -> None:
                     "outbox relay", "keys expire", "states", "merchants create", "serve api",
                     "toggles set", "toggles list", "reconcile", "breaks list",
                     "breaks sign-off", "breaks checkpoints", "serve worker", "demo",
-                    "serve dashboard", "sim-test"):
+                    "serve dashboard", "sim-test", "db roles", "admins create", "admins revoke",
+                    "admins list", "merchants rotate-key", "merchants revoke-key",
+                    "merchants keys", "users add", "users disable", "users list"):
         assert f"`paysignal {command}" in README
         result = CliRunner().invoke(app, [*command.split(), "--help"])
         assert result.exit_code == 0, result.output
