@@ -28,16 +28,19 @@ from bench._common import base_parser, pgbench_tps, report, server  # noqa: E402
 from engine.payments.merchants import create_merchant  # noqa: E402
 from engine.storage import db  # noqa: E402
 from engine.storage.tables import sim_provider_operations as ops  # noqa: E402
+from paysignal.simulation.secrets import ensure_webhook_secrets  # noqa: E402
 from tests.support.postgres import free_port  # noqa: E402
 
 
 def start_replicas(url: str, count: int) -> tuple[list[subprocess.Popen[bytes]], list[str]]:
     paysignal = Path(sys.executable).with_name("paysignal")
+    ensure_webhook_secrets()  # the API refuses to start without them; the bench sends none
     procs, bases = [], []
     for _ in range(count):
         port = free_port()
         procs.append(subprocess.Popen(
-            [str(paysignal), "serve", "api", "--port", str(port), "--database-url", url],
+            [str(paysignal), "serve", "api", "--port", str(port), "--metrics-port",
+             str(free_port()), "--database-url", url],
             env={**os.environ, "PAYSIGNAL_PROVIDER_PROFILE": "calm", "PAYSIGNAL_LOG_LEVEL": "WARNING"},
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         bases.append(f"http://127.0.0.1:{port}")

@@ -18,31 +18,28 @@ bearer = HTTPBearer(auto_error=False, description="The merchant's API key")
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
+def _bearer_identity(authenticate_token: Callable[[str], str | None]) -> Callable[..., str]:
+    """A dependency returning whoever the bearer token identifies, or 401."""
+
+    def identity(credentials: Credentials = None) -> str:
+        token = credentials.credentials.strip() if credentials else ""
+        who = authenticate_token(token) if token else None
+        if who is None:
+            raise UnauthorizedError
+        return who
+
+    return identity
+
+
 def merchant_dependency(engine: Engine) -> Callable[..., str]:
     """A dependency returning the calling merchant's id."""
-
-    def merchant(credentials: Credentials = None) -> str:
-        token = credentials.credentials.strip() if credentials else ""
-        merchant_id = authenticate(engine, token) if token else None
-        if merchant_id is None:
-            raise UnauthorizedError
-        return merchant_id
-
-    return merchant
+    return _bearer_identity(lambda token: authenticate(engine, token))
 
 
 def admin_dependency(engine: Engine) -> Callable[..., str]:
     """A dependency returning the calling admin's name (`paysignal admins create NAME` gives each
     operator a token of their own; a revoked token is refused)."""
-
-    def admin(credentials: Credentials = None) -> str:
-        token = credentials.credentials.strip() if credentials else ""
-        name = authenticate_admin(engine, token) if token else None
-        if name is None:
-            raise UnauthorizedError
-        return name
-
-    return admin
+    return _bearer_identity(lambda token: authenticate_admin(engine, token))
 
 
 def idempotency_key(key: Annotated[str, Header(
