@@ -174,12 +174,13 @@ class IdempotencyProtocol:
             with tracer.start_as_current_span("idempotency.check") as span, \
                     self.unit_of_work() as uow:
                 span.set_attribute("paysignal.operation", request.operation)
-                existing = self._claim(uow, request, values, key_id, now)
-                if isinstance(existing, _Claimed):
+                claim = self._claim(uow, request, values, key_id, now)
+                if isinstance(claim, _Claimed):  # a new key: phase 1 is written with it
                     uow.commit()
                     self.observer.idempotency("new")
-                    self._observe_transitions(existing.payment, existing.transitions)
-                    return self._next_after_commit(hold, existing.payment)
+                    self._observe_transitions(claim.payment, claim.transitions)
+                    return self._next_after_commit(hold, claim.payment)
+                existing = claim  # the key was seen before: replay, refuse or take over
                 span.set_attribute("paysignal.idempotency.outcome", "existing")
                 replay = self._check_existing(existing, request, fingerprint, now)
                 if replay is not None:
