@@ -8,12 +8,17 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, Integer, Table, and_, insert, select, update
+from sqlalchemy import Connection, Engine, Integer, Table, and_, insert, select, update
 
 from engine.domain.text import validate_text
 from engine.exceptions import PaysignalError, ValidationError
 from engine.files import write_atomically
-from engine.storage.tables import recon_break_audit, recon_breaks, recon_checkpoints
+from engine.storage.tables import (
+    recon_break_audit,
+    recon_breaks,
+    recon_checkpoints,
+    recon_sign_offs,
+)
 
 # One table of allowed moves, like the payment state machine.
 BREAK_TRANSITIONS: dict[str, frozenset[str]] = {
@@ -22,6 +27,7 @@ BREAK_TRANSITIONS: dict[str, frozenset[str]] = {
     "resolved": frozenset(),
     "written_off": frozenset(),
 }
+CLOSED = frozenset(status for status, moves in BREAK_TRANSITIONS.items() if not moves)
 
 
 class BreakNotFoundError(PaysignalError):
@@ -31,7 +37,10 @@ class BreakNotFoundError(PaysignalError):
 
 class InvalidBreakTransitionError(PaysignalError):
     def __init__(self, break_id: str, from_status: str, to_status: str) -> None:
-        super().__init__(f"break {break_id}: {from_status} -> {to_status} is not allowed")
+        if from_status == to_status:
+            super().__init__(f"break {break_id} is already {from_status}: nothing to change")
+        else:
+            super().__init__(f"break {break_id}: {from_status} -> {to_status} is not allowed")
 
 
 class SignOffRefusedError(PaysignalError):
@@ -89,6 +98,8 @@ def move_break(engine: Engine, break_id: str, to_status: str, *, actor: str, not
                            .with_for_update()).first()
         if row is None:
             raise BreakNotFoundError(break_id)
+        if to_status == row.status and to_status in CLOSED:
+            raise InvalidBreakTransitionError(break_id, row.status, to_status)  # already closed
         if to_status != row.status and to_status not in BREAK_TRANSITIONS[row.status]:
             raise InvalidBreakTransitionError(break_id, row.status, to_status)
         values: dict[str, Any] = {"status": to_status, "updated_at": now}
@@ -104,7 +115,8 @@ def move_break(engine: Engine, break_id: str, to_status: str, *, actor: str, not
 def sign_off(engine: Engine, provider: str, day: date, *, actor: str,
              override: str | None = None) -> dict[str, Any]:
     """Finance signs off a provider-day. With open breaks that needs an explicit override
-    reason, which is recorded."""
+    reason, which is recorded. Every sign-off is kept (who, when, why, how many breaks were
+    open); a second one supersedes the first, which stays in `sign_offs`."""
     validate_text(actor, "actor", 128)
     with engine.begin() as conn:
         where = and_(recon_checkpoints.c.provider == provider,
@@ -121,16 +133,35 @@ def sign_off(engine: Engine, provider: str, day: date, *, actor: str,
                 "override reason to accept them")
         if override:
             validate_text(override, "override", 1000)
+        now = datetime.now(UTC)
+        kept_override = override if still_open else None
+        conn.execute(insert(recon_sign_offs).values(
+            provider=provider, settled_on=day, actor=actor, at=now, override=kept_override,
+            open_breaks=len(still_open)))
         conn.execute(update(recon_checkpoints).where(where).values(
-            signed_off_by=actor, signed_off_at=datetime.now(UTC),
-            sign_off_override=override if still_open else None))
-        return dict(conn.execute(select(recon_checkpoints).where(where)).one()._mapping)
+            signed_off_by=actor, signed_off_at=now, sign_off_override=kept_override))
+        row = dict(conn.execute(select(recon_checkpoints).where(where)).one()._mapping)
+        row["sign_offs"] = _sign_offs(conn, provider, day)
+        return row
 
 
-def checkpoints(engine: Engine) -> list[dict[str, Any]]:
+def _sign_offs(conn: Connection, provider: str, day: date) -> list[dict[str, Any]]:
+    """Every sign-off of the provider-day, oldest first (the last one stands)."""
+    s = recon_sign_offs.c
+    rows = conn.execute(select(s.actor, s.at, s.override, s.open_breaks).where(
+        s.provider == provider, s.settled_on == day).order_by(s.id)).all()
+    return [dict(r._mapping) for r in rows]
+
+
+def checkpoints(engine: Engine, with_history: bool = False) -> list[dict[str, Any]]:
+    """Checkpoints per provider-day; with_history adds every sign-off (`sign_offs`)."""
     with engine.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(select(recon_checkpoints).order_by(
+        rows = [dict(r._mapping) for r in conn.execute(select(recon_checkpoints).order_by(
             recon_checkpoints.c.settled_on, recon_checkpoints.c.provider))]
+        if with_history:
+            for row in rows:
+                row["sign_offs"] = _sign_offs(conn, row["provider"], row["settled_on"])
+    return rows
 
 
 def export(rows: list[dict[str, Any]], path: Path, table: Table) -> None:

@@ -352,6 +352,20 @@ recon_checkpoints = Table(
     Column("sign_off_override", String(1000)),
 )
 
+# Every finance sign-off of a provider-day, append-only: a later one supersedes an earlier one,
+# and both stay (the checkpoint row mirrors the latest).
+recon_sign_offs = Table(
+    "recon_sign_offs", metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("provider", String(32), nullable=False),
+    Column("settled_on", Date, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("at", TS, nullable=False),
+    Column("override", String(1000)),
+    Column("open_breaks", Integer, nullable=False),
+    Index("ix_recon_sign_offs_day", "provider", "settled_on", "id"),
+)
+
 # Scheduled job runs: a (job, slot) row is claimed before the run, so each run executes once
 # across any number of workers; the row records how it went.
 job_runs = Table(

@@ -161,17 +161,23 @@ def breaks_sign_off(provider: Annotated[str, typer.Option()],
                                    override=override))
     out.print(f"{provider} {day} signed off by {row['signed_off_by']}"
               + (f" with override: {row['sign_off_override']}" if row["sign_off_override"] else ""))
+    earlier = row["sign_offs"][:-1]
+    if earlier:
+        last = earlier[-1]
+        out.print(f"this supersedes {len(earlier)} earlier sign-off(s), the last by "
+                  f"{last['actor']} at {last['at']}; all are kept (breaks checkpoints)")
 
 
 @breaks_app.command("checkpoints")
 def breaks_checkpoints(export_to: Annotated[Path | None, typer.Option(
         "--export", help="Write the checkpoints to this .csv or .parquet file.")] = None,
                        database_url: DatabaseUrl = None) -> None:
-    """Reconciliation checkpoints per provider-day (JSON, or a file with --export)."""
+    """Reconciliation checkpoints per provider-day with every sign-off (JSON), or a file with
+    --export."""
     from engine.settlement.breaks import checkpoints, export
     from engine.storage.tables import recon_checkpoints
 
-    rows = checkpoints(ready_engine(database_url))
+    rows = checkpoints(ready_engine(database_url), with_history=export_to is None)
     if export_to is not None:
         guarded(lambda: export(rows, export_to, recon_checkpoints))
         out.print(f"wrote {len(rows)} checkpoints to {export_to}")

@@ -101,3 +101,34 @@ def test_breaks_and_checkpoints_export_as_csv_and_parquet_from_the_cli(
     bad = runner.invoke(app, ["breaks", "resolve", "brk_nope", "--actor", "a", "--note", "n",
                               "--database-url", db_url])
     assert bad.exit_code == 2 and "no break" in bad.output
+
+
+@pytest.mark.slow
+def test_a_second_sign_off_supersedes_the_first_and_both_stay_visible(
+        reconciled: Engine, db_url: str) -> None:
+    brk = list_breaks(reconciled, status="open")[0]
+    day = brk["settled_on"]
+    sign_off(reconciled, brk["provider"], day, actor="ana", override="accepted, FIN-78")
+    again = sign_off(reconciled, brk["provider"], day, actor="bo", override="again")
+    assert again["signed_off_by"] == "bo"
+    assert [(s["actor"], s["override"]) for s in again["sign_offs"]] == [
+        ("ana", "accepted, FIN-78"), ("bo", "again")]
+    assert all(s["open_breaks"] > 0 for s in again["sign_offs"])
+    listed = json.loads(CliRunner().invoke(app, ["breaks", "checkpoints", "--database-url",
+                                                 db_url]).stdout)
+    ours = next(c for c in listed if c["provider"] == brk["provider"]
+                and c["settled_on"] == str(day))
+    assert [s["actor"] for s in ours["sign_offs"]] == ["ana", "bo"]
+    with pytest.raises(DBAPIError, match="append-only"), reconciled.begin() as conn:
+        conn.execute(text("UPDATE recon_sign_offs SET actor = 'mallory'"))
+
+
+@pytest.mark.slow
+def test_closing_a_closed_break_again_is_refused_with_a_clear_message(reconciled: Engine) -> None:
+    brk = list_breaks(reconciled, status="open")[0]
+    move_break(reconciled, brk["id"], "resolved", actor="ana", note="fixed")
+    for again in ("resolved", "written_off"):
+        with pytest.raises(InvalidBreakTransitionError, match="already resolved|not allowed"):
+            move_break(reconciled, brk["id"], again, actor="ana", note="twice")
+    audit = show_break(reconciled, brk["id"])["audit"]
+    assert [(a["from_status"], a["to_status"]) for a in audit] == [("open", "resolved")]
