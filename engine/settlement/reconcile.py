@@ -55,6 +55,10 @@ class DayResult:
     matched_amount_minor: int = 0
     breaks: list[Break] = field(default_factory=list)
     closed: int = 0
+    new_breaks: list[Break] = field(default_factory=list)
+    """Of `breaks`, those this reconciliation opened (the others were open already)."""
+    closed_breaks: list[tuple[str, str]] = field(default_factory=list)
+    """(kind, provider reference) of the breaks this reconciliation closed."""
 
 
 ActualLine = tuple[str, str | None, str, int, int, str]
@@ -254,34 +258,42 @@ def _store(engine: Engine, result: DayResult, actor: str) -> None:
     with engine.begin() as conn:
         stmt = insert_ignoring_conflicts(conn, recon_breaks, "provider", "kind",
                                          "provider_reference")
+        inserted: set[tuple[str, str]] = set()
         if result.breaks:
-            conn.execute(stmt, [dict(
+            stmt = stmt.returning(recon_breaks.c.kind, recon_breaks.c.provider_reference)
+            inserted = {(r.kind, r.provider_reference) for r in conn.execute(stmt, [dict(
                 id=f"brk_{uuid.uuid4().hex}", provider=b.provider, settled_on=result.settled_on,
                 kind=b.kind, provider_reference=b.provider_reference, payment_id=b.payment_id,
                 currency=b.currency, expected_minor=b.expected_minor, actual_minor=b.actual_minor,
-                status="open", opened_at=now, updated_at=now) for b in result.breaks])
+                status="open", opened_at=now, updated_at=now) for b in result.breaks])}
+        result.new_breaks = [b for b in result.breaks if (b.kind, b.provider_reference) in inserted]
         stale = conn.execute(select(recon_breaks.c.id, recon_breaks.c.status, recon_breaks.c.kind,
                                     recon_breaks.c.provider_reference).where(
             recon_breaks.c.provider == result.provider,
             recon_breaks.c.settled_on == result.settled_on,
             recon_breaks.c.status.in_(OPEN_STATUSES))).all()
-        to_close = [(r.id, r.status, "no longer found when the day was reconciled again")
+        to_close = [(r.id, r.status, "no longer found when the day was reconciled again",
+                     r.kind, r.provider_reference)
                     for r in stale if (r.kind, r.provider_reference) not in found]
         late_refs = [b.provider_reference for b in result.breaks if b.kind == "late_settlement"]
         if late_refs:
-            to_close += [(r.id, r.status, f"settled late, on {result.settled_on}")
-                         for r in conn.execute(select(recon_breaks.c.id, recon_breaks.c.status)
+            to_close += [(r.id, r.status, f"settled late, on {result.settled_on}", r.kind,
+                          r.provider_reference)
+                         for r in conn.execute(select(recon_breaks.c.id, recon_breaks.c.status,
+                                                      recon_breaks.c.kind,
+                                                      recon_breaks.c.provider_reference)
                          .where(recon_breaks.c.provider == result.provider,
                                 recon_breaks.c.kind == "missing_in_provider",
                                 recon_breaks.c.provider_reference.in_(late_refs),
                                 recon_breaks.c.status.in_(OPEN_STATUSES)))]
-        for break_id, status, note in to_close:
+        for break_id, status, note, _kind, _ref in to_close:
             conn.execute(update(recon_breaks).where(recon_breaks.c.id == break_id)
                          .values(status="resolved", updated_at=now))
             conn.execute(insert(recon_break_audit).values(
                 break_id=break_id, from_status=status, to_status="resolved", actor=actor,
                 note=note, at=now))
         result.closed = len(to_close)
+        result.closed_breaks = [(kind, ref) for *_, kind, ref in to_close]
         checkpoint = {"matched_count": result.matched,
                       "matched_minor": result.matched_amount_minor,
                       "break_count": len(result.breaks),

@@ -17,7 +17,7 @@ from sqlalchemy import Engine, select
 from engine.exceptions import ValidationError
 from engine.settlement.formats import FORMATS
 from engine.settlement.importer import ImportReport, import_file
-from engine.settlement.reconcile import DayResult, reconcile_day, reconcile_days
+from engine.settlement.reconcile import Break, DayResult, reconcile_day, reconcile_days
 from engine.storage.tables import settlement_lines
 
 _NAME = re.compile(r"^(?P<provider>[a-z]+)_(?P<day>\d{4}-\d{2}-\d{2})\.\w+$")
@@ -28,14 +28,26 @@ class RunReport:
     imports: list[ImportReport] = field(default_factory=list)
     days: list[DayResult] = field(default_factory=list)
 
+    def opened(self) -> list[Break]:
+        """Breaks this run opened and did not close again (a late line closes the
+        missing-settlement break its own earlier day opened)."""
+        closed = {(d.provider, kind, ref) for d in self.days for kind, ref in d.closed_breaks}
+        return [b for d in self.days for b in d.new_breaks
+                if (b.provider, b.kind, b.provider_reference) not in closed]
+
+    def closed(self) -> list[tuple[str, str, str]]:
+        """(provider, kind, provider reference) of the breaks this run closed."""
+        return [(d.provider, kind, ref) for d in self.days for kind, ref in d.closed_breaks]
+
     def as_json(self) -> dict[str, Any]:
         return {
             "matched": sum(d.matched for d in self.days),
             "matched_amount_minor": sum(d.matched_amount_minor for d in self.days),
-            "breaks": [{"kind": b.kind, "provider": b.provider,
-                        "provider_reference": b.provider_reference, "payment_id": b.payment_id,
-                        "expected_minor": b.expected_minor, "actual_minor": b.actual_minor}
-                       for d in self.days for b in d.breaks],
+            "breaks": [_break_json(b) for d in self.days for b in d.breaks],
+            "opened": [_break_json(b) for b in self.opened()],
+            "already_open": sum(1 for d in self.days for b in d.breaks if b not in d.new_breaks),
+            "closed": [{"provider": p, "kind": k, "provider_reference": r}
+                       for p, k, r in self.closed()],
             "days": [{"provider": d.provider, "settled_on": d.settled_on.isoformat(),
                       "matched": d.matched, "breaks": len(d.breaks),
                       "closed_automatically": d.closed} for d in self.days],
@@ -44,6 +56,12 @@ class RunReport:
                        "row_errors": [{"line": e.line_no, "reason": e.reason}
                                       for e in r.row_errors]} for r in self.imports],
         }
+
+
+def _break_json(b: Break) -> dict[str, Any]:
+    return {"kind": b.kind, "provider": b.provider, "provider_reference": b.provider_reference,
+            "payment_id": b.payment_id, "currency": b.currency,
+            "expected_minor": b.expected_minor, "actual_minor": b.actual_minor}
 
 
 def provider_of(path: Path) -> str:

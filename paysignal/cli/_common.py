@@ -50,3 +50,15 @@ def ready_engine(url: str | None) -> Engine:
     engine = guarded(lambda: db.make_engine(url))
     guarded(lambda: db.require_current_schema(engine))
     return engine
+
+
+def money(minor: int | None, currency: str | None) -> str:
+    """An amount for a table cell: 'EUR 1,234.56'; the bare minor units when the currency is
+    unknown; empty when there is no amount."""
+    from engine.domain.money import CURRENCY_EXPONENTS, Money
+
+    if minor is None:
+        return ""
+    if currency in CURRENCY_EXPONENTS:
+        return Money(minor, str(currency)).display()
+    return f"{minor} minor units"

@@ -61,19 +61,17 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], name: str, seconds: floa
 
 def _summary(day: Any, routing_log: Path) -> None:
     sim = day.simulation
-    found = {(b["kind"], b["provider"], b["provider_reference"])
-             for b in day.reconciliation["breaks"]}
-    truth = {(t["kind"], t["provider"], t["provider_reference"]) for t in day.ground_truth}
     out.print(f"[bold]payments[/]: {sim['payments']:,} simulated · provider charges "
               f"{sim['provider_charges']:,} · [bold]duplicate charges {sim['duplicate_charges']}[/]"
               f" · idempotent replays {sim['idempotent_replays']:,} · unknown outcomes "
               f"{sim['unknown_outcomes']} ({sim['unknown_resolved']} resolved by asking the "
               f"provider) · ledger imbalance {sim['ledger_imbalance_minor']}")
     closed = sum(d["closed_automatically"] for d in day.reconciliation["days"])
+    verdict = day.score.describe()
     out.print(f"[bold]reconciliation[/]: {day.reconciliation['matched']:,} settlement lines "
-              f"matched; {len(truth)} discrepancies injected, "
-              f"{'every one found' if truth <= found else 'some missed!'} ({len(found)} breaks "
-              f"raised, {closed} closed again when a late settlement arrived)")
+              f"matched; {verdict if day.score.exact else f'[bold red]{verdict}[/]'} "
+              f"({len(day.reconciliation['opened'])} breaks opened, {closed} closed when a "
+              "late settlement arrived)")
     out.print(f"[bold]SLOs[/]: {day.slos_evaluated} evaluated · [bold]alerts firing[/]: "
               f"{', '.join(day.alerts_firing) or 'none'} · {day.notifications} notifications "
               f"written to {routing_log}")

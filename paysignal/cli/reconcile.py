@@ -11,7 +11,16 @@ import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from paysignal.cli._common import DatabaseUrl, JsonFlag, console, fail, guarded, out, ready_engine
+from paysignal.cli._common import (
+    DatabaseUrl,
+    JsonFlag,
+    console,
+    fail,
+    guarded,
+    money,
+    out,
+    ready_engine,
+)
 
 breaks_app = typer.Typer(no_args_is_help=True, help="Reconciliation breaks: the finance queue.")
 
@@ -65,12 +74,32 @@ def reconcile(
                                             if f["row_errors"] else ""))
         for e in f["row_errors"][:10]:
             out.print(f"  line {e['line']}: {e['reason']}")
-    out.print(f"matched {figures['matched']} lines, {figures['matched_amount_minor']} minor units")
-    table = Table("kind", "provider", "provider reference", "payment", "expected", "actual")
-    for b in figures["breaks"]:
-        table.add_row(b["kind"], b["provider"], b["provider_reference"], b["payment_id"] or "",
-                      str(b["expected_minor"]), str(b["actual_minor"]))
-    out.print(table if figures["breaks"] else "no breaks")
+    out.print(f"matched {figures['matched']:,} lines on {len(figures['days'])} provider-days")
+    opened, closed = figures["opened"], figures["closed"]
+    if opened:
+        table = Table("kind", "provider", "provider reference", "payment", "expected", "actual",
+                      title=f"{len(opened)} breaks opened")
+        for b in opened:
+            table.add_row(b["kind"], b["provider"], b["provider_reference"], b["payment_id"] or "",
+                          money(b["expected_minor"], b["currency"]),
+                          money(b["actual_minor"], b["currency"]))
+        out.print(table)
+    else:
+        out.print("no new breaks")
+    if closed:
+        out.print(f"{len(closed)} breaks closed: " + ", ".join(
+            f"{c['kind']} {c['provider']} {c['provider_reference']}" for c in closed))
+    still = figures["already_open"]
+    if still:
+        out.print(f"{still} breaks of these days were already open "
+                  "(paysignal breaks list --status open)")
+    truth = directory / "ground_truth.json" if directory is not None else None
+    if truth is not None and truth.is_file():
+        from paysignal.simulation.settlement_files import score
+
+        verdict = score(json.loads(truth.read_text()), report)
+        out.print(f"against {truth}: " + (verdict.describe() if verdict.exact
+                                          else f"[bold red]{verdict.describe()}[/]"))
 
 
 @breaks_app.command("list")

@@ -50,7 +50,7 @@ def simulate(
         from paysignal.simulation.settlement_files import write_settlement_files
 
         truth = write_settlement_files(engine, settlements, discrepancies=discrepancies,
-                                       seed=seed)
+                                       seed=seed, payment_ids=result.payment_ids)
         result.figures["settlement_dir"] = str(settlements)
         result.figures["discrepancies_injected"] = len(truth)
     if as_json:

@@ -12,6 +12,8 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from paysignal.simulation.settlement_files import Score
+
 Step = Callable[[str], None]
 ROUTING_SETTLE = timedelta(minutes=5)
 
@@ -25,13 +27,16 @@ class DemoDay:
     alerts_firing: list[str]
     notifications: int
     settlement_dir: Path
+    score: Score
     timings: dict[str, float] = field(default_factory=dict)
 
 
 def run_day(engine: Engine, workdir: Path, *, payments: int = 2000, seed: int = 42,
             profile: str = "incident", duration: timedelta = timedelta(hours=24),
             discrepancies: int = 12, routing: Path | None = None,
-            step: Step | None = None) -> DemoDay:
+            step: Step | None = None, end: datetime | None = None) -> DemoDay:
+    """Simulate the day ending at `end` (default: a few minutes ago), settle and reconcile it,
+    evaluate SLOs and route alerts as of then."""
     import time
 
     from alerts.detectors import detect
@@ -40,7 +45,7 @@ def run_day(engine: Engine, workdir: Path, *, payments: int = 2000, seed: int = 
     from alerts.routing import load_config
     from engine.settlement.run import reconcile_directory
     from paysignal.simulation.day import run_simulation
-    from paysignal.simulation.settlement_files import write_settlement_files
+    from paysignal.simulation.settlement_files import score, write_settlement_files
     from slo.backends import make_backend
     from slo.evaluate import evaluate_all
     from slo.spec import load_definitions
@@ -56,8 +61,9 @@ def run_day(engine: Engine, workdir: Path, *, payments: int = 2000, seed: int = 
 
     # The day ends a few minutes ago: alert routing holds a new group's first notification
     # for group_wait, so a second evaluation at "now" sends it.
-    now = datetime.now(UTC).replace(microsecond=0)
-    end = now - ROUTING_SETTLE
+    if end is None:
+        end = datetime.now(UTC).replace(microsecond=0) - ROUTING_SETTLE
+    now = end + ROUTING_SETTLE
     say(f"simulating {payments:,} payments over {duration} ({profile} profile, seed {seed})")
     sim = run_simulation(engine, payments=payments, seed=seed, profile=profile,
                          duration=duration, end=end)
@@ -67,7 +73,8 @@ def run_day(engine: Engine, workdir: Path, *, payments: int = 2000, seed: int = 
     for old in settlement_dir.iterdir():
         old.unlink()
     say(f"writing settlement files with {discrepancies} injected discrepancies")
-    truth = write_settlement_files(engine, settlement_dir, discrepancies=discrepancies, seed=seed)
+    truth = write_settlement_files(engine, settlement_dir, discrepancies=discrepancies, seed=seed,
+                                   payment_ids=sim.payment_ids)
     lap("settlement_files")
     say("reconciling")
     report = reconcile_directory(engine, settlement_dir)
@@ -86,4 +93,4 @@ def run_day(engine: Engine, workdir: Path, *, payments: int = 2000, seed: int = 
                    slos_evaluated=len(results),
                    alerts_firing=sorted({a.name for a in alerts.firing}),
                    notifications=alerts.notifications + alerts_after.notifications,
-                   settlement_dir=settlement_dir, timings=timings)
+                   settlement_dir=settlement_dir, score=score(truth, report), timings=timings)

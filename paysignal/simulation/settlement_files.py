@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import random
 from collections import defaultdict
-from dataclasses import replace
+from collections.abc import Collection
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from sqlalchemy import Engine, select
 from engine.settlement.expected import expected_settlement
 from engine.settlement.formats import FORMATS, SettlementLine
 from engine.settlement.reconcile import BREAK_KINDS
+from engine.settlement.run import RunReport
 from engine.storage.tables import payments
 
 DISCREPANCY_KINDS = BREAK_KINDS  # what can be injected is exactly what reconciliation detects
@@ -22,17 +24,24 @@ EXTENSIONS = {"northwind": "csv", "southbank": "csv", "eastpay": "txt"}
 
 
 def write_settlement_files(engine: Engine, directory: Path, *, discrepancies: int = 0,
-                           seed: int = 0, providers: list[str] | None = None) -> list[dict[str, str]]:
+                           seed: int = 0, providers: list[str] | None = None,
+                           payment_ids: Collection[str] | None = None) -> list[dict[str, str]]:
     """Write DIR/<provider>_<YYYY-MM-DD>.<ext> for every settlement day plus ground_truth.json.
-    Returns the ground truth: [{"kind", "provider", "provider_reference"}]."""
+    With `payment_ids`, the files settle only those payments (one simulated run's: the
+    payments of earlier runs were settled by their own files). Returns the ground truth:
+    [{"kind", "provider", "provider_reference"}]."""
     rng = random.Random(f"settlements|{seed}")
+    only = set(payment_ids) if payment_ids is not None else None
     lines = [SettlementLine(e.provider, e.provider_reference, e.payment_id, e.kind,
                             e.amount_minor, e.fee_minor, e.currency, e.expected_on)
-             for e in expected_settlement(engine) if not providers or e.provider in providers]
+             for e in expected_settlement(engine)
+             if (not providers or e.provider in providers)
+             and (only is None or e.payment_id in only)]
     truth: list[dict[str, str]] = []
     charges = [i for i, line in enumerate(lines) if line.kind == "charge"]
     rng.shuffle(charges)
-    uncaptured = _uncaptured_with_reference(engine, providers)
+    uncaptured = [u for u in _uncaptured_with_reference(engine, providers)
+                  if only is None or u[2] in only]
     rng.shuffle(uncaptured)
     removed: set[int] = set()
     added: list[SettlementLine] = []
@@ -45,7 +54,8 @@ def write_settlement_files(engine: Engine, directory: Path, *, discrepancies: in
             if template is None:
                 break
             if kind == "missing_in_ledger":
-                line = replace(template, provider_reference=f"unknown_{seed}_{n}",
+                # named after the template's payment, so no two runs invent the same reference
+                line = replace(template, provider_reference=f"unknown_{template.payment_reference}_{n}",
                                payment_reference=None, amount_minor=rng.randint(100, 9_999))
             else:
                 provider, ref, pid, amount, currency = uncaptured.pop()
@@ -99,3 +109,38 @@ def _uncaptured_with_reference(engine: Engine, providers: list[str] | None,
     with engine.connect() as conn:
         rows = [tuple(r) for r in conn.execute(query)]
     return [r for r in rows if not providers or r[0] in providers]
+
+
+@dataclass(frozen=True)
+class Score:
+    """A reconciliation run against the ground truth of the files it read."""
+    injected: int
+    missed: list[tuple[str, str, str]]  # (kind, provider, provider reference)
+    false: list[tuple[str, str, str]]
+
+    @property
+    def exact(self) -> bool:
+        return not self.missed and not self.false
+
+    def describe(self) -> str:
+        found = ("every one found" if not self.missed
+                 else f"{len(self.missed)} missed ({_kinds(self.missed)})")
+        false = ("no false breaks" if not self.false
+                 else f"{len(self.false)} false breaks ({_kinds(self.false)})")
+        return f"{self.injected} discrepancies injected: {found}, {false}"
+
+
+def _kinds(keys: list[tuple[str, str, str]]) -> str:
+    counts: dict[str, int] = defaultdict(int)
+    for kind, _, _ in keys:
+        counts[kind] += 1
+    return ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items()))
+
+
+def score(truth: list[dict[str, str]], report: RunReport) -> Score:
+    """Recall and precision: every injected discrepancy must be among the day's breaks, and
+    every break the run opened (and did not close again) must be an injected one."""
+    expected = {(t["kind"], t["provider"], t["provider_reference"]) for t in truth}
+    present = {(b.kind, b.provider, b.provider_reference) for d in report.days for b in d.breaks}
+    opened = {(b.kind, b.provider, b.provider_reference) for b in report.opened()}
+    return Score(len(expected), sorted(expected - present), sorted(opened - expected))

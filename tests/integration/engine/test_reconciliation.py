@@ -87,7 +87,7 @@ def test_the_cli_writes_settlements_and_reconciles_them_as_json(db_url: str,
     kinds = {(b["kind"], b["provider_reference"]) for b in figures["breaks"]}
     assert {(t["kind"], t["provider_reference"]) for t in truth} <= kinds
     for b in figures["breaks"]:
-        assert set(b) == {"kind", "provider", "provider_reference", "payment_id",
+        assert set(b) == {"kind", "provider", "provider_reference", "payment_id", "currency",
                           "expected_minor", "actual_minor"}
     one_day = sorted(p.name for p in (tmp_path / "s").iterdir() if p.name.startswith("northwind"))[0]
     day = one_day.split("_")[1].split(".")[0]

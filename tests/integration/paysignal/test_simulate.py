@@ -64,3 +64,21 @@ def test_without_json_it_prints_a_readable_summary(db_url: str) -> None:
 def test_an_unknown_profile_is_a_clear_error(db_url: str) -> None:
     result = CliRunner().invoke(app, ["simulate", "--database-url", db_url, "--profile", "nope"])
     assert result.exit_code == 2 and "--profile: unknown profile 'nope'" in result.output
+
+
+@pytest.mark.slow
+def test_two_simulations_with_settlements_then_reconcile_scores_each_against_its_truth(
+        db_url: str, tmp_path) -> None:
+    """The second run's files settle only its own payments, and `reconcile --dir` grades the
+    run against the directory's ground truth: every injected break, and nothing else."""
+    runner = CliRunner()
+    for n in range(2):
+        settlements = tmp_path / f"s{n}"
+        simulate(db_url, "--payments", "120", "--seed", "5", "--profile", "calm",
+                 "--settlements", str(settlements), "--discrepancies", "8")
+        result = runner.invoke(app, ["reconcile", "--dir", str(settlements),
+                                     "--database-url", db_url])
+        assert result.exit_code == 0, result.output
+        text = " ".join(result.stdout.split())
+        assert "8 discrepancies injected: every one found, no false breaks" in text, text
+        assert "breaks opened" in text
