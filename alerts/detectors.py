@@ -64,7 +64,7 @@ def slo_alerts(engine: Engine, at: datetime, freshness: timedelta) -> list[Alert
                 continue
             name = "SLOBurnRatePage" if c["severity"] == "page" else "SLOBurnRateTicket"
             long_window = c["windows"]["long"]
-            sli = 1 - c["burn_rates"]["long"] * (1 - r["objective"])
+            sli = max(0.0, 1 - c["burn_rates"]["long"] * (1 - r["objective"]))
             summary = (f"{r['display_name']} {sli:.1%} over {long_window} (objective "
                        f"{r['objective']:.2%}), burning the {r['window']['duration']} budget at "
                        f"{c['burn_rates']['long']:.1f}x; {min(1.0, r['budget']['consumed']):.1%}"

@@ -18,7 +18,7 @@ from alerts.model import runbook_base
 from dashboard.filters import Filters
 from engine.domain.money import Money
 from engine.domain.states import PaymentState
-from engine.payments.toggles import audit_trail, current_modes
+from engine.payments.toggles import audit_trail, current_modes, policy_notes
 from engine.read_models.payments import payment_detail
 from engine.settlement.breaks import list_breaks
 from engine.storage.repository import utc
@@ -245,8 +245,19 @@ def latest_slos(history: pd.DataFrame) -> pd.DataFrame:
 
 
 def firing_conditions(conditions: list[dict[str, Any]]) -> list[str]:
-    return [f"{c['severity']} ({c['tier']})" for c in conditions
-            if c.get("firing") and not c.get("inhibited_by")]
+    """A stored evaluation keeps only the conditions that held; those not inhibited by a
+    faster tier are firing."""
+    return [f"{c['severity']} ({c['tier']})" for c in conditions if not c.get("inhibited_by")]
+
+
+def most_urgent_slo(latest: pd.DataFrame) -> str:
+    """The SLO a reader should see first: firing pages, then tickets, then the least budget."""
+    def urgency(row: Any) -> tuple[int, float]:
+        firing = [c["severity"] for c in row["conditions"] if not c.get("inhibited_by")]
+        rank = 0 if "page" in firing else 1 if firing else 2
+        return rank, float(row["budget_remaining"])
+
+    return str(min(latest.to_dict("records"), key=urgency)["slo"])
 
 
 def sparkline(values: list[float]) -> str:
@@ -322,8 +333,10 @@ def silences(engine: Engine) -> pd.DataFrame:
                                       "ends_at", "expired_by"])
 
 
-def toggles(engine: Engine) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    return current_modes(engine), audit_trail(engine, 20)
+def toggles(engine: Engine) -> tuple[list[dict[str, Any]], list[dict[str, Any]],
+                                    list[dict[str, Any]]]:
+    """Current modes, the latest toggle changes and the latest error-budget policy notes."""
+    return current_modes(engine), audit_trail(engine, 20), policy_notes(engine, 10)
 
 
 # --- Payments ----------------------------------------------------------------------------

@@ -237,8 +237,9 @@ def build_context() -> Context:
     return ctx
 
 
-def run_write(action: Callable[[], T], done: str) -> T | None:
-    """Run a write; show what happened or, for refused or bad input, why (never a trace)."""
+def run_write(action: Callable[[], T], done: str | Callable[[T], str]) -> T | None:
+    """Run a write; show what happened (`done`, or `done(result)`) or, for refused or bad
+    input, why (never a trace)."""
     try:
         result = action()
     except PaysignalError as exc:
@@ -248,7 +249,7 @@ def run_write(action: Callable[[], T], done: str) -> T | None:
         st.error(f"The database refused the change: {str(getattr(exc, 'orig', exc))[:300]}")
         return None
     clear_cache()
-    st.success(done)
+    st.success(done if isinstance(done, str) else done(result))
     return result
 
 

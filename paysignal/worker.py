@@ -16,6 +16,7 @@ from alerts.pipeline import evaluate_alerts
 from alerts.receivers import deliver_pending
 from alerts.routing import load_config
 from engine.outbox.relay import OutboxRelay, sink_from_environment
+from engine.payments.resolution import RESOLVE_UNKNOWN_EVERY
 from engine.payments.service import PaymentService
 from engine.scheduling import Job
 from engine.settlement.run import reconcile_directory
@@ -30,7 +31,8 @@ def worker_jobs(engine: Engine, service: PaymentService) -> list[Job]:
     relay = OutboxRelay(engine, sink_from_environment())
     jobs = [
         Job("outbox_relay", 2 * scale, lambda: {"published": relay.drain()}),
-        Job("unknown_outcome_resolver", 30 * scale, service.resolve_unknown_outcomes),
+        Job("unknown_outcome_resolver", RESOLVE_UNKNOWN_EVERY.total_seconds() * scale,
+            service.resolve_unknown_outcomes),
         Job("abandoned_request_recovery", 30 * scale,
             lambda: {"recovered": service.recover_abandoned()}),
         Job("idempotency_key_expiry", 3600 * scale, lambda: {"expired": service.expire_keys()}),

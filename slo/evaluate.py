@@ -41,8 +41,10 @@ class Evaluation:
     policy: list[str]
 
     @property
-    def sli(self) -> float:
-        return maths.attainment(self.counts)
+    def sli(self) -> float | None:
+        """Good / total events in the window; None when there were none (no data, which is
+        not 100 %)."""
+        return maths.attainment(self.counts) if self.counts.total else None
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -51,7 +53,7 @@ class Evaluation:
             "at": self.at.isoformat(), "window": {"duration": self.slo.window.text,
                                                   "rolling": self.slo.window.rolling,
                                                   "start": self.window_start.isoformat()},
-            "sli": round(self.sli, 6), "objective": self.slo.target,
+            "sli": None if self.sli is None else round(self.sli, 6), "objective": self.slo.target,
             "events": {"good": self.counts.good, "total": self.counts.total},
             "budget_remaining": round(self.budget.remaining, 6),
             "budget": {"allowed_bad": round(self.budget.allowed_bad, 3),
@@ -90,19 +92,27 @@ def evaluate_slo(backend: Backend, slo: SLO, at: datetime) -> Evaluation:
     hour = timedelta(hours=1) if timedelta(hours=1) in window_counts else fastest
     exhaustion = maths.time_to_exhaustion(budget, length,
                                           maths.burn_rate(window_counts[hour], slo.target))
-    scope = f"provider {slo.provider}" if slo.provider else slo.display_name
     policy = []
     if counts.total and budget.remaining <= 0:
-        policy.append(f"error budget exhausted: freeze risky rollouts for {scope} until the "
-                      "SLO is met again")
+        policy.append(f"error budget exhausted: {_policy_action(slo)} until "
+                      f"“{slo.display_name}” is met again")
     elif any(c.severity == "page" and not c.inhibited_by for c in conditions):
-        policy.append(f"budget burning fast: hold rollouts for {scope} and page on-call")
+        policy.append(f"budget burning fast: {_policy_action(slo)} and page on-call")
     return Evaluation(slo, at, counts, start, budget, burn, conditions, exhaustion, policy)
 
 
+def _policy_action(slo: SLO) -> str:
+    """What the error-budget policy asks while the budget is spent, by who owns the SLO."""
+    if slo.provider:
+        return f"freeze risky rollouts for provider {slo.provider}"
+    if slo.owner == "finance":
+        return "put clearing reconciliation breaks ahead of new work"
+    return "freeze risky engine releases"
+
+
 def _audit_policy_changes(engine: Engine, results: list[Evaluation]) -> None:
-    """A provider SLO whose policy changed since its last stored evaluation leaves a note on
-    that provider's rollout-toggle audit trail."""
+    """A provider SLO whose policy changed since its last stored evaluation leaves a note for
+    whoever changes that provider's rollout toggles next."""
     from engine.payments.toggles import record_policy
 
     for r in results:
@@ -115,7 +125,7 @@ def _audit_policy_changes(engine: Engine, results: list[Evaluation]) -> None:
         before = json.loads(last)["policy"] if last else []
         if r.policy != before:
             note = "; ".join(r.policy) or "error budget policy lifted"
-            record_policy(engine, r.slo.provider, f"{r.slo.name}: {note}")
+            record_policy(engine, r.slo.provider, r.slo.name, note)
 
 
 def evaluate_all(engine: Engine, backend: Backend, slos: list[SLO], at: datetime | None = None,

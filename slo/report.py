@@ -120,6 +120,12 @@ def burn_down_png(report: SloReport, width: int = 480, height: int = 160) -> byt
     points = report.burn_down
     if points:
         step = (right - left) / max(1, len(points) - 1)
+        # a date axis: the first, middle and last day (UTC), under their points
+        for i in sorted({0, (len(points) - 1) // 2, len(points) - 1}):
+            x = left + i * step
+            draw.line([x, bottom, x, bottom + 3], fill="#999999")
+            label = f"{points[i][0]:%m-%d}"
+            draw.text((min(max(x - 14, left), right - 28), bottom + 5), label, fill="#555555")
         line = [(left + i * step, bottom - max(0.0, v) * (bottom - top))
                 for i, (_d, v) in enumerate(points)]
         colour = "#c62828" if points[-1][1] <= 0 else "#2e7d32"
@@ -133,6 +139,22 @@ def _pct(value: float) -> str:
     return f"{value:.3%}"
 
 
+def _attained(counts: Counts) -> str:
+    return _pct(maths.attainment(counts)) if counts.total else "no data"
+
+
+def _details(r: SloReport) -> list[tuple[str, str]]:
+    """The per-SLO findings both the Markdown and the HTML report show."""
+    return [
+        ("Worst days", ", ".join(f"{d:%Y-%m-%d} ({ratio:.2%} bad, {bad})"
+                                 for d, ratio, bad in r.worst_days) or "none"),
+        ("Most bad events", ", ".join(f"{p} ({n})" for p, n in r.bad_by_provider) or "none"),
+        ("Alerts fired", ", ".join(
+            f"{a['severity']} {a['tier']} ({a['evaluations']} evaluations from {a['first']})"
+            for a in r.alerts) or "none"),
+    ]
+
+
 def render_markdown(reports: list[SloReport], period: timedelta) -> str:
     out = [f"# SLO review — last {period.days} days", ""]
     for owner in ("payments", "finance"):
@@ -140,18 +162,12 @@ def render_markdown(reports: list[SloReport], period: timedelta) -> str:
                 "| SLO | objective | attained | events | budget consumed |",
                 "|---|---|---|---|---|"]
         mine = [r for r in reports if r.slo.owner == owner]
-        out += [f"| {r.slo.name} | {_pct(r.slo.target)} | {_pct(maths.attainment(r.counts))} | "
+        out += [f"| {r.slo.name} | {_pct(r.slo.target)} | {_attained(r.counts)} | "
                 f"{r.counts.total:,} | {r.consumed:.1%} |" for r in mine]
         out.append("")
         for r in mine:
             out += [f"### {r.slo.display_name}", ""]
-            out.append("Worst days: " + (", ".join(f"{d:%Y-%m-%d} ({ratio:.2%} bad, {bad})"
-                                                    for d, ratio, bad in r.worst_days) or "none"))
-            out.append("Most bad events: " + (", ".join(f"{p} ({n})" for p, n in
-                                                        r.bad_by_provider) or "none"))
-            out.append("Alerts fired: " + (", ".join(
-                f"{a['severity']} {a['tier']} ({a['evaluations']} evaluations from {a['first']})"
-                for a in r.alerts) or "none"))
+            out += [f"{label}: {text}  " for label, text in _details(r)]
             out.append("")
     return "\n".join(out)
 
@@ -165,12 +181,11 @@ def render_html(reports: list[SloReport], period: timedelta) -> str:
             chart = base64.b64encode(burn_down_png(r)).decode()
             parts.append(
                 f"<h3>{html.escape(r.slo.display_name)}</h3><p>objective {_pct(r.slo.target)}, "
-                f"attained {_pct(maths.attainment(r.counts))} over {r.counts.total:,} events, "
+                f"attained {_attained(r.counts)} over {r.counts.total:,} events, "
                 f"budget consumed {r.consumed:.1%}</p>"
                 f"<img alt='budget burn-down of {html.escape(r.slo.name)}' "
                 f"src='data:image/png;base64,{chart}'>"
-                "<p>Most bad events: " + html.escape(", ".join(
-                    f"{p} ({n})" for p, n in r.bad_by_provider) or "none") + "</p>")
+                + "".join(f"<p>{label}: {html.escape(text)}</p>" for label, text in _details(r)))
     return "".join(parts)
 
 
@@ -181,7 +196,8 @@ def render_csv(reports: list[SloReport]) -> str:
                      "budget_consumed", "alerts_fired", "worst_day", "top_bad_provider"])
     for r in reports:
         writer.writerow([r.slo.name, r.slo.owner, r.slo.target,
-                         round(maths.attainment(r.counts), 6), r.counts.good, r.counts.total,
+                         round(maths.attainment(r.counts), 6) if r.counts.total else "",
+                         r.counts.good, r.counts.total,
                          round(r.consumed, 6), len(r.alerts),
                          r.worst_days[0][0].date().isoformat() if r.worst_days else "",
                          r.bad_by_provider[0][0] if r.bad_by_provider else ""])

@@ -60,10 +60,13 @@ if active:
                          f"{silence_id} expired")
 
 st.subheader("Rollout toggles")
-toggles, audit = ui.query(ctx, "toggles")
+toggles, audit, policy = ui.query(ctx, "toggles")
 st.caption("Idempotency enforcement per provider: providers not listed enforce.")
 if toggles:
     st.dataframe(toggles, hide_index=True, width="stretch")
+for note in policy[:3]:
+    st.warning(f"Error-budget policy for {note['provider']} ({note['at'][:16]} UTC): "
+               f"{note['note']}")
 if not may_toggle:
     st.caption("Changing toggles needs the engineering role; you can read.")
 with st.form("toggle"):
@@ -72,6 +75,7 @@ with st.form("toggle"):
     reason = st.text_input("Reason", key="toggle_reason")
     if st.form_submit_button("Change toggle", disabled=not may_toggle, key="toggle_submit"):
         ui.run_write(lambda: actions.set_toggle(ctx.write, ctx.user, provider, mode, reason),
-                     f"{provider}: {mode}")
+                     lambda change: f"{provider}: {change['from']} → {mode}" if change["changed"]
+                     else f"{provider} is already {mode}: nothing changed")
 if audit:
     st.dataframe(audit, hide_index=True, width="stretch")

@@ -21,7 +21,9 @@ if latest.empty:
 names = list(latest["slo"])
 labels = dict(zip(latest["slo"], latest["display_name"], strict=True))
 wanted = st.query_params.get("slo", "")
-name = st.selectbox("SLO", names, index=names.index(wanted) if wanted in names else 0,
+# opens on the SLO that needs attention (firing, else the least budget left)
+first = wanted if wanted in names else queries.most_urgent_slo(latest)
+name = st.selectbox("SLO", names, index=names.index(first),
                     format_func=lambda n: labels[n], key="slo_name")
 if st.query_params.get("slo") != name:
     st.query_params["slo"] = name
@@ -29,7 +31,9 @@ row = latest[latest["slo"] == name].iloc[0]
 mine = history[history["slo"] == name]
 
 a, b, c, d = st.columns(4)
-a.metric("Attained", f"{row['sli']:.3%}", help=f"objective {row['objective']:.3%}")
+a.metric("Attained", "no data" if pd.isna(row["sli"]) else f"{row['sli']:.3%}",
+         help=f"objective {row['objective']:.3%}"
+         + (" · no events in the window" if pd.isna(row["sli"]) else ""))
 b.metric("Error budget left", f"{row['budget_remaining']:.1%}")
 c.metric("Events in window", f"{row['events']:,}", help=f"window {row['window']}")
 exhaust = row["exhaustion_in_seconds"]
@@ -46,7 +50,17 @@ st.markdown("**Burn rates per window** (latest evaluation)")
 st.dataframe(pd.DataFrame([{"window": w, "burn rate": r}
                            for w, r in row["burn_rates"].items()]),
              hide_index=True, width="stretch")
-st.dataframe(pd.DataFrame(row["conditions"]), hide_index=True, width="stretch")
+st.markdown("**Alert conditions holding** (multi-window burn rates)")
+if row["conditions"]:
+    st.dataframe(pd.DataFrame([{
+        "severity": c["severity"], "tier": c["tier"],
+        "long window": f"{c['windows']['long']} at {c['burn_rates']['long']:.1f}×",
+        "short window": f"{c['windows']['short']} at {c['burn_rates']['short']:.1f}×",
+        "threshold": f"{c['factor']:g}×",
+        "state": f"inhibited by {c['inhibited_by']}" if c["inhibited_by"] else "firing",
+    } for c in row["conditions"]]), hide_index=True, width="stretch", key="slo_conditions")
+else:
+    st.caption("None: every burn window is below its threshold.")
 
 st.markdown("**Error-budget policy**")
 for line in row["policy"] or ["Within budget: no policy action."]:

@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 
 from engine.api.dependencies import admin_dependency
 from engine.api.errors import problem_responses
-from engine.payments.toggles import audit_trail, current_modes, set_mode
+from engine.payments.toggles import audit_trail, current_modes, policy_notes, set_mode
 from engine.payments.validation import TEXT_PATTERN
 
 
@@ -30,7 +30,8 @@ def toggles_router(engine: Engine, providers: list[str]) -> APIRouter:
 
     @router.get("/v1/admin/toggles", responses=problem_responses(401))
     def get_toggles(_admin: Admin) -> dict[str, Any]:
-        return {"toggles": current_modes(engine), "audit": audit_trail(engine)}
+        return {"toggles": current_modes(engine), "audit": audit_trail(engine),
+                "budget_policy": policy_notes(engine)}
 
     @router.put("/v1/admin/toggles/{provider}", responses=problem_responses(400, 401))
     def put_toggle(provider: str, change: ToggleChange, admin: Admin) -> dict[str, Any]:

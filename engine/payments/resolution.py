@@ -23,6 +23,10 @@ from engine.payments.unit_of_work import UnitOfWork
 from engine.providers.base import OutcomeKind, ProviderOutcome
 from engine.storage.repository import ConcurrentUpdateError
 
+RESOLVE_UNKNOWN_EVERY = timedelta(seconds=30)
+"""How often the worker asks providers about unknown outcomes (well inside the 15 minutes the
+unknown-outcome-resolution SLO allows)."""
+
 
 @dataclass(slots=True)
 class Settled:

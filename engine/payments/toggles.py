@@ -17,9 +17,10 @@ from sqlalchemy import Engine, insert, select, update
 
 from engine.domain.text import is_identifier, validate_text
 from engine.exceptions import ValidationError
-from engine.storage.tables import rollout_toggles, toggle_audit
+from engine.storage.tables import budget_policy_notes, rollout_toggles, toggle_audit
 
 ANY_METHOD = "*"
+INHERITED = "inherited"  # a payment method's mode before it had its own toggle
 
 
 class Mode(StrEnum):
@@ -50,31 +51,41 @@ def set_mode(engine: Engine, *, provider: str, mode: str, actor: str, known_prov
                  rollout_toggles.c.payment_method == payment_method)
         current = conn.execute(select(rollout_toggles.c.mode).where(*where)
                                .with_for_update()).scalar()
+        # A payment method without its own row inherits the provider's mode: pinning it is a
+        # change even to the same mode. Anything else that keeps the mode is not a change.
+        inherits = current is None and payment_method != ANY_METHOD
+        if not inherits and (current or DEFAULT_MODE.value) == mode:
+            return {"provider": provider, "payment_method": payment_method, "from": mode,
+                    "to": mode, "changed": False}
         values = {"mode": mode, "updated_at": now, "updated_by": actor}
         if current is None:
             conn.execute(insert(rollout_toggles).values(provider=provider,
                                                         payment_method=payment_method, **values))
         else:
             conn.execute(update(rollout_toggles).where(*where).values(**values))
-        from_mode = current or DEFAULT_MODE.value
+        from_mode = INHERITED if inherits else current or DEFAULT_MODE.value
         conn.execute(insert(toggle_audit).values(
             provider=provider, payment_method=payment_method, from_mode=from_mode, to_mode=mode,
             actor=actor, reason=reason, at=now))
     return {"provider": provider, "payment_method": payment_method, "from": from_mode,
-            "to": mode, "actor": actor, "reason": reason, "at": now.isoformat()}
+            "to": mode, "actor": actor, "reason": reason, "at": now.isoformat(), "changed": True}
 
 
-def record_policy(engine: Engine, provider: str, note: str, actor: str = "slo-policy") -> None:
-    """Put an error-budget policy decision on a provider's toggle audit trail (the mode does
-    not change: the entry tells whoever changes it next what the budget says)."""
-    now = datetime.now(UTC)
+def record_policy(engine: Engine, provider: str, slo: str, note: str) -> None:
+    """Record an error-budget policy decision for a provider: not a toggle change, a note that
+    tells whoever changes its toggles next what the budget says."""
     with engine.begin() as conn:
-        mode = conn.execute(select(rollout_toggles.c.mode).where(
-            rollout_toggles.c.provider == provider,
-            rollout_toggles.c.payment_method == ANY_METHOD)).scalar() or DEFAULT_MODE.value
-        conn.execute(insert(toggle_audit).values(
-            provider=provider, payment_method=ANY_METHOD, from_mode=mode, to_mode=mode,
-            actor=actor, reason=note[:255], at=now))
+        conn.execute(insert(budget_policy_notes).values(
+            provider=provider, slo=slo[:63], note=note[:500], at=datetime.now(UTC)))
+
+
+def policy_notes(engine: Engine, limit: int = 20) -> list[dict[str, Any]]:
+    """The latest error-budget policy notes, newest first."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(budget_policy_notes).order_by(budget_policy_notes.c.id.desc())
+                            .limit(limit)).all()
+    return [{"provider": r.provider, "slo": r.slo, "note": r.note, "at": r.at.isoformat()}
+            for r in rows]
 
 
 def current_modes(engine: Engine) -> list[dict[str, Any]]:
@@ -86,9 +97,12 @@ def current_modes(engine: Engine) -> list[dict[str, Any]]:
 
 
 def audit_trail(engine: Engine, limit: int = 100) -> list[dict[str, Any]]:
+    """Toggle changes, newest first (older databases also hold policy notes written here as
+    no-op changes; those are in policy_notes now)."""
     with engine.connect() as conn:
-        rows = conn.execute(select(toggle_audit).order_by(toggle_audit.c.id.desc())
-                            .limit(limit)).all()
+        rows = conn.execute(select(toggle_audit).where(
+            toggle_audit.c.from_mode != toggle_audit.c.to_mode)
+            .order_by(toggle_audit.c.id.desc()).limit(limit)).all()
     return [{"provider": r.provider, "payment_method": r.payment_method, "from": r.from_mode,
              "to": r.to_mode, "actor": r.actor, "reason": r.reason, "at": r.at.isoformat()}
             for r in rows]

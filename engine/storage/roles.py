@@ -14,7 +14,7 @@ from engine.exceptions import ConfigurationError
 from engine.storage.tables import metadata
 
 APPEND_ONLY = ("payment_transitions", "journal_transactions", "journal_entries", "toggle_audit",
-               "recon_break_audit", "recon_sign_offs")
+               "recon_break_audit", "recon_sign_offs", "budget_policy_notes")
 
 
 @dataclass(frozen=True, slots=True)

@@ -268,6 +268,17 @@ toggle_audit = Table(
     Column("at", TS, nullable=False),
 )
 
+# Error-budget policy decisions per provider (append-only): notes for whoever changes a toggle.
+budget_policy_notes = Table(
+    "budget_policy_notes", metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("provider", String(32), nullable=False),
+    Column("slo", String(63), nullable=False),
+    Column("note", String(500), nullable=False),
+    Column("at", TS, nullable=False),
+    Index("ix_budget_policy_notes_provider", "provider", "id"),
+)
+
 # Provider settlement files, each imported once (by SHA-256), and their normalized lines.
 settlement_files = Table(
     "settlement_files", metadata,

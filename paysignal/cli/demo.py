@@ -72,7 +72,9 @@ def _summary(day: Any, routing_log: Path) -> None:
               f"matched; {verdict if day.score.exact else f'[bold red]{verdict}[/]'} "
               f"({len(day.reconciliation['opened'])} breaks opened, {closed} closed when a "
               "late settlement arrived)")
-    out.print(f"[bold]SLOs[/]: {day.slos_evaluated} evaluated · [bold]alerts firing[/]: "
+    pages = ", ".join(f"{name} ({about})" for name, about in day.pages) or "none"
+    out.print(f"[bold]pages during the day[/]: {pages}")
+    out.print(f"[bold]SLOs[/]: {day.slos_evaluated} evaluated · [bold]alerts firing now[/]: "
               f"{', '.join(day.alerts_firing) or 'none'} · {day.notifications} notifications "
               f"written to {routing_log}")
 

@@ -114,6 +114,9 @@ def toggles_set(
         known_providers=provider_names(), payment_method=payment_method, reason=reason))
     if as_json:
         print(json.dumps(change))
+    elif not change["changed"]:
+        out.print(f"{change['provider']} / {change['payment_method']} is already {change['to']}: "
+                  "nothing changed, nothing audited")
     else:
         out.print(f"{change['provider']} / {change['payment_method']}: "
                   f"{change['from']} -> {change['to']} (by {change['actor']})")
@@ -121,13 +124,15 @@ def toggles_set(
 
 @toggles_app.command("list")
 def toggles_list(database_url: DatabaseUrl = None, as_json: JsonFlag = False) -> None:
-    """Current toggles (providers not listed enforce) and the latest audited changes."""
-    from engine.payments.toggles import audit_trail, current_modes
+    """Current toggles (providers not listed enforce), the latest audited changes and the
+    error-budget policy notes."""
+    from engine.payments.toggles import audit_trail, current_modes, policy_notes
 
     engine = ready_engine(database_url)
     toggles, audit = current_modes(engine), audit_trail(engine, 20)
+    notes = policy_notes(engine, 10)
     if as_json:
-        print(json.dumps({"toggles": toggles, "audit": audit}))
+        print(json.dumps({"toggles": toggles, "audit": audit, "budget_policy": notes}))
         return
     table = Table("provider", "payment method", "mode", "changed by", "at")
     for t in toggles:
@@ -137,6 +142,10 @@ def toggles_list(database_url: DatabaseUrl = None, as_json: JsonFlag = False) ->
     for a in audit:
         out.print(f"{a['at']}  {a['provider']}/{a['payment_method']}: {a['from']} -> {a['to']} "
                   f"by {a['actor']} ({a['reason']})")
+    if notes:
+        out.print("[bold]error-budget policy[/] (latest first; read before changing a toggle):")
+    for n in notes:
+        out.print(f"{n['at']}  {n['provider']}: {n['note']}")
 
 
 

@@ -68,7 +68,8 @@ def evaluate(
     for r in results:
         fired = ", ".join(f"{c.severity} {c.tier}" + (" (inhibited)" if c.inhibited_by else "")
                           for c in r.conditions) or "—"
-        table.add_row(r.slo.name, r.slo.owner, f"{r.sli:.4%}", f"{r.slo.target:.2%}",
+        table.add_row(r.slo.name, r.slo.owner, "no data" if r.sli is None else f"{r.sli:.4%}",
+                      f"{r.slo.target:.2%}",
                       f"{r.counts.total:,}", f"{r.budget.remaining:.1%}",
                       f"{r.burn_rates.get('1h', 0):.2f}x", fired)
     out.print(table)

@@ -29,6 +29,7 @@ from engine.exceptions import (
 )
 from engine.observability.observer import EngineObserver
 from engine.outbox.relay import DatabaseEventLogSink, OutboxRelay, pending_count
+from engine.payments.resolution import RESOLVE_UNKNOWN_EVERY
 from engine.payments.service import EngineSettings, PaymentService
 from engine.providers.base import Gateway, ParsedNotification, ProviderOutcome, ProviderRequest
 from engine.providers.faults import profile as load_profile
@@ -149,17 +150,33 @@ def run_simulation(engine: Engine, *, payments: int = 1000, seed: int = 42,
                              new_id=new_id)
     client = _Clients(service, gateways, rng, counter, profile, run_tag)
     step = duration / payments
+
+    def resolve_this_runs_unknowns() -> None:
+        # Only this run's payments: its simulated providers know nothing of earlier runs.
+        with engine.connect() as conn:
+            pending = conn.execute(select(payments_table.c.id).where(
+                payments_table.c.state == PaymentState.UNKNOWN.value,
+                payments_table.c.id.like(f"pay_{run_tag}_%")).order_by(
+                payments_table.c.id)).scalars().all()
+        for payment_id in pending:
+            service.resolve_unknown(payment_id)
+
+    # The worker's resolver runs alongside the traffic, as in production: an unknown outcome
+    # is asked about within RESOLVE_UNKNOWN_EVERY of the time-out, not at the end of the day.
+    next_resolution = end - duration + RESOLVE_UNKNOWN_EVERY
     for i in range(payments):
         clock.at_least(end - duration + step * i)
+        if clock.now() >= next_resolution:
+            if counter.unknown_count > counter.resolved_count:
+                resolve_this_runs_unknowns()
+            next_resolution = clock.now() + RESOLVE_UNKNOWN_EVERY
         client.one_payment(i)
         if progress:
             progress(i + 1)
     # The worker's jobs, run to completion: resolve unknown outcomes, recover, publish events.
-    # Only this run's payments: its simulated providers know nothing of earlier runs.
     for _ in range(3):
-        clock.advance(60)
-        for payment_id in client.payment_ids:
-            service.resolve_unknown(payment_id)
+        clock.advance(RESOLVE_UNKNOWN_EVERY.total_seconds())
+        resolve_this_runs_unknowns()
     OutboxRelay(engine, DatabaseEventLogSink()).drain()
 
     ids = client.payment_ids

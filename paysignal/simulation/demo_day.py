@@ -12,10 +12,23 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from alerts.model import Alert
 from paysignal.simulation.settlement_files import Score
 
 Step = Callable[[str], None]
 ROUTING_SETTLE = timedelta(minutes=5)
+CLOSE_LOOK = timedelta(hours=2)  # the fault profiles' incidents happen in the last hour
+
+
+def evaluation_moments(end: datetime, duration: timedelta) -> list[datetime]:
+    """When the demo evaluates SLOs and alerts during a day that ends at `end`: hourly, then
+    every 5 minutes over the last two hours (fast enough for the 5-minute burn windows)."""
+    start = end - duration
+    close = max(start, end - CLOSE_LOOK)
+    moments = [start + timedelta(hours=h) for h in range(1, int((close - start) / timedelta(hours=1)) + 1)]
+    moments += [close + timedelta(minutes=5 * m)
+                for m in range(1, int((end - close) / timedelta(minutes=5)))]
+    return [m for m in moments if m < end]
 
 
 @dataclass
@@ -28,6 +41,8 @@ class DemoDay:
     notifications: int
     settlement_dir: Path
     score: Score
+    pages: list[tuple[str, str]] = field(default_factory=list)
+    """(alert, provider or SLO) of every page-severity alert that fired during the day."""
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -76,21 +91,35 @@ def run_day(engine: Engine, workdir: Path, *, payments: int = 2000, seed: int = 
     truth = write_settlement_files(engine, settlement_dir, discrepancies=discrepancies, seed=seed,
                                    payment_ids=sim.payment_ids)
     lap("settlement_files")
+    say("evaluating SLOs and alerts along the day")
+    config = load_config(routing)
+    backend = make_backend("database", engine=engine)
+    slos = load_definitions()
+    raised: list[Alert] = []
+    notifications = 0
+    for at in evaluation_moments(end, duration):
+        # As the worker would have: SLOs and alerts every few minutes while the day ran
+        evaluate_all(engine, backend, slos, at)
+        during = evaluate_alerts(engine, config, detect(engine, at), at)
+        raised += during.firing
+        notifications += during.notifications
+    lap("slo_timeline")
     say("reconciling")
     report = reconcile_directory(engine, settlement_dir)
     lap("reconcile")
     say("evaluating SLOs")
-    results = evaluate_all(engine, make_backend("database", engine=engine), load_definitions(),
-                           end)
+    results = evaluate_all(engine, backend, slos, end)
     lap("slo")
     say("evaluating and routing alerts")
-    config = load_config(routing)
     alerts = evaluate_alerts(engine, config, detect(engine, end), end)
     alerts_after = evaluate_alerts(engine, config, detect(engine, end), now)
     deliver_pending(engine, config, now=now)
     lap("alerts")
+    pages = sorted({(a.name, a.labels.get("provider") or a.labels.get("slo", ""))
+                    for a in raised + alerts.firing if a.labels.get("severity") == "page"})
     return DemoDay(simulation=sim.figures, ground_truth=truth, reconciliation=report.as_json(),
                    slos_evaluated=len(results),
                    alerts_firing=sorted({a.name for a in alerts.firing}),
-                   notifications=alerts.notifications + alerts_after.notifications,
+                   notifications=notifications + alerts.notifications
+                   + alerts_after.notifications, pages=pages,
                    settlement_dir=settlement_dir, score=score(truth, report), timings=timings)

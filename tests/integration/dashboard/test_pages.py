@@ -257,12 +257,18 @@ def test_engineering_changes_a_rollout_toggle_with_the_user_on_the_audit(  # typ
     assert any("reason" in e.value for e in at.error)  # a change needs a reason
     at.text_input(key="toggle_reason").input("measure before enforcing")
     at.button(key="toggle_submit").click().run()
-    assert any("eastpay: shadow" in s.value for s in at.success)
+    assert any("eastpay: enforce → shadow" in s.value for s in at.success)
     assert [(t["provider"], t["mode"]) for t in current_modes(seeded_engine)] == \
         [("eastpay", "shadow")]
     latest = audit_trail(seeded_engine, 1)[0]
     assert latest["actor"] == "tester (dashboard, local)"
     assert latest["reason"] == "measure before enforcing"
+    at.button(key="toggle_submit").click().run()  # the same again changes nothing
+    assert any("eastpay is already shadow: nothing changed" in s.value for s in at.success)
+    assert len(audit_trail(seeded_engine)) == 1
+    # the demo's southbank incident spent its budget: the policy says so beside the toggles
+    assert any("Error-budget policy for southbank" in w.value
+               and "freeze risky rollouts for provider southbank" in w.value for w in at.warning)
 
 
 def test_slo_history_reads_a_bounded_even_sample_with_the_latest(seeded_engine) -> None:  # type: ignore[no-untyped-def]
@@ -286,3 +292,38 @@ def test_slo_history_reads_a_bounded_even_sample_with_the_latest(seeded_engine) 
     with seeded_engine.connect() as conn:
         latest = conn.execute(select(func.max(s.at)).where(s.slo == name)).scalar_one()
     assert history["at"].iloc[-1].replace(tzinfo=None) == latest.replace(tzinfo=None)
+
+
+def _latest_evaluations(engine: Engine) -> dict[str, dict]:  # type: ignore[type-arg]
+    with engine.connect() as conn:
+        return {r.slo: json.loads(r.result) for r in conn.execute(
+            select(slo_evaluations).order_by(slo_evaluations.c.at, slo_evaluations.c.id))}
+
+
+def test_the_overview_names_the_firing_slo_conditions(monkeypatch, seeded_url,  # type: ignore[no-untyped-def]
+                                                      seeded_engine) -> None:
+    latest = _latest_evaluations(seeded_engine)
+    at = open_page(monkeypatch, seeded_url)
+    shown = {r["SLO"]: r["firing"] for r in light_table(at, "SLO", "firing")}
+    for result in latest.values():
+        firing = [f"{c['severity']} ({c['tier']})" for c in result["conditions"]
+                  if not c["inhibited_by"]]
+        assert shown[result["display_name"]] == (", ".join(firing) or "—")
+    southbank = latest["authorization-technical-success-southbank"]
+    assert shown[southbank["display_name"]] != "—"  # the demo's incident is still burning
+
+
+def test_the_slo_page_opens_on_the_burning_slo_with_readable_conditions(  # type: ignore[no-untyped-def]
+        monkeypatch, seeded_url, seeded_engine) -> None:
+    at = open_page(monkeypatch, seeded_url, "slos")
+    assert at.selectbox(key="slo_name").value == "authorization-technical-success-southbank"
+    conditions = at.dataframe[1].value
+    assert list(conditions.columns) == ["severity", "tier", "long window", "short window",
+                                        "threshold", "state"]
+    assert "firing" in set(conditions["state"])
+    assert not any("None" in str(v) for v in conditions.to_numpy().ravel())
+    quiet = open_page(monkeypatch, seeded_url, "slos",
+                      params={"slo": "webhook-processing-freshness"})
+    assert metric(quiet, "Attained") == "no data"  # no webhooks on the demo day
+    assert len(quiet.dataframe) == 1  # the burn rates; no empty conditions table
+    assert any("below its threshold" in c.value for c in quiet.caption)

@@ -40,3 +40,30 @@ def test_app_refuses_a_schema_that_is_behind_and_names_the_fix(db_url: str) -> N
 def test_bad_database_urls_get_a_clear_error() -> None:
     result = CliRunner().invoke(app, ["db", "upgrade", "--database-url", "mysql://x/y"])
     assert result.exit_code == 2 and "not supported" in result.output
+
+
+def test_policy_notes_written_as_no_op_toggle_changes_move_to_their_own_table(
+        db_url: str) -> None:
+    """Before 0020 the error-budget policy wrote 'enforce -> enforce' rows to the toggle audit;
+    the upgrade copies them to budget_policy_notes and the toggle audit no longer shows them."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import insert
+
+    from engine.payments.toggles import audit_trail, policy_notes
+    from engine.storage.tables import toggle_audit
+
+    engine = db.make_engine(db_url)
+    db.downgrade(engine, "0019")
+    with engine.begin() as conn:
+        conn.execute(insert(toggle_audit), [
+            {"provider": "southbank", "payment_method": "*", "from_mode": "enforce",
+             "to_mode": "enforce", "actor": "slo-policy", "at": datetime.now(UTC),
+             "reason": "authorization-technical-success-southbank: error budget exhausted"},
+            {"provider": "eastpay", "payment_method": "*", "from_mode": "enforce",
+             "to_mode": "shadow", "actor": "ana", "reason": "canary", "at": datetime.now(UTC)}])
+    db.upgrade(engine)
+    assert [n["note"] for n in policy_notes(engine)] == [
+        "authorization-technical-success-southbank: error budget exhausted"]
+    assert [(a["provider"], a["to"]) for a in audit_trail(engine)] == [("eastpay", "shadow")]
+    engine.dispose()

@@ -108,6 +108,11 @@ def test_changes_are_audited_and_the_audit_is_append_only(env) -> None:  # type:
     assert [(a["from"], a["to"], a["actor"]) for a in trail] == [
         ("shadow", "enforce", "bob"), ("enforce", "shadow", "alice")]
     assert trail[1]["reason"] == "rollout step 1"
+    same = set_mode(engine, provider="southbank", mode="enforce", actor="carol", reason="again",
+                    known_providers=PROVIDERS)
+    assert same == {"provider": "southbank", "payment_method": "*", "from": "enforce",
+                    "to": "enforce", "changed": False}
+    assert len(audit_trail(engine)) == 2  # a change that changes nothing is not audited
     with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
         conn.execute(text("UPDATE toggle_audit SET actor = 'mallory'"))
 

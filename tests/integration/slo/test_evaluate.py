@@ -103,8 +103,8 @@ def test_the_slo_commands_are_part_of_paysignal(command: list[str]) -> None:
     assert "reconciliation-completeness" in result.stdout or "evaluate" in result.stdout
 
 
-def test_an_exhausted_budget_freezes_rollouts_on_the_toggle_audit_trail(db_engine: Engine) -> None:
-    from engine.payments.toggles import audit_trail
+def test_an_exhausted_budget_leaves_a_policy_note_not_a_toggle_change(db_engine: Engine) -> None:
+    from engine.payments.toggles import audit_trail, policy_notes
 
     now = datetime(2026, 11, 20, 12, tzinfo=UTC)
     with db_engine.begin() as conn:  # 40 % of northwind's authorizations failed technically
@@ -116,11 +116,23 @@ def test_an_exhausted_budget_freezes_rollouts_on_the_toggle_audit_trail(db_engin
     result = evaluate_all(db_engine, backend, slos, now)[0]
     assert result.budget.remaining == 0.0
     assert result.policy == ["error budget exhausted: freeze risky rollouts for provider "
-                             "northwind until the SLO is met again"]
-    evaluate_all(db_engine, backend, slos, now)  # unchanged policy: no second audit entry
-    notes = [a for a in audit_trail(db_engine) if a["actor"] == "slo-policy"]
-    assert len(notes) == 1 and notes[0]["provider"] == "northwind"
-    assert "freeze risky rollouts" in notes[0]["reason"]
+                             "northwind until “Authorization technical success (northwind)” is "
+                             "met again"]
+    evaluate_all(db_engine, backend, slos, now)  # unchanged policy: no second note
+    notes = policy_notes(db_engine)
+    assert [(n["provider"], n["slo"], n["note"]) for n in notes] == [
+        ("northwind", "authorization-technical-success-northwind", result.policy[0])]
+    assert audit_trail(db_engine) == []  # the toggle did not change, so no "enforce -> enforce"
+
+
+def test_policy_texts_name_the_action_and_the_slo_in_plain_words() -> None:
+    from slo.evaluate import _policy_action
+
+    by_name = {s.name: s for s in load_definitions()}
+    assert _policy_action(by_name["reconciliation-completeness"]) == \
+        "put clearing reconciliation breaks ahead of new work"
+    assert _policy_action(by_name["unknown-outcome-resolution"]) == \
+        "freeze risky engine releases"
 
 
 @pytest.mark.slow
@@ -141,9 +153,20 @@ def test_the_review_report_in_markdown_html_and_csv(db_engine: Engine, db_url: s
     result = runner.invoke(app, ["report", "--format", "html", "--out", str(page),
                                  "--database-url", db_url])
     assert result.exit_code == 0, result.output
-    charts = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", page.read_text())
+    text = page.read_text()
+    charts = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", text)
     assert len(charts) == len(load_definitions())
     assert base64.b64decode(charts[0]).startswith(b"\x89PNG")
+    # the HTML report says what the Markdown one says, SLO by SLO
+    for label in ("Worst days:", "Most bad events:", "Alerts fired:"):
+        assert text.count(label) == len(load_definitions()) == md.stdout.count(label)
+    assert "attained no data over 0 events" in text  # no webhooks in this traffic
+    from PIL import Image
+
+    chart = Image.open(io.BytesIO(base64.b64decode(charts[0]))).convert("L")
+    under_the_plot = [chart.getpixel((x, y)) for x in range(40, chart.width)
+                      for y in range(chart.height - 15, chart.height)]
+    assert min(under_the_plot) < 128  # dates along the time axis
     table = runner.invoke(app, ["report", "--format", "csv", "--database-url", db_url])
     rows = {r["slo"]: r for r in csv.DictReader(io.StringIO(table.stdout))}
     southbank = rows["authorization-technical-success-southbank"]
