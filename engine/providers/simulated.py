@@ -53,7 +53,11 @@ _PAN_LIKE = re.compile(r"^\d[\d -]{11,22}$")
 # What happened at the provider, in neutral words (the book's status column).
 DONE, DECLINED, ERROR, TIMEOUT_DONE, TIMEOUT_NONE = (
     "done", "declined", "error", "timeout_done", "timeout_none")
-HAPPENED = (DONE, TIMEOUT_DONE)
+# tok_unknown_forever: charged, timed out, and the provider never answers a lookup about it. Kept
+# in the book (not in memory) so every process that asks sees the same silence.
+TIMEOUT_SILENT = "timeout_silent"
+HAPPENED = (DONE, TIMEOUT_DONE, TIMEOUT_SILENT)
+TIMED_OUT = (TIMEOUT_DONE, TIMEOUT_NONE, TIMEOUT_SILENT)
 
 
 def validate_payment_method(token: object) -> str:
@@ -183,7 +187,6 @@ class SimulatedProvider:
         self._sleep = sleep
         self.notifications: list[Notification] = []
         self._notify_lock = threading.Lock()
-        self._silent_requests: set[str] = set()  # tok_unknown_forever: lookups never answer
         self._lookups: dict[str, int] = {}
         self.until_end: Callable[[], timedelta] | None = None  # simulated timelines set this
 
@@ -211,7 +214,7 @@ class SimulatedProvider:
             "tok_decline_insufficient_funds": (DECLINED, "insufficient_funds"),
             "tok_decline_do_not_honor": (DECLINED, "do_not_honor"),
             "tok_timeout_after_charge": (TIMEOUT_DONE, None),
-            "tok_unknown_forever": (TIMEOUT_DONE, None),
+            "tok_unknown_forever": (TIMEOUT_SILENT, None),
             "tok_timeout_before_charge": (TIMEOUT_NONE, None),
             "tok_server_error": (ERROR, "server_error"),
         }
@@ -267,14 +270,13 @@ class SimulatedProvider:
         rng = self._rng("lookup", operation.value, self._rng_key(request_id), len(calls), n)
         done = next((c for c in calls if c.status in HAPPENED), None)
         declined = next((c for c in calls if c.status == DECLINED), None)
-        unavailable = request_id in self._silent_requests or (
+        unavailable = any(c.status == TIMEOUT_SILENT for c in calls) or (
             rng.random() < self.current_faults().lookup_unavailable)
         return self.normalize_lookup(self.render_lookup(done or declined, unavailable), operation)
 
     def _notify(self, req: ProviderRequest, reference: str, status: str, reason: str | None,
                 faults: Faults, rng: random.Random) -> None:
-        if req.payment_method == "tok_unknown_forever":
-            self._silent_requests.add(req.request_id)
+        if status == TIMEOUT_SILENT:
             return  # this provider never tells: the payment stays unknown
         digest = hashlib.sha256((reference + req.operation.value + status).encode()).hexdigest()
         event_id = f"{self.ref_prefix}_evt_{digest[:16]}"
@@ -372,7 +374,7 @@ class Northwind(SimulatedProvider):
 
     def render(self, req: ProviderRequest, status: str, reason: str | None, reference: str,
                fee: int, latency: float) -> RawResponse:
-        if status in (TIMEOUT_DONE, TIMEOUT_NONE):
+        if status in TIMED_OUT:
             return _timeout(latency)
         if status == ERROR:
             return RawResponse(503, {"error": {"type": "api_error",
@@ -456,7 +458,7 @@ class Southbank(SimulatedProvider):
 
     def render(self, req: ProviderRequest, status: str, reason: str | None, reference: str,
                fee: int, latency: float) -> RawResponse:
-        if status in (TIMEOUT_DONE, TIMEOUT_NONE):
+        if status in TIMED_OUT:
             return _timeout(latency)
         if status == ERROR:
             return RawResponse(500, {"status": 500, "errorCode": "901", "errorType": "internal"}, latency)
@@ -559,7 +561,7 @@ class Eastpay(SimulatedProvider):
 
     def render(self, req: ProviderRequest, status: str, reason: str | None, reference: str,
                fee: int, latency: float) -> RawResponse:
-        if status in (TIMEOUT_DONE, TIMEOUT_NONE):
+        if status in TIMED_OUT:
             return _timeout(latency)
         rc = {ERROR: "96", DONE: "00"}.get(status) or self._DECLINE_RC[str(reason)]
         body = {"rc": rc, "txn_type": self._TXN[req.operation], "txn_ref": reference,

@@ -67,3 +67,37 @@ def test_two_real_worker_processes_never_run_the_same_job_run_twice(postgres, tm
     assert pending_count(engine) == 0  # the relay job published everything
     assert any('paysignal_job_last_success_timestamp_seconds{job="outbox_relay"}' in m
                for m in metrics)
+
+
+def test_a_worker_process_cannot_resolve_tok_unknown_forever_but_resolves_a_timeout(
+        postgres) -> None:  # type: ignore[no-untyped-def]
+    """The documented token charges, times out and is never answered by a lookup: the silence
+    lives in the provider's book, so the worker (another process) sees it too."""
+    from engine.domain.states import PaymentState
+
+    url = fresh_postgres_url(postgres)
+    engine = db.make_engine(url)
+    service, _, _ = make_service(engine)
+    silent = service.create_payment("m1", "k-silent", payment_request(
+        reference="o-silent", payment_method="tok_unknown_forever")).body["id"]
+    answered = service.create_payment("m1", "k-timeout", payment_request(
+        reference="o-timeout", payment_method="tok_timeout_after_charge")).body["id"]
+    assert {service.get_payment("m1", p).state for p in (silent, answered)} == {
+        PaymentState.UNKNOWN}
+    paysignal = Path(sys.executable).with_name("paysignal")
+    env = {**os.environ, "PAYSIGNAL_WORKER_INTERVAL_SCALE": "0.1", "PAYSIGNAL_LOG_LEVEL": "WARNING"}
+    worker = subprocess.Popen([str(paysignal), "serve", "worker", "--database-url", url,
+                               "--metrics-port", str(free_port())], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while service.get_payment("m1", answered).state is PaymentState.UNKNOWN:
+            assert worker.poll() is None and time.monotonic() < deadline
+            time.sleep(0.5)
+        time.sleep(7)  # two more resolver runs (every 3 s)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(30)
+    assert service.get_payment("m1", answered).state is PaymentState.CAPTURED
+    assert service.get_payment("m1", silent).state is PaymentState.UNKNOWN
+    engine.dispose()
