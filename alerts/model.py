@@ -4,20 +4,12 @@ and a stable fingerprint of its identifying labels."""
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import urlencode
 
 from alerts.catalogue import BY_NAME
-
-
-def dashboard_base() -> str:
-    return os.environ.get("PAYSIGNAL_DASHBOARD_URL", "http://127.0.0.1:8501").rstrip("/")
-
-
-def runbook_base() -> str:
-    return os.environ.get("PAYSIGNAL_RUNBOOK_BASE", "alerts/runbooks").rstrip("/")
+from slo.links import dashboard_base, runbook_url
 
 
 def fingerprint(labels: dict[str, str]) -> str:
@@ -47,7 +39,7 @@ class Alert:
 
     @property
     def runbook_url(self) -> str:
-        return f"{runbook_base()}/{self.name}.md"
+        return runbook_url(self.name)
 
     @property
     def dashboard_url(self) -> str:

@@ -3,6 +3,8 @@
 from pathlib import Path
 from typing import NamedTuple
 
+from slo.links import RUNBOOKS_PAGE
+
 VIEWS = Path(__file__).parent / "views"
 
 
@@ -20,4 +22,5 @@ PAGES = [
              ":material/account_balance:"),
     PageSpec(VIEWS / "slos.py", "SLOs", "slos", ":material/speed:"),
     PageSpec(VIEWS / "alerts.py", "Alerts", "alerts", ":material/notifications:"),
+    PageSpec(VIEWS / "runbooks.py", "Runbooks", RUNBOOKS_PAGE, ":material/menu_book:"),
 ]

@@ -14,7 +14,6 @@ import pandas as pd
 from sqlalchemy import Engine, case, exists, func, or_, select
 
 from alerts.catalogue import BY_NAME
-from alerts.model import runbook_base
 from dashboard.filters import Filters
 from engine.domain.money import Money
 from engine.domain.states import PaymentState
@@ -35,6 +34,7 @@ from engine.storage.tables import (
     recon_checkpoints,
     slo_evaluations,
 )
+from slo.links import runbook_url
 
 OPEN_BREAK = ("open", "investigating")
 RISK_OUTCOMES = ("replayed", "conflict", "in_flight", "shadow_replay", "shadow_conflict")
@@ -268,10 +268,6 @@ def sparkline(values: list[float]) -> str:
         return blocks[0] * len(values)
     return "".join(blocks[min(len(blocks) - 1, int(v / top * (len(blocks) - 1) + 0.5))]
                    for v in values)
-
-
-def runbook_url(alert_name: str) -> str:
-    return f"{runbook_base()}/{alert_name}.md"
 
 
 def alerts(engine: Engine, status: str | None = None, since: datetime | None = None,

@@ -3,16 +3,11 @@ burn-rate conditions that `paysignal slo evaluate` computes, for deployments wit
 
 from __future__ import annotations
 
-import os
-
 import yaml
 
+from slo.links import runbook_url
 from slo.maths import _duration_label
 from slo.spec import SLO, MetricQuery
-
-
-def runbook_base() -> str:
-    return os.environ.get("PAYSIGNAL_RUNBOOK_BASE", "alerts/runbooks").rstrip("/")
 
 
 def is_gauge(slo: SLO) -> bool:
@@ -72,7 +67,7 @@ def rules_document(slos: list[SLO]) -> dict[str, object]:
                 "annotations": {
                     "summary": (f"{slo.display_name}: burning the {slo.window.text} error budget "
                                 f"at over {w.factor}x over {long_name} and {short_name}"),
-                    "runbook_url": f"{runbook_base()}/SLOBurnRate{w.severity.capitalize()}.md",
+                    "runbook_url": runbook_url(f"SLOBurnRate{w.severity.capitalize()}"),
                     "objective": f"{slo.target}",
                 }})
         groups.append({"name": f"slo-{slo.name}", "interval": "1m",

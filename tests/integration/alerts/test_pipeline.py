@@ -275,7 +275,7 @@ def test_the_file_receiver_appends_json_lines(db_engine: Engine, tmp_path: Path)
     deliver_pending(db_engine, cfg, T0)
     line = json.loads(log.read_text().splitlines()[0])
     assert line["alerts"][0]["summary"] == "3 southbank payments unknown"
-    assert line["alerts"][0]["runbook_url"].endswith("/UnknownOutcomesStale.md")
+    assert line["alerts"][0]["runbook_url"].endswith("/runbooks?alert=UnknownOutcomesStale")
 
 
 def test_a_new_group_waits_group_wait_to_gather_its_alerts(db_engine: Engine) -> None:

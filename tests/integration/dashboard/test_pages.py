@@ -225,8 +225,19 @@ def test_alerts_page_counts_what_is_firing(monkeypatch, seeded_url, seeded_engin
     assert firing > 0 and metric(at, "Firing") == str(firing)
     shown = at.dataframe[0].value
     assert (shown["status"] == "firing").sum() == firing
-    assert all(url.endswith(f"/{name}.md")
+    assert all(url.endswith(f"/runbooks?alert={name}")
                for url, name in zip(shown["runbook"], shown["alert"], strict=True))
+
+
+def test_the_runbooks_page_serves_the_runbook_an_alert_links_to(monkeypatch, seeded_url) -> None:  # type: ignore[no-untyped-def]
+    from alerts.catalogue import BY_NAME
+
+    at = open_page(monkeypatch, seeded_url, "runbooks", params={"alert": "OutboxBacklog"})
+    assert at.selectbox(key="runbook_alert").value == "OutboxBacklog"
+    assert any(m.value.strip() == BY_NAME["OutboxBacklog"].runbook.read_text().strip()
+               for m in at.markdown)
+    unknown = open_page(monkeypatch, seeded_url, "runbooks", params={"alert": "Nope"})
+    assert any("'Nope' is not an alert paysignal raises" in w.value for w in unknown.warning)
 
 
 def test_slo_page_shows_the_latest_stored_evaluation(monkeypatch, seeded_url,  # type: ignore[no-untyped-def]

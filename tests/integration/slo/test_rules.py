@@ -50,7 +50,7 @@ def _page(tier: str) -> dict[str, object]:
                            "team": "payments", "provider": "northwind", "severity": "page",
                            "burn_tier": tier},
             "exp_annotations": {
-                "objective": "0.995", "runbook_url": "alerts/runbooks/SLOBurnRatePage.md",
+                "objective": "0.995", "runbook_url": "http://127.0.0.1:8501/runbooks?alert=SLOBurnRatePage",
                 "summary": ("Authorization technical success (northwind): burning the 30d "
                             f"error budget at over {factor}x over {tier} and {short}")}}
 

@@ -75,4 +75,4 @@ receivers:
     assert delivered["labels"]["alertname"] == "UnknownOutcomesStale"
     assert delivered["labels"]["provider"] == "southbank"
     assert delivered["annotations"]["summary"] == "4 southbank payments unknown for 20 min"
-    assert delivered["annotations"]["runbook_url"].endswith("/UnknownOutcomesStale.md")
+    assert delivered["annotations"]["runbook_url"].endswith("/runbooks?alert=UnknownOutcomesStale")

@@ -87,3 +87,27 @@ def test_overview_shows_the_key_figures_and_clicks_through_to_an_audit_trail(ser
         assert "/payments" in browser.current_url and payment_id in browser.current_url
         browser.save_screenshot(str(ARTIFACTS / "dashboard-payment.png"))
     assert (ARTIFACTS / "dashboard-overview.png").stat().st_size > 10_000
+
+
+def test_every_alerts_runbook_link_opens_its_runbook(served, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The link each catalogue alert carries (notifications, Prometheus rules, the Alerts page)
+    opens that alert's runbook in the browser."""
+    from alerts.catalogue import CATALOGUE
+    from alerts.model import Alert
+
+    base, _ = served
+    monkeypatch.setenv("PAYSIGNAL_DASHBOARD_URL", base)
+    monkeypatch.delenv("PAYSIGNAL_RUNBOOK_BASE", raising=False)
+    with headless_chromium() as browser:
+        wait = WebDriverWait(browser, 60)
+        for spec in CATALOGUE:
+            link = Alert.of(spec.name, "test").runbook_url
+            assert link.startswith(base)
+            browser.get(link)
+            first_heading = spec.runbook.read_text().splitlines()[0].lstrip("# ").strip()
+            wait.until(lambda driver, heading=first_heading: heading in [  # type: ignore[misc]
+                h.text for h in driver.find_elements(
+                    By.CSS_SELECTOR, '[data-testid="stMainBlockContainer"] h1')])
+            body = browser.find_element(By.TAG_NAME, "body").text
+            assert "What it means" in body and spec.condition in body, spec.name
+        browser.save_screenshot(str(ARTIFACTS / "dashboard-runbook.png"))

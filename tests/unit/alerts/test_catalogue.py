@@ -33,7 +33,8 @@ def test_the_slo_rules_point_at_catalogue_runbooks() -> None:
         for rule in group["rules"]:
             if "alert" in rule:
                 assert rule["alert"] in names
-                assert rule["annotations"]["runbook_url"].endswith(f"/{rule['alert']}.md")
+                assert rule["annotations"]["runbook_url"].endswith(
+                    f"/runbooks?alert={rule['alert']}")
 
 
 def test_the_readme_table_is_the_catalogue() -> None:
