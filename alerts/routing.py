@@ -20,15 +20,19 @@ file renders to an equivalent alertmanager.yml.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
+from sqlalchemy import Engine, insert, select
 
 from engine.exceptions import PaysignalError
+from engine.storage.repository import utc
+from engine.storage.tables import alert_routing_in_use
 from slo.spec import Matcher
 
 DEFAULT_CONFIG = Path(__file__).parent / "routing.yaml"
@@ -231,3 +235,39 @@ def load_config(path: Path | None = None) -> RoutingConfig:
     except yaml.YAMLError as exc:
         raise RoutingConfigError(path.name, "(file)", f"not YAML: {exc}") from None
     return parse_config(doc, path.name)
+
+
+@dataclass(frozen=True)
+class RoutingInUse:
+    path: Path
+    loaded_by: str
+    at: datetime
+    changed_since: bool  # the file on disk differs from what was loaded
+
+
+def record_routing_in_use(engine: Engine, path: Path | None, loaded_by: str) -> None:
+    """Say which routing file this process routes with (the worker at start, the demo)."""
+    path = (path or DEFAULT_CONFIG).resolve()
+    with engine.begin() as conn:
+        conn.execute(insert(alert_routing_in_use).values(
+            path=str(path)[:1000], sha256=_digest(path), loaded_by=loaded_by[:64],
+            at=datetime.now(UTC)))
+
+
+def routing_in_use(engine: Engine) -> RoutingInUse | None:
+    """The routing file the service last loaded, if any process recorded one."""
+    t = alert_routing_in_use.c
+    with engine.connect() as conn:
+        row = conn.execute(select(t.path, t.sha256, t.loaded_by, t.at)
+                           .order_by(t.id.desc()).limit(1)).first()
+    if row is None:
+        return None
+    path = Path(row.path)
+    return RoutingInUse(path, row.loaded_by, utc(row.at), _digest(path) != row.sha256)
+
+
+def _digest(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return ""

@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from alerts.detectors import detect
 from alerts.pipeline import evaluate_alerts
 from alerts.receivers import deliver_pending
-from alerts.routing import load_config
+from alerts.routing import load_config, record_routing_in_use
 from engine.outbox.relay import OutboxRelay, sink_from_environment
 from engine.payments.resolution import RESOLVE_UNKNOWN_EVERY
 from engine.payments.service import PaymentService
@@ -66,6 +66,7 @@ def _slo_evaluation(engine: Engine) -> Callable[[], dict[str, object]]:
 def _alert_evaluation(engine: Engine) -> Callable[[], dict[str, object]]:
     path = os.environ.get("PAYSIGNAL_ALERT_ROUTES")
     routing = load_config(Path(path) if path else None)
+    record_routing_in_use(engine, Path(path) if path else None, "worker")
 
     def run() -> dict[str, object]:
         result = evaluate_alerts(engine, routing, detect(engine, datetime.now(UTC)))

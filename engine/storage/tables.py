@@ -443,6 +443,16 @@ alert_states = Table(
     Index("ix_alert_states_status", "status", "last_seen_at"),
 )
 
+# The alert-routing file each worker (or demo) loaded: the latest row is the routing in use.
+alert_routing_in_use = Table(
+    "alert_routing_in_use", metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("path", String(1000), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("loaded_by", String(64), nullable=False),
+    Column("at", TS, nullable=False),
+)
+
 alert_notifications = Table(
     "alert_notifications", metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),

@@ -9,10 +9,12 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
 
 from paysignal.cli._common import (
     DatabaseUrl,
     JsonFlag,
+    console,
     fail,
     guarded,
     out,
@@ -26,16 +28,22 @@ app = typer.Typer(help="Alerts: the catalogue, routing to receivers, Alertmanage
 Config = Annotated[Path | None, typer.Option(
     "--config", envvar="PAYSIGNAL_ALERT_ROUTES", show_envvar=True,
     help="Routing YAML. Default: the shipped alerts/routing.yaml.")]
+RouteConfig = Annotated[Path | None, typer.Option(
+    "--config", envvar="PAYSIGNAL_ALERT_ROUTES", show_envvar=True,
+    help="Routing YAML. Default: the file the worker (or the demo) last loaded, as recorded "
+         "in the database; else the shipped alerts/routing.yaml.")]
 
 
 @app.command("route")
 def route(label: Annotated[list[str], typer.Option(
               "--label", help="A label of the alert, as key=value; repeat for more.")],
-          config: Config = None,
+          config: RouteConfig = None,
           as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
+          database_url: DatabaseUrl = None,
           ) -> None:
-    """Which receivers an alert with these labels reaches (like amtool config routes test)."""
-    from alerts.routing import load_config
+    """Which receivers an alert with these labels reaches (like amtool config routes test),
+    answered from the routing the service uses; says which file that is."""
+    from alerts.routing import DEFAULT_CONFIG, load_config, routing_in_use
 
     labels: dict[str, str] = {}
     for item in label:
@@ -43,6 +51,29 @@ def route(label: Annotated[list[str], typer.Option(
         if not sep or not key.strip():
             fail(f"--label: {item!r} is not key=value")
         labels[key.strip()] = value
+    if config is not None:
+        source = f"routing: {config} (--config or PAYSIGNAL_ALERT_ROUTES)"
+    else:
+        from engine.exceptions import PaysignalError
+        from engine.storage import db
+
+        try:
+            engine = db.make_engine(database_url)
+            db.require_current_schema(engine)
+            in_use = routing_in_use(engine)
+            unread = ""
+        except (PaysignalError, SQLAlchemyError) as exc:
+            in_use, unread = None, f"; the database could not say which is in use: {exc}"
+        if in_use is None:
+            source = (f"routing: {DEFAULT_CONFIG} (the shipped default; no worker or demo has "
+                      f"recorded another{unread})")
+        else:
+            config = in_use.path
+            source = (f"routing: {in_use.path} (loaded by the {in_use.loaded_by} at "
+                      f"{in_use.at:%Y-%m-%d %H:%M} UTC"
+                      + ("; the file has changed since: restart the worker to route with it)"
+                         if in_use.changed_since else ")"))
+    console.print(source)
     receivers = guarded(lambda: load_config(config)).receivers_for(labels)
     if as_json:
         print(json.dumps(receivers))

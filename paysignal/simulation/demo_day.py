@@ -57,7 +57,7 @@ def run_day(engine: Engine, workdir: Path, *, payments: int = 2000, seed: int = 
     from alerts.detectors import detect
     from alerts.pipeline import evaluate_alerts
     from alerts.receivers import deliver_pending
-    from alerts.routing import load_config
+    from alerts.routing import load_config, record_routing_in_use
     from engine.settlement.run import reconcile_directory
     from paysignal.simulation.day import run_simulation
     from paysignal.simulation.settlement_files import score, write_settlement_files
@@ -93,6 +93,7 @@ def run_day(engine: Engine, workdir: Path, *, payments: int = 2000, seed: int = 
     lap("settlement_files")
     say("evaluating SLOs and alerts along the day")
     config = load_config(routing)
+    record_routing_in_use(engine, routing, "demo")
     backend = make_backend("database", engine=engine)
     slos = load_definitions()
     raised: list[Alert] = []

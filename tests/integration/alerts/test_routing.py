@@ -62,11 +62,32 @@ def test_an_invalid_routing_file_names_the_path_and_the_reason(
     assert path in str(info.value) and reason in str(info.value), str(info.value)
 
 
-def test_the_route_command_prints_the_receivers() -> None:
-    result = CliRunner().invoke(app, ["route", "--label", "severity=page", "--label",
-                                      "team=payments", "--json"])
+def test_the_route_command_answers_from_the_routing_the_service_uses(
+        db_url: str, tmp_path: Path) -> None:
+    from alerts.routing import DEFAULT_CONFIG, record_routing_in_use
+    from engine.storage import db
+
+    page = ["route", "--label", "severity=page", "--label", "team=payments", "--json",
+            "--database-url", db_url]
+    result = CliRunner().invoke(app, page)
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == '["payments-pager", "log"]'
+    assert f"routing: {DEFAULT_CONFIG} (the shipped default" in " ".join(result.stderr.split())
+    demo = tmp_path / "routing.yaml"
+    demo.write_text("route: {receiver: demo-file}\n"
+                    "receivers: [{name: demo-file, file: {path: alerts.log}}]\n")
+    engine = db.make_engine(db_url)
+    record_routing_in_use(engine, demo, "worker")  # as `paysignal serve worker` does at start
+    engine.dispose()
+    result = CliRunner().invoke(app, page)
+    assert result.stdout.strip() == '["demo-file"]'
+    told = " ".join(result.stderr.split())
+    assert f"routing: {demo.resolve()} (loaded by the worker at" in told
+    demo.write_text(demo.read_text().replace("alerts.log", "other.log"))
+    assert "the file has changed since" in " ".join(
+        CliRunner().invoke(app, page).stderr.split())
+    explicit = CliRunner().invoke(app, [*page, "--config", str(DEFAULT_CONFIG)])
+    assert explicit.stdout.strip() == '["payments-pager", "log"]'
     bad = CliRunner().invoke(app, ["route", "--label", "oops"])
     assert bad.exit_code == 2 and "key=value" in bad.output
 
