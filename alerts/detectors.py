@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, func, select
 
 from alerts.model import Alert
+from engine.domain.money import Money, display_amounts
 from engine.read_models.health import (
     oldest_pending_outbox_event,
     open_breaks_by_kind,
@@ -80,7 +81,7 @@ def slo_alerts(engine: Engine, at: datetime, freshness: timedelta) -> list[Alert
 @dataclass(slots=True)
 class _OpenBreaks:
     count: int
-    amount_minor: int
+    at_stake: dict[str, int]
     oldest: datetime
 
 
@@ -96,26 +97,29 @@ def operational_alerts(engine: Engine, at: datetime, t: Thresholds) -> list[Aler
         if b.kind == "duplicate_charge":
             out.append(Alert.of(
                 "DuplicateChargeFound", f"{b.count} duplicate charges at {b.provider} "
-                f"({b.amount_minor} minor units taken twice), found by reconciliation",
-                {"count": b.count, "amount_minor": b.amount_minor}, provider=b.provider))
-        totals = aged.setdefault(b.provider, _OpenBreaks(0, 0, at))
+                f"({display_amounts(b.at_stake)} taken twice), found by reconciliation",
+                {"count": b.count, "amount_minor_by_currency": b.at_stake}, provider=b.provider))
+        totals = aged.setdefault(b.provider, _OpenBreaks(0, {}, at))
         totals.count += b.count
-        totals.amount_minor += b.amount_minor
+        for currency, minor in b.at_stake.items():
+            totals.at_stake[currency] = totals.at_stake.get(currency, 0) + minor
         totals.oldest = min(totals.oldest, b.oldest_opened_at)
     for provider, totals in aged.items():
-        count, amount, age = totals.count, totals.amount_minor, at - totals.oldest
-        if age > t.break_age or amount > t.break_amount_minor:
+        count, age = totals.count, at - totals.oldest
+        # the amount threshold applies per currency, in that currency's minor units
+        if age > t.break_age or any(m > t.break_amount_minor for m in totals.at_stake.values()):
             out.append(Alert.of(
                 "ReconciliationBreaksAged", f"{count} open reconciliation breaks at {provider}, "
-                f"{amount} minor units at stake, the oldest open for {_age(age)}",
-                {"count": count, "amount_minor": amount}, provider=provider))
+                f"{display_amounts(totals.at_stake)} at stake, the oldest open for {_age(age)}",
+                {"count": count, "amount_minor_by_currency": totals.at_stake},
+                provider=provider))
     by_currency: dict[str, int] = {}
     for i in imbalances(engine):
         by_currency[i.currency] = by_currency.get(i.currency, 0) + abs(i.debits_minus_credits)
     for currency, amount in sorted(by_currency.items()):
         out.append(Alert.of("LedgerImbalance", f"journal transactions in {currency} are "
-                            f"unbalanced by {amount} minor units", {"amount_minor": amount},
-                            currency=currency))
+                            f"unbalanced by {Money(amount, currency).display()} ({amount} minor "
+                            "units)", {"amount_minor": amount}, currency=currency))
     for provider, count in rejected_webhooks(engine, at - timedelta(minutes=15)):
         if count >= t.bad_signatures:
             out.append(Alert.of("WebhookSignatureFailures", f"{count} {provider} notifications "

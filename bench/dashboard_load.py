@@ -46,10 +46,14 @@ SELECT p.id, t.from_state, CASE WHEN t.to_state = 'captured' AND p.state <> 'cap
   THEN p.state ELSE t.to_state END, 'seeded', 'bench', p.created_at
 FROM payments p CROSS JOIN (VALUES ('created', 'authorizing'), ('authorizing', 'authorized'),
   ('authorized', 'capturing'), ('capturing', 'captured')) AS t(from_state, to_state)""",
-    """INSERT INTO recon_checkpoints (provider, settled_on, matched_count, matched_minor,
-  break_count, break_minor, reconciled_at)
-SELECT provider, created_at::date + 1, count(*), sum(amount_minor), 0, 0, now()
+    """INSERT INTO recon_checkpoints (provider, settled_on, matched_count, break_count,
+  reconciled_at)
+SELECT provider, created_at::date + 1, count(*), 0, now()
 FROM payments WHERE state = 'captured' GROUP BY provider, created_at::date + 1""",
+    """INSERT INTO recon_checkpoint_amounts (provider, settled_on, currency, matched_count,
+  matched_minor, break_count, break_minor)
+SELECT provider, created_at::date + 1, currency, count(*), sum(amount_minor), 0, 0
+FROM payments WHERE state = 'captured' GROUP BY provider, created_at::date + 1, currency""",
     """INSERT INTO recon_breaks (id, provider, settled_on, kind, provider_reference, payment_id,
   currency, expected_minor, actual_minor, status, opened_at, updated_at)
 SELECT 'brk_' || g, (ARRAY['northwind','southbank','eastpay'])[1 + g % 3],

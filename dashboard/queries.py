@@ -20,6 +20,7 @@ from engine.domain.states import PaymentState
 from engine.payments.toggles import audit_trail, current_modes, policy_notes
 from engine.read_models.payments import payment_detail
 from engine.settlement.breaks import list_breaks
+from engine.settlement.reconcile import Break
 from engine.storage.repository import utc
 from engine.storage.tables import (
     alert_notifications,
@@ -166,15 +167,21 @@ def reconciliation_status(engine: Engine, f: Filters) -> pd.DataFrame:
             open_where.append(b.provider == f.provider)
         if f.currency:
             open_where.append(b.currency == f.currency)
-        at_stake = func.abs(func.coalesce(b.actual_minor, 0) - func.coalesce(b.expected_minor, 0))
-        open_rows = conn.execute(select(b.provider, b.settled_on, b.currency, func.count(),
-                                        func.sum(at_stake))
-                                 .where(*open_where)
-                                 .group_by(b.provider, b.settled_on, b.currency)).all()
-    opened: dict[tuple[str, Any], tuple[int, list[str]]] = {}
-    for provider, day, currency, count, amount in open_rows:
-        n, amounts = opened.get((provider, day), (0, []))
-        opened[(provider, day)] = (n + count, [*amounts, money(int(amount or 0), currency)])
+        open_rows = conn.execute(select(b.provider, b.settled_on, b.kind, b.provider_reference,
+                                        b.payment_id, b.currency, b.expected_minor,
+                                        b.actual_minor, b.expected_currency)
+                                 .where(*open_where)).all()
+    stakes: dict[tuple[str, Any], tuple[int, dict[str, int]]] = {}
+    for r in open_rows:  # what each break puts at stake, by the one rule (Break.at_stake)
+        n, by_currency = stakes.get((r.provider, r.settled_on), (0, {}))
+        currency, minor = Break(r.kind, r.provider, r.provider_reference, r.payment_id,
+                                r.currency, r.expected_minor, r.actual_minor,
+                                r.expected_currency).at_stake()
+        if currency:
+            by_currency[currency] = by_currency.get(currency, 0) + minor
+        stakes[(r.provider, r.settled_on)] = (n + 1, by_currency)
+    opened = {key: (n, [money(minor, currency) for currency, minor in by_currency.items()])
+              for key, (n, by_currency) in stakes.items()}
     known = set(zip(days["provider"], days["day"], strict=True))
     unreconciled = [k for k in opened if k not in known]  # e.g. expected on a day with no file
     if unreconciled:
@@ -384,10 +391,10 @@ def break_queue(engine: Engine, f: Filters, status: str = "", kind: str = "") ->
             and (not f.currency or r["currency"] == f.currency)]
     frame = pd.DataFrame(rows, columns=["id", "provider", "settled_on", "kind",
                                         "provider_reference", "payment_id", "currency",
-                                        "expected_minor", "actual_minor", "status", "owner",
-                                        "age_hours"])
-    frame["expected"] = [money(a, c) for a, c in zip(frame["expected_minor"], frame["currency"],
-                                                     strict=True)]
+                                        "expected_currency", "expected_minor", "actual_minor",
+                                        "status", "owner", "age_hours"])
+    frame["expected"] = [money(a, e or c) for a, e, c in zip(
+        frame["expected_minor"], frame["expected_currency"], frame["currency"], strict=True)]
     frame["actual"] = [money(a, c) for a, c in zip(frame["actual_minor"], frame["currency"],
                                                    strict=True)]
     return frame

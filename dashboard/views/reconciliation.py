@@ -39,8 +39,10 @@ else:
     break_id = st.selectbox("Work on break", ids,
                             index=ids.index(wanted) if wanted in ids else 0, key="break_id")
     detail = show_break(ctx.read, break_id)
+    expected = queries.money(detail["expected_minor"],
+                             detail["expected_currency"] or detail["currency"])
     st.caption(f"{detail['kind']} · {detail['provider']} {detail['settled_on']} · "
-               f"expected {queries.money(detail['expected_minor'], detail['currency'])} · "
+               f"expected {expected} · "
                f"actual {queries.money(detail['actual_minor'], detail['currency'])} · "
                f"status {detail['status']} · owner {detail['owner'] or '—'}")
     if detail["audit"]:

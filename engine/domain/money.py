@@ -96,3 +96,9 @@ class Money:
 
     def __str__(self) -> str:
         return f"{self.to_decimal_string()} {self.currency}"
+
+
+def display_amounts(by_currency: dict[str, int]) -> str:
+    """Amounts in several currencies for people, never added together: 'EUR 12.00 + JPY 1,200'."""
+    return " + ".join(Money(minor, currency).display()
+                      for currency, minor in sorted(by_currency.items())) or "nothing"

@@ -22,7 +22,12 @@ from engine.read_models.health import (
     stale_unknown_outcomes,
 )
 from engine.read_models.ledger import imbalances
-from engine.read_models.sli_events import break_ages, reconciliation_amounts
+from engine.read_models.sli_events import (
+    ReconciliationFigure,
+    break_ages,
+    reconciliation_amounts,
+    reconciliation_lines,
+)
 from engine.storage.repository import utc
 
 # Gauges set by events (the others are read from the tables at scrape time).
@@ -171,17 +176,27 @@ class _TableGauges(Collector):
             for candidate in Mode:
                 modes.add_metric([provider, method, candidate.value],
                                  1.0 if candidate.value == mode else 0.0)
+        lines = _gauge(BY_NAME["paysignal_reconciliation_lines"])
         amounts = _gauge(BY_NAME["paysignal_reconciliation_amount_minor"])
         breaks = _gauge(BY_NAME["paysignal_reconciliation_breaks"])
-        sums: dict[tuple[str, str], int] = {}
-        for r in reconciliation_amounts(self.engine, now - RECONCILIATION_GAUGE_WINDOW):
-            sums[(r.provider, r.result)] = sums.get((r.provider, r.result), 0) + r.amount_minor
-        for (provider, result), amount in sorted(sums.items()):
-            amounts.add_metric([provider, result], amount)
+        since = now - RECONCILIATION_GAUGE_WINDOW
+        for labels, total in _summed(reconciliation_lines(self.engine, since)):
+            lines.add_metric(list(labels), total)
+        for labels, total in _summed(reconciliation_amounts(self.engine, since)):
+            amounts.add_metric(list(labels), total)
         for b in break_ages(self.engine, now):
             breaks.add_metric([b.provider, b.age], b.count)
         deliveries = _gauge(BY_NAME["paysignal_alert_notifications"])
         for receiver, state, count in notification_states(self.engine, now - timedelta(days=1)):
             deliveries.add_metric([receiver, state], count)
-        yield from (open_, oldest, pending, pending_age, imbalance, modes, amounts, breaks,
-                    deliveries)
+        yield from (open_, oldest, pending, pending_age, imbalance, modes, lines, amounts,
+                    breaks, deliveries)
+
+
+def _summed(figures: list[ReconciliationFigure]) -> list[tuple[tuple[str, ...], int]]:
+    """Figures added up per (provider, [currency,] result), in label order."""
+    sums: dict[tuple[str, ...], int] = {}
+    for f in figures:
+        key = (f.provider, f.result) if f.currency is None else (f.provider, f.currency, f.result)
+        sums[key] = sums.get(key, 0) + f.value
+    return sorted(sums.items())

@@ -79,9 +79,13 @@ CATALOGUE: tuple[MetricSpec, ...] = (
                "Alert notifications of the last 24 h by receiver and state: delivered, pending "
                "(not yet due or first try), failing (undelivered after a failed attempt)",
                ("receiver", "state")),
+    MetricSpec("paysignal_reconciliation_lines", "gauge",
+               "Settlement lines of the last 35 reconciled days: matched, or in breaks",
+               ("provider", "result")),
     MetricSpec("paysignal_reconciliation_amount_minor", "gauge",
-               "Settled amount (minor units, all currencies) of the last 35 reconciled days: "
-               "matched, or in breaks", ("provider", "result")),
+               "Settled amount of the last 35 reconciled days in minor units of `currency`: "
+               "matched, or at stake in breaks (never add series of different currencies)",
+               ("provider", "currency", "result")),
     MetricSpec("paysignal_reconciliation_breaks", "gauge",
                "Reconciliation breaks opened in the last 35 days by age class: handled or "
                "open within 48 h (under_48h), or not (over_48h)", ("provider", "age")),

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import Engine, case, func, select
 
 from engine.domain.states import PaymentState
+from engine.settlement.reconcile import Break
 from engine.storage.repository import utc
 from engine.storage.tables import (
     alert_notifications,
@@ -39,28 +40,34 @@ def stale_unknown_outcomes(engine: Engine, older_than: datetime | None = None,
     return [StaleUnknown(p, n, utc(first)) for p, n, first in rows]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class OpenBreaks:
     provider: str
     kind: str
     count: int
-    amount_minor: int  # |actual - expected| summed, all currencies
+    at_stake: dict[str, int]  # currency -> minor units in doubt (Break.at_stake), per currency
     oldest_opened_at: datetime
 
 
 def open_breaks_by_kind(engine: Engine) -> list[OpenBreaks]:
     b = recon_breaks.c
-    # a duplicate charge puts its whole amount at stake; other breaks their difference
-    at_stake = case((b.kind == "duplicate_charge", func.abs(func.coalesce(b.actual_minor, 0))),
-                    else_=func.abs(func.coalesce(b.actual_minor, 0)
-                                   - func.coalesce(b.expected_minor, 0)))
+    out: dict[tuple[str, str], OpenBreaks] = {}
     with engine.connect() as conn:
-        rows = conn.execute(select(b.provider, b.kind, func.count(), func.sum(at_stake),
-                                   func.min(b.opened_at))
-                            .where(b.status.in_(("open", "investigating")))
-                            .group_by(b.provider, b.kind)).all()
-    return [OpenBreaks(p, k, n, int(amount or 0), utc(first))
-            for p, k, n, amount, first in rows]
+        rows = conn.execute(select(b.provider, b.kind, b.provider_reference, b.payment_id,
+                                   b.currency, b.expected_minor, b.actual_minor,
+                                   b.expected_currency, b.opened_at)
+                            .where(b.status.in_(("open", "investigating")))).all()
+    for r in rows:
+        opened = utc(r.opened_at)
+        group = out.setdefault((r.provider, r.kind), OpenBreaks(r.provider, r.kind, 0, {}, opened))
+        group.count += 1
+        group.oldest_opened_at = min(group.oldest_opened_at, opened)
+        currency, minor = Break(r.kind, r.provider, r.provider_reference, r.payment_id,
+                                r.currency, r.expected_minor, r.actual_minor,
+                                r.expected_currency).at_stake()
+        if currency:
+            group.at_stake[currency] = group.at_stake.get(currency, 0) + minor
+    return sorted(out.values(), key=lambda g: (g.provider, g.kind))
 
 
 def oldest_pending_outbox_event(engine: Engine) -> tuple[int, datetime | None]:

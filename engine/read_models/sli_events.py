@@ -21,6 +21,7 @@ from engine.storage.tables import (
     payments,
     provider_attempts,
     recon_breaks,
+    recon_checkpoint_amounts,
     recon_checkpoints,
     webhook_events,
 )
@@ -35,7 +36,7 @@ class Event:
     at: datetime
     labels: dict[str, str]
     value: float = 0.0  # histograms: the observed value (seconds)
-    weight: int = 1  # events it stands for (amount metrics: minor units)
+    weight: int = 1  # events it stands for (lines, or minor units of one currency)
 
 
 def _micros(at: datetime) -> int:
@@ -126,17 +127,20 @@ def new_events(engine: Engine, metric: str, mark: int,
 
 
 @dataclass(frozen=True, slots=True)
-class ReconciliationAmount:
+class ReconciliationFigure:
     provider: str
     settled_on_start: datetime
     result: str  # matched | break
-    amount_minor: int
+    value: int  # lines, or minor units of `currency`
+    currency: str | None = None  # amounts only
 
 
-def reconciliation_amounts(engine: Engine, since: datetime,
-                           until: datetime | None = None) -> list[ReconciliationAmount]:
+def reconciliation_lines(engine: Engine, since: datetime,
+                         until: datetime | None = None) -> list[ReconciliationFigure]:
+    """Settlement lines matched and breaks raised, per provider-day (no money: the SLI that
+    counts them never adds currencies together)."""
     c = recon_checkpoints.c
-    query = select(c.provider, c.settled_on, c.matched_minor, c.break_minor).where(
+    query = select(c.provider, c.settled_on, c.matched_count, c.break_count).where(
         c.settled_on >= since.date())
     if until is not None:
         query = query.where(c.settled_on < until.date() + timedelta(days=1))
@@ -144,8 +148,25 @@ def reconciliation_amounts(engine: Engine, since: datetime,
     with engine.connect() as conn:
         for r in conn.execute(query):
             day = datetime.combine(r.settled_on, time(), tzinfo=UTC)
-            out += [ReconciliationAmount(r.provider, day, "matched", r.matched_minor),
-                    ReconciliationAmount(r.provider, day, "break", r.break_minor)]
+            out += [ReconciliationFigure(r.provider, day, "matched", r.matched_count),
+                    ReconciliationFigure(r.provider, day, "break", r.break_count)]
+    return out
+
+
+def reconciliation_amounts(engine: Engine, since: datetime,
+                           until: datetime | None = None) -> list[ReconciliationFigure]:
+    """Amounts matched and at stake in breaks, per provider-day and currency."""
+    c = recon_checkpoint_amounts.c
+    query = select(c.provider, c.settled_on, c.currency, c.matched_minor, c.break_minor).where(
+        c.settled_on >= since.date())
+    if until is not None:
+        query = query.where(c.settled_on < until.date() + timedelta(days=1))
+    out = []
+    with engine.connect() as conn:
+        for r in conn.execute(query):
+            day = datetime.combine(r.settled_on, time(), tzinfo=UTC)
+            out += [ReconciliationFigure(r.provider, day, "matched", r.matched_minor, r.currency),
+                    ReconciliationFigure(r.provider, day, "break", r.break_minor, r.currency)]
     return out
 
 
@@ -187,11 +208,16 @@ def break_ages(engine: Engine, now: datetime) -> list[BreakAgeCount]:
 def windowed_events(engine: Engine, metric: str, start: datetime,
                     end: datetime) -> Iterator[Event]:
     """Events of the reconciliation metrics in [start, end), read whole."""
-    if metric == "paysignal_reconciliation_amount_minor":
-        for a in reconciliation_amounts(engine, start, end):
+    if metric == "paysignal_reconciliation_lines":
+        for a in reconciliation_lines(engine, start, end):
             if start <= a.settled_on_start < end:
                 yield Event(a.settled_on_start, {"provider": a.provider, "result": a.result},
-                            weight=a.amount_minor)
+                            weight=a.value)
+    elif metric == "paysignal_reconciliation_amount_minor":
+        for a in reconciliation_amounts(engine, start, end):
+            if start <= a.settled_on_start < end:
+                yield Event(a.settled_on_start, {"provider": a.provider, "result": a.result,
+                                                 "currency": a.currency or ""}, weight=a.value)
     elif metric == "paysignal_reconciliation_breaks":
         for b in break_age_events(engine, start, end):
             if b.opened_at < end:
@@ -200,4 +226,5 @@ def windowed_events(engine: Engine, metric: str, start: datetime,
         raise KeyError(metric)
 
 
-WINDOWED = ("paysignal_reconciliation_amount_minor", "paysignal_reconciliation_breaks")
+WINDOWED = ("paysignal_reconciliation_lines", "paysignal_reconciliation_amount_minor",
+            "paysignal_reconciliation_breaks")

@@ -8,14 +8,17 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Integer, Table, and_, insert, select, update
+from sqlalchemy import Connection, Engine, and_, insert, select, update
 
+from engine.domain.money import CURRENCY_EXPONENTS, Money
 from engine.domain.text import validate_text
 from engine.exceptions import PaysignalError, ValidationError
 from engine.files import write_atomically
+from engine.storage.repository import utc
 from engine.storage.tables import (
     recon_break_audit,
     recon_breaks,
+    recon_checkpoint_amounts,
     recon_checkpoints,
     recon_sign_offs,
 )
@@ -69,17 +72,21 @@ def list_breaks(engine: Engine, *, status: str | None = None, provider: str | No
         query = query.where(recon_breaks.c.kind == kind)
     now = datetime.now(UTC)
     with engine.connect() as conn:
-        rows = [dict(r._mapping) for r in conn.execute(query)]
+        rows = [_aware(dict(r._mapping)) for r in conn.execute(query)]
     for r in rows:
-        opened = r["opened_at"] if r["opened_at"].tzinfo else r["opened_at"].replace(tzinfo=UTC)
-        r["age_hours"] = round((now - opened).total_seconds() / 3600, 1)
+        r["age_hours"] = round((now - r["opened_at"]).total_seconds() / 3600, 1)
     return rows
 
 
+def _aware(row: dict[str, Any]) -> dict[str, Any]:
+    """Timestamps as UTC-aware datetimes on either backend (SQLite returns them naive)."""
+    return {k: utc(v) if isinstance(v, datetime) else v for k, v in row.items()}
+
+
 def show_break(engine: Engine, break_id: str) -> dict[str, Any]:
-    row = dict(_row(engine, break_id)._mapping)
+    row = _aware(dict(_row(engine, break_id)._mapping))
     with engine.connect() as conn:
-        row["audit"] = [dict(a._mapping) for a in conn.execute(
+        row["audit"] = [_aware(dict(a._mapping)) for a in conn.execute(
             select(recon_break_audit).where(recon_break_audit.c.break_id == break_id)
             .order_by(recon_break_audit.c.id))]
     return row
@@ -150,25 +157,75 @@ def _sign_offs(conn: Connection, provider: str, day: date) -> list[dict[str, Any
     s = recon_sign_offs.c
     rows = conn.execute(select(s.actor, s.at, s.override, s.open_breaks).where(
         s.provider == provider, s.settled_on == day).order_by(s.id)).all()
-    return [dict(r._mapping) for r in rows]
+    return [_aware(dict(r._mapping)) for r in rows]
 
 
 def checkpoints(engine: Engine, with_history: bool = False) -> list[dict[str, Any]]:
-    """Checkpoints per provider-day; with_history adds every sign-off (`sign_offs`)."""
+    """Checkpoints per provider-day with their amounts per currency (`amounts`: matched and at
+    stake in breaks, never summed across currencies); with_history adds every sign-off."""
+    a = recon_checkpoint_amounts.c
     with engine.connect() as conn:
-        rows = [dict(r._mapping) for r in conn.execute(select(recon_checkpoints).order_by(
+        rows = [_aware(dict(r._mapping)) for r in conn.execute(select(recon_checkpoints)
+                                                               .order_by(
             recon_checkpoints.c.settled_on, recon_checkpoints.c.provider))]
-        if with_history:
-            for row in rows:
+        amounts: dict[tuple[str, date], list[dict[str, Any]]] = {}
+        for r in conn.execute(select(recon_checkpoint_amounts).order_by(
+                a.settled_on, a.provider, a.currency)):
+            amounts.setdefault((r.provider, r.settled_on), []).append(
+                {k: v for k, v in r._mapping.items() if k not in ("provider", "settled_on")})
+        for row in rows:
+            row["amounts"] = amounts.get((row["provider"], row["settled_on"]), [])
+            if with_history:
                 row["sign_offs"] = _sign_offs(conn, row["provider"], row["settled_on"])
     return rows
 
 
-def export(rows: list[dict[str, Any]], path: Path, table: Table) -> None:
-    """Write rows of `table` to `path` as CSV or Parquet (by its suffix), all or nothing: a
-    temporary file is renamed into place once complete. Amounts stay integers (nullable
-    Int64 in Parquet, never floats)."""
-    columns = [c.name for c in table.columns]
+BREAK_EXPORT_COLUMNS = (
+    "id", "provider", "settled_on", "kind", "provider_reference", "payment_id", "status",
+    "owner", "currency", "expected_currency", "expected_minor", "expected_major",
+    "actual_minor", "actual_major", "opened_at", "updated_at")
+CHECKPOINT_EXPORT_COLUMNS = (
+    "provider", "settled_on", "currency", "matched_count", "matched_minor", "matched_major",
+    "break_count", "break_minor", "break_major", "reconciled_at", "signed_off_by",
+    "signed_off_at", "sign_off_override")
+_INTEGER_COLUMNS = frozenset({"expected_minor", "actual_minor", "matched_count", "matched_minor",
+                              "break_count", "break_minor"})
+
+
+def _major(minor: int | None, currency: str | None) -> str | None:
+    """Minor units as an exact decimal string in the currency's major unit ('484.77')."""
+    if minor is None or currency not in CURRENCY_EXPONENTS:
+        return None
+    return Money(minor, str(currency)).to_decimal_string()
+
+
+def break_export_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Breaks as exported: each amount in minor units and, beside it, in major units of its
+    own currency (ours for expected, the provider's for actual)."""
+    return [{**r, "expected_major": _major(r["expected_minor"],
+                                           r.get("expected_currency") or r["currency"]),
+             "actual_major": _major(r["actual_minor"], r["currency"])} for r in rows]
+
+
+def checkpoint_export_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Checkpoints as exported: one row per provider-day and currency (a day reconciled with
+    no lines keeps one row without a currency)."""
+    out = []
+    for r in rows:
+        base = {k: v for k, v in r.items() if k not in ("amounts", "sign_offs")}
+        for amount in r["amounts"] or [{"currency": None, "matched_minor": None,
+                                        "break_minor": None}]:
+            currency = amount["currency"]
+            out.append({**base, **amount,
+                        "matched_major": _major(amount["matched_minor"], currency),
+                        "break_major": _major(amount["break_minor"], currency)})
+    return out
+
+
+def export(rows: list[dict[str, Any]], path: Path, columns: tuple[str, ...]) -> None:
+    """Write rows to `path` as CSV or Parquet (by its suffix), all or nothing: a temporary
+    file is renamed into place once complete. Minor units stay integers (nullable Int64 in
+    Parquet, never floats); major units are exact decimal strings."""
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".parquet"):
         raise ValidationError("export", f"{path.name}: use a .csv or .parquet file name")
@@ -177,14 +234,14 @@ def export(rows: list[dict[str, Any]], path: Path, table: Table) -> None:
 
     def write(partial: Path) -> None:
         if suffix == ".csv":
-            partial.write_text(to_csv(rows, columns))
+            partial.write_text(to_csv(rows, list(columns)))
             return
         import pandas as pd
 
-        frame = pd.DataFrame(rows, columns=columns)
-        for column in table.columns:
-            if isinstance(column.type, Integer):
-                frame[column.name] = frame[column.name].astype("Int64")
+        frame = pd.DataFrame(rows, columns=list(columns))
+        for column in columns:
+            if column in _INTEGER_COLUMNS:
+                frame[column] = frame[column].astype("Int64")
         frame.to_parquet(partial, index=False)
 
     write_atomically(path, write)

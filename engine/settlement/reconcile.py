@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import cast
 
-from sqlalchemy import Engine, and_, insert, select, update
+from sqlalchemy import Engine, and_, delete, insert, select, update
 
 from engine.settlement.expected import ExpectedLine, expected_settlement, iter_expected
 from engine.storage.sql import insert_ignoring_conflicts
@@ -27,6 +27,7 @@ from engine.storage.tables import (
     payments,
     recon_break_audit,
     recon_breaks,
+    recon_checkpoint_amounts,
     recon_checkpoints,
     settlement_lines,
 )
@@ -42,9 +43,21 @@ class Break:
     provider: str
     provider_reference: str
     payment_id: str | None
-    currency: str | None
+    currency: str | None  # the provider's
     expected_minor: int | None
     actual_minor: int | None
+    expected_currency: str | None = None  # ours; differs on a currency_mismatch
+
+    def at_stake(self) -> tuple[str | None, int]:
+        """(currency, minor units) this break puts in doubt: a duplicate charge, an unexpected
+        line or a line in the wrong currency its whole amount; a missing settlement the amount
+        we expected; any other its difference."""
+        if self.kind in ("duplicate_charge", "currency_mismatch", "missing_in_ledger",
+                         "status_mismatch"):
+            return self.currency, abs(self.actual_minor or 0)
+        if self.actual_minor is None:
+            return self.expected_currency or self.currency, abs(self.expected_minor or 0)
+        return self.currency, abs(self.actual_minor - (self.expected_minor or 0))
 
 
 @dataclass
@@ -52,13 +65,39 @@ class DayResult:
     provider: str
     settled_on: date
     matched: int = 0
-    matched_amount_minor: int = 0
+    matched_by_currency: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """currency -> (lines matched, their amount in minor units)"""
     breaks: list[Break] = field(default_factory=list)
     closed: int = 0
     new_breaks: list[Break] = field(default_factory=list)
     """Of `breaks`, those this reconciliation opened (the others were open already)."""
     closed_breaks: list[tuple[str, str]] = field(default_factory=list)
     """(kind, provider reference) of the breaks this reconciliation closed."""
+
+    def match(self, currency: str, amount_minor: int) -> None:
+        self.matched += 1
+        lines, minor = self.matched_by_currency.get(currency, (0, 0))
+        self.matched_by_currency[currency] = (lines + 1, minor + amount_minor)
+
+    def by_currency(self) -> dict[str, dict[str, int]]:
+        """Per currency: lines matched and their amount, breaks and the amount they put at
+        stake (never summed across currencies)."""
+        out: dict[str, dict[str, int]] = {}
+
+        def figures(currency: str) -> dict[str, int]:
+            return out.setdefault(currency, {"matched_count": 0, "matched_minor": 0,
+                                             "break_count": 0, "break_minor": 0})
+
+        for currency, (lines, minor) in self.matched_by_currency.items():
+            f = figures(currency)
+            f["matched_count"], f["matched_minor"] = lines, minor
+        for b in self.breaks:
+            stake_currency, minor = b.at_stake()
+            if stake_currency:
+                f = figures(stake_currency)
+                f["break_count"] += 1
+                f["break_minor"] += minor
+        return out
 
 
 ActualLine = tuple[str, str | None, str, int, int, str]
@@ -104,17 +143,17 @@ def compare_day(expected: list[ExpectedLine], actual: list[ActualLine], provider
             if key in seen and kind == "charge":
                 e = first[key]
                 result.breaks.append(Break("duplicate_charge", provider, ref, e.payment_id,
-                                           currency, e.amount_minor, amount))
+                                           currency, e.amount_minor, amount, e.currency))
                 continue
             if key in earlier:
                 e = earlier[key]
                 result.breaks.append(Break("late_settlement", provider, ref, e.payment_id,
-                                           currency, e.amount_minor, amount))
+                                           currency, e.amount_minor, amount, e.currency))
                 continue
             if ref in known:
                 pid, _state = known[ref]
                 result.breaks.append(Break("status_mismatch", provider, ref, pid, currency,
-                                           0, amount))
+                                           0, amount, currency))
                 continue
             if fallback is None:
                 fallback = _fallback_index(todays)
@@ -122,8 +161,7 @@ def compare_day(expected: list[ExpectedLine], actual: list[ActualLine], provider
             if same:
                 e = same.pop()
                 todays[(e.provider_reference, e.kind)].remove(e)
-                result.matched += 1
-                result.matched_amount_minor += amount
+                result.match(currency, amount)
             else:
                 result.breaks.append(Break("missing_in_ledger", provider, ref,
                                            payment_reference, currency, None, amount))
@@ -136,20 +174,20 @@ def compare_day(expected: list[ExpectedLine], actual: list[ActualLine], provider
             fallback[(e.payment_id, e.kind, e.amount_minor, e.currency)].remove(e)
         if currency != e.currency:
             result.breaks.append(Break("currency_mismatch", provider, ref, e.payment_id,
-                                       currency, e.amount_minor, amount))
+                                       currency, e.amount_minor, amount, e.currency))
         elif amount != e.amount_minor:
             result.breaks.append(Break("amount_mismatch", provider, ref, e.payment_id, currency,
-                                       e.amount_minor, amount))
+                                       e.amount_minor, amount, e.currency))
         elif fee != e.fee_minor:
             result.breaks.append(Break("fee_mismatch", provider, ref, e.payment_id, currency,
-                                       e.fee_minor, fee))
+                                       e.fee_minor, fee, e.currency))
         else:
-            result.matched += 1
-            result.matched_amount_minor += amount
+            result.match(currency, amount)
     for remaining in todays.values():
         for e in remaining:
             result.breaks.append(Break("missing_in_provider", provider, e.provider_reference,
-                                       e.payment_id, e.currency, e.amount_minor, None))
+                                       e.payment_id, e.currency, e.amount_minor, None,
+                                       e.currency))
     return result
 
 
@@ -264,7 +302,8 @@ def _store(engine: Engine, result: DayResult, actor: str) -> None:
             inserted = {(r.kind, r.provider_reference) for r in conn.execute(stmt, [dict(
                 id=f"brk_{uuid.uuid4().hex}", provider=b.provider, settled_on=result.settled_on,
                 kind=b.kind, provider_reference=b.provider_reference, payment_id=b.payment_id,
-                currency=b.currency, expected_minor=b.expected_minor, actual_minor=b.actual_minor,
+                currency=b.currency, expected_currency=b.expected_currency,
+                expected_minor=b.expected_minor, actual_minor=b.actual_minor,
                 status="open", opened_at=now, updated_at=now) for b in result.breaks])}
         result.new_breaks = [b for b in result.breaks if (b.kind, b.provider_reference) in inserted]
         stale = conn.execute(select(recon_breaks.c.id, recon_breaks.c.status, recon_breaks.c.kind,
@@ -294,11 +333,7 @@ def _store(engine: Engine, result: DayResult, actor: str) -> None:
                 note=note, at=now))
         result.closed = len(to_close)
         result.closed_breaks = [(kind, ref) for *_, kind, ref in to_close]
-        checkpoint = {"matched_count": result.matched,
-                      "matched_minor": result.matched_amount_minor,
-                      "break_count": len(result.breaks),
-                      "break_minor": sum(abs((b.actual_minor or 0) - (b.expected_minor or 0))
-                                         for b in result.breaks),
+        checkpoint = {"matched_count": result.matched, "break_count": len(result.breaks),
                       "reconciled_at": now}
         where = and_(recon_checkpoints.c.provider == result.provider,
                      recon_checkpoints.c.settled_on == result.settled_on)
@@ -307,6 +342,14 @@ def _store(engine: Engine, result: DayResult, actor: str) -> None:
         else:
             conn.execute(insert(recon_checkpoints).values(
                 provider=result.provider, settled_on=result.settled_on, **checkpoint))
+        amounts = recon_checkpoint_amounts.c
+        conn.execute(delete(recon_checkpoint_amounts).where(
+            amounts.provider == result.provider, amounts.settled_on == result.settled_on))
+        rows = result.by_currency()
+        if rows:
+            conn.execute(insert(recon_checkpoint_amounts), [
+                {"provider": result.provider, "settled_on": result.settled_on, "currency": cur,
+                 **figures} for cur, figures in rows.items()])
 
 
 def open_breaks(engine: Engine) -> list[dict[str, object]]:

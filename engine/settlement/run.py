@@ -39,10 +39,18 @@ class RunReport:
         """(provider, kind, provider reference) of the breaks this run closed."""
         return [(d.provider, kind, ref) for d in self.days for kind, ref in d.closed_breaks]
 
+    def matched_by_currency(self) -> dict[str, int]:
+        """Currency -> matched amount in minor units (never summed across currencies)."""
+        out: dict[str, int] = {}
+        for d in self.days:
+            for currency, (_lines, minor) in d.matched_by_currency.items():
+                out[currency] = out.get(currency, 0) + minor
+        return dict(sorted(out.items()))
+
     def as_json(self) -> dict[str, Any]:
         return {
             "matched": sum(d.matched for d in self.days),
-            "matched_amount_minor": sum(d.matched_amount_minor for d in self.days),
+            "matched_by_currency": self.matched_by_currency(),
             "breaks": [_break_json(b) for d in self.days for b in d.breaks],
             "opened": [_break_json(b) for b in self.opened()],
             "already_open": sum(1 for d in self.days for b in d.breaks if b not in d.new_breaks),
@@ -61,6 +69,7 @@ class RunReport:
 def _break_json(b: Break) -> dict[str, Any]:
     return {"kind": b.kind, "provider": b.provider, "provider_reference": b.provider_reference,
             "payment_id": b.payment_id, "currency": b.currency,
+            "expected_currency": b.expected_currency,
             "expected_minor": b.expected_minor, "actual_minor": b.actual_minor}
 
 

@@ -326,7 +326,8 @@ recon_breaks = Table(
     Column("kind", String(32), nullable=False),
     Column("provider_reference", String(128), nullable=False),
     Column("payment_id", String(64)),
-    Column("currency", String(3)),
+    Column("currency", String(3)),  # the provider's (actual) currency
+    Column("expected_currency", String(3)),  # ours; differs on a currency_mismatch
     Column("expected_minor", BigInteger),
     Column("actual_minor", BigInteger),
     Column("status", String(16), nullable=False),
@@ -354,13 +355,23 @@ recon_checkpoints = Table(
     Column("provider", String(32), primary_key=True),
     Column("settled_on", Date, primary_key=True),
     Column("matched_count", Integer, nullable=False),
-    Column("matched_minor", BigInteger, nullable=False),
     Column("break_count", Integer, nullable=False),
-    Column("break_minor", BigInteger, nullable=False),
     Column("reconciled_at", TS, nullable=False),
     Column("signed_off_by", String(128)),
     Column("signed_off_at", TS),
     Column("sign_off_override", String(1000)),
+)
+
+# A checkpoint's amounts, one row per currency (amounts are never summed across currencies).
+recon_checkpoint_amounts = Table(
+    "recon_checkpoint_amounts", metadata,
+    Column("provider", String(32), primary_key=True),
+    Column("settled_on", Date, primary_key=True),
+    Column("currency", String(3), primary_key=True),
+    Column("matched_count", Integer, nullable=False),
+    Column("matched_minor", BigInteger, nullable=False),
+    Column("break_count", Integer, nullable=False),
+    Column("break_minor", BigInteger, nullable=False),
 )
 
 # Every finance sign-off of a provider-day, append-only: a later one supersedes an earlier one,

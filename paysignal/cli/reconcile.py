@@ -111,35 +111,67 @@ def breaks_list(
         "--export", help="Write the breaks to this .csv or .parquet file.")] = None,
     database_url: DatabaseUrl = None, as_json: JsonFlag = False,
 ) -> None:
-    """List breaks (filters combine)."""
-    from engine.settlement.breaks import export, list_breaks
-    from engine.storage.tables import recon_breaks
+    """List breaks (filters combine). Ids are printed whole, to paste into assign/resolve."""
+    from engine.settlement.breaks import BREAK_EXPORT_COLUMNS, break_export_rows, export, list_breaks
 
     rows = guarded(lambda: list_breaks(ready_engine(database_url), status=status,
                                        provider=provider, kind=kind))
     if export_to is not None:
-        guarded(lambda: export(rows, export_to, recon_breaks))
+        guarded(lambda: export(break_export_rows(rows), export_to, BREAK_EXPORT_COLUMNS))
         out.print(f"wrote {len(rows)} breaks to {export_to}")
         return
     if as_json:
-        print(json.dumps(rows, default=str))
+        print(json.dumps(rows, default=_json_value))
         return
-    table = Table("id", "day", "provider", "kind", "reference", "expected", "actual", "status",
-                  "owner", "age h")
+    if not rows:
+        out.print("no breaks")
+        return
+    table = Table("id", "day · provider", "kind", "expected → actual", "status · owner", "age h")
+    table.columns[0].no_wrap = True  # an id is never cut: other columns wrap instead
     for r in rows:
-        table.add_row(r["id"], str(r["settled_on"]), r["provider"], r["kind"],
-                      r["provider_reference"], str(r["expected_minor"]), str(r["actual_minor"]),
-                      r["status"], r["owner"] or "", str(r["age_hours"]))
-    out.print(table if rows else "no breaks")
+        table.add_row(r["id"], f"{r['settled_on']} {r['provider']}", r["kind"],
+                      _expected_actual(r), f"{r['status']}" + (f" {r['owner']}" if r["owner"]
+                                                                 else ""),
+                      str(r["age_hours"]))
+    out.print(table)
+
+
+def _expected_actual(r: dict[str, Any]) -> str:
+    expected = money(r["expected_minor"], r.get("expected_currency") or r["currency"]) or "—"
+    return f"{expected} → {money(r['actual_minor'], r['currency']) or '—'}"
+
+
+def _json_value(value: Any) -> str:
+    """JSON for what json cannot encode: timestamps in ISO 8601 with their UTC offset."""
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
 @breaks_app.command("show")
-def breaks_show(break_id: str, database_url: DatabaseUrl = None) -> None:
-    """One break with its audit trail."""
+def breaks_show(break_id: str, database_url: DatabaseUrl = None, as_json: JsonFlag = False,
+                ) -> None:
+    """One break: what differs, whose it is, and its audit trail."""
     from engine.settlement.breaks import show_break
 
-    print(json.dumps(guarded(lambda: show_break(ready_engine(database_url), break_id)),
-                     default=str, indent=2))
+    row = guarded(lambda: show_break(ready_engine(database_url), break_id))
+    if as_json:
+        print(json.dumps(row, default=_json_value, indent=2))
+        return
+    out.print(f"[bold]{row['id']}[/]  {row['kind']} at {row['provider']}, settlement day "
+              f"{row['settled_on']}")
+    out.print(f"provider reference {row['provider_reference']} · payment "
+              f"{row['payment_id'] or '—'}")
+    out.print(f"expected → actual: {_expected_actual(row)}")
+    out.print(f"status {row['status']}" + (f", owner {row['owner']}" if row["owner"] else "")
+              + f" · opened {row['opened_at']:%Y-%m-%d %H:%M %Z} · updated "
+              f"{row['updated_at']:%Y-%m-%d %H:%M %Z}")
+    if row["audit"]:
+        trail = Table("at", "from → to", "by", "note", title="audit trail")
+        for a in row["audit"]:
+            trail.add_row(f"{a['at']:%Y-%m-%d %H:%M %Z}", f"{a['from_status']} → {a['to_status']}",
+                          a["actor"], a["note"])
+        out.print(trail)
+    else:
+        out.print("no audit entries yet")
 
 
 @breaks_app.command("assign")
@@ -199,18 +231,44 @@ def breaks_sign_off(provider: Annotated[str, typer.Option()],
 
 @breaks_app.command("checkpoints")
 def breaks_checkpoints(export_to: Annotated[Path | None, typer.Option(
-        "--export", help="Write the checkpoints to this .csv or .parquet file.")] = None,
-                       database_url: DatabaseUrl = None) -> None:
-    """Reconciliation checkpoints per provider-day with every sign-off (JSON), or a file with
-    --export."""
-    from engine.settlement.breaks import checkpoints, export
-    from engine.storage.tables import recon_checkpoints
+        "--export", help="Write the checkpoints to this .csv or .parquet file (one row per "
+                         "provider-day and currency).")] = None,
+                       database_url: DatabaseUrl = None, as_json: JsonFlag = False) -> None:
+    """Reconciliation checkpoints per provider-day: lines matched and breaks, amounts per
+    currency, and who signed the day off (every sign-off is kept)."""
+    from engine.settlement.breaks import (
+        CHECKPOINT_EXPORT_COLUMNS,
+        checkpoint_export_rows,
+        checkpoints,
+        export,
+    )
 
     rows = checkpoints(ready_engine(database_url), with_history=export_to is None)
     if export_to is not None:
-        guarded(lambda: export(rows, export_to, recon_checkpoints))
+        guarded(lambda: export(checkpoint_export_rows(rows), export_to,
+                               CHECKPOINT_EXPORT_COLUMNS))
         out.print(f"wrote {len(rows)} checkpoints to {export_to}")
         return
-    print(json.dumps(rows, default=str, indent=2))
-
-
+    if as_json:
+        print(json.dumps(rows, default=_json_value, indent=2))
+        return
+    if not rows:
+        out.print("no provider-day has been reconciled yet")
+        return
+    table = Table("day · provider", "lines matched", "breaks", "matched", "at stake",
+                  "signed off")
+    for r in rows:
+        matched = "\n".join(money(a["matched_minor"], a["currency"]) for a in r["amounts"]
+                            if a["matched_minor"])
+        at_stake = "\n".join(money(a["break_minor"], a["currency"]) for a in r["amounts"]
+                             if a["break_minor"])
+        signed = "—"
+        if r["signed_off_by"]:
+            signed = f"{r['signed_off_by']} {r['signed_off_at']:%Y-%m-%d %H:%M %Z}"
+            if len(r["sign_offs"]) > 1:
+                signed += f" (supersedes {len(r['sign_offs']) - 1})"
+            if r["sign_off_override"]:
+                signed += f"; override: {r['sign_off_override']}"
+        table.add_row(f"{r['settled_on']} {r['provider']}", f"{r['matched_count']:,}",
+                      f"{r['break_count']:,}", matched or "—", at_stake or "—", signed)
+    out.print(table)

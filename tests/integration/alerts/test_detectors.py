@@ -54,7 +54,7 @@ def test_each_detector_fires_with_its_numbers(db_engine: Engine) -> None:
     assert stale.labels["provider"] == "southbank" and stale.summary.startswith("2 southbank")
     assert "oldest for 40 min" in stale.summary
     dup = alerts["DuplicateChargeFound"]
-    assert "2500 minor units" in dup.summary and dup.labels["team"] == "payments+finance"
+    assert "(EUR 25.00 taken twice)" in dup.summary and dup.labels["team"] == "payments+finance"
     page = alerts["SLOBurnRatePage"]
     assert page.summary == ("Authorization technical success (southbank) 92.5% over 1h "
                             "(objective 99.50%), burning the 30d budget at 14.9x; 2.1% of it gone")
@@ -96,3 +96,27 @@ def test_retries_refused_by_the_budget_raise_an_alert(db_engine: Engine) -> None
               if a.name == "RetryBudgetExhausted"]
     assert len(alerts) == 1 and alerts[0].labels["provider"] == "eastpay"
     assert "refused 1 retries to eastpay" in alerts[0].summary
+
+
+
+@pytest.mark.slow
+def test_amounts_at_stake_are_told_per_currency_never_added_together(db_engine: Engine) -> None:
+    def brk(n: int, currency: str, expected: int, actual: int,
+            kind: str = "amount_mismatch") -> dict[str, object]:
+        return {"id": f"brk_{n}", "provider": "southbank", "settled_on": NOW.date(),
+                "kind": kind, "provider_reference": f"ref_{n}", "payment_id": f"pay_{n}",
+                "currency": currency, "expected_currency": currency, "expected_minor": expected,
+                "actual_minor": actual, "status": "open",
+                "opened_at": NOW - timedelta(hours=50), "updated_at": NOW}
+
+    with db_engine.begin() as conn:
+        conn.execute(insert(recon_breaks), [
+            brk(1, "JPY", 10_000, 7_000), brk(2, "KWD", 5_000, 4_000),
+            brk(3, "USD", 1_000, 1_200), brk(4, "USD", 2_000, 2_050),
+            {**brk(5, "EUR", 48_477, 48_477, "currency_mismatch"), "expected_currency": "GBP"}])
+    aged = next(a for a in detect(db_engine, NOW, Thresholds())
+                if a.name == "ReconciliationBreaksAged")
+    assert aged.summary.startswith("5 open reconciliation breaks at southbank, EUR 484.77 + "
+                                   "JPY 3,000 + KWD 1.000 + USD 2.50 at stake")
+    assert aged.details["amount_minor_by_currency"] == {"EUR": 48_477, "JPY": 3_000,
+                                                        "KWD": 1_000, "USD": 250}

@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner
 
+from engine.domain.money import CURRENCY_EXPONENTS, Money
 from engine.settlement.breaks import (
     InvalidBreakTransitionError,
     SignOffRefusedError,
@@ -73,10 +75,20 @@ def test_breaks_and_checkpoints_export_as_csv_and_parquet_from_the_cli(
     assert r.exit_code == 0, r.output
     rows = list(csv.DictReader(io.StringIO((tmp_path / "breaks.csv").read_text())))
     assert len(rows) == len(list_breaks(reconciled, status="open")) and rows[0]["kind"]
+    for row in rows:  # every amount with its currency, in minor and in major units
+        for side, currency in (("expected", row["expected_currency"] or row["currency"]),
+                               ("actual", row["currency"])):
+            if row[f"{side}_minor"]:
+                exponent = CURRENCY_EXPONENTS[currency]
+                assert Decimal(row[f"{side}_major"]) == Decimal(row[f"{side}_minor"]).scaleb(
+                    -exponent)
     r = runner.invoke(app, ["breaks", "checkpoints", "--export", str(tmp_path / "cp.csv"),
                             "--database-url", db_url])
     assert r.exit_code == 0, r.output
-    assert "matched_count" in (tmp_path / "cp.csv").read_text().splitlines()[0]
+    days = list(csv.DictReader(io.StringIO((tmp_path / "cp.csv").read_text())))
+    assert {"currency", "matched_minor", "matched_major", "break_minor"} <= set(days[0])
+    assert len({(d["provider"], d["settled_on"], d["currency"]) for d in days}) == len(days)
+    assert {d["currency"] for d in days} >= {"USD", "EUR", "JPY"}
     for what in ("list", "checkpoints"):
         target = tmp_path / f"{what}.parquet"
         r = runner.invoke(app, ["breaks", what, "--export", str(target), "--database-url", db_url])
@@ -95,9 +107,13 @@ def test_breaks_and_checkpoints_export_as_csv_and_parquet_from_the_cli(
     brk = rows[0]["id"]
     assert runner.invoke(app, ["breaks", "assign", brk, "--owner", "bob", "--actor", "bob",
                                "--database-url", db_url]).exit_code == 0
-    shown = json.loads(runner.invoke(app, ["breaks", "show", brk, "--database-url",
+    shown = json.loads(runner.invoke(app, ["breaks", "show", brk, "--json", "--database-url",
                                            db_url]).stdout)
     assert shown["status"] == "investigating" and shown["owner"] == "bob"
+    assert shown["opened_at"].endswith("+00:00")  # timestamps carry their timezone
+    human = runner.invoke(app, ["breaks", "show", brk, "--database-url", db_url])
+    assert brk in human.stdout and "open → investigating" in human.stdout
+    assert "expected → actual:" in human.stdout
     bad = runner.invoke(app, ["breaks", "resolve", "brk_nope", "--actor", "a", "--note", "n",
                               "--database-url", db_url])
     assert bad.exit_code == 2 and "no break" in bad.output
@@ -114,11 +130,15 @@ def test_a_second_sign_off_supersedes_the_first_and_both_stay_visible(
     assert [(s["actor"], s["override"]) for s in again["sign_offs"]] == [
         ("ana", "accepted, FIN-78"), ("bo", "again")]
     assert all(s["open_breaks"] > 0 for s in again["sign_offs"])
-    listed = json.loads(CliRunner().invoke(app, ["breaks", "checkpoints", "--database-url",
-                                                 db_url]).stdout)
+    listed = json.loads(CliRunner().invoke(app, ["breaks", "checkpoints", "--json",
+                                                 "--database-url", db_url]).stdout)
     ours = next(c for c in listed if c["provider"] == brk["provider"]
                 and c["settled_on"] == str(day))
     assert [s["actor"] for s in ours["sign_offs"]] == ["ana", "bo"]
+    table = CliRunner().invoke(app, ["breaks", "checkpoints", "--database-url", db_url],
+                               env={"COLUMNS": "160"})
+    assert "bo " in table.stdout and "(supersedes 1); override: again" in " ".join(
+        table.stdout.split())
     with pytest.raises(DBAPIError, match="append-only"), reconciled.begin() as conn:
         conn.execute(text("UPDATE recon_sign_offs SET actor = 'mallory'"))
 
@@ -132,3 +152,21 @@ def test_closing_a_closed_break_again_is_refused_with_a_clear_message(reconciled
             move_break(reconciled, brk["id"], again, actor="ana", note="twice")
     audit = show_break(reconciled, brk["id"])["audit"]
     assert [(a["from_status"], a["to_status"]) for a in audit] == [("open", "resolved")]
+
+
+
+@pytest.mark.slow
+def test_breaks_list_prints_whole_ids_and_amounts_with_currencies_at_80_columns(
+        reconciled: Engine, db_url: str) -> None:
+    listed = CliRunner().invoke(app, ["breaks", "list", "--database-url", db_url],
+                                env={"COLUMNS": "80"})
+    assert listed.exit_code == 0, listed.output
+    assert max(len(line) for line in listed.stdout.splitlines()) <= 80
+    for brk in list_breaks(reconciled):
+        assert brk["id"] in listed.stdout  # whole, so it can be pasted into assign/resolve
+    mismatch = next(b for b in list_breaks(reconciled) if b["kind"] == "currency_mismatch")
+    assert mismatch["expected_currency"] != mismatch["currency"]  # both currencies are kept
+    shown = CliRunner().invoke(app, ["breaks", "show", mismatch["id"], "--database-url", db_url])
+    expected = Money(mismatch["expected_minor"], mismatch["expected_currency"]).display()
+    actual = Money(mismatch["actual_minor"], mismatch["currency"]).display()
+    assert f"expected → actual: {expected} → {actual}" in shown.stdout

@@ -82,12 +82,14 @@ def test_the_cli_writes_settlements_and_reconciles_them_as_json(db_url: str,
                                  "--database-url", db_url])
     assert result.exit_code == 0, result.output
     figures = json.loads(result.stdout.strip().splitlines()[-1])
-    assert figures["matched"] > 50 and figures["matched_amount_minor"] > 0
+    assert figures["matched"] > 50 and figures["matched_by_currency"]
+    assert set(figures["matched_by_currency"]) <= {"USD", "EUR", "GBP", "JPY", "KWD"}
     truth = json.loads((tmp_path / "s" / "ground_truth.json").read_text())
     kinds = {(b["kind"], b["provider_reference"]) for b in figures["breaks"]}
     assert {(t["kind"], t["provider_reference"]) for t in truth} <= kinds
     for b in figures["breaks"]:
         assert set(b) == {"kind", "provider", "provider_reference", "payment_id", "currency",
+                          "expected_currency",
                           "expected_minor", "actual_minor"}
     one_day = sorted(p.name for p in (tmp_path / "s").iterdir() if p.name.startswith("northwind"))[0]
     day = one_day.split("_")[1].split(".")[0]

@@ -5,15 +5,14 @@ from pathlib import Path
 import pytest
 
 from engine.files import write_atomically
-from engine.settlement.breaks import export
-from engine.storage.tables import recon_checkpoints
+from engine.settlement.breaks import CHECKPOINT_EXPORT_COLUMNS, export
 
 
 def test_a_link_planted_at_the_old_partial_name_is_never_written_through(tmp_path: Path) -> None:
     victim = tmp_path / "victim.txt"
     victim.write_text("precious")
     (tmp_path / ".breaks.csv.partial").symlink_to(victim)
-    export([], tmp_path / "breaks.csv", recon_checkpoints)
+    export([], tmp_path / "breaks.csv", CHECKPOINT_EXPORT_COLUMNS)
     assert victim.read_text() == "precious"
     assert (tmp_path / "breaks.csv").read_text().startswith("provider")
 
