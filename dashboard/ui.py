@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
@@ -158,6 +158,11 @@ def sidebar_filters() -> Filters:
     except FilterError as exc:
         st.sidebar.warning(f"The link's filter `{exc.field}` was ignored: {exc.reason}")
         current = Filters.default()
+    known = provider_names()
+    if current.provider and current.provider not in known:
+        st.sidebar.warning(f"The link's filter `provider` was ignored: {current.provider!r} is "
+                           f"not a provider (known: {', '.join(sorted(known))})")
+        current = replace(current, provider="")
     sb = st.sidebar
     sb.header("Filters")
     # Presets are plain options; the calendar (slower to draw) only for custom dates.
@@ -174,7 +179,7 @@ def sidebar_filters() -> Filters:
         end: date = days[-1] if days else current.end
     else:
         start, end = Filters.last(span).start, Filters.last(span).end
-    providers = ["", *sorted({*provider_names(), current.provider} - {""})]
+    providers = ["", *sorted(known)]
     provider = sb.selectbox("Provider", providers, index=providers.index(current.provider),
                             format_func=lambda p: p or "all providers", key="filter_provider")
     currency = sb.text_input("Currency", value=current.currency, placeholder="all, or e.g. EUR")

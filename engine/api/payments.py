@@ -20,6 +20,12 @@ from engine.read_models.payments import list_payments, payment_detail
 StateName: Any = Literal[tuple(s.value for s in PaymentState)]  # built at run time
 
 
+class Refund(BaseModel):
+    id: str
+    amount: int
+    status: Literal["succeeded", "failed", "pending"]
+
+
 class Payment(BaseModel):
     id: str
     state: str
@@ -34,6 +40,7 @@ class Payment(BaseModel):
     merchant_id: str
     provider_reference: str | None
     decline_reason: str | None
+    refund: Refund | None = None  # in a refund's answer: the refund this request made
 
 
 def _reply(result: ServiceResponse) -> Response:

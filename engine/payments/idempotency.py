@@ -90,6 +90,11 @@ class KeyedRequest:
         return 201 if self.creates_payment else 200
 
 
+def refund_id(key_id: str) -> str:
+    """A refund is identified by the idempotency record that requested it: one per key."""
+    return "rfd_" + key_id.removeprefix("idk_")
+
+
 @dataclass(frozen=True, slots=True)
 class KeyHold:
     """This process's hold on an idempotency record; the lock token proves nobody took it over."""
@@ -335,6 +340,8 @@ class IdempotencyProtocol:
         payment, hold = step.payment, step.hold
         op = self._pending(payment)
         now, before = self.clock(), payment.state
+        refund = ((hold.key_id, payment.pending_amount_minor, payment.refunded_minor)
+                  if op is Operation.REFUND else None)
         with self.unit_of_work() as uow:
             policy.settle(payment, asked.outcome, actor=self.settings.actor, at=now,
                           trace_id=hold.trace_id,
@@ -344,7 +351,7 @@ class IdempotencyProtocol:
                 point = RecoveryPoint.requested(self._pending(payment))
             else:
                 point = RecoveryPoint.FINISHED
-                response = self._response(payment, hold.success_status, asked.outcome)
+                response = self._response(payment, hold.success_status, asked.outcome, refund)
             if asked.retry_refused:
                 uow.record_retry_refusal(provider=payment.provider, operation=op.value,
                                          payment_id=payment.id, at=now)
@@ -375,16 +382,23 @@ class IdempotencyProtocol:
             self.observer.transition(t.from_state.value, t.to_state.value, payment.provider)
 
     @staticmethod
-    def _response(payment: Payment, success_status: int,
-                  outcome: ProviderOutcome | None) -> ServiceResponse:
+    def _response(payment: Payment, success_status: int, outcome: ProviderOutcome | None,
+                  refund: tuple[str, int, int] | None = None) -> ServiceResponse:
+        """The payment as the client sees it; a refund's answer also names the refund
+        (`refund`: its id, amount and status), as the payment can hold several."""
         status = success_status
         if payment.state is PaymentState.UNKNOWN:
             status = 202
         elif (outcome is not None and outcome.kind is OutcomeKind.RETRYABLE
               and success_status == 200):
             status = 502
-        return ServiceResponse(status, canonical_json(payment.snapshot()),
-                               payment_id=payment.id)
+        body = payment.snapshot()
+        if refund is not None:
+            key_id, amount, refunded_before = refund
+            done = payment.refunded_minor == refunded_before + amount
+            body["refund"] = {"id": refund_id(key_id), "amount": amount, "status": (
+                "pending" if status == 202 else "succeeded" if done else "failed")}
+        return ServiceResponse(status, canonical_json(body), payment_id=payment.id)
 
     # --- the key record -------------------------------------------------------------------
 

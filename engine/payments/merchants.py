@@ -10,10 +10,11 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, Engine, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, case, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from engine.exceptions import PaysignalError, ValidationError
+from engine.storage.repository import utc
 from engine.storage.tables import merchant_keys, merchants
 
 KEY_PREFIX = "psk_"
@@ -110,6 +111,24 @@ def list_keys(engine: Engine, merchant: str) -> list[dict[str, object]]:
                             .where(merchant_keys.c.merchant_id == merchant_id)
                             .order_by(merchant_keys.c.created_at))
         return [dict(r._mapping) for r in rows]
+
+
+def list_merchants(engine: Engine, now: datetime | None = None) -> list[dict[str, object]]:
+    """Every merchant with how many of its API keys work now (not revoked, not expired)."""
+    now = now or datetime.now(UTC)
+    k = merchant_keys.c
+    working = func.sum(case((and_(k.revoked_at.is_(None),
+                                  or_(k.expires_at.is_(None), k.expires_at > now)), 1),
+                            else_=0))
+    with engine.connect() as conn:
+        rows = conn.execute(select(merchants.c.id, merchants.c.name, merchants.c.created_at,
+                                   func.count(k.id).label("keys"), working.label("working_keys"))
+                            .select_from(merchants.outerjoin(merchant_keys,
+                                                             k.merchant_id == merchants.c.id))
+                            .group_by(merchants.c.id, merchants.c.name, merchants.c.created_at)
+                            .order_by(merchants.c.name))
+        return [{**r._mapping, "created_at": utc(r.created_at),
+                 "working_keys": int(r.working_keys or 0)} for r in rows]
 
 
 def authenticate(engine: Engine, api_key: str, now: datetime | None = None) -> str | None:

@@ -9,6 +9,7 @@ from typing import Annotated, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
+from rich.table import Table
 from sqlalchemy import Engine
 
 from engine.exceptions import PaysignalError
@@ -62,3 +63,12 @@ def money(minor: int | None, currency: str | None) -> str:
     if currency in CURRENCY_EXPONENTS:
         return Money(minor, str(currency)).display()
     return f"{minor} minor units"
+
+
+def id_table(*headers: str, title: str | None = None) -> Table:
+    """A table whose first column holds ids: printed whole (never cut or folded), so they can
+    be copied into the next command; the other columns wrap instead."""
+    table = Table(*headers, title=title)
+    table.columns[0].no_wrap = True
+    table.columns[0].overflow = "ignore"
+    return table

@@ -17,6 +17,7 @@ from paysignal.cli._common import (
     console,
     fail,
     guarded,
+    id_table,
     out,
     ready_engine,
     write_out_file,
@@ -158,7 +159,7 @@ def deliveries(database_url: DatabaseUrl = None, limit: int = 50,
     if as_json:
         print(json.dumps([dict(r._mapping) for r in rows], default=str))
         return
-    table = Table("id", "receiver", "group", "created", "attempts", "delivered", "last error")
+    table = id_table("id", "receiver", "group", "created", "attempts", "delivered", "last error")
     for r in rows:
         table.add_row(str(r.id), r.receiver, r.group_key, str(r.created_at), str(r.attempts),
                       str(r.delivered_at or "pending"), r.last_error or "")
@@ -206,7 +207,7 @@ def silence_list(database_url: DatabaseUrl = None, as_json: JsonFlag = False) ->
     if as_json:
         print(json.dumps(rows, default=str))
         return
-    table = Table("id", "matchers", "author", "comment", "ends")
+    table = id_table("id", "matchers", "author", "comment", "ends")
     for r in rows:
         table.add_row(str(r["id"]), " ".join(r["matchers"]), str(r["author"]),
                       str(r["comment"]), str(r["ends_at"]))

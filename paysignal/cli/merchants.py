@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from paysignal.cli._common import DatabaseUrl, JsonFlag, fail, guarded, out, ready_engine
+from paysignal.cli._common import DatabaseUrl, JsonFlag, fail, guarded, id_table, out, ready_engine
 
 merchants_app = typer.Typer(no_args_is_help=True, help="Merchants and their API keys.")
 users_app = typer.Typer(no_args_is_help=True,
@@ -35,6 +35,25 @@ def merchants_create(
         return
     out.print(f"merchant {new.name}: {new.merchant_id}")
     out.print(f"API key {new.key_id} (shown once, store it now): {new.api_key}")
+
+
+@merchants_app.command("list")
+def merchants_list(database_url: DatabaseUrl = None, as_json: JsonFlag = False) -> None:
+    """Every merchant, with how many of its API keys work now."""
+    from engine.payments.merchants import list_merchants
+
+    rows = guarded(lambda: list_merchants(ready_engine(database_url)))
+    if as_json:
+        print(json.dumps(rows, default=lambda v: v.isoformat()))
+        return
+    if not rows:
+        out.print("no merchants yet: paysignal merchants create NAME")
+        return
+    table = id_table("id", "name", "created", "working keys")
+    for r in rows:
+        table.add_row(str(r["id"]), str(r["name"]), f"{r['created_at']:%Y-%m-%d %H:%M %Z}",
+                      f"{r['working_keys']} of {r['keys']}")
+    out.print(table)
 
 
 @merchants_app.command("rotate-key")
@@ -88,7 +107,7 @@ def merchants_keys(
     if as_json:
         print(json.dumps(rows, default=str))
         return
-    table = Table("key", "created", "stops", "revoked")
+    table = id_table("key", "created", "stops", "revoked")
     for r in rows:
         table.add_row(str(r["id"]), str(r["created_at"]), str(r["expires_at"] or ""),
                       str(r["revoked_at"] or ""))

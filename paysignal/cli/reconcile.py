@@ -17,6 +17,7 @@ from paysignal.cli._common import (
     console,
     fail,
     guarded,
+    id_table,
     money,
     out,
     ready_engine,
@@ -126,8 +127,8 @@ def breaks_list(
     if not rows:
         out.print("no breaks")
         return
-    table = Table("id", "day · provider", "kind", "expected → actual", "status · owner", "age h")
-    table.columns[0].no_wrap = True  # an id is never cut: other columns wrap instead
+    table = id_table("id", "day · provider", "kind", "expected → actual", "status · owner",
+                     "age h")
     for r in rows:
         table.add_row(r["id"], f"{r['settled_on']} {r['provider']}", r["kind"],
                       _expected_actual(r), f"{r['status']}" + (f" {r['owner']}" if r["owner"]

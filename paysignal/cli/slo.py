@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -62,17 +62,29 @@ def evaluate(
     if as_json:
         print(json.dumps([r.as_json() for r in results]))
         return
-    table = Table("SLO", "owner", "SLI", "objective", "events", "budget left", "burn 1h",
-                  "conditions", title=f"SLOs at {when.isoformat(timespec='seconds')}")
-    table.columns[0].overflow = "fold"
-    for r in results:
+    def figures(r: Any) -> tuple[str, ...]:
         fired = ", ".join(f"{c.severity} {c.tier}" + (" (inhibited)" if c.inhibited_by else "")
                           for c in r.conditions) or "—"
-        table.add_row(r.slo.name, r.slo.owner, "no data" if r.sli is None else f"{r.sli:.4%}",
-                      f"{r.slo.target:.2%}",
-                      f"{r.counts.total:,}", f"{r.budget.remaining:.1%}",
-                      f"{r.burn_rates.get('1h', 0):.2f}x", fired)
-    out.print(table)
+        return ("no data" if r.sli is None else f"{r.sli:.4%}", f"{r.slo.target:.2%}",
+                f"{r.counts.total:,}", f"{r.budget.remaining:.1%}",
+                f"{r.burn_rates.get('1h', 0):.2f}x", fired)
+
+    title = f"SLOs at {when.isoformat(timespec='seconds')}"
+    if out.width >= 130:
+        table = Table("SLO", "owner", "SLI", "objective", "events", "budget left", "burn 1h",
+                      "conditions", title=title)
+        table.columns[0].no_wrap = True
+        for r in results:
+            table.add_row(r.slo.name, r.slo.owner, *figures(r))
+        out.print(table)
+    else:  # narrow terminal: one block per SLO, so names are never cut into pieces
+        out.print(f"[bold]{title}[/]")
+        for r in results:
+            sli, objective, events, left, burn, fired = figures(r)
+            out.print(f"[bold]{r.slo.name}[/] ({r.slo.owner})", overflow="ignore", crop=False)
+            out.print(f"  SLI {sli} (objective {objective}, {events} events) · budget left "
+                      f"{left}")
+            out.print(f"  burn 1h {burn} · conditions: {fired}")
     for r in results:
         for line in r.policy:
             out.print(f"[bold yellow]{r.slo.name}[/]: {line}")

@@ -87,6 +87,10 @@ def test_a_bad_filter_in_the_link_is_named_and_ignored(monkeypatch, seeded_url) 
     at = open_page(monkeypatch, seeded_url, params={"from": "yesterday"})
     assert any("`from`" in w.value and "not a date" in w.value for w in at.sidebar.warning)
     assert metric(at, "Payments") != "0"
+    bogus = open_page(monkeypatch, seeded_url, params={"provider": "bogus"})
+    assert any("`provider` was ignored: 'bogus' is not a provider" in w.value
+               for w in bogus.sidebar.warning)
+    assert metric(bogus, "Payments") == metric(at, "Payments")  # all providers, not none
 
 
 @pytest.mark.parametrize("by", ["id", "reference", "idempotency_key"])

@@ -183,6 +183,14 @@ def test_capture_void_and_refund_flows(api: Api) -> None:
     assert r.status_code == 200 and r.json()["captured_amount"] == 1000
     r = api.post(f"/v1/payments/{pid}/refunds", {"amount": 400}, key="ref1")
     assert r.json()["state"] == "partially_refunded"
+    first = r.json()["refund"]
+    assert first["amount"] == 400 and first["status"] == "succeeded"
+    assert first["id"].startswith("rfd_")
+    again = api.post(f"/v1/payments/{pid}/refunds", {"amount": 400}, key="ref1")
+    assert again.json()["refund"] == first  # the retry names the same refund
+    second = api.post(f"/v1/payments/{pid}/refunds", {"amount": 100}, key="ref1b").json()
+    assert second["refund"]["id"] != first["id"] and second["refunded_amount"] == 500
+    assert "refund" not in api.get(f"/v1/payments/{pid}").json()
     too_much = api.post(f"/v1/payments/{pid}/refunds", {"amount": 601}, key="ref2")
     assert assert_problem(too_much, 400, "validation-error")["errors"][0]["field"] == "amount"
     void = api.post(f"/v1/payments/{pid}/void", None, key="void")

@@ -1,4 +1,5 @@
 import json
+from datetime import timedelta
 
 from sqlalchemy import select
 from typer.testing import CliRunner
@@ -69,3 +70,35 @@ def test_a_revoked_key_stops_at_once_through_the_cli(db_url: str, db_engine) -> 
     too_long = runner.invoke(app, ["merchants", "rotate-key", "Acme", "--overlap", "90d",
                                    "--database-url", db_url])
     assert too_long.exit_code == 2 and "overlap" in too_long.output
+
+
+def test_merchants_list_shows_every_merchant_with_its_working_keys(db_url: str) -> None:
+    runner = CliRunner()
+    assert "no merchants yet" in runner.invoke(app, ["merchants", "list", "--database-url",
+                                                     db_url]).stdout
+    acme = json.loads(runner.invoke(app, ["merchants", "create", "Acme", "--json",
+                                          "--database-url", db_url]).stdout)
+    runner.invoke(app, ["merchants", "create", "Globex", "--database-url", db_url])
+    runner.invoke(app, ["merchants", "rotate-key", "Acme", "--overlap", "0s",
+                        "--database-url", db_url])
+    listed = json.loads(runner.invoke(app, ["merchants", "list", "--json", "--database-url",
+                                            db_url]).stdout)
+    assert [(m["name"], m["keys"], m["working_keys"]) for m in listed] == [
+        ("Acme", 2, 1), ("Globex", 1, 1)]
+    assert listed[0]["id"] == acme["merchant_id"] and listed[0]["created_at"].endswith("+00:00")
+    table = runner.invoke(app, ["merchants", "list", "--database-url", db_url],
+                          env={"COLUMNS": "60"})
+    assert acme["merchant_id"] in table.stdout and "1 of 2" in table.stdout
+
+
+def test_silence_ids_are_printed_whole_at_80_columns(db_url: str, db_engine) -> None:  # type: ignore[no-untyped-def]
+    from alerts.pipeline import create_silence
+
+    silence = create_silence(db_engine, ['provider="southbank"', 'alertname="OutboxBacklog"'],
+                             author="ana@example.com", comment="provider maintenance window "
+                             "announced by southbank for tonight, ticket OPS-1234",
+                             duration=timedelta(hours=2))
+    listed = CliRunner().invoke(app, ["alerts", "silence", "list", "--database-url", db_url],
+                                env={"COLUMNS": "80"})
+    assert listed.exit_code == 0, listed.output
+    assert str(silence["id"]) in listed.stdout

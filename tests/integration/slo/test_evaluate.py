@@ -88,6 +88,11 @@ def test_the_cli_prints_one_object_per_slo_and_refuses_bad_input(db_url: str) ->
     no_url = runner.invoke(app, ["evaluate", "--backend", "prometheus", "--database-url",
                                  db_url], env={"PAYSIGNAL_PROMETHEUS_URL": ""})
     assert no_url.exit_code == 2 and "--prometheus-url" in no_url.output
+    for width in ("80", "200"):  # SLO names are never cut into pieces, however narrow
+        shown = runner.invoke(app, ["evaluate", "--database-url", db_url],
+                              env={"COLUMNS": width})
+        assert all(s.name in shown.stdout for s in load_definitions()), shown.stdout
+        assert "no data" in shown.stdout  # an SLO without events says so, not 100 %
 
 
 @pytest.mark.slow
