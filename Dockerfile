@@ -1,12 +1,14 @@
 FROM python:3.11-slim
 WORKDIR /app
-COPY requirements.lock ./
-RUN pip install --no-cache-dir -r requirements.lock
+# The runtime lock only (hashes checked): no test tool reaches the production image.
+COPY requirements/runtime.lock ./requirements/
+RUN pip install --no-cache-dir --require-hashes -r requirements/runtime.lock
 COPY pyproject.toml README.md ./
 COPY engine ./engine
 COPY slo ./slo
 COPY alerts ./alerts
 COPY dashboard ./dashboard
-RUN pip install --no-cache-dir --no-deps . && pip install --no-cache-dir confluent-kafka==2.16.1
+COPY paysignal ./paysignal
+RUN pip install --no-cache-dir --no-deps .
 USER nobody
 ENTRYPOINT ["paysignal"]

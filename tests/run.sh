@@ -21,7 +21,7 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
 fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/pip install -q --disable-pip-version-check -r requirements.lock
+.venv/bin/pip install -q --disable-pip-version-check --require-hashes -r requirements/test.lock
 .venv/bin/pip install -q --disable-pip-version-check --no-deps -e .
 echo "ruff check ." && .venv/bin/ruff check .
 echo "mypy (strict: engine, slo, alerts, dashboard, paysignal)" && .venv/bin/python -m mypy

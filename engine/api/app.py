@@ -8,6 +8,7 @@ import os
 from collections.abc import Sequence
 
 from fastapi import APIRouter, FastAPI
+from fastapi_offline import FastAPIOffline
 from sqlalchemy import Engine
 
 from engine.api.admin import toggles_router
@@ -29,10 +30,12 @@ def create_app(engine: Engine, service: PaymentService, *,
     the served API leaves that to a separate loopback listener (paysignal.api)."""
     # FastAPI's native telemetry is off: TraceRequests owns the request span (outermost, so the
     # request metrics and logs see it) and metrics are Prometheus, from the signal catalogue.
-    app = FastAPI(title="paysignal payment API", version="1",
-                  description="Idempotent payments. Every POST needs an Idempotency-Key header.",
-                  telemetry={"tracing": False, "metrics": False, "logs": False,
-                             "operation_spans": False})
+    # FastAPIOffline serves Swagger UI's and ReDoc's assets from the package: /docs works on a
+    # closed network (FastAPI's default loads them from a CDN)
+    app: FastAPI = FastAPIOffline(
+        title="paysignal payment API", version="1",
+        description="Idempotent payments. Every POST needs an Idempotency-Key header.",
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False})
     install_error_handlers(app)
     app.include_router(payments_router(engine, service))
     app.include_router(webhooks_router(service))
