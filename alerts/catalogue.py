@@ -66,5 +66,5 @@ BY_NAME: dict[str, AlertSpec] = {a.name: a for a in CATALOGUE}
 def catalogue_markdown() -> str:
     lines = ["| alert | severity | team | fires when | runbook |", "|---|---|---|---|---|"]
     lines += [f"| `{a.name}` | {a.severity} | {a.team} | {a.condition} | "
-              f"[runbook](alerts/runbooks/{a.name}.md) |" for a in CATALOGUE]
+              f"[runbook](runbooks/{a.name}.md) |" for a in CATALOGUE]
     return "\n".join(lines)

@@ -97,10 +97,9 @@ def write_files(url: str, directory: Path) -> set[tuple[str, str, str]]:
     """One file per provider-day from the seeded ledger, with PER_KIND discrepancies of each
     kind. Returns the injected (kind, provider, provider reference) triples."""
     from engine.settlement.expected import iter_expected
-    from engine.settlement.formats import FORMATS, SettlementLine
+    from engine.settlement.formats import SPECS, SettlementLine
     from engine.settlement.reconcile import BREAK_KINDS
     from engine.storage import db
-    from paysignal.simulation.settlement_files import EXTENSIONS
 
     engine = db.make_engine(url)
     lines = [SettlementLine(e.provider, e.provider_reference, e.payment_id, e.kind,
@@ -143,8 +142,8 @@ def write_files(url: str, directory: Path) -> set[tuple[str, str, str]]:
     for line in extra:
         by_file[(line.provider, line.settled_on)].append(line)
     for (provider, day), day_lines in by_file.items():
-        (directory / f"{provider}_{day}.{EXTENSIONS[provider]}").write_bytes(
-            FORMATS[provider][0](day_lines))
+        spec = SPECS[provider]
+        (directory / spec.file_name(day)).write_bytes(spec.render(day_lines))
     return injected
 
 

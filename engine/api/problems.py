@@ -42,6 +42,15 @@ PROBLEM_TYPES: dict[str, tuple[int, str]] = {
 }
 
 
+def problem_types_markdown() -> str:
+    """The docs' table of problem types, from PROBLEM_TYPES."""
+    rows = ["| status | `type` (after `urn:paysignal:problem:`) | meaning |", "|---|---|---|"]
+    rows += [f"| {status} | `{slug}` | {title} |"
+             for slug, (status, title) in sorted(PROBLEM_TYPES.items(),
+                                                 key=lambda kv: (kv[1][0], kv[0]))]
+    return "\n".join(rows)
+
+
 def problem(slug: str, detail: str, *, errors: list[dict[str, str]] | None = None,
             headers: dict[str, str] | None = None, **extra: Any) -> Response:
     status, title = PROBLEM_TYPES[slug]

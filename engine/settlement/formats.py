@@ -72,7 +72,8 @@ def _rows(text: str, delimiter: str, header: list[str],
                                            start=2):
         if not raw.strip():
             continue
-        out.append((number, dict(zip(header, values, strict=False)) if len(values) == width else {}, raw))
+        out.append((number, dict(zip(header, values, strict=False)) if len(values) == width
+                    else {"": f"{len(values)}/{width}"}, raw))
     return out
 
 
@@ -81,8 +82,10 @@ def _parse_rows(rows: list[tuple[int, dict[str, str], str]],
     lines: list[SettlementLine] = []
     errors: list[RowError] = []
     for number, row, raw in rows:
-        if not row:
-            errors.append(RowError(number, "wrong number of columns", raw))
+        if "" in row:  # the row's column count did not match: "found/expected"
+            found, expected = row[""].split("/")
+            errors.append(RowError(number, f"wrong number of columns: {found}, expected "
+                                           f"{expected}", raw))
             continue
         try:
             line = convert(row)
@@ -262,7 +265,8 @@ def parse_eastpay(data: bytes, filename: str) -> Parsed:
     for number, raw in enumerate(details, start=2):
         values = raw.split("|")
         rows.append((number, dict(zip(EASTPAY_COLUMNS, values, strict=True))
-                     if len(values) == len(EASTPAY_COLUMNS) else {}, raw))
+                     if len(values) == len(EASTPAY_COLUMNS)
+                     else {"": f"{len(values)}/{len(EASTPAY_COLUMNS)}"}, raw))
 
     def convert(row: dict[str, str]) -> SettlementLine:
         kind = _EP_TYPES.get(row["TXN_TYPE"])
@@ -282,9 +286,90 @@ def parse_eastpay(data: bytes, filename: str) -> Parsed:
     return _parse_rows(rows, convert)
 
 
+@dataclass(frozen=True)
+class FormatSpec:
+    """A provider's settlement format as the importer reads it: the single definition the
+    parser, the simulator and the documentation (format_reference_markdown) all use."""
+    provider: str
+    extension: str
+    layout: str
+    columns: tuple[tuple[str, str], ...]  # (column, what the importer takes from it)
+    types: dict[str, str]  # the provider's type value -> our kind
+    type_column: str
+    render: Callable[[list[SettlementLine]], bytes]
+    parse: Callable[[bytes, str], Parsed]
+
+    def file_name(self, day: date) -> str:
+        return f"{self.provider}_{day.isoformat()}.{self.extension}"
+
+
+def _described(names: list[str], meanings: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    assert set(meanings) == set(names), set(meanings) ^ set(names)  # every column documented
+    return tuple((name, meanings[name]) for name in names)
+
+
+SPECS: dict[str, FormatSpec] = {spec.provider: spec for spec in (
+    FormatSpec(
+        "northwind", "csv", "CSV, comma-separated, UTF-8, one header row with exactly these "
+        "columns in this order; integer minor units; refunds and chargebacks negative.",
+        _described(NORTHWIND_HEADER, {
+            "id": "the provider's balance transaction id (not used)",
+            "source": "provider reference of the charge or refund (required)",
+            "type": "line type, see below", "amount": "gross, signed integer minor units",
+            "fee": "fee in minor units", "net": "amount − fee; a row where it is not is refused",
+            "currency": "ISO 4217 code, lower case", "created": "epoch seconds (not used)",
+            "available_on": "settlement day, YYYY-MM-DD",
+            "metadata_payment_id": "our payment id, for lines whose reference we do not know"}),
+        _NW_TYPES, "type", render_northwind, parse_northwind),
+    FormatSpec(
+        "southbank", "csv", "CSV, semicolon-separated, UTF-8, one header row with exactly these "
+        "columns in this order; unsigned decimal amounts in the currency's major unit, in a "
+        "debit or a credit column (exactly one set); booking times in Europe/Amsterdam, whose "
+        "UTC date is the settlement day.",
+        _described(SOUTHBANK_HEADER, {
+            "Merchant Account": "the merchant account at the provider (not used)",
+            "Psp Reference": "provider reference (required)",
+            "Merchant Reference": "our payment id, for lines whose reference we do not know",
+            "Type": "line type, see below",
+            "Booking Date": "YYYY-MM-DD HH:MM:SS, Europe/Amsterdam",
+            "TimeZone": "the provider's zone label (not used; the zone is Europe/Amsterdam)",
+            "Gross Currency": "ISO 4217 code", "Gross Debit (GC)": "money out (refunds)",
+            "Gross Credit (GC)": "money in (charges)",
+            "Commission (NC)": "fee, decimal; 0 or empty for none"}),
+        _SB_TYPES, "Type", render_southbank, parse_southbank),
+    FormatSpec(
+        "eastpay", "txt", "Pipe-delimited, UTF-8: a header record `H|EASTPAY|SETTLEMENT|"
+        "YYYYMMDD`, then one `D|…` detail record per line with exactly these fields in this "
+        "order, then a trailer `T|<number of detail records>`; a file whose trailer count "
+        "differs is refused whole (truncated or padded). Signed decimal amounts in the "
+        "currency's major unit.",
+        _described(EASTPAY_COLUMNS, {
+            "REC": "record type, always D", "TXN_REF": "provider reference (required)",
+            "ORDER_ID": "our payment id, for lines whose reference we do not know",
+            "TXN_TYPE": "line type, see below", "AMT": "signed decimal amount",
+            "CCY": "ISO 4217 code", "FEE": "fee, decimal; 0 or empty for none",
+            "SETTLE_DATE": "settlement day, DD/MM/YYYY"}),
+        _EP_TYPES, "TXN_TYPE", render_eastpay, parse_eastpay),
+)}
+
 FORMATS: dict[str, tuple[Callable[[list[SettlementLine]], bytes],
                          Callable[[bytes, str], Parsed]]] = {
-    "northwind": (render_northwind, parse_northwind),
-    "southbank": (render_southbank, parse_southbank),
-    "eastpay": (render_eastpay, parse_eastpay),
-}
+    provider: (spec.render, spec.parse) for provider, spec in SPECS.items()}
+
+
+def format_reference_markdown() -> str:
+    """The settlement-format reference of the docs, from the definitions above."""
+    out = ["Files are named `<provider>_<YYYY-MM-DD>.<ext>` (for example "
+           f"`{SPECS['northwind'].file_name(date(2026, 11, 20))}`); the date is the settlement "
+           "day the file covers. Every amount becomes integer minor units by the currency's "
+           "ISO 4217 exponent; a value with more decimals than its currency allows is a row "
+           "error, never rounded. A bad row is reported with its line number and reason and "
+           "the rest of the file is imported; a file that cannot be read at all (not UTF-8, "
+           "wrong header, missing or wrong trailer) is refused whole."]
+    for spec in SPECS.values():
+        out += ["", f"### {spec.provider} (`.{spec.extension}`)", "", spec.layout, "",
+                "| column | what the importer takes from it |", "|---|---|"]
+        out += [f"| `{name}` | {meaning} |" for name, meaning in spec.columns]
+        out += ["", f"`{spec.type_column}` values: " + ", ".join(
+            f"`{value}` → {kind}" for value, kind in spec.types.items()) + "."]
+    return "\n".join(out)

@@ -7,20 +7,19 @@ import random
 from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine, select
 
 from engine.settlement.expected import expected_settlement
-from engine.settlement.formats import FORMATS, SettlementLine
+from engine.settlement.formats import SPECS, SettlementLine
 from engine.settlement.reconcile import BREAK_KINDS
 from engine.settlement.run import RunReport
 from engine.storage.tables import payments
 
 DISCREPANCY_KINDS = BREAK_KINDS  # what can be injected is exactly what reconciliation detects
 _SAME_EXPONENT = {"USD": "EUR", "EUR": "GBP", "GBP": "USD", "JPY": "KRW", "KWD": "BHD"}
-EXTENSIONS = {"northwind": "csv", "southbank": "csv", "eastpay": "txt"}
 
 
 def write_settlement_files(engine: Engine, directory: Path, *, discrepancies: int = 0,
@@ -85,15 +84,15 @@ def write_settlement_files(engine: Engine, directory: Path, *, discrepancies: in
         truth.append({"kind": kind, "provider": line.provider,
                       "provider_reference": line.provider_reference})
     final = [line for i, line in enumerate(lines) if i not in removed] + added
-    by_file: dict[tuple[str, object], list[SettlementLine]] = defaultdict(list)
+    by_file: dict[tuple[str, date], list[SettlementLine]] = defaultdict(list)
     for line in lines:  # every provider-day gets a file, even one whose lines were all removed
         by_file[(line.provider, line.settled_on)]
     for line in final:
         by_file[(line.provider, line.settled_on)].append(line)
     directory.mkdir(parents=True, exist_ok=True)
-    for (provider, day), day_lines in sorted(by_file.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
-        name = f"{provider}_{day}.{EXTENSIONS[provider]}"
-        (directory / name).write_bytes(FORMATS[provider][0](day_lines))
+    for (provider, day), day_lines in sorted(by_file.items()):
+        spec = SPECS[provider]
+        (directory / spec.file_name(day)).write_bytes(spec.render(day_lines))
     (directory / "ground_truth.json").write_text(json.dumps(truth, indent=2))
     return truth
 

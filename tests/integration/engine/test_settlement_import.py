@@ -55,7 +55,7 @@ BAD_ROWS = {
     "northwind": [("txn_9,ref-9,charge,12.5,0,12.5,usd,0,2026-11-21,pay_9", "amount"),
                   ("txn_8,ref-8,charge,100,1,90,usd,0,2026-11-21,pay_8", "net"),
                   ("txn_7,ref-7,charge,100,0,100,xyz,0,2026-11-21,pay_7", "currency"),
-                  ("txn_6,ref-6,charge,100", "columns"),
+                  ("txn_6,ref-6,charge,100", "wrong number of columns: 4, expected 10"),
                   ("txn_5,ref-5,charge,100,0,100,usd,0,21-11-2026,pay_5", "available_on")],
     "southbank": [("PaysignalECOM;ref-9;pay_9;Settled;2026-11-21 09:30:00;CET;USD;;12.345;0",
                    "Gross Credit"),
@@ -66,7 +66,8 @@ BAD_ROWS = {
                    "Booking Date")],
     "eastpay": [("D|ref-9|pay_9|SALE|12.345|USD|0|21/11/2026", "AMT"),
                 ("D|ref-8|pay_8|SALE|1.00|USD|0|31/02/2026", "SETTLE_DATE"),
-                ("D|ref-7|pay_7|SALE|1.00|XXX|0|21/11/2026", "CCY")],
+                ("D|ref-7|pay_7|SALE|1.00|XXX|0|21/11/2026", "CCY"),
+                ("D|ref-6|SALE|1.00|USD|0|21/11/2026", "wrong number of columns: 7, expected 8")],
 }
 
 

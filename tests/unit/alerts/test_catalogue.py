@@ -35,14 +35,3 @@ def test_the_slo_rules_point_at_catalogue_runbooks() -> None:
                 assert rule["alert"] in names
                 assert rule["annotations"]["runbook_url"].endswith(
                     f"/runbooks?alert={rule['alert']}")
-
-
-def test_the_readme_table_is_the_catalogue() -> None:
-    from pathlib import Path
-
-    from alerts.catalogue import catalogue_markdown
-
-    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
-    start = readme.index("<!-- alert-catalogue:start -->") + len("<!-- alert-catalogue:start -->")
-    assert readme[start:readme.index("<!-- alert-catalogue:end -->")].strip() == \
-        catalogue_markdown()

@@ -1,42 +1,66 @@
-"""The README's tables are read from the code: they must not drift."""
+"""The README is a front page; the reference is the docs site (docs/, MkDocs), whose tables are
+generated from the code (paysignal.docs) and must not drift."""
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 from typer.testing import CliRunner
 
-from engine.domain.states import transition_table_markdown
-from engine.observability.signals import catalogue_markdown
 from engine.providers.faults import PROFILES
 from engine.providers.simulated import TEST_TOKENS
 from paysignal.cli import app
+from paysignal.docs import DOCS, GENERATED, sections
 
-README = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+ROOT = Path(__file__).resolve().parents[3]
+README = (ROOT / "README.md").read_text()
+PAGES = {p.name: p.read_text() for p in DOCS.glob("*.md")}
+ALL_DOCS = "\n".join(PAGES.values())
 
 
 def between(marker: str) -> str:
-    return README.split(f"<!-- {marker}:start -->")[1].split(f"<!-- {marker}:end -->")[0].strip()
+    return ALL_DOCS.split(f"<!-- {marker}:start -->")[1].split(f"<!-- {marker}:end -->")[0].strip()
 
 
-def test_readme_transition_table_is_the_code_table() -> None:
-    assert between("transition-table") == transition_table_markdown()
+def test_every_generated_section_is_current_and_present() -> None:
+    found: dict[str, str] = {}
+    for name, text in PAGES.items():
+        for section, body in sections(text).items():
+            found[section] = body
+            if section in GENERATED:
+                assert body == GENERATED[section](), (
+                    f"docs/{name}: section {section} is stale: python -m paysignal.docs")
+    assert set(GENERATED) <= set(found)
 
 
-def test_readme_signal_table_is_the_catalogue() -> None:
-    assert between("signal-catalogue") == catalogue_markdown()
+def test_the_docs_site_builds_in_strict_mode(tmp_path: Path) -> None:
+    """Broken links, missing pages or anchors fail the build (mkdocs.yml: strict)."""
+    build = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir",
+                            str(tmp_path / "site"), "--config-file", str(ROOT / "mkdocs.yml")],
+                           capture_output=True, text=True, timeout=120)
+    assert build.returncode == 0, build.stderr
+    assert (tmp_path / "site" / "runbooks" / "OutboxBacklog" / "index.html").is_file()
+    assert "Psp Reference" in (tmp_path / "site" / "reconciliation" / "index.html").read_text()
 
 
-def test_readme_lists_every_test_token_with_its_behaviour() -> None:
+def test_the_readme_is_a_front_page_whose_links_resolve() -> None:
+    assert len(README.splitlines()) < 100
+    links = re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", README)
+    assert links and all((ROOT / link).exists() for link in links), links
+
+
+def test_docs_list_every_test_token_with_its_behaviour() -> None:
     rows = dict(re.findall(r"^\| `(tok_\w+)` \| (.+?) \|$", between("test-tokens"), re.M))
     assert rows == TEST_TOKENS
 
 
-def test_readme_lists_every_fault_profile() -> None:
+def test_docs_list_every_fault_profile() -> None:
     for profile in PROFILES.values():
-        assert f"| `{profile.name}` | {profile.description} |" in README
+        assert f"| `{profile.name}` | {profile.description} |" in ALL_DOCS
 
 
-def test_readme_documents_every_cli_command() -> None:
+def test_docs_document_every_cli_command() -> None:
     for command in ("db upgrade", "db current", "simulate", "ledger balances", "ledger check",
                     "outbox relay", "keys expire", "states", "merchants create", "serve api",
                     "toggles set", "toggles list", "reconcile", "breaks list",
@@ -44,7 +68,7 @@ def test_readme_documents_every_cli_command() -> None:
                     "serve dashboard", "sim-test", "db roles", "admins create", "admins revoke",
                     "admins list", "merchants rotate-key", "merchants revoke-key",
                     "merchants keys", "users add", "users disable", "users list"):
-        assert f"`paysignal {command}" in README
+        assert f"`paysignal {command}" in PAGES["cli.md"], command
         result = CliRunner().invoke(app, [*command.split(), "--help"])
         assert result.exit_code == 0, result.output
 
