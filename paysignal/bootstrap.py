@@ -50,4 +50,5 @@ def build_observed_service(engine: Engine) -> tuple[PaymentService, Metrics]:
     metrics = Metrics()
     service = build_service(engine, PrometheusObserver(metrics))
     metrics.watch_tables(engine, list(service.gateways))
+    metrics.start_provider_series(list(service.gateways))
     return service, metrics

@@ -13,9 +13,11 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 
+from engine.domain.operations import Operation
 from engine.observability.observer import EngineObserver
 from engine.observability.signals import CATALOGUE, LATENCY_BUCKETS, MetricSpec
 from engine.payments.toggles import DEFAULT_MODE, Mode, current_modes
+from engine.providers.base import OutcomeKind
 from engine.read_models.health import (
     notification_states,
     oldest_pending_outbox_event,
@@ -70,6 +72,18 @@ class Metrics:
     def inc(self, name: str, **labels: str) -> None:
         metric = self._m[name]
         (metric.labels(**labels) if labels else metric).inc()
+
+    def start_provider_series(self, providers: list[str]) -> None:
+        """Create every provider call series at zero before the first call: Prometheus's
+        increase() cannot count a series' first value, so a burst of failures right after a
+        start (an incident during a deploy, say) would otherwise be missed by the SLO rules."""
+        calls = self._m["paysignal_provider_call_duration_seconds"]
+        for provider in providers:
+            for operation in Operation:
+                for outcome in (OutcomeKind.SUCCEEDED, OutcomeKind.DECLINED,
+                                OutcomeKind.RETRYABLE, OutcomeKind.UNKNOWN):
+                    calls.labels(provider=provider, operation=operation.value,
+                                 outcome=outcome.value)
 
     def watch_tables(self, engine: Engine, providers: list[str] | None = None,
                      ttl_s: float | None = None) -> None:

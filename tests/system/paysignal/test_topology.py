@@ -110,6 +110,15 @@ scrape_configs:
         wait_for_http(f"http://127.0.0.1:{prom_port}/-/ready", prometheus)
         wait_for_http(f"http://127.0.0.1:{am_port}/-/ready", alertmanager)
 
+        # Prometheus has scraped the API's (zero) provider-call series before the incident:
+        # increase() counts from a series' first sample, as it does in production
+        deadline = time.monotonic() + 30
+        while not httpx.get(f"http://127.0.0.1:{prom_port}/api/v1/query", params={"query": (
+                'paysignal_provider_call_duration_seconds_count{job="paysignal-api",'
+                'provider="southbank",operation="authorize"}')}).json()["data"]["result"]:
+            assert time.monotonic() < deadline, "Prometheus never scraped the API"
+            time.sleep(0.5)
+
         def pay(i: int) -> int:
             # the incident: southbank answers every authorization with a 5xx
             return httpx.post(
