@@ -10,14 +10,17 @@ label matchers:
         matchers: {provider: northwind, outcome: "!~retryable_error|unknown"}
 
 A matcher value may start with `!=`, `=~` or `!~` (default: equality), as in PromQL. paysignal
-annotations: `paysignal/owner` (payments or finance, required), `paysignal/provider`,
-`paysignal/min-events`, `paysignal/burn-windows` ("1h/5m:14.4:page,6h/30m:6:page,...")."""
+annotations: `paysignal.dev/owner` (payments or finance, required), `paysignal.dev/provider`,
+`paysignal.dev/min-events`, `paysignal.dev/burn-windows` ("1h/5m:14.4:page,6h/30m:6:page,...").
+As OpenSLO v1 writes it: an annotation key is `[prefix/]name` with a DNS-subdomain prefix (ours has
+a dot, so `paysignal/owner` is refused), and a calendar-aligned window (`isRolling: false`) carries
+`calendar.startTime` ("YYYY-MM-DD HH:MM:SS") and `calendar.timeZone`."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -238,9 +241,13 @@ def parse_slo(doc: Any, source: str) -> tuple[SLO | None, list[str]]:
     if name is not None and not _NAME.match(name):
         r.fail("metadata.name", "must be lower-case letters, digits and dashes")
     notes = r.get(meta, "metadata", "annotations", dict, required=False) or {}
-    owner = str(notes.get("paysignal/owner") or "")
+    for key in notes:
+        problem = annotation_key_problem(str(key))
+        if problem:
+            r.fail(f"metadata.annotations.{key}", problem)
+    owner = str(notes.get("paysignal.dev/owner") or "")
     if owner not in OWNERS:
-        r.fail("metadata.annotations.paysignal/owner", f"must be one of {', '.join(OWNERS)}")
+        r.fail("metadata.annotations.paysignal.dev/owner", f"must be one of {', '.join(OWNERS)}")
     spec = r.get(doc, "", "spec", dict) or {}
     indicator = r.get(spec, "spec", "indicator", dict) or {}
     ratio = r.get(r.get(indicator, "spec.indicator", "spec", dict) or {}, "spec.indicator.spec",
@@ -275,9 +282,7 @@ def parse_slo(doc: Any, source: str) -> tuple[SLO | None, list[str]]:
                             raise ValueError("a calendar window is one d, w, M, Q or Y")
                         if unit not in ("d", "w", "M", "Q", "Y"):
                             raise ValueError("a calendar window is one d, w, M, Q or Y")
-                        zone = (w.get("calendar") or {}).get("timeZone", "UTC")
-                        if zone not in ("UTC", "Etc/UTC"):
-                            raise ValueError("calendar windows are aligned in UTC")
+                        _check_calendar(r, w.get("calendar"))
                         window = TimeWindow(None, False, text, unit)
                     else:
                         window = TimeWindow(to_timedelta(text), True, text)
@@ -306,17 +311,17 @@ def parse_slo(doc: Any, source: str) -> tuple[SLO | None, list[str]]:
                 except ValueError as exc:
                     r.fail("spec.objectives[0].timeSliceWindow", str(exc))
     burn: tuple[BurnWindow, ...] = DEFAULT_BURN_WINDOWS
-    if "paysignal/burn-windows" in notes:
-        burn = _burn_windows(r, str(notes["paysignal/burn-windows"]),
-                             "metadata.annotations.paysignal/burn-windows")
+    if "paysignal.dev/burn-windows" in notes:
+        burn = _burn_windows(r, str(notes["paysignal.dev/burn-windows"]),
+                             "metadata.annotations.paysignal.dev/burn-windows")
     min_events = DEFAULT_MIN_EVENTS
-    if "paysignal/min-events" in notes:
+    if "paysignal.dev/min-events" in notes:
         try:
-            min_events = int(notes["paysignal/min-events"])
+            min_events = int(notes["paysignal.dev/min-events"])
             if min_events < 0:
                 raise ValueError
         except (TypeError, ValueError):
-            r.fail("metadata.annotations.paysignal/min-events", "must be a whole number >= 0")
+            r.fail("metadata.annotations.paysignal.dev/min-events", "must be a whole number >= 0")
     ratio_part = good or bad
     if ratio_part is not None and total is not None and ratio_part.base != total.base:
         r.fail(base_path, f"good/bad ({ratio_part.base}) and total ({total.base}) must count "
@@ -324,10 +329,50 @@ def parse_slo(doc: Any, source: str) -> tuple[SLO | None, list[str]]:
     if r.problems or name is None or total is None or window is None or target is None:
         return None, r.problems
     return SLO(name, str(meta.get("displayName") or name), str(spec.get("description") or ""),
-               str(spec.get("service") or ""), owner, _optional_str(notes.get("paysignal/provider")),
+               str(spec.get("service") or ""), owner, _optional_str(notes.get("paysignal.dev/provider")),
                good, bad, total, float(target), window, str(budgeting),
                float(slice_target) if slice_target is not None else None, slice_window, burn,
                min_events, source), []
+
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_ANNOTATION_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$")
+_START_TIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
+
+
+def annotation_key_problem(key: str) -> str | None:
+    """Why an annotation key breaks the OpenSLO v1 rule (`[prefix/]name`, the prefix a DNS
+    subdomain), or None. paysignal's own keys need a prefix with a dot."""
+    prefix, slash, name = key.rpartition("/")
+    if not _ANNOTATION_NAME.match(name):
+        return ("the name after the prefix must be 1-63 letters, digits, '-', '_' or '.', "
+                "starting and ending with a letter or digit")
+    if slash:
+        labels = prefix.split(".")
+        if len(prefix) > 253 or not all(_DNS_LABEL.match(label) for label in labels):
+            return f"the prefix {prefix!r} must be a DNS subdomain (e.g. paysignal.dev)"
+        if len(labels) < 2:
+            return (f"the prefix {prefix!r} must be a DNS subdomain with a dot, e.g. "
+                    f"paysignal.dev/{name}")
+    return None
+
+
+def _check_calendar(r: Any, calendar: object) -> None:
+    """A calendar-aligned window names its start and zone (OpenSLO v1). paysignal aligns
+    periods in UTC, so the zone must be UTC."""
+    path = "spec.timeWindow[0].calendar"
+    if not isinstance(calendar, dict):
+        r.fail(path, "a calendar-aligned window (isRolling: false) needs calendar.startTime "
+                     "and calendar.timeZone")
+        return
+    start = calendar.get("startTime")  # YAML reads an unquoted one as a timestamp
+    if not (isinstance(start, datetime) and start.tzinfo is None) and not (
+            isinstance(start, str) and _START_TIME.match(start)):
+        r.fail(f"{path}.startTime", 'must be a date and time like "2026-01-01 00:00:00" '
+                                    "(24-hour clock, no zone)")
+    zone = calendar.get("timeZone")
+    if zone not in ("UTC", "Etc/UTC"):
+        r.fail(f"{path}.timeZone", f"{zone!r}: paysignal aligns calendar windows in UTC; use UTC")
 
 
 def load_definitions(directory: Path | None = None) -> list[SLO]:

@@ -54,7 +54,9 @@ def test_a_calendar_window_starts_with_its_whole_budget(db_engine: Engine,
                                                         tmp_path: Path) -> None:
     text = (DEFINITIONS_DIR / "authorization-technical-success.yaml").read_text().split("---")[0]
     (tmp_path / "daily.yaml").write_text(
-        text.replace("duration: 30d\n      isRolling: true", "duration: 1d\n      isRolling: false"))
+        text.replace("duration: 30d\n      isRolling: true",
+                     "duration: 1d\n      calendar: {startTime: '2026-01-01 00:00:00', "
+                     "timeZone: UTC}\n      isRolling: false"))
     slos = load_definitions(tmp_path)
     assert slos[0].window.calendar_unit == "d"
     midnight = datetime(2026, 11, 20, tzinfo=UTC)

@@ -1,5 +1,6 @@
 """OpenSLO definitions: the shipped set, and precise errors for invalid files."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -32,8 +33,8 @@ def test_the_shipped_definitions_cover_engineering_and_finance() -> None:
     ("duration: 7d", "duration: 7 days", "spec.timeWindow[0].duration", "not a duration"),
     ("budgetingMethod: Occurrences", "budgetingMethod: Sometimes", "spec.budgetingMethod",
      "Occurrences or Timeslices"),
-    ("paysignal/owner: payments", "paysignal/owner: marketing",
-     "metadata.annotations.paysignal/owner", "payments, finance"),
+    ("paysignal.dev/owner: payments", "paysignal.dev/owner: marketing",
+     "metadata.annotations.paysignal.dev/owner", "payments, finance"),
 ])
 def test_an_invalid_file_names_the_file_the_path_and_the_reason(
         tmp_path: Path, old: str, new: str, path: str, reason: str) -> None:
@@ -54,3 +55,48 @@ def test_duplicate_names_and_non_yaml_are_refused(tmp_path: Path) -> None:
     with pytest.raises(DefinitionError) as info:
         load_definitions(tmp_path)
     assert "defined twice" in str(info.value) and "c.yaml: not YAML" in str(info.value)
+
+
+@pytest.mark.parametrize(("old", "new", "path", "reason"), [
+    # OpenSLO v1: an annotation prefix is a DNS subdomain; ours has a dot
+    ("paysignal.dev/owner: payments", "paysignal/owner: payments",
+     "metadata.annotations.paysignal/owner", "DNS subdomain with a dot, e.g. paysignal.dev/owner"),
+    ("paysignal.dev/owner: payments", "paysignal.dev/owner: payments\n    Bad_Prefix/x: y",
+     "metadata.annotations.Bad_Prefix/x", "must be a DNS subdomain"),
+])
+def test_annotation_keys_follow_the_openslo_rule(tmp_path: Path, old: str, new: str, path: str,
+                                                 reason: str) -> None:
+    assert old in VALID
+    (tmp_path / "broken.yaml").write_text(VALID.replace(old, new))
+    with pytest.raises(DefinitionError) as info:
+        load_definitions(tmp_path)
+    assert path in str(info.value) and reason in str(info.value), str(info.value)
+
+
+CALENDAR = """
+      calendar:
+        startTime: 2026-01-01 00:00:00
+        timeZone: UTC
+      isRolling: false"""
+
+
+@pytest.mark.parametrize(("calendar", "path", "reason"), [
+    (CALENDAR, None, None),
+    ("\n      isRolling: false", "spec.timeWindow[0].calendar", "needs calendar.startTime"),
+    (CALENDAR.replace("2026-01-01 00:00:00", "'first of January'"),
+     "spec.timeWindow[0].calendar.startTime", "a date and time"),
+    (CALENDAR.replace("UTC", "Europe/Amsterdam"), "spec.timeWindow[0].calendar.timeZone",
+     "aligns calendar windows in UTC"),
+])
+def test_a_calendar_window_carries_its_start_and_zone(tmp_path: Path, calendar: str,
+                                                      path: str | None,
+                                                      reason: str | None) -> None:
+    text = re.sub(r"(- duration: )\S+\n(\s+isRolling: true)?", r"\g<1>1M" + calendar + "\n",
+                  VALID, count=1)
+    (tmp_path / "calendar.yaml").write_text(text)
+    if path is None:
+        assert not load_definitions(tmp_path)[0].window.rolling
+        return
+    with pytest.raises(DefinitionError) as info:
+        load_definitions(tmp_path)
+    assert path in str(info.value) and reason in str(info.value), str(info.value)
