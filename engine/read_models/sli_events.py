@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
 from sqlalchemy import Engine, select
 
@@ -140,34 +141,31 @@ def reconciliation_lines(engine: Engine, since: datetime,
     """Settlement lines matched and breaks raised, per provider-day (no money: the SLI that
     counts them never adds currencies together)."""
     c = recon_checkpoints.c
-    query = select(c.provider, c.settled_on, c.matched_count, c.break_count).where(
-        c.settled_on >= since.date())
-    if until is not None:
-        query = query.where(c.settled_on < until.date() + timedelta(days=1))
-    out = []
-    with engine.connect() as conn:
-        for r in conn.execute(query):
-            day = datetime.combine(r.settled_on, time(), tzinfo=UTC)
-            out += [ReconciliationFigure(r.provider, day, "matched", r.matched_count),
-                    ReconciliationFigure(r.provider, day, "break", r.break_count)]
-    return out
+    return [ReconciliationFigure(r.provider, day, result, count)
+            for r, day in _settled_days(engine, c, [c.matched_count, c.break_count], since, until)
+            for result, count in (("matched", r.matched_count), ("break", r.break_count))]
 
 
 def reconciliation_amounts(engine: Engine, since: datetime,
                            until: datetime | None = None) -> list[ReconciliationFigure]:
     """Amounts matched and at stake in breaks, per provider-day and currency."""
     c = recon_checkpoint_amounts.c
-    query = select(c.provider, c.settled_on, c.currency, c.matched_minor, c.break_minor).where(
-        c.settled_on >= since.date())
+    return [ReconciliationFigure(r.provider, day, result, minor, r.currency)
+            for r, day in _settled_days(engine, c, [c.currency, c.matched_minor, c.break_minor],
+                                        since, until)
+            for result, minor in (("matched", r.matched_minor), ("break", r.break_minor))]
+
+
+def _settled_days(engine: Engine, c: Any, columns: list[Any], since: datetime,
+                  until: datetime | None) -> list[tuple[Any, datetime]]:
+    """Rows of a per-provider-day table settled from `since` to `until` (days inclusive), each
+    with its day as the start of that UTC day."""
+    query = select(c.provider, c.settled_on, *columns).where(c.settled_on >= since.date())
     if until is not None:
         query = query.where(c.settled_on < until.date() + timedelta(days=1))
-    out = []
     with engine.connect() as conn:
-        for r in conn.execute(query):
-            day = datetime.combine(r.settled_on, time(), tzinfo=UTC)
-            out += [ReconciliationFigure(r.provider, day, "matched", r.matched_minor, r.currency),
-                    ReconciliationFigure(r.provider, day, "break", r.break_minor, r.currency)]
-    return out
+        return [(r, datetime.combine(r.settled_on, time(), tzinfo=UTC))
+                for r in conn.execute(query)]
 
 
 @dataclass(frozen=True, slots=True)

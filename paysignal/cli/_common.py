@@ -72,3 +72,9 @@ def id_table(*headers: str, title: str | None = None) -> Table:
     table.columns[0].no_wrap = True
     table.columns[0].overflow = "ignore"
     return table
+
+
+def json_default(value: object) -> str:
+    """For json.dumps: timestamps and dates in ISO 8601 (with their UTC offset), else str."""
+    isoformat = getattr(value, "isoformat", None)
+    return str(isoformat()) if callable(isoformat) else str(value)

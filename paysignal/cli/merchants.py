@@ -9,7 +9,16 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from paysignal.cli._common import DatabaseUrl, JsonFlag, fail, guarded, id_table, out, ready_engine
+from paysignal.cli._common import (
+    DatabaseUrl,
+    JsonFlag,
+    fail,
+    guarded,
+    id_table,
+    json_default,
+    out,
+    ready_engine,
+)
 
 merchants_app = typer.Typer(no_args_is_help=True, help="Merchants and their API keys.")
 users_app = typer.Typer(no_args_is_help=True,
@@ -44,7 +53,7 @@ def merchants_list(database_url: DatabaseUrl = None, as_json: JsonFlag = False) 
 
     rows = guarded(lambda: list_merchants(ready_engine(database_url)))
     if as_json:
-        print(json.dumps(rows, default=lambda v: v.isoformat()))
+        print(json.dumps(rows, default=json_default))
         return
     if not rows:
         out.print("no merchants yet: paysignal merchants create NAME")

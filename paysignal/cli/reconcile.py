@@ -18,6 +18,7 @@ from paysignal.cli._common import (
     fail,
     guarded,
     id_table,
+    json_default,
     money,
     out,
     ready_engine,
@@ -122,7 +123,7 @@ def breaks_list(
         out.print(f"wrote {len(rows)} breaks to {export_to}")
         return
     if as_json:
-        print(json.dumps(rows, default=_json_value))
+        print(json.dumps(rows, default=json_default))
         return
     if not rows:
         out.print("no breaks")
@@ -142,11 +143,6 @@ def _expected_actual(r: dict[str, Any]) -> str:
     return f"{expected} → {money(r['actual_minor'], r['currency']) or '—'}"
 
 
-def _json_value(value: Any) -> str:
-    """JSON for what json cannot encode: timestamps in ISO 8601 with their UTC offset."""
-    return value.isoformat() if hasattr(value, "isoformat") else str(value)
-
-
 @breaks_app.command("show")
 def breaks_show(break_id: str, database_url: DatabaseUrl = None, as_json: JsonFlag = False,
                 ) -> None:
@@ -155,7 +151,7 @@ def breaks_show(break_id: str, database_url: DatabaseUrl = None, as_json: JsonFl
 
     row = guarded(lambda: show_break(ready_engine(database_url), break_id))
     if as_json:
-        print(json.dumps(row, default=_json_value, indent=2))
+        print(json.dumps(row, default=json_default, indent=2))
         return
     out.print(f"[bold]{row['id']}[/]  {row['kind']} at {row['provider']}, settlement day "
               f"{row['settled_on']}")
@@ -251,7 +247,7 @@ def breaks_checkpoints(export_to: Annotated[Path | None, typer.Option(
         out.print(f"wrote {len(rows)} checkpoints to {export_to}")
         return
     if as_json:
-        print(json.dumps(rows, default=_json_value, indent=2))
+        print(json.dumps(rows, default=json_default, indent=2))
         return
     if not rows:
         out.print("no provider-day has been reconciled yet")

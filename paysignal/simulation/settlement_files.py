@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
@@ -130,9 +130,7 @@ class Score:
 
 
 def _kinds(keys: list[tuple[str, str, str]]) -> str:
-    counts: dict[str, int] = defaultdict(int)
-    for kind, _, _ in keys:
-        counts[kind] += 1
+    counts = Counter(kind for kind, _, _ in keys)
     return ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items()))
 
 
