@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from engine.api.errors import problem_responses
 from engine.api.problems import problem
@@ -32,7 +32,9 @@ def webhooks_router(service: PaymentService) -> APIRouter:
             return problem("validation-error", str(exc))
         except ProviderNotFoundError:
             return problem("not-found", "no such provider")
-        # The same answer whatever became of it: a sender learns nothing about our payments.
-        return JSONResponse({"received": True}, status_code=200)
+        # The same answer whatever became of it (the one the provider expects): a sender
+        # learns nothing about our payments.
+        ack = service.gateways[provider].acknowledgement()
+        return Response(ack.body, status_code=ack.status, media_type=ack.media_type)
 
     return router

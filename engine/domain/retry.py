@@ -109,8 +109,11 @@ class RetryPolicy:
     rng: random.Random = field(default_factory=lambda: random.Random(0))
     budget: RetryBudget | None = None
 
-    def run(self, attempt_fn: Callable[[int], T], retry_if: Callable[[T], bool]) -> RetryResult[T]:
-        """Call attempt_fn(1), attempt_fn(2)... while retry_if(outcome) and nothing stops us."""
+    def run(self, attempt_fn: Callable[[int], T], retry_if: Callable[[T], bool],
+            wait_hint: Callable[[T], float | None] | None = None) -> RetryResult[T]:
+        """Call attempt_fn(1), attempt_fn(2)... while retry_if(outcome) and nothing stops us.
+        `wait_hint`: the wait the other side asked for (Retry-After), honoured when longer than
+        the backoff's; the stop conditions still bound it, so a long ask ends the retries."""
         start = self.clock()
         delays: list[float] = []
         attempt = 1
@@ -121,6 +124,9 @@ class RetryPolicy:
             if not retry_if(outcome):
                 return RetryResult(outcome, attempt, delays, "success")
             delay = self.wait.delay(attempt, self.rng)
+            asked = wait_hint(outcome) if wait_hint else None
+            if asked is not None and asked > delay:
+                delay = asked
             state = RetryState(attempt, self.clock() - start, delay)
             if self.stop(state):
                 return RetryResult(outcome, attempt, delays, "stop")

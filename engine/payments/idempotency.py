@@ -90,6 +90,17 @@ class KeyedRequest:
         return 201 if self.creates_payment else 200
 
 
+def provider_request(payment: Payment, payment_method: str | None) -> ProviderRequest:
+    """The provider call for the payment's pending operation (the same request id on every
+    attempt and lookup, so the provider's idempotency makes a repeat harmless)."""
+    op = payment.pending_operation
+    assert op is not None, "no operation is pending"
+    return ProviderRequest(op, payment.pending_request_id or "", payment.id,
+                           payment.pending_amount_minor, payment.currency,
+                           payment_method if op is Operation.AUTHORIZE else None,
+                           payment.provider_reference, requested_at=payment.updated_at)
+
+
 def refund_id(key_id: str) -> str:
     """A refund is identified by the idempotency record that requested it: one per key."""
     return "rfd_" + key_id.removeprefix("idk_")
@@ -295,15 +306,12 @@ class IdempotencyProtocol:
         payment, hold = step.payment, step.hold
         op = self._pending(payment)
         gateway = self.gateways[payment.provider]
+        request = provider_request(payment, hold.payment_method)
         if hold.lookup_first:
-            found = gateway.lookup(op, payment.pending_request_id or "", payment.id)
+            found = gateway.lookup(request)
             if found.kind is not OutcomeKind.NOT_FOUND:
                 return _Asked(found)
             # the earlier attempt never reached the provider: call it now
-        request = ProviderRequest(op, payment.pending_request_id or "", payment.id,
-                                  payment.pending_amount_minor, payment.currency,
-                                  hold.payment_method if op is Operation.AUTHORIZE else None,
-                                  payment.provider_reference)
         asked = _Asked(ProviderOutcome(OutcomeKind.UNKNOWN, "not called", None))
 
         def attempt(n: int) -> ProviderOutcome:
@@ -325,7 +333,8 @@ class IdempotencyProtocol:
                 self.observer.retry(payment.provider, op.value)
             return outcome
 
-        result = self.retry_policy.run(attempt, lambda o: o.kind is OutcomeKind.RETRYABLE)
+        result = self.retry_policy.run(attempt, lambda o: o.kind is OutcomeKind.RETRYABLE,
+                                       wait_hint=lambda o: o.retry_after_s)
         asked.outcome = result.outcome
         if result.stopped_by == "budget":
             self.observer.retry_budget_exhausted(payment.provider)

@@ -14,11 +14,17 @@ from datetime import timedelta
 
 from engine.domain.fingerprint import request_fingerprint
 from engine.domain.model import Payment, Transition
+from engine.domain.operations import Operation
 from engine.domain.recovery import RecoveryPoint
 from engine.domain.states import IN_FLIGHT_STATES, PaymentState
 from engine.exceptions import PaymentNotFoundError
 from engine.payments import policy
-from engine.payments.idempotency import CallProvider, IdempotencyProtocol, KeyHold
+from engine.payments.idempotency import (
+    CallProvider,
+    IdempotencyProtocol,
+    KeyHold,
+    provider_request,
+)
 from engine.payments.unit_of_work import UnitOfWork
 from engine.providers.base import OutcomeKind, ProviderOutcome
 from engine.storage.repository import ConcurrentUpdateError
@@ -49,13 +55,23 @@ class Resolver:
         if payment.state is not PaymentState.UNKNOWN or payment.pending_operation is None:
             return payment.state
         outcome = self.protocol.gateways[payment.provider].lookup(
-            payment.pending_operation, payment.pending_request_id or "", payment.id)
+            provider_request(payment, self._payment_method(payment)))
         if outcome.kind is OutcomeKind.UNKNOWN:
             return payment.state
         with self.protocol.unit_of_work() as uow:
             settled = self.settle_unknown(uow, payment, outcome, actor)
             uow.commit()
         return self.finish(settled)
+
+    def _payment_method(self, payment: Payment) -> str | None:
+        """The authorization's payment method, kept only in its idempotency record's request
+        (a provider that resolves by repeating the request needs it)."""
+        if payment.pending_operation is not Operation.AUTHORIZE or not payment.pending_request_id:
+            return None
+        with self.protocol.unit_of_work() as uow:
+            record = uow.payments.key_by_id(payment.pending_request_id.split(":", 1)[0])
+        value = record.request_params.get("payment_method") if record else None
+        return value if isinstance(value, str) else None
 
     def settle_unknown(self, uow: UnitOfWork, payment: Payment, outcome: ProviderOutcome,
                        actor: str) -> Settled:

@@ -75,10 +75,11 @@ class PaymentService:
         provider = body.provider or self.router.route(body.currency, body.reference)
         if provider not in self.gateways:
             raise ProviderNotFoundError(provider, sorted(self.gateways))
+        payment_method = self.gateways[provider].validate_payment_method(body.payment_method)
         trace_id = trace_id or current_ids()[0]
         payment_id = self.protocol.new_id("pay")
         params = {"amount": body.amount, "currency": body.currency, "capture": body.capture,
-                  "reference": body.reference, "payment_method": body.payment_method,
+                  "reference": body.reference, "payment_method": payment_method,
                   "provider": provider}
 
         def build(_uow: UnitOfWork, key_id: str, now: datetime) -> Payment:
@@ -93,7 +94,7 @@ class PaymentService:
         return self.protocol.run(KeyedRequest(
             merchant_id=merchant_id, key=idempotency_key, operation="create_payment",
             first=Operation.AUTHORIZE, params=params, payment_id=payment_id, provider=provider,
-            payment_method=body.payment_method, trace_id=trace_id, build=build))
+            payment_method=payment_method, trace_id=trace_id, build=build))
 
     def capture(self, merchant_id: str, idempotency_key: str, payment_id: str,
                 amount: int | None = None, trace_id: str | None = None) -> ServiceResponse:

@@ -4,6 +4,7 @@ not come over HTTP) with the same models."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Annotated, Any, Literal
@@ -24,6 +25,18 @@ def validate_idempotency_key(key: object) -> str:
     if len(key) > MAX_KEY_LENGTH:
         raise ValidationError("Idempotency-Key", f"must be at most {MAX_KEY_LENGTH} characters")
     return validate_text(key, "Idempotency-Key", MAX_KEY_LENGTH)
+
+
+MAX_PAYMENT_METHOD_LENGTH = 4096
+_CARD_NUMBER = re.compile(r"^\d[\d -]{10,22}\d$")
+
+
+def _not_a_card_number(value: Any) -> Any:
+    """paysignal never takes a card number: that keeps it out of PCI card-data scope."""
+    if isinstance(value, str) and _CARD_NUMBER.match(value.strip()):
+        raise ValueError("must be a provider's payment-method token; card numbers are never "
+                         "accepted")
+    return value
 
 
 def _integral_number(value: Any) -> Any:
@@ -56,8 +69,12 @@ def create_payment_model(providers: tuple[str, ...]) -> type[BaseModel]:
         reference=(str, Field(min_length=1, max_length=255, pattern=TEXT_PATTERN,
                               examples=["order-1042"],
                               description="The merchant's own reference (no control characters)")),
-        payment_method=(str, Field(pattern=r"^tok_[A-Za-z0-9_]{1,60}$", examples=["tok_approve"],
-                                   description="A payment-method token; never a card number")),
+        payment_method=(Annotated[str, BeforeValidator(_not_a_card_number)], Field(
+            min_length=1, max_length=MAX_PAYMENT_METHOD_LENGTH, pattern=r"^[\x21-\x7e]+$",
+            examples=["pm_card_visa"],
+            description="The provider's own payment-method token (a Stripe PaymentMethod id, an "
+                        "Adyen stored payment method, a PayPal vault token); never a card "
+                        "number")),
         provider=(provider_type | None,
                   Field(default=None, description="Force a provider; otherwise routed")),
     )
@@ -97,6 +114,8 @@ def parse_create_payment(request: object, providers: list[str]) -> CreatePayment
 def _reason(error: Any) -> str:
     if error["type"] == "missing":
         return "is required"
+    if error["type"] == "value_error":
+        return str(error["ctx"]["error"])
     if error["type"] == "extra_forbidden":
         return "is not a field of a payment request"
     return str(error["msg"])

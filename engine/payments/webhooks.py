@@ -12,7 +12,6 @@ the wrong operation or send a payment backwards. One for a payment we do not kno
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -85,25 +84,26 @@ def ingest(service: PaymentService, provider: str, headers: dict[str, str], body
         service.observer.webhook(provider, "rate_limited")
         raise WebhookRejectedError("rate_limited", "too many refused notifications; retry later")
     try:
-        gateway.verify(headers, body, now, tolerance_s())
+        notes = [_well_formed(n) for n in gateway.verify_notifications(
+            {k.lower(): v for k, v in headers.items()}, body, now, tolerance_s())]
     except WebhookSignatureError as exc:
         _reject(service, limiter, provider, "bad_signature", now)
         raise WebhookRejectedError("bad_signature", str(exc)) from None
-    try:
-        note = _well_formed(gateway.parse_notification(json.loads(body)))
-    except Exception:  # signed but not in the provider's format, however it fails to parse
+    except Exception:  # in the provider's format or not, however it fails to parse
         _reject(service, limiter, provider, "malformed", now)
         raise WebhookRejectedError("malformed", "the notification is not in "
                                    f"{provider}'s format") from None
-    sent_at = datetime.fromtimestamp(gateway.signature_parts(
-        {k.lower(): v for k, v in headers.items()})[0], UTC)
-    result, lag = _apply(service, provider, note, body, sent_at)
-    service.observer.webhook(provider, result)
-    if lag is not None:
-        service.observer.webhook_lag(provider, lag)
-    log.info("webhook %s", result, extra={"provider": provider, "outcome": result,
-                                          "payment_id": note.payment_ref[:64]})
-    return result
+    results = []
+    for note in notes:
+        sent_at = datetime.fromtimestamp(note.sent_at if note.sent_at is not None else now, UTC)
+        result, lag = _apply(service, provider, note, body, sent_at)
+        service.observer.webhook(provider, result)
+        if lag is not None:
+            service.observer.webhook_lag(provider, lag)
+        log.info("webhook %s", result, extra={"provider": provider, "outcome": result,
+                                              "payment_id": note.payment_ref[:64]})
+        results.append(result)
+    return results[0] if len(results) == 1 else ",".join(results)
 
 
 def _well_formed(note: ParsedNotification) -> ParsedNotification:
@@ -177,5 +177,5 @@ def _apply(service: PaymentService, provider: str, note: ParsedNotification, bod
 def _fee(service: PaymentService, payment: Payment, note: ParsedNotification) -> int:
     gateway = service.gateways[payment.provider]
     if note.operation is Operation.CAPTURE and note.succeeded:
-        return gateway.fee_for(payment.pending_amount_minor)
+        return gateway.fee_for(payment.pending_amount_minor, payment.currency)
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -15,6 +16,10 @@ class OutcomeKind(StrEnum):
     RETRYABLE = "retryable_error"  # nothing happened at the provider; safe to retry
     UNKNOWN = "unknown"  # it may or may not have happened (timeout); never retry blindly
     NOT_FOUND = "not_found"  # lookups only: the provider never performed the operation
+    # Accepted for processing; the outcome comes later by notification (Adyen's "received").
+    SUBMITTED = "submitted"
+    # Refused as a request (authentication, a parameter): nothing happened; retrying is futile.
+    REJECTED = "rejected"
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +31,7 @@ class ProviderRequest:
     currency: str
     payment_method: str | None = None
     provider_reference: str | None = None
+    requested_at: datetime | None = None  # when the operation was first sent (lookups use it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +42,7 @@ class ProviderOutcome:
     reason: str | None = None
     fee_minor: int = 0
     latency_s: float = 0.0
+    retry_after_s: float | None = None  # the provider asked to wait this long (429)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,9 +58,13 @@ class WebhookSignatureError(Exception):
     """A notification whose signature or timestamp does not check out."""
 
 
+class MalformedNotificationError(Exception):
+    """A notification that is signed (or cannot be checked) but is not in the provider's format."""
+
+
 @dataclass(frozen=True, slots=True)
 class ParsedNotification:
-    """A provider notification in normalized words."""
+    """A provider notification in normalized words, after its signature checked out."""
 
     event_id: str
     payment_ref: str
@@ -62,31 +73,46 @@ class ParsedNotification:
     succeeded: bool
     amount_minor: int | None = None  # the amount the notification is about, when it says
     request_id: str | None = None  # our provider-side request id, when the provider echoes it
+    sent_at: float | None = None  # when the provider says it sent it (unix seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class Acknowledgement:
+    """What a provider expects back for a notification it may stop retrying."""
+
+    status: int = 200
+    body: str = '{"received":true}'
+    media_type: str = "application/json"
 
 
 class Gateway(Protocol):
+    """A provider connector: everything the engine may ask of a provider, in normalized words.
+    Nothing outside a provider's module knows its vocabulary."""
+
     name: str
-    honours_idempotency_keys: bool
+
+    def validate_payment_method(self, value: object) -> str:
+        """The provider's own payment-method token, or ValidationError naming the field (a raw
+        card number is always refused)."""
+        ...
 
     def execute(self, request: ProviderRequest) -> ProviderOutcome: ...
 
-    def lookup(self, operation: Operation, request_id: str, payment_ref: str) -> ProviderOutcome:
-        """What became of an earlier attempt with this request id?"""
+    def lookup(self, request: ProviderRequest) -> ProviderOutcome:
+        """What became of an earlier attempt at `request` (same request id), asked the
+        provider's own way; UNKNOWN when the provider cannot tell yet."""
         ...
 
-    def fee_for(self, amount_minor: int) -> int:
-        """The provider's fee for capturing this amount, in the same currency's minor units."""
+    def fee_for(self, amount_minor: int, currency: str) -> int:
+        """The fee the provider's configured pricing predicts for capturing this amount."""
         ...
 
-    def signature_parts(self, headers: dict[str, str]) -> tuple[int, bytes]:
-        """(signing time, signature) from a notification's lower-cased headers."""
+    def verify_notifications(self, headers: dict[str, str], body: bytes, now: float,
+                             tolerance_s: float) -> list[ParsedNotification]:
+        """The notifications a request carries (a provider may batch several), each verified:
+        WebhookSignatureError unless signed and fresh, MalformedNotificationError if not in
+        the provider's format. Headers are lower-cased."""
         ...
 
-    def verify(self, headers: dict[str, str], body: bytes, now: float,
-               tolerance_s: float = 300.0) -> None:
-        """Raise WebhookSignatureError unless the notification is signed and fresh."""
-        ...
-
-    def parse_notification(self, body: dict[str, Any]) -> ParsedNotification:
-        """The notification in normalized words (KeyError, ValueError... if malformed)."""
+    def acknowledgement(self) -> Acknowledgement:
         ...

@@ -17,6 +17,11 @@ class Faults:
     lookup_unavailable: float = 0.0
     duplicate_notification: float = 0.0
     out_of_order_notification: float = 0.0
+    lost_notification: float = 0.0
+    notification_delay_s: float = 1.0
+    rate_limited: float = 0.0  # 429 with Retry-After; nothing done
+    connect_refused: float = 0.0  # in process only: the connection is refused; nothing sent
+    reset_after_charge: float = 0.0  # done, then the connection is reset mid-answer
     latency_mean_s: float = 0.12
     latency_p99_s: float = 0.6
 

@@ -17,7 +17,7 @@ import random
 import re
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -27,6 +27,8 @@ from engine.domain.money import Money
 from engine.domain.operations import Operation
 from engine.exceptions import ValidationError
 from engine.providers.base import (
+    Acknowledgement,
+    MalformedNotificationError,
     OutcomeKind,
     ParsedNotification,
     ProviderOutcome,
@@ -205,7 +207,7 @@ class SimulatedProvider:
         digest = hashlib.sha256(f"{self.name}|{request_id}|{n}".encode()).hexdigest()[:20]
         return f"{self.ref_prefix}_{digest}"
 
-    def fee_for(self, amount_minor: int) -> int:
+    def fee_for(self, amount_minor: int, currency: str = "") -> int:
         return amount_minor * self.fee_bps // 10_000 + self.fee_fixed_minor
 
     def _decide(self, req: ProviderRequest, faults: Faults, rng: random.Random) -> tuple[str, str | None]:
@@ -263,7 +265,8 @@ class SimulatedProvider:
         raw = self.render(req, status, reason, reference, fee, latency)
         return self.normalize(raw, req.operation)
 
-    def lookup(self, operation: Operation, request_id: str, payment_ref: str) -> ProviderOutcome:
+    def lookup(self, request: ProviderRequest) -> ProviderOutcome:
+        operation, request_id = request.operation, request.request_id
         calls = [c for c in self.book.calls(self.name, request_id) if c.operation == operation.value]
         with self._notify_lock:
             n = self._lookups[request_id] = self._lookups.get(request_id, 0) + 1
@@ -354,6 +357,22 @@ class SimulatedProvider:
 
     def parse_notification(self, body: dict[str, Any]) -> ParsedNotification:
         raise NotImplementedError
+
+    def verify_notifications(self, headers: dict[str, str], body: bytes, now: float,
+                             tolerance_s: float) -> list[ParsedNotification]:
+        self.verify(headers, body, now, tolerance_s)
+        try:
+            note = self.parse_notification(json.loads(body))
+            sent_at = self.signature_parts({k.lower(): v for k, v in headers.items()})[0]
+        except Exception:  # signed but not in the provider's format, however it fails
+            raise MalformedNotificationError(f"not in {self.name}'s format") from None
+        return [replace(note, sent_at=float(sent_at))]
+
+    def acknowledgement(self) -> Acknowledgement:
+        return Acknowledgement()
+
+    def validate_payment_method(self, value: object) -> str:
+        return validate_payment_method(value)
 
     def signed(self, note: Notification, timestamp: int) -> tuple[dict[str, str], bytes]:
         body = json.dumps(note.body).encode()

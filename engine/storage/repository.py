@@ -263,6 +263,11 @@ class PaymentRepository:
             idempotency_keys.c.id == key_id).with_for_update()).first()
         return _key_from_row(row) if row else None
 
+    def key_by_id(self, key_id: str) -> KeyRecord | None:
+        row = self.conn.execute(select(idempotency_keys).where(
+            idempotency_keys.c.id == key_id)).first()
+        return _key_from_row(row) if row else None
+
     def find_key(self, merchant_id: str, key: str) -> KeyRecord | None:
         row = self.conn.execute(select(idempotency_keys).where(
             idempotency_keys.c.merchant_id == merchant_id, idempotency_keys.c.key == key)).first()

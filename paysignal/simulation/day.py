@@ -14,7 +14,6 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 
 from engine.domain.clock import VirtualClock
-from engine.domain.operations import Operation
 from engine.domain.retry import (
     ExponentialJitter,
     RetryBudget,
@@ -31,7 +30,13 @@ from engine.observability.observer import EngineObserver
 from engine.outbox.relay import DatabaseEventLogSink, OutboxRelay, pending_count
 from engine.payments.resolution import RESOLVE_UNKNOWN_EVERY
 from engine.payments.service import EngineSettings, PaymentService
-from engine.providers.base import Gateway, ParsedNotification, ProviderOutcome, ProviderRequest
+from engine.providers.base import (
+    Acknowledgement,
+    Gateway,
+    ParsedNotification,
+    ProviderOutcome,
+    ProviderRequest,
+)
 from engine.providers.faults import profile as load_profile
 from engine.providers.simulated import (
     InMemoryBook,
@@ -78,7 +83,6 @@ class _ConcurrentRetryGateway:
     def __init__(self, inner: Gateway) -> None:
         self.inner = inner
         self.name = inner.name
-        self.honours_idempotency_keys = inner.honours_idempotency_keys
         self.during_next_call: Callable[[], None] | None = None
 
     def execute(self, request: ProviderRequest) -> ProviderOutcome:
@@ -87,21 +91,21 @@ class _ConcurrentRetryGateway:
             hook()
         return self.inner.execute(request)
 
-    def lookup(self, operation: Operation, request_id: str, payment_ref: str) -> ProviderOutcome:
-        return self.inner.lookup(operation, request_id, payment_ref)
+    def lookup(self, request: ProviderRequest) -> ProviderOutcome:
+        return self.inner.lookup(request)
 
-    def fee_for(self, amount_minor: int) -> int:
-        return self.inner.fee_for(amount_minor)
+    def fee_for(self, amount_minor: int, currency: str) -> int:
+        return self.inner.fee_for(amount_minor, currency)
 
-    def signature_parts(self, headers: dict[str, str]) -> tuple[int, bytes]:
-        return self.inner.signature_parts(headers)
+    def validate_payment_method(self, value: object) -> str:
+        return self.inner.validate_payment_method(value)
 
-    def verify(self, headers: dict[str, str], body: bytes, now: float,
-               tolerance_s: float = 300.0) -> None:
-        self.inner.verify(headers, body, now, tolerance_s)
+    def verify_notifications(self, headers: dict[str, str], body: bytes, now: float,
+                             tolerance_s: float) -> list[ParsedNotification]:
+        return self.inner.verify_notifications(headers, body, now, tolerance_s)
 
-    def parse_notification(self, body: dict[str, Any]) -> ParsedNotification:
-        return self.inner.parse_notification(body)
+    def acknowledgement(self) -> Acknowledgement:
+        return self.inner.acknowledgement()
 
 
 @dataclass

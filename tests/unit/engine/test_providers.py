@@ -69,7 +69,7 @@ def test_timeout_after_charge_really_charged_and_lookup_finds_it() -> None:
     provider = Southbank(book)
     assert provider.execute(auth("r1", "tok_timeout_after_charge")).kind is OutcomeKind.UNKNOWN
     assert len(book.charges()) == 1
-    found = provider.lookup(Operation.AUTHORIZE, "r1", "pay_1")
+    found = provider.lookup(auth("r1", "tok_approve"))
     assert found.kind is OutcomeKind.SUCCEEDED and found.provider_reference
 
 
@@ -78,7 +78,7 @@ def test_timeout_before_charge_lookup_says_not_found() -> None:
     provider = Northwind(book)
     provider.execute(auth("r1", "tok_timeout_before_charge"))
     assert book.charges() == []
-    assert provider.lookup(Operation.AUTHORIZE, "r1", "pay_1").kind is OutcomeKind.NOT_FOUND
+    assert provider.lookup(auth("r1", "tok_approve")).kind is OutcomeKind.NOT_FOUND
 
 
 def test_provider_honouring_keys_does_not_charge_twice_for_the_same_request_id() -> None:
@@ -111,7 +111,7 @@ def test_faults_are_deterministic_for_a_seed() -> None:
 def test_lookup_unavailable_leaves_the_outcome_unknown() -> None:
     provider = Northwind(InMemoryBook(), faults=lambda: Faults(lookup_unavailable=1.0))
     provider.execute(auth("r1", "tok_timeout_after_charge"))
-    assert provider.lookup(Operation.AUTHORIZE, "r1", "pay_1").kind is OutcomeKind.UNKNOWN
+    assert provider.lookup(auth("r1", "tok_approve")).kind is OutcomeKind.UNKNOWN
 
 
 def test_notifications_include_duplicates_and_out_of_order_deliveries() -> None:

@@ -1,0 +1,483 @@
+"""The provider sandbox: one application that speaks each provider's protocol under its own path
+prefix (`/stripe`, `/adyen`, `/paypal`), with its own books, seeded faults and signed webhooks.
+
+The application is plain Python (`Sandbox.handle`). It is served two ways:
+- over real loopback HTTP by `SandboxServer` (the demo, integration tests, benchmarks), where a
+  read time-out is a connection that stalls and a reset is a connection closed mid-answer;
+- in process by `SandboxTransport`, an httpx transport the simulator mounts under a virtual
+  clock, where the same faults are raised as the exceptions httpx raises for them.
+
+Each provider's module supplies its emulator (`Emulator`), so the sandbox itself knows no
+provider's vocabulary. Its books — what it actually charged, captured and refunded — are its
+own, never the engine's database: tests count duplicate charges from them independently.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import heapq
+import json
+import logging
+import random
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from enum import StrEnum
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Protocol
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+
+from engine.providers.faults import PROFILES, FaultProfile, Faults
+
+log = logging.getLogger("paysignal.sandbox")
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxRequest:
+    method: str
+    path: str  # below the provider's prefix: "/v1/payment_intents"
+    query: Mapping[str, list[str]]
+    headers: Mapping[str, str]  # lower-cased names
+    body: bytes
+
+
+class Wire(StrEnum):
+    """What the connection does."""
+
+    ANSWER = "answer"
+    STALL = "stall"  # the request was taken; no answer comes (the client's read time-out)
+    RESET = "reset"  # the connection is closed mid-answer
+    REFUSE = "refuse"  # in process only: the connection is refused before anything is sent
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxResponse:
+    status: int = 200
+    body: bytes = b""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    wire: Wire = Wire.ANSWER
+    latency_s: float = 0.0
+
+    @classmethod
+    def json(cls, status: int, value: Any, headers: Mapping[str, str] | None = None,
+             ) -> SandboxResponse:
+        return cls(status, json.dumps(value).encode(),
+                   {"content-type": "application/json", **(headers or {})})
+
+
+class Fate(StrEnum):
+    """What the fault profile makes of one call (decided before the emulator acts)."""
+
+    NORMAL = "normal"
+    DECLINE = "decline"
+    SERVER_ERROR = "server_error"  # refused with a 5xx before anything is booked
+    RATE_LIMITED = "rate_limited"  # 429 with Retry-After; nothing booked
+    TIMEOUT_BEFORE = "timeout_before"  # the connection stalls; nothing booked
+    TIMEOUT_AFTER = "timeout_after"  # booked, then the connection stalls: the trap
+    RESET_AFTER = "reset_after"  # booked, then the connection is reset
+    REFUSED = "refused"  # in process: connection refused; nothing sent
+
+
+DECLINE_REASONS = ("insufficient_funds", "do_not_honor", "expired_card", "suspected_fraud")
+
+
+@dataclass(frozen=True, slots=True)
+class BookEntry:
+    """One thing the provider actually did (or refused)."""
+
+    provider: str
+    operation: str  # authorize | capture | void | refund
+    payment_ref: str  # the paysignal payment id the merchant sent as metadata
+    provider_reference: str
+    amount_minor: int
+    currency: str
+    status: str  # succeeded | declined | submitted
+    captured: bool = False  # an authorization that captured at once (automatic capture)
+
+
+class Books:
+    """The sandbox's own ledger of what it did. Thread-safe; in memory."""
+
+    def __init__(self) -> None:
+        self._entries: list[BookEntry] = []
+        self._lock = threading.Lock()
+
+    def record(self, entry: BookEntry) -> None:
+        with self._lock:
+            self._entries.append(entry)
+
+    def entries(self) -> list[BookEntry]:
+        with self._lock:
+            return list(self._entries)
+
+    def charges(self) -> list[BookEntry]:
+        return [e for e in self.entries()
+                if e.operation == "authorize" and e.status == "succeeded"]
+
+    def duplicate_charges(self) -> int:
+        """Authorizations beyond the first per payment: money taken twice from a customer."""
+        seen: dict[tuple[str, str], int] = {}
+        for c in self.charges():
+            seen[(c.provider, c.payment_ref)] = seen.get((c.provider, c.payment_ref), 0) + 1
+        return sum(n - 1 for n in seen.values())
+
+    def as_json(self) -> dict[str, Any]:
+        entries = self.entries()
+        return {"entries": [asdict(e) for e in entries],
+                "charges": sum(e.operation == "authorize" and e.status == "succeeded"
+                               for e in entries),
+                "duplicate_charges": self.duplicate_charges()}
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingWebhook:
+    provider: str
+    body: bytes
+    headers: Mapping[str, str]
+    event_id: str
+
+
+class Emulator(Protocol):
+    """One provider's side of the sandbox, in that provider's vocabulary (its own module)."""
+
+    provider: str
+
+    def handle(self, request: SandboxRequest, ctx: SandboxContext) -> SandboxResponse: ...
+
+
+@dataclass(slots=True)
+class _Idempotent:
+    fingerprint: str
+    response: SandboxResponse | None  # None while the first request is being processed
+
+
+class IdempotencyStore:
+    """Per-provider idempotency records; each emulator applies its provider's rules to them."""
+
+    def __init__(self) -> None:
+        self._records: dict[tuple[str, str, str], _Idempotent] = {}
+        self._lock = threading.Lock()
+
+    def claim(self, scope: tuple[str, str, str], fingerprint: str) -> _Idempotent | None:
+        """None: the key is new and now held by the caller. Otherwise the existing record."""
+        with self._lock:
+            existing = self._records.get(scope)
+            if existing is None:
+                self._records[scope] = _Idempotent(fingerprint, None)
+            return existing
+
+    def finish(self, scope: tuple[str, str, str], response: SandboxResponse) -> None:
+        with self._lock:
+            self._records[scope].response = response
+
+    def release(self, scope: tuple[str, str, str]) -> None:
+        """Forget a claim whose result is not saved (validation failures, 429, server errors
+        before execution, per the provider's rules)."""
+        with self._lock:
+            self._records.pop(scope, None)
+
+
+class SandboxContext:
+    """What an emulator may use: the books, the seeded fault decisions, the clock, the
+    idempotency store, webhooks, and ids that replay with the seed."""
+
+    def __init__(self, sandbox: Sandbox, provider: str) -> None:
+        self._sandbox = sandbox
+        self.provider = provider
+        self.books = sandbox.books
+        self.idempotency = sandbox.idempotency
+
+    def now(self) -> float:
+        return self._sandbox.clock()
+
+    def faults(self) -> Faults:
+        return self._sandbox.faults_for(self.provider)
+
+    def rng(self, *parts: object) -> random.Random:
+        return random.Random("|".join(map(str, (self._sandbox.seed, self.provider, *parts))))
+
+    def new_id(self, prefix: str, *parts: object) -> str:
+        """An id that is the same for the same seed and parts (and differs between calls)."""
+        n = self._sandbox.next_serial()
+        digest = hashlib.sha256("|".join(map(str, (self._sandbox.seed, self.provider, *parts,
+                                                   n))).encode()).hexdigest()
+        return f"{prefix}{digest[:24]}"
+
+    def fate(self, operation: str, key: str, *, booking: bool) -> Fate:
+        """The fault profile's decision for this call. `booking`: the call would move money
+        (so it may be declined or time out after booking); lookups only fail or stall."""
+        return self._sandbox.decide(self.provider, operation, key, booking=booking)
+
+    def latency(self, key: str) -> float:
+        faults = self.faults()
+        rng = self.rng("latency", key, self._sandbox.next_serial())
+        return min(faults.latency_p99_s * 2, rng.expovariate(1 / faults.latency_mean_s))
+
+    def notify(self, webhook: OutgoingWebhook) -> None:
+        self._sandbox.enqueue_webhook(webhook)
+
+
+class Sandbox:
+    """The application: routes `/<provider>/...` to that provider's emulator."""
+
+    def __init__(self, emulators: list[Emulator], *, seed: int = 0,
+                 profile: FaultProfile = PROFILES["calm"],
+                 clock: Callable[[], float] = time.time) -> None:
+        self.emulators = {e.provider: e for e in emulators}
+        self.seed, self.profile, self.clock = seed, profile, clock
+        self.books = Books()
+        self.idempotency = IdempotencyStore()
+        self.until_end: Callable[[], timedelta] | None = None  # simulated timelines set this
+        self._serial = 0
+        self._calls: dict[tuple[str, str, str], int] = {}
+        self._lock = threading.Lock()
+        self._webhooks: list[tuple[float, int, OutgoingWebhook]] = []  # heap by due time
+        self._contexts = {name: SandboxContext(self, name) for name in self.emulators}
+
+    # --- decisions ------------------------------------------------------------------------
+
+    def next_serial(self) -> int:
+        with self._lock:
+            self._serial += 1
+            return self._serial
+
+    def faults_for(self, provider: str) -> Faults:
+        return self.profile.for_provider(provider, self.until_end() if self.until_end else None)
+
+    def decide(self, provider: str, operation: str, key: str, *, booking: bool) -> Fate:
+        with self._lock:
+            n = self._calls[(provider, operation, key)] = (
+                self._calls.get((provider, operation, key), 0) + 1)
+        faults = self.faults_for(provider)
+        rng = random.Random(f"{self.seed}|{provider}|{operation}|{key}|{n}")
+        r = rng.random()
+        if not booking:
+            return Fate.SERVER_ERROR if r < faults.lookup_unavailable else Fate.NORMAL
+        for fate, p in ((Fate.SERVER_ERROR, faults.server_error),
+                        (Fate.TIMEOUT_BEFORE, faults.timeout_before_charge),
+                        (Fate.RATE_LIMITED, faults.rate_limited),
+                        (Fate.REFUSED, faults.connect_refused)):
+            if r < p:
+                return fate
+            r -= p
+        if operation == "authorize" and rng.random() < faults.decline:
+            return Fate.DECLINE
+        r = rng.random()
+        if r < faults.timeout_after_charge:
+            return Fate.TIMEOUT_AFTER
+        if r < faults.timeout_after_charge + faults.reset_after_charge:
+            return Fate.RESET_AFTER
+        return Fate.NORMAL
+
+    # --- requests -------------------------------------------------------------------------
+
+    def handle(self, method: str, url_path: str, query: Mapping[str, list[str]],
+               headers: Mapping[str, str], body: bytes) -> SandboxResponse:
+        if url_path.rstrip("/") == "/_sandbox/books" and method == "GET":
+            return SandboxResponse.json(200, self.books.as_json())
+        prefix, _, rest = url_path.lstrip("/").partition("/")
+        emulator = self.emulators.get(prefix)
+        if emulator is None:
+            return SandboxResponse.json(404, {"error": f"no provider at /{prefix}; this "
+                                              f"sandbox serves {sorted(self.emulators)}"})
+        request = SandboxRequest(method.upper(), "/" + rest, query,
+                                 {k.lower(): v for k, v in headers.items()}, body)
+        return emulator.handle(request, self._contexts[prefix])
+
+    # --- webhooks -------------------------------------------------------------------------
+
+    def enqueue_webhook(self, webhook: OutgoingWebhook) -> None:
+        """Queue a notification with the profile's delay, duplicates, reordering and loss."""
+        faults = self.faults_for(webhook.provider)
+        rng = random.Random(f"{self.seed}|webhook|{webhook.event_id}")
+        if rng.random() < faults.lost_notification:
+            return
+        delay = faults.notification_delay_s * rng.random() * 2
+        if rng.random() < faults.out_of_order_notification:
+            delay += faults.notification_delay_s + 1.0  # overtaken by later ones
+        copies = 2 if rng.random() < faults.duplicate_notification else 1
+        with self._lock:
+            for i in range(copies):
+                self._serial += 1
+                heapq.heappush(self._webhooks, (self.clock() + delay + i, self._serial, webhook))
+
+    def due_webhooks(self, now: float | None = None) -> list[OutgoingWebhook]:
+        """Take the notifications due by `now` (default: the clock), oldest first."""
+        now = self.clock() if now is None else now
+        out = []
+        with self._lock:
+            while self._webhooks and self._webhooks[0][0] <= now:
+                out.append(heapq.heappop(self._webhooks)[2])
+        return out
+
+    def pending_webhooks(self) -> int:
+        with self._lock:
+            return len(self._webhooks)
+
+
+# --- served in process ----------------------------------------------------------------------
+
+class SandboxTransport(httpx.BaseTransport):
+    """Mounts the sandbox inside an httpx client: the simulator's deterministic wire. Latency
+    goes to `sleep` (a virtual clock's), and faults are raised as httpx raises them."""
+
+    def __init__(self, sandbox: Sandbox, sleep: Callable[[float], None] | None = None) -> None:
+        self.sandbox, self._sleep = sandbox, sleep
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        body = request.read()
+        response = self.sandbox.handle(
+            request.method, request.url.path, parse_qs(request.url.query.decode()),
+            {k.decode().lower(): v.decode() for k, v in request.headers.raw}, body)
+        if self._sleep and response.latency_s:
+            self._sleep(response.latency_s)
+        if response.wire is Wire.REFUSE:
+            raise httpx.ConnectError("connection refused (sandbox fault)", request=request)
+        if response.wire is Wire.STALL:
+            raise httpx.ReadTimeout("no answer (sandbox fault)", request=request)
+        if response.wire is Wire.RESET:
+            raise httpx.RemoteProtocolError("connection reset mid-answer (sandbox fault)",
+                                            request=request)
+        return httpx.Response(response.status, headers=dict(response.headers),
+                              content=response.body, request=request)
+
+
+# --- served over HTTP -----------------------------------------------------------------------
+
+STALL_LIMIT_S = 60.0  # a stalled connection is held at most this long, then closed
+
+
+class SandboxServer:
+    """The sandbox over real HTTP/1.1 on a loopback port, one thread per connection, with a
+    deliverer that posts due webhooks to `webhook_url(provider)`."""
+
+    def __init__(self, sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0,
+                 webhook_url: Callable[[str], str | None] | None = None,
+                 sleep_latency: bool = True) -> None:
+        self.sandbox = sandbox
+        self._webhook_url = webhook_url
+        self._stop = threading.Event()
+        handler = _handler_for(sandbox, self._stop, sleep_latency)
+        self._httpd = ThreadingHTTPServer((host, port), handler)
+        self._httpd.daemon_threads = True
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def base_url(self, provider: str) -> str:
+        return f"{self.url}/{provider}"
+
+    def start(self) -> SandboxServer:
+        serve = threading.Thread(target=self._httpd.serve_forever, name="sandbox-http",
+                                 daemon=True)
+        serve.start()
+        self._threads.append(serve)
+        if self._webhook_url is not None:
+            deliver = threading.Thread(target=self._deliver_forever, name="sandbox-webhooks",
+                                       daemon=True)
+            deliver.start()
+            self._threads.append(deliver)
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def __enter__(self) -> SandboxServer:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def _deliver_forever(self) -> None:
+        assert self._webhook_url is not None
+        with httpx.Client(timeout=5.0) as client:
+            while not self._stop.wait(0.05):
+                for webhook in self.sandbox.due_webhooks():
+                    url = self._webhook_url(webhook.provider)
+                    if url:
+                        deliver_webhook(client, url, webhook)
+
+
+def deliver_webhook(client: httpx.Client, url: str, webhook: OutgoingWebhook) -> int | None:
+    """POST one notification; its HTTP status, or None when the receiver was unreachable (a
+    real provider retries later; the sandbox counts it as lost)."""
+    try:
+        return client.post(url, content=webhook.body, headers=dict(webhook.headers)).status_code
+    except httpx.HTTPError as exc:
+        log.warning("webhook to %s not delivered: %s", url, type(exc).__name__)
+        return None
+
+
+def _handler_for(sandbox: Sandbox, stop: threading.Event,
+                 sleep_latency: bool) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "paysignal-sandbox"
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            pass  # the books and the engine's own signals tell what happened
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("content-length") or 0)
+            body = self.rfile.read(length) if length else b""
+            parts = urlsplit(self.path)
+            response = sandbox.handle(self.command, parts.path, parse_qs(parts.query),
+                                      {k.lower(): v for k, v in self.headers.items()}, body)
+            if sleep_latency and response.latency_s:
+                time.sleep(response.latency_s)
+            if response.wire is Wire.STALL:
+                self._stall()
+                return
+            if response.wire in (Wire.RESET, Wire.REFUSE):
+                self._reset()
+                return
+            self.send_response(response.status)
+            for name, value in response.headers.items():
+                self.send_header(name, value)
+            self.send_header("content-length", str(len(response.body)))
+            self.end_headers()
+            self.wfile.write(response.body)
+
+        def _stall(self) -> None:
+            # Hold the connection without answering until the client gives up (its read
+            # time-out) or the limit; then drop it.
+            self.connection.settimeout(0.1)
+            deadline = time.monotonic() + STALL_LIMIT_S
+            while time.monotonic() < deadline and not stop.is_set():
+                try:
+                    if self.connection.recv(1, socket.MSG_PEEK) == b"":
+                        break  # the client closed its end
+                except TimeoutError:
+                    continue
+                except OSError:
+                    break
+            self._reset()
+
+        def _reset(self) -> None:
+            self.close_connection = True
+            with contextlib.suppress(OSError):  # RST rather than FIN: the client sees a reset
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                           struct.pack("ii", 1, 0))
+
+        do_GET = do_POST = do_DELETE = do_PATCH = _serve  # noqa: N815
+
+    return Handler
+
+
+def iterate_books(sandbox_url: str) -> Iterator[BookEntry]:
+    """A running sandbox's books, over HTTP (for tests and the demo's figures)."""
+    body = httpx.get(f"{sandbox_url}/_sandbox/books", timeout=10).json()
+    for entry in body["entries"]:
+        yield BookEntry(**entry)
