@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from sqlalchemy.engine import make_url
 
-from engine.providers.simulated import webhook_secret_variable, webhook_secrets
+from engine.providers.config import webhook_secret_variable, webhook_secrets
 
 MIN_SECRET_LENGTH = 24
 _EXAMPLES = ("change-me", "changeme", "whsec_dev_", "example")

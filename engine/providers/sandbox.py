@@ -63,7 +63,6 @@ class SandboxResponse:
     body: bytes = b""
     headers: Mapping[str, str] = field(default_factory=dict)
     wire: Wire = Wire.ANSWER
-    latency_s: float = 0.0
 
     @classmethod
     def json(cls, status: int, value: Any, headers: Mapping[str, str] | None = None,
@@ -138,10 +137,16 @@ class Books:
 
 @dataclass(frozen=True, slots=True)
 class OutgoingWebhook:
+    """A notification to deliver. Providers sign each delivery when they send it, so its
+    headers are made at sending time (`headers_at(unix seconds)`)."""
+
     provider: str
     body: bytes
-    headers: Mapping[str, str]
     event_id: str
+    headers_at: Callable[[int], Mapping[str, str]]
+
+    def headers(self, at: float) -> dict[str, str]:
+        return dict(self.headers_at(int(at)))
 
 
 class Emulator(Protocol):
@@ -215,10 +220,14 @@ class SandboxContext:
         (so it may be declined or time out after booking); lookups only fail or stall."""
         return self._sandbox.decide(self.provider, operation, key, booking=booking)
 
-    def latency(self, key: str) -> float:
+    def pause(self, key: str) -> None:
+        """Spend the provider's latency for this call (real or virtual time), so concurrent
+        requests for the same key meet while the first is still being processed."""
         faults = self.faults()
         rng = self.rng("latency", key, self._sandbox.next_serial())
-        return min(faults.latency_p99_s * 2, rng.expovariate(1 / faults.latency_mean_s))
+        seconds = min(faults.latency_p99_s * 2, rng.expovariate(1 / faults.latency_mean_s))
+        if self._sandbox.sleep is not None:
+            self._sandbox.sleep(seconds)
 
     def notify(self, webhook: OutgoingWebhook) -> None:
         self._sandbox.enqueue_webhook(webhook)
@@ -229,9 +238,10 @@ class Sandbox:
 
     def __init__(self, emulators: list[Emulator], *, seed: int = 0,
                  profile: FaultProfile = PROFILES["calm"],
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 sleep: Callable[[float], None] | None = time.sleep) -> None:
         self.emulators = {e.provider: e for e in emulators}
-        self.seed, self.profile, self.clock = seed, profile, clock
+        self.seed, self.profile, self.clock, self.sleep = seed, profile, clock, sleep
         self.books = Books()
         self.idempotency = IdempotencyStore()
         self.until_end: Callable[[], timedelta] | None = None  # simulated timelines set this
@@ -325,19 +335,17 @@ class Sandbox:
 # --- served in process ----------------------------------------------------------------------
 
 class SandboxTransport(httpx.BaseTransport):
-    """Mounts the sandbox inside an httpx client: the simulator's deterministic wire. Latency
-    goes to `sleep` (a virtual clock's), and faults are raised as httpx raises them."""
+    """Mounts the sandbox inside an httpx client: the simulator's deterministic wire (give the
+    Sandbox a virtual clock's sleep); faults are raised as httpx raises them."""
 
-    def __init__(self, sandbox: Sandbox, sleep: Callable[[float], None] | None = None) -> None:
-        self.sandbox, self._sleep = sandbox, sleep
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         body = request.read()
         response = self.sandbox.handle(
             request.method, request.url.path, parse_qs(request.url.query.decode()),
             {k.decode().lower(): v.decode() for k, v in request.headers.raw}, body)
-        if self._sleep and response.latency_s:
-            self._sleep(response.latency_s)
         if response.wire is Wire.REFUSE:
             raise httpx.ConnectError("connection refused (sandbox fault)", request=request)
         if response.wire is Wire.STALL:
@@ -359,12 +367,11 @@ class SandboxServer:
     deliverer that posts due webhooks to `webhook_url(provider)`."""
 
     def __init__(self, sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0,
-                 webhook_url: Callable[[str], str | None] | None = None,
-                 sleep_latency: bool = True) -> None:
+                 webhook_url: Callable[[str], str | None] | None = None) -> None:
         self.sandbox = sandbox
         self._webhook_url = webhook_url
         self._stop = threading.Event()
-        handler = _handler_for(sandbox, self._stop, sleep_latency)
+        handler = _handler_for(sandbox, self._stop)
         self._httpd = ThreadingHTTPServer((host, port), handler)
         self._httpd.daemon_threads = True
         self._threads: list[threading.Thread] = []
@@ -414,14 +421,14 @@ def deliver_webhook(client: httpx.Client, url: str, webhook: OutgoingWebhook) ->
     """POST one notification; its HTTP status, or None when the receiver was unreachable (a
     real provider retries later; the sandbox counts it as lost)."""
     try:
-        return client.post(url, content=webhook.body, headers=dict(webhook.headers)).status_code
+        return client.post(url, content=webhook.body,
+                           headers=webhook.headers(time.time())).status_code
     except httpx.HTTPError as exc:
         log.warning("webhook to %s not delivered: %s", url, type(exc).__name__)
         return None
 
 
-def _handler_for(sandbox: Sandbox, stop: threading.Event,
-                 sleep_latency: bool) -> type[BaseHTTPRequestHandler]:
+def _handler_for(sandbox: Sandbox, stop: threading.Event) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "paysignal-sandbox"
@@ -435,8 +442,6 @@ def _handler_for(sandbox: Sandbox, stop: threading.Event,
             parts = urlsplit(self.path)
             response = sandbox.handle(self.command, parts.path, parse_qs(parts.query),
                                       {k.lower(): v for k, v in self.headers.items()}, body)
-            if sleep_latency and response.latency_s:
-                time.sleep(response.latency_s)
             if response.wire is Wire.STALL:
                 self._stall()
                 return

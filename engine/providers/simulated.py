@@ -12,7 +12,6 @@ import binascii
 import hashlib
 import hmac
 import json
-import os
 import random
 import re
 import threading
@@ -36,6 +35,7 @@ from engine.providers.base import (
     RawResponse,
     WebhookSignatureError,
 )
+from engine.providers.config import webhook_secret_variable, webhook_secrets
 from engine.providers.faults import PROFILES, FaultProfile, Faults
 from engine.storage.tables import sim_provider_operations as ops_table
 
@@ -159,17 +159,6 @@ def duplicate_charges(book: ProviderBook) -> int:
     for c in book.charges():
         seen[(c.provider, c.payment_ref)] = seen.get((c.provider, c.payment_ref), 0) + 1
     return sum(n - 1 for n in seen.values())
-
-
-def webhook_secret_variable(provider: str) -> str:
-    return f"PAYSIGNAL_WEBHOOK_SECRET_{provider.upper()}"
-
-
-def webhook_secrets(provider: str) -> list[str]:
-    """PAYSIGNAL_WEBHOOK_SECRET_<PROVIDER>: one secret, or two separated by a comma while a
-    rotation is under way (the new one first). There is no default."""
-    raw = os.environ.get(webhook_secret_variable(provider), "")
-    return [s.strip() for s in raw.split(",") if s.strip()]
 
 
 class SimulatedProvider:

@@ -7,7 +7,7 @@ import os
 import secrets
 
 from engine.providers import provider_names
-from engine.providers.simulated import webhook_secret_variable
+from engine.providers.config import webhook_secret_variable
 
 
 def ensure_webhook_secrets() -> list[str]:

@@ -1,0 +1,45 @@
+"""The providers' own official Python SDKs against the sandbox, changing only the base URL:
+proof that the sandbox speaks the real protocols, not only our connectors' idea of them."""
+
+from __future__ import annotations
+
+import pytest
+import stripe
+
+from engine.providers.sandbox import SandboxServer
+from tests.support.sandbox import sandbox_server
+
+
+@pytest.fixture
+def server():  # type: ignore[no-untyped-def]
+    with sandbox_server() as s:
+        yield s
+
+
+def test_stripe_python_creates_confirms_captures_refunds_and_sees_replays(
+        server: SandboxServer) -> None:
+    client = stripe.StripeClient("sk_test_sdk", base_addresses={
+        "api": server.base_url("stripe")}, max_network_retries=0)
+    params: stripe.PaymentIntentService.CreateParams = {
+        "amount": 2000, "currency": "usd", "payment_method": "pm_card_visa", "confirm": True,
+        "capture_method": "manual", "payment_method_types": ["card"],
+        "metadata": {"order": "A-1"}}
+    intent = client.v1.payment_intents.create(params, {"idempotency_key": "sdk-1"})
+    assert (intent.status, intent.amount_capturable, intent.metadata["order"]) == (
+        "requires_capture", 2000, "A-1")
+    replayed = client.v1.payment_intents.create(params, {"idempotency_key": "sdk-1"})
+    assert replayed.id == intent.id
+    assert replayed.last_response.headers["idempotent-replayed"] == "true"
+    with pytest.raises(stripe.IdempotencyError, match="same parameters"):
+        client.v1.payment_intents.create({**params, "amount": 2001},
+                                         {"idempotency_key": "sdk-1"})
+    captured = client.v1.payment_intents.capture(intent.id, {"amount_to_capture": 1500})
+    assert (captured.status, captured.amount_received) == ("succeeded", 1500)
+    refund = client.v1.refunds.create({"payment_intent": intent.id, "amount": 500})
+    assert (refund.status, refund.amount, refund.payment_intent) == ("succeeded", 500,
+                                                                      intent.id)
+    assert client.v1.payment_intents.retrieve(intent.id).status == "succeeded"
+    with pytest.raises(stripe.CardError) as declined:
+        client.v1.payment_intents.create({**params, "payment_method": "pm_card_chargeDeclined"})
+    assert declined.value.code == "card_declined"
+    assert len(server.sandbox.books.charges()) == 1

@@ -1,0 +1,38 @@
+"""The provider sandbox over real loopback HTTP for tests, and connectors pointed at it."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from engine.providers.config import Endpoint
+from engine.providers.faults import PROFILES, FaultProfile
+from engine.providers.sandbox import Sandbox, SandboxServer
+from engine.providers.stripe import StripeConfig, StripeConnector, StripeEmulator
+from engine.providers.wire import Timeouts
+
+WEBHOOK_SECRET = "whsec_" + "s3cr3t-for-the-contract-tests-0123456789"
+FAST = Timeouts(connect_s=1.0, read_s=0.5, total_s=2.0)
+
+
+@contextmanager
+def sandbox_server(profile: FaultProfile = PROFILES["calm"], seed: int = 0,
+                   ) -> Iterator[SandboxServer]:
+    sandbox = Sandbox([StripeEmulator(WEBHOOK_SECRET)], seed=seed, profile=profile,
+                      sleep=None)
+    with SandboxServer(sandbox) as server:
+        yield server
+
+
+def stripe_connector(base_url: str, timeouts: Timeouts = FAST,
+                     secrets: tuple[str, ...] = (WEBHOOK_SECRET,)) -> StripeConnector:
+    return StripeConnector(StripeConfig(Endpoint(base_url, timeouts), "sk_test_contract",
+                                        secrets))
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (connections to it are refused)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
