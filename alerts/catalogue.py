@@ -39,6 +39,11 @@ CATALOGUE: tuple[AlertSpec, ...] = (
               "payments whose provider outcome is unknown for longer than the threshold "
               "(default 15 minutes)",
               "customers may have been charged without an order, or be charged twice on retry"),
+    AlertSpec("ConfirmationsLate", "ticket", "payments",
+              "operations a provider accepted for processing (Adyen's \"received\") still "
+              "unconfirmed by its notification after the threshold (default 30 minutes)",
+              "captures, voids or refunds may not have happened; money the merchant expects "
+              "is not moving"),
     AlertSpec("DuplicateChargeFound", "page", "payments+finance",
               "a customer was charged twice: a duplicate_charge reconciliation break is open",
               "money taken twice from a customer; a refund and an apology are owed"),

@@ -12,6 +12,7 @@ from sqlalchemy import Engine, func, select
 
 from alerts.model import Alert
 from engine.domain.money import Money, display_amounts
+from engine.domain.states import PaymentState
 from engine.read_models.health import (
     oldest_pending_outbox_event,
     open_breaks_by_kind,
@@ -30,6 +31,7 @@ def _env_minutes(name: str, default: float) -> timedelta:
 @dataclass(frozen=True)
 class Thresholds:
     unknown_after: timedelta = timedelta(minutes=15)
+    confirmation_after: timedelta = timedelta(minutes=30)
     outbox_after: timedelta = timedelta(minutes=5)
     break_age: timedelta = timedelta(hours=48)
     break_amount_minor: int = 100_000
@@ -39,6 +41,7 @@ class Thresholds:
     @classmethod
     def from_environment(cls) -> Thresholds:
         return cls(unknown_after=_env_minutes("PAYSIGNAL_ALERT_UNKNOWN_AFTER_MIN", 15),
+                   confirmation_after=_env_minutes("PAYSIGNAL_ALERT_CONFIRMATION_AFTER_MIN", 30),
                    outbox_after=_env_minutes("PAYSIGNAL_ALERT_OUTBOX_AFTER_MIN", 5),
                    break_amount_minor=int(os.environ.get("PAYSIGNAL_ALERT_BREAK_AMOUNT_MINOR",
                                                          100_000)),
@@ -91,6 +94,13 @@ def operational_alerts(engine: Engine, at: datetime, t: Thresholds) -> list[Aler
         out.append(Alert.of(
             "UnknownOutcomesStale", f"{s.count} {s.provider} payments have had an unknown "
             f"outcome for over {_age(t.unknown_after)}; the oldest for {_age(at - s.oldest_since)}",
+            {"count": s.count, "oldest_since": s.oldest_since.isoformat()}, provider=s.provider))
+    for s in stale_unknown_outcomes(engine, at - t.confirmation_after,
+                                    PaymentState.AWAITING_CONFIRMATION):
+        out.append(Alert.of(
+            "ConfirmationsLate", f"{s.count} {s.provider} payments have awaited the provider's "
+            f"confirmation for over {_age(t.confirmation_after)}; the oldest for "
+            f"{_age(at - s.oldest_since)}",
             {"count": s.count, "oldest_since": s.oldest_since.isoformat()}, provider=s.provider))
     aged: dict[str, _OpenBreaks] = {}
     for b in open_breaks_by_kind(engine):

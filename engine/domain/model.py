@@ -193,6 +193,13 @@ class Payment:
         self.transition(PaymentState.UNKNOWN, reason=reason, actor=actor, at=at,
                         trace_id=trace_id)
 
+    def mark_awaiting_confirmation(self, *, reason: str, actor: str, at: datetime,
+                                   trace_id: str | None = None) -> None:
+        """The provider accepted the pending operation and will confirm it by notification;
+        keep it pending, and never submit it again."""
+        self.transition(PaymentState.AWAITING_CONFIRMATION, reason=reason, actor=actor, at=at,
+                        trace_id=trace_id)
+
     def _emit(self, name: str, at: datetime, extra: dict[str, Any]) -> None:
         payload = {
             "payment_id": self.id, "merchant_id": self.merchant_id, "state": self.state.value,

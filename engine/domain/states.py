@@ -10,6 +10,7 @@ class PaymentState(StrEnum):
     AUTHORIZING = "authorizing"
     AUTHORIZED = "authorized"
     UNKNOWN = "unknown"
+    AWAITING_CONFIRMATION = "awaiting_confirmation"
     DECLINED = "declined"
     FAILED = "failed"
     CAPTURING = "capturing"
@@ -26,17 +27,26 @@ S = PaymentState
 # from-state -> the states it may move to. Anything not listed is illegal.
 TRANSITIONS: dict[PaymentState, frozenset[PaymentState]] = {
     S.CREATED: frozenset({S.AUTHORIZING}),
-    S.AUTHORIZING: frozenset({S.AUTHORIZED, S.DECLINED, S.FAILED, S.UNKNOWN}),
-    # unknown is left only by asking the provider what happened to the pending operation
+    S.AUTHORIZING: frozenset({S.AUTHORIZED, S.DECLINED, S.FAILED, S.UNKNOWN,
+                              S.AWAITING_CONFIRMATION}),
+    # unknown is left only by asking the provider what happened to the pending operation (or
+    # by its notification); a repeat it answers "received" leaves the payment awaiting
     S.UNKNOWN: frozenset({
+        S.AUTHORIZED, S.DECLINED, S.FAILED, S.CAPTURED, S.VOIDED,
+        S.PARTIALLY_REFUNDED, S.REFUNDED, S.AWAITING_CONFIRMATION,
+    }),
+    # the provider accepted the operation and will confirm it by notification (Adyen's
+    # "received"): never re-submitted, left only by the confirmation or its refusal
+    S.AWAITING_CONFIRMATION: frozenset({
         S.AUTHORIZED, S.DECLINED, S.FAILED, S.CAPTURED, S.VOIDED,
         S.PARTIALLY_REFUNDED, S.REFUNDED,
     }),
     S.AUTHORIZED: frozenset({S.CAPTURING, S.VOIDING}),
-    S.CAPTURING: frozenset({S.CAPTURED, S.AUTHORIZED, S.UNKNOWN}),
-    S.VOIDING: frozenset({S.VOIDED, S.AUTHORIZED, S.UNKNOWN}),
+    S.CAPTURING: frozenset({S.CAPTURED, S.AUTHORIZED, S.UNKNOWN, S.AWAITING_CONFIRMATION}),
+    S.VOIDING: frozenset({S.VOIDED, S.AUTHORIZED, S.UNKNOWN, S.AWAITING_CONFIRMATION}),
     S.CAPTURED: frozenset({S.REFUNDING}),
-    S.REFUNDING: frozenset({S.PARTIALLY_REFUNDED, S.REFUNDED, S.CAPTURED, S.UNKNOWN}),
+    S.REFUNDING: frozenset({S.PARTIALLY_REFUNDED, S.REFUNDED, S.CAPTURED, S.UNKNOWN,
+                            S.AWAITING_CONFIRMATION}),
     S.PARTIALLY_REFUNDED: frozenset({S.REFUNDING}),
     S.DECLINED: frozenset(),
     S.FAILED: frozenset(),
@@ -51,12 +61,16 @@ IN_FLIGHT_STATES: frozenset[PaymentState] = frozenset(
     {S.AUTHORIZING, S.CAPTURING, S.VOIDING, S.REFUNDING}
 )
 
+# States whose pending operation is settled by an outside answer (a lookup or a notification).
+AWAITING_ANSWER_STATES: frozenset[PaymentState] = frozenset({S.UNKNOWN, S.AWAITING_CONFIRMATION})
+
 # The event each arrival state emits (past tense, as consumers see it).
 EVENT_FOR_STATE: dict[PaymentState, str] = {
     S.CREATED: "PaymentCreated",
     S.AUTHORIZING: "AuthorizationRequested",
     S.AUTHORIZED: "PaymentAuthorized",
     S.UNKNOWN: "ChargeOutcomeUnknown",
+    S.AWAITING_CONFIRMATION: "ProviderConfirmationAwaited",
     S.DECLINED: "PaymentDeclined",
     S.FAILED: "PaymentFailed",
     S.CAPTURING: "CaptureRequested",

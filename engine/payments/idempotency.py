@@ -29,7 +29,7 @@ from engine.domain.model import Payment, Transition
 from engine.domain.operations import Operation
 from engine.domain.recovery import RecoveryPoint
 from engine.domain.retry import RetryPolicy
-from engine.domain.states import IN_FLIGHT_STATES, PaymentState
+from engine.domain.states import AWAITING_ANSWER_STATES, IN_FLIGHT_STATES, PaymentState
 from engine.exceptions import IdempotencyKeyConflictError, IdempotencyKeyInProgressError
 from engine.observability.observer import EngineObserver
 from engine.observability.tracing import tracer
@@ -396,7 +396,7 @@ class IdempotencyProtocol:
         """The payment as the client sees it; a refund's answer also names the refund
         (`refund`: its id, amount and status), as the payment can hold several."""
         status = success_status
-        if payment.state is PaymentState.UNKNOWN:
+        if payment.state in AWAITING_ANSWER_STATES:
             status = 202
         elif (outcome is not None and outcome.kind is OutcomeKind.RETRYABLE
               and success_status == 200):

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from engine.domain.model import CaptureMode, Payment
 from engine.domain.operations import Operation
-from engine.domain.states import PaymentState
+from engine.domain.states import AWAITING_ANSWER_STATES, PaymentState
 from engine.providers.base import OutcomeKind, ProviderOutcome
 
 
@@ -28,10 +28,15 @@ def apply_outcome(payment: Payment, outcome: ProviderOutcome, *, actor: str, at:
                        provider_reference=outcome.provider_reference, actor=actor, at=at,
                        trace_id=trace_id)
     elif kind is OutcomeKind.UNKNOWN:
-        if payment.state is not PaymentState.UNKNOWN:
+        if payment.state not in AWAITING_ANSWER_STATES:
             payment.mark_unknown(reason=f"{op} outcome unknown ({outcome.raw_status})",
                                  actor=actor, at=at, trace_id=trace_id)
-    else:  # RETRYABLE after retries, or NOT_FOUND on resolution: nothing happened
+    elif kind is OutcomeKind.SUBMITTED:
+        if payment.state is not PaymentState.AWAITING_CONFIRMATION:
+            payment.mark_awaiting_confirmation(
+                reason=f"{op} submitted ({outcome.raw_status}); awaiting the provider's "
+                "confirmation", actor=actor, at=at, trace_id=trace_id)
+    else:  # RETRYABLE after retries, REJECTED, or NOT_FOUND on resolution: nothing happened
         payment.settle(False, reason=f"{op} failed ({outcome.raw_status})", actor=actor, at=at,
                        trace_id=trace_id)
 

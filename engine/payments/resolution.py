@@ -105,7 +105,9 @@ class Resolver:
         observer, payment = self.protocol.observer, settled.payment
         for t in settled.transitions:
             observer.transition(t.from_state.value, t.to_state.value, payment.provider)
-        observer.unknown_resolved(payment.provider, payment.state.value, settled.unknown_for_s)
+        if any(t.from_state is PaymentState.UNKNOWN for t in settled.transitions):
+            observer.unknown_resolved(payment.provider, payment.state.value,
+                                      settled.unknown_for_s)
         if settled.follow_up is None:
             return payment.state
         pending = payment.pending_operation

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 
 from engine.domain.model import Payment
 from engine.domain.operations import Operation
-from engine.domain.states import PaymentState
+from engine.domain.states import AWAITING_ANSWER_STATES
 from engine.domain.text import is_identifier
 from engine.exceptions import PaysignalError, ProviderNotFoundError
 from engine.payments.service import PaymentService
@@ -132,7 +132,8 @@ def _reject(service: PaymentService, limiter: RejectionLimiter | None, provider:
 
 def answers(payment: Payment, note: ParsedNotification) -> bool:
     """Whether the notification answers this payment's pending operation, and no other."""
-    if payment.state is not PaymentState.UNKNOWN or payment.pending_operation is not note.operation:
+    if (payment.state not in AWAITING_ANSWER_STATES
+            or payment.pending_operation is not note.operation):
         return False
     if note.amount_minor is not None and note.amount_minor != payment.pending_amount_minor:
         return False

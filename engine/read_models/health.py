@@ -28,10 +28,11 @@ class StaleUnknown:
 
 
 def stale_unknown_outcomes(engine: Engine, older_than: datetime | None = None,
-                           ) -> list[StaleUnknown]:
-    """Per provider: payments still unknown (since before `older_than`, when given)."""
+                           state: PaymentState = PaymentState.UNKNOWN) -> list[StaleUnknown]:
+    """Per provider: payments still unknown — or, with `state`, still awaiting the provider's
+    confirmation — since before `older_than`, when given."""
     query = (select(payments.c.provider, func.count(), func.min(payments.c.updated_at))
-             .where(payments.c.state == PaymentState.UNKNOWN.value)
+             .where(payments.c.state == state.value)
              .group_by(payments.c.provider))
     if older_than is not None:
         query = query.where(payments.c.updated_at < older_than)
