@@ -6,6 +6,7 @@ import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from engine.providers.adyen import AdyenConfig, AdyenConnector, AdyenEmulator
 from engine.providers.config import Endpoint
 from engine.providers.faults import PROFILES, FaultProfile
 from engine.providers.sandbox import Sandbox, SandboxServer
@@ -13,14 +14,15 @@ from engine.providers.stripe import StripeConfig, StripeConnector, StripeEmulato
 from engine.providers.wire import Timeouts
 
 WEBHOOK_SECRET = "whsec_" + "s3cr3t-for-the-contract-tests-0123456789"
+ADYEN_HMAC_KEY = "44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056"
 FAST = Timeouts(connect_s=1.0, read_s=0.5, total_s=2.0)
 
 
 @contextmanager
 def sandbox_server(profile: FaultProfile = PROFILES["calm"], seed: int = 0,
                    ) -> Iterator[SandboxServer]:
-    sandbox = Sandbox([StripeEmulator(WEBHOOK_SECRET)], seed=seed, profile=profile,
-                      sleep=None)
+    sandbox = Sandbox([StripeEmulator(WEBHOOK_SECRET), AdyenEmulator(ADYEN_HMAC_KEY)],
+                      seed=seed, profile=profile, sleep=None)
     with SandboxServer(sandbox) as server:
         yield server
 
@@ -36,3 +38,9 @@ def closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def adyen_connector(base_url: str, timeouts: Timeouts = FAST,
+                    keys: tuple[str, ...] = (ADYEN_HMAC_KEY,)) -> AdyenConnector:
+    return AdyenConnector(AdyenConfig(Endpoint(base_url, timeouts), "AQE_sandbox_key",
+                                      "SandboxMerchantECOM", keys))

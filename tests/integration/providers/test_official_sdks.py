@@ -3,8 +3,10 @@ proof that the sandbox speaks the real protocols, not only our connectors' idea 
 
 from __future__ import annotations
 
+import Adyen
 import pytest
 import stripe
+from Adyen.exceptions import AdyenAPIUnprocessableEntity
 
 from engine.providers.sandbox import SandboxServer
 from tests.support.sandbox import sandbox_server
@@ -42,4 +44,35 @@ def test_stripe_python_creates_confirms_captures_refunds_and_sees_replays(
     with pytest.raises(stripe.CardError) as declined:
         client.v1.payment_intents.create({**params, "payment_method": "pm_card_chargeDeclined"})
     assert declined.value.code == "card_declined"
+    assert len(server.sandbox.books.charges()) == 1
+
+
+def test_adyen_python_authorises_captures_refunds_and_replays(server: SandboxServer) -> None:
+    adyen = Adyen.Adyen(xapikey="AQE_sdk_key", platform="test")
+    base = server.base_url("adyen") + "/v72"
+    adyen.checkout.payments_api.baseUrl = base
+    adyen.checkout.modifications_api.baseUrl = base
+    request = {"merchantAccount": "SandboxECOM", "reference": "sdk-1",
+               "amount": {"value": 1500, "currency": "EUR"},
+               "paymentMethod": {"type": "scheme", "encryptedCardNumber": "test_4111111111111111",
+                                 "encryptedExpiryMonth": "test_03",
+                                 "encryptedExpiryYear": "test_2030",
+                                 "encryptedSecurityCode": "test_737"},
+               "additionalData": {"manualCapture": "true"}}
+    first = adyen.checkout.payments_api.payments(request, idempotency_key="sdk-key-1")
+    again = adyen.checkout.payments_api.payments(request, idempotency_key="sdk-key-1")
+    assert first.message["resultCode"] == "Authorised"
+    assert again.message["pspReference"] == first.message["pspReference"]
+    psp = first.message["pspReference"]
+    modifications = adyen.checkout.modifications_api
+    captured = modifications.capture_authorised_payment(
+        {"merchantAccount": "SandboxECOM", "amount": {"value": 1500, "currency": "EUR"}}, psp)
+    assert (captured.message["status"], captured.message["paymentPspReference"]) == (
+        "received", psp)
+    refunded = modifications.refund_captured_payment(
+        {"merchantAccount": "SandboxECOM", "amount": {"value": 500, "currency": "EUR"}}, psp)
+    assert refunded.message["status"] == "received"
+    with pytest.raises(AdyenAPIUnprocessableEntity):  # same key, another body: 422 704
+        adyen.checkout.payments_api.payments({**request, "reference": "sdk-2"},
+                                             idempotency_key="sdk-key-1")
     assert len(server.sandbox.books.charges()) == 1
