@@ -229,6 +229,10 @@ class SandboxContext:
         if self._sandbox.sleep is not None:
             self._sandbox.sleep(seconds)
 
+    def public_url(self) -> str:
+        """Where the sandbox is reached (a provider names its own URLs in what it sends)."""
+        return self._sandbox.public_url
+
     def notify(self, webhook: OutgoingWebhook) -> None:
         self._sandbox.enqueue_webhook(webhook)
 
@@ -245,6 +249,7 @@ class Sandbox:
         self.books = Books()
         self.idempotency = IdempotencyStore()
         self.until_end: Callable[[], timedelta] | None = None  # simulated timelines set this
+        self.public_url = "http://sandbox.invalid"  # in process; SandboxServer sets its own
         self._serial = 0
         self._calls: dict[tuple[str, str, str], int] = {}
         self._lock = threading.Lock()
@@ -385,6 +390,7 @@ class SandboxServer:
         return f"{self.url}/{provider}"
 
     def start(self) -> SandboxServer:
+        self.sandbox.public_url = self.url
         serve = threading.Thread(target=self._httpd.serve_forever, name="sandbox-http",
                                  daemon=True)
         serve.start()

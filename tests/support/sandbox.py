@@ -9,20 +9,22 @@ from contextlib import contextmanager
 from engine.providers.adyen import AdyenConfig, AdyenConnector, AdyenEmulator
 from engine.providers.config import Endpoint
 from engine.providers.faults import PROFILES, FaultProfile
+from engine.providers.paypal import PayPalConfig, PayPalConnector, PayPalEmulator
 from engine.providers.sandbox import Sandbox, SandboxServer
 from engine.providers.stripe import StripeConfig, StripeConnector, StripeEmulator
 from engine.providers.wire import Timeouts
 
 WEBHOOK_SECRET = "whsec_" + "s3cr3t-for-the-contract-tests-0123456789"
 ADYEN_HMAC_KEY = "44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056"
+PAYPAL_WEBHOOK_ID = "WH-SANDBOX-0123456789"
 FAST = Timeouts(connect_s=1.0, read_s=0.5, total_s=2.0)
 
 
 @contextmanager
 def sandbox_server(profile: FaultProfile = PROFILES["calm"], seed: int = 0,
                    ) -> Iterator[SandboxServer]:
-    sandbox = Sandbox([StripeEmulator(WEBHOOK_SECRET), AdyenEmulator(ADYEN_HMAC_KEY)],
-                      seed=seed, profile=profile, sleep=None)
+    sandbox = Sandbox([StripeEmulator(WEBHOOK_SECRET), AdyenEmulator(ADYEN_HMAC_KEY),
+                       PayPalEmulator(PAYPAL_WEBHOOK_ID)], seed=seed, profile=profile, sleep=None)
     with SandboxServer(sandbox) as server:
         yield server
 
@@ -44,3 +46,9 @@ def adyen_connector(base_url: str, timeouts: Timeouts = FAST,
                     keys: tuple[str, ...] = (ADYEN_HMAC_KEY,)) -> AdyenConnector:
     return AdyenConnector(AdyenConfig(Endpoint(base_url, timeouts), "AQE_sandbox_key",
                                       "SandboxMerchantECOM", keys))
+
+
+def paypal_connector(base_url: str, timeouts: Timeouts = FAST, verification: str = "offline",
+                     webhook_id: str | None = PAYPAL_WEBHOOK_ID) -> PayPalConnector:
+    return PayPalConnector(PayPalConfig(Endpoint(base_url, timeouts), "client-sandbox",
+                                        "secret-sandbox", webhook_id, verification))
