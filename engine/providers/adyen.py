@@ -24,6 +24,7 @@ import hashlib
 import hmac
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -73,7 +74,9 @@ SANDBOX_STORED = {
     "sandboxRefused": "Refused", "sandboxNotEnoughBalance": "Not enough balance",
     "sandboxExpired": "Expired Card",
 }
+SILENT = "sandboxUnknownForever"  # authorised, times out, and never told of again
 SANDBOX_FAULTS = {
+    SILENT: Fate.TIMEOUT_AFTER,
     "sandboxTimeoutAfterCharge": Fate.TIMEOUT_AFTER,
     "sandboxTimeoutBeforeCharge": Fate.TIMEOUT_BEFORE,
     "sandboxServerError": Fate.SERVER_ERROR,
@@ -87,6 +90,7 @@ TEST_PAYMENT_METHODS = {
     "shopper_1:sandboxTimeoutBeforeCharge": "sandbox only: the first request with a key times "
                                             "out before anything happens",
     "shopper_1:sandboxServerError": "sandbox only: a 500 before anything happens",
+    f"shopper_1:{SILENT}": "sandbox only: authorised, times out, never repeated nor notified",
 }
 
 
@@ -98,16 +102,16 @@ class AdyenConfig:
     hmac_keys: tuple[str, ...]  # hex, the current one first during a rotation
 
     @classmethod
-    def from_environment(cls) -> AdyenConfig | None:
-        key = env_secret(API_KEY_VARIABLE)
+    def from_environment(cls, env: Mapping[str, str] | None = None) -> AdyenConfig | None:
+        key = env_secret(API_KEY_VARIABLE, env)
         if not key:
             return None
-        account = env_secret(MERCHANT_ACCOUNT_VARIABLE)
+        account = env_secret(MERCHANT_ACCOUNT_VARIABLE, env)
         if not account:
             raise ConfigurationError(f"{MERCHANT_ACCOUNT_VARIABLE}: is not set (Adyen needs "
                                      "the merchant account with the API key)")
-        return cls(Endpoint.from_environment(NAME, TEST_URL), key, account,
-                   tuple(webhook_secrets(NAME)))
+        return cls(Endpoint.from_environment(NAME, TEST_URL, env), key, account,
+                   tuple(webhook_secrets(NAME, env)))
 
     @property
     def is_live(self) -> bool:
@@ -300,6 +304,7 @@ class AdyenEmulator:
         self.hmac_key, self.company = hmac_key, company
         self._payments: dict[str, dict[str, Any]] = {}
         self._stalled: set[str] = set()
+        self._silent: set[str] = set()
 
     def handle(self, request: SandboxRequest, ctx: SandboxContext) -> SandboxResponse:
         api_key = request.headers.get("x-api-key")
@@ -325,6 +330,10 @@ class AdyenEmulator:
                     f"{request.path}:{json.dumps(body, sort_keys=True)}"):
                 return _error(422, "704", "request already processed or in progress")
             saved = existing.response
+            if json.loads(saved.body or b"{}").get("pspReference") in self._silent:
+                return SandboxResponse(wire=Wire.STALL)
+            if ctx.fate("lookup", key, booking=False) is Fate.SERVER_ERROR:
+                return _error(500, "901", "Internal error", "internal")
             return SandboxResponse(saved.status, saved.body,
                                    {**saved.headers, "idempotency-key": key})
         response = self._execute(request.path, body, ctx, key)
@@ -381,6 +390,8 @@ class AdyenEmulator:
         if isinstance(fate, SandboxResponse):
             return fate
         psp = ctx.new_id("", key)[:16].upper()
+        if stored == SILENT:
+            self._silent.add(psp)
         refusal = SANDBOX_STORED.get(stored)
         if refusal is None and fate is Fate.DECLINE:
             refusal = ctx.rng("refusal", key).choice(sorted(_REFUSALS))
@@ -462,7 +473,7 @@ class AdyenEmulator:
     def _notify(self, ctx: SandboxContext, event: str, psp: str, original: str | None,
                 payment: dict[str, Any], amount: dict[str, Any], success: bool,
                 reason: str | None, reference: str | None = None) -> None:
-        if not self.hmac_key:
+        if not self.hmac_key or payment["psp"] in self._silent:
             return
         additional = {f"metadata.{k}": v for k, v in payment["metadata"].items()}
         item: dict[str, Any] = {
@@ -479,3 +490,28 @@ class AdyenEmulator:
             {"NotificationRequestItem": item}]}).encode()
         ctx.notify(OutgoingWebhook(NAME, body, f"{psp}:{event}:{item['success']}",
                                    lambda _at: {"content-type": "application/json"}))
+
+
+# --- the registry's view -------------------------------------------------------------------
+
+SANDBOX_METHODS = {
+    "approve": "test_4111111111111111|test_03|test_2030|test_737",
+    "decline_insufficient_funds": "shopper_1:sandboxNotEnoughBalance",
+    "decline_do_not_honor": "shopper_1:sandboxRefused",
+    "timeout_after_charge": "shopper_1:sandboxTimeoutAfterCharge",
+    "timeout_before_charge": "shopper_1:sandboxTimeoutBeforeCharge",
+    "server_error": "shopper_1:sandboxServerError",
+    "unknown_forever": f"shopper_1:{SILENT}",
+}
+
+
+def sandbox_environment(base_url: str, webhook_credential: str) -> dict[str, str]:
+    return {f"PAYSIGNAL_{NAME.upper()}_BASE_URL": base_url,
+            API_KEY_VARIABLE: "AQE_paysignal_sandbox_key",
+            MERCHANT_ACCOUNT_VARIABLE: "PaysignalSandboxECOM",
+            f"PAYSIGNAL_WEBHOOK_SECRET_{NAME.upper()}": webhook_credential}
+
+
+def connect(config: AdyenConfig, transport: httpx.BaseTransport | None = None,
+            ) -> AdyenConnector:
+    return AdyenConnector(config, transport)

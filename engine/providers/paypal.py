@@ -27,6 +27,7 @@ import re
 import threading
 import time
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -80,7 +81,9 @@ _DECLINES = {  # processor response code -> normalized reason
 # Sandbox-only vault tokens that force a decline or a fault.
 SANDBOX_DECLINES = {"sandbox-insufficient-funds": "5120", "sandbox-do-not-honor": "0500",
                     "sandbox-expired": "5400"}
-SANDBOX_FAULTS = {"sandbox-timeout-after-charge": Fate.TIMEOUT_AFTER,
+SILENT = "sandbox-unknown-forever"  # authorized, times out, and never answered about again
+SANDBOX_FAULTS = {SILENT: Fate.TIMEOUT_AFTER,
+                  "sandbox-timeout-after-charge": Fate.TIMEOUT_AFTER,
                   "sandbox-timeout-before-charge": Fate.TIMEOUT_BEFORE,
                   "sandbox-server-error": Fate.SERVER_ERROR}
 TEST_PAYMENT_METHODS = {
@@ -91,6 +94,7 @@ TEST_PAYMENT_METHODS = {
     "sandbox-timeout-before-charge": "sandbox only: the first request with an id times out "
                                      "before anything happens",
     "sandbox-server-error": "sandbox only: a 500 before anything happens",
+    SILENT: "sandbox only: authorized, times out, never answered about nor notified",
 }
 
 
@@ -103,19 +107,20 @@ class PayPalConfig:
     verification: str = "postback"
 
     @classmethod
-    def from_environment(cls) -> PayPalConfig | None:
-        client_id, secret = env_secret(CLIENT_ID_VARIABLE), env_secret(CLIENT_SECRET_VARIABLE)
+    def from_environment(cls, env: Mapping[str, str] | None = None) -> PayPalConfig | None:
+        client_id = env_secret(CLIENT_ID_VARIABLE, env)
+        secret = env_secret(CLIENT_SECRET_VARIABLE, env)
         if not client_id and not secret:
             return None
         if not client_id or not secret:
             missing = CLIENT_ID_VARIABLE if not client_id else CLIENT_SECRET_VARIABLE
             raise ConfigurationError(f"{missing}: is not set (PayPal needs both)")
-        verification = env_secret(VERIFY_VARIABLE) or "postback"
+        verification = env_secret(VERIFY_VARIABLE, env) or "postback"
         if verification not in ("postback", "offline"):
             raise ConfigurationError(f"{VERIFY_VARIABLE}: {verification!r} is neither "
                                      "'postback' nor 'offline'")
-        return cls(Endpoint.from_environment(NAME, SANDBOX_URL), client_id, secret,
-                   env_secret(WEBHOOK_ID_VARIABLE), verification)
+        return cls(Endpoint.from_environment(NAME, SANDBOX_URL, env), client_id, secret,
+                   env_secret(WEBHOOK_ID_VARIABLE, env), verification)
 
 
 def _amount(minor: int, currency: str) -> dict[str, str]:
@@ -448,6 +453,7 @@ class PayPalEmulator:
         self._auths: dict[str, dict[str, Any]] = {}
         self._captures: dict[str, dict[str, Any]] = {}
         self._stalled: set[str] = set()
+        self._silent: set[str] = set()
         self.cert_pem = _self_signed(self._key)
         self.cert_path = CERT_PATH + "CERT-paysignal-sandbox"
 
@@ -477,6 +483,10 @@ class PayPalEmulator:
             if existing.response is None:
                 return _error(422, "UNPROCESSABLE_ENTITY", "The request id is in use by a "
                               "request still being processed.", "DUPLICATE_REQUEST_ID")
+            if self._concerns_silent(existing.response):
+                return SandboxResponse(wire=Wire.STALL)
+            if ctx.fate("lookup", request_id, booking=False) is Fate.SERVER_ERROR:
+                return _error(503, "SERVICE_UNAVAILABLE", "Service Unavailable.")
             return self._latest(existing.response)
         response = self._execute(path, body, ctx, request_id)
         if response.wire is Wire.REFUSE or response.status == 429 or response.status >= 500 or (
@@ -485,6 +495,9 @@ class PayPalEmulator:
         else:
             ctx.idempotency.finish(scope, response)
         return response
+
+    def _concerns_silent(self, saved: SandboxResponse) -> bool:
+        return any(s.encode() in saved.body for s in self._silent)
 
     def _token(self, request: SandboxRequest, ctx: SandboxContext) -> SandboxResponse:
         auth = request.headers.get("authorization", "")
@@ -585,6 +598,8 @@ class PayPalEmulator:
         self._orders[order_id] = order
         (self._auths if kind == "authorizations" else self._captures)[resource_id] = resource
         resource["_order"] = order_id
+        if vault == SILENT:
+            self._silent.update((order_id, resource_id))
         ctx.books.record(BookEntry(NAME, "authorize", custom, resource_id, minor,
                                    amount["currency_code"], "declined" if code else "succeeded",
                                    captured=intent == "CAPTURE" and not code))
@@ -674,6 +689,8 @@ class PayPalEmulator:
         store = {"checkout/orders": self._orders, "payments/authorizations": self._auths,
                  "payments/captures": self._captures}
         found = store[m.group(1)].get(m.group(2)) if m else None
+        if m and m.group(2) in self._silent:
+            return _error(503, "SERVICE_UNAVAILABLE", "Service Unavailable.")
         if found is None:
             return _error(404, "RESOURCE_NOT_FOUND", "The specified resource does not exist.",
                           "INVALID_RESOURCE_ID")
@@ -693,7 +710,7 @@ class PayPalEmulator:
 
     def _event(self, ctx: SandboxContext, event_type: str, resource: dict[str, Any],
                resource_type: str) -> None:
-        if not self.webhook_id:
+        if not self.webhook_id or resource["id"] in self._silent:
             return
         event_id = "WH-" + ctx.new_id("", event_type, resource["id"])[:24].upper()
         body = _canonical({"id": event_id, "event_version": "1.0", "create_time": _iso(ctx.now()),
@@ -744,3 +761,28 @@ def _self_signed(key: rsa.RSAPrivateKey) -> bytes:
             .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=365))
             .sign(key, hashes.SHA256()))
     return cert.public_bytes(serialization.Encoding.PEM)
+
+
+# --- the registry's view -------------------------------------------------------------------
+
+SANDBOX_METHODS = {
+    "approve": "7a8b9c0d",
+    "decline_insufficient_funds": "sandbox-insufficient-funds",
+    "decline_do_not_honor": "sandbox-do-not-honor",
+    "timeout_after_charge": "sandbox-timeout-after-charge",
+    "timeout_before_charge": "sandbox-timeout-before-charge",
+    "server_error": "sandbox-server-error",
+    "unknown_forever": SILENT,
+}
+
+
+def sandbox_environment(base_url: str, webhook_credential: str) -> dict[str, str]:
+    return {f"PAYSIGNAL_{NAME.upper()}_BASE_URL": base_url,
+            CLIENT_ID_VARIABLE: "paysignal-sandbox-client",
+            CLIENT_SECRET_VARIABLE: "paysignal-sandbox-secret",
+            WEBHOOK_ID_VARIABLE: webhook_credential}
+
+
+def connect(config: PayPalConfig, transport: httpx.BaseTransport | None = None,
+            ) -> PayPalConnector:
+    return PayPalConnector(config, transport)

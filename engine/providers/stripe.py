@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -98,12 +99,13 @@ class StripeConfig:
     webhook_secrets: tuple[str, ...]
 
     @classmethod
-    def from_environment(cls) -> StripeConfig | None:
+    def from_environment(cls, env: Mapping[str, str] | None = None) -> StripeConfig | None:
         """None when no API key is configured: the provider is disabled."""
-        key = env_secret(API_KEY_VARIABLE)
+        key = env_secret(API_KEY_VARIABLE, env)
         if not key:
             return None
-        return cls(Endpoint.from_environment(NAME, LIVE_URL), key, tuple(webhook_secrets(NAME)))
+        return cls(Endpoint.from_environment(NAME, LIVE_URL, env), key,
+                   tuple(webhook_secrets(NAME, env)))
 
 
 # --- the signature scheme (both ends) -----------------------------------------------------
@@ -453,6 +455,8 @@ class StripeEmulator:
             saved = existing.response
             if self._concerns_silent(saved):
                 return SandboxResponse(wire=Wire.STALL)
+            if ctx.fate("lookup", key, booking=False) is Fate.SERVER_ERROR:
+                return _error(503, "api_error", "Stripe is temporarily unavailable.")
             # a replay answers on the wire, even when the first answer was lost on it
             return SandboxResponse(saved.status, saved.body,
                                    {**saved.headers, "idempotent-replayed": "true"})
@@ -547,6 +551,8 @@ class StripeEmulator:
                           decline_code=decline_code, payment_intent=pi)
         charge_id = ctx.new_id("ch_", key)
         pi["latest_charge"] = charge_id
+        if method == SILENT:
+            self._silent.add(pi_id)
         if automatic:
             pi.update(status="succeeded", amount_received=amount)
             self._book(ctx, "authorize", pi, amount, "succeeded", captured=True)
@@ -555,8 +561,6 @@ class StripeEmulator:
             pi.update(status="requires_capture", amount_capturable=amount)
             self._book(ctx, "authorize", pi, amount, "succeeded")
             self._event(ctx, "payment_intent.amount_capturable_updated", pi)
-        if method == SILENT:
-            self._silent.add(pi_id)
         return self._after(fate, SandboxResponse.json(200, self._expanded(pi, p)))
 
     def _modify(self, pi_id: str, action: str, p: dict[str, Any], ctx: SandboxContext,
@@ -679,7 +683,7 @@ class StripeEmulator:
     # --- webhooks ---------------------------------------------------------------------------
 
     def _event(self, ctx: SandboxContext, type_: str, obj: dict[str, Any]) -> None:
-        if not self.webhook_secret:
+        if not self.webhook_secret or obj["id"] in self._silent:
             return
         event_id = ctx.new_id("evt_", type_, obj["id"])
         body = json.dumps({"id": event_id, "object": "event", "api_version": API_VERSION,
@@ -701,3 +705,28 @@ def _never_executed(response: SandboxResponse) -> bool:
         code = (json.loads(response.body).get("error") or {}).get("code")
         return code in ("parameter_missing", "resource_missing")
     return False
+
+
+# --- the registry's view -------------------------------------------------------------------
+
+SANDBOX_METHODS = {  # neutral behaviour -> this provider's test payment method
+    "approve": "pm_card_visa",
+    "decline_insufficient_funds": "pm_card_chargeDeclinedInsufficientFunds",
+    "decline_do_not_honor": "pm_card_chargeDeclined",
+    "timeout_after_charge": "pm_card_sandbox_timeoutAfterCharge",
+    "timeout_before_charge": "pm_card_sandbox_timeoutBeforeCharge",
+    "server_error": "pm_card_sandbox_serverError",
+    "unknown_forever": SILENT,
+}
+
+
+def sandbox_environment(base_url: str, webhook_credential: str) -> dict[str, str]:
+    """The variables that point the connector at a sandbox (configuration only)."""
+    return {f"PAYSIGNAL_{NAME.upper()}_BASE_URL": base_url,
+            API_KEY_VARIABLE: "sk_test_paysignal_sandbox",
+            f"PAYSIGNAL_WEBHOOK_SECRET_{NAME.upper()}": webhook_credential}
+
+
+def connect(config: StripeConfig, transport: httpx.BaseTransport | None = None,
+            ) -> StripeConnector:
+    return StripeConnector(config, transport)

@@ -28,12 +28,13 @@ class Timeouts:
     total_s: float = 15.0
 
     @classmethod
-    def from_environment(cls, provider: str) -> Timeouts:
+    def from_environment(cls, provider: str, env: Mapping[str, str] | None = None) -> Timeouts:
         """PAYSIGNAL_<PROVIDER>_{CONNECT,READ,TOTAL}_TIMEOUT_S, each optional."""
+        env = os.environ if env is None else env
         values: dict[str, float] = {}
         for part in ("connect", "read", "total"):
             name = f"PAYSIGNAL_{provider.upper()}_{part.upper()}_TIMEOUT_S"
-            raw = os.environ.get(name)
+            raw = env.get(name)
             if raw is None:
                 continue
             try:
