@@ -34,7 +34,7 @@ SEED = [
   capture_mode, state, captured_minor, refunded_minor, fee_minor, provider_reference,
   pending_amount_minor, created_at, updated_at, version)
 SELECT 'pay_d' || lpad(g::text, 8, '0'), 'merchant-' || (g % 5), 100 + (g::bigint * 7919) % 99900,
-  (ARRAY['USD','EUR','GBP'])[1 + (g / 3) % 3], (ARRAY['northwind','southbank','eastpay'])[1 + g % 3],
+  (ARRAY['USD','EUR','GBP'])[1 + (g / 3) % 3], (ARRAY['stripe','adyen','paypal'])[1 + g % 3],
   'order-' || g, 'automatic',
   CASE WHEN g % 50 = 0 THEN 'declined' WHEN g % 997 = 0 THEN 'unknown' ELSE 'captured' END,
   CASE WHEN g % 50 = 0 OR g % 997 = 0 THEN 0 ELSE 100 + (g::bigint * 7919) % 99900 END, 0, 0,
@@ -56,13 +56,13 @@ SELECT provider, created_at::date + 1, currency, count(*), sum(amount_minor), 0,
 FROM payments WHERE state = 'captured' GROUP BY provider, created_at::date + 1, currency""",
     """INSERT INTO recon_breaks (id, provider, settled_on, kind, provider_reference, payment_id,
   currency, expected_minor, actual_minor, status, opened_at, updated_at)
-SELECT 'brk_' || g, (ARRAY['northwind','southbank','eastpay'])[1 + g % 3],
+SELECT 'brk_' || g, (ARRAY['stripe','adyen','paypal'])[1 + g % 3],
   current_date - (g % 7), (ARRAY['amount_mismatch','missing_in_provider','duplicate_charge'])[1 + g % 3],
   'ref' || (g * 101), 'pay_d' || lpad((g * 101)::text, 8, '0'), 'USD', 1000 + g, 1100 + g,
   CASE WHEN g % 4 = 0 THEN 'resolved' ELSE 'open' END, now(), now()
 FROM generate_series(1, 300) AS g""",
     """INSERT INTO duplicate_risk_events (merchant_id, provider, outcome, payment_id, at)
-SELECT 'merchant-' || (g % 5), (ARRAY['northwind','southbank','eastpay'])[1 + g % 3],
+SELECT 'merchant-' || (g % 5), (ARRAY['stripe','adyen','paypal'])[1 + g % 3],
   (ARRAY['replayed','conflict','in_flight','shadow_replay'])[1 + g % 4],
   'pay_d' || lpad(g::text, 8, '0'), now() - ((g * 60) || ' seconds')::interval
 FROM generate_series(1, 20000) AS g""",

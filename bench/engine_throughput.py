@@ -21,8 +21,9 @@ from bench._common import base_parser, pgbench_tps, report, server  # noqa: E402
 
 def _worker(url: str, worker: int, seconds: float, start_at: float, results: mp.Queue,
             measured: mp.Event) -> None:
-    from engine.payments.service import PaymentService
     from engine.providers.simulated import InMemoryBook, build_simulated_providers
+
+    from engine.payments.service import PaymentService
     from engine.storage import db
     from engine.testing import NO_FAULTS
 
@@ -37,7 +38,7 @@ def _worker(url: str, worker: int, seconds: float, start_at: float, results: mp.
         i += 1
         response = service.create_payment(f"merchant-{worker % 3}", f"w{worker}-{i}", {
             "amount": 1000 + i, "currency": "USD", "reference": f"w{worker}-{i}",
-            "payment_method": "tok_approve", "provider": ("northwind", "southbank", "eastpay")[i % 3]})
+            "payment_method": "tok_approve", "provider": ("stripe", "adyen", "paypal")[i % 3]})
         if response.body["state"] == "captured":
             done += 1
         else:

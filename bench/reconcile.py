@@ -33,14 +33,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import base_parser, report, server  # noqa: E402
 
-PROVIDERS = ("northwind", "southbank", "eastpay")
+PROVIDERS = ("stripe", "adyen", "paypal")
 PER_KIND = 5  # injected discrepancies of each break kind
 
 SEED_SQL = """
 WITH s AS (
   SELECT g,
          'pay_b' || lpad(g::text, 8, '0') AS id,
-         (ARRAY['northwind','southbank','eastpay'])[1 + g % 3] AS provider,
+         (ARRAY['stripe','adyen','paypal'])[1 + g % 3] AS provider,
          (ARRAY['USD','EUR','GBP'])[1 + (g / 3) % 3] AS currency,
          100 + (g::bigint * 7919) % 99900 AS amount,
          timestamptz '2026-01-01 00:00:00+00' + ((g % :days) || ' days')::interval
@@ -85,7 +85,7 @@ def seed(url: str, payments: int, days: int) -> None:
         conn.execute(text("""INSERT INTO payments (id, merchant_id, amount_minor, currency,
             provider, reference, capture_mode, state, provider_reference, pending_amount_minor,
             created_at, updated_at) SELECT 'pay_void' || g, 'merchant-0', 5000, 'USD',
-            (ARRAY['northwind','southbank','eastpay'])[1 + g % 3], 'void-' || g, 'manual',
+            (ARRAY['stripe','adyen','paypal'])[1 + g % 3], 'void-' || g, 'manual',
             'voided', 'void' || g, 0, now(), now() FROM generate_series(1, :k) AS g"""),
             {"k": PER_KIND})
     with engine.begin() as conn:

@@ -24,7 +24,7 @@ from bench._common import base_parser, report, server
 SEED_SQL = """
 INSERT INTO provider_attempts (payment_id, provider, operation, attempt, request_id, outcome,
                                raw_status, duration_ms, at)
-SELECT 'pay_' || g, (ARRAY['northwind','southbank','eastpay'])[1 + g % 3],
+SELECT 'pay_' || g, (ARRAY['stripe','adyen','paypal'])[1 + g % 3],
        CASE WHEN g % 10 < 8 THEN 'authorize' ELSE 'capture' END, 1, 'req_' || g,
        CASE WHEN (g * 7919) % 1000 < 960 THEN 'succeeded'
             WHEN (g * 7919) % 1000 < 990 THEN 'declined'

@@ -70,7 +70,7 @@ class Filters:
         if (self.end - self.start).days >= MAX_DAYS:
             raise FilterError("from", f"the range may cover at most {MAX_DAYS} days")
         if self.provider and not is_identifier(self.provider):
-            raise FilterError("provider", "must be a provider name such as northwind")
+            raise FilterError("provider", "must be a provider name such as stripe")
         if self.currency and not (len(self.currency) == 3 and self.currency.isalpha()
                                   and self.currency.isupper()):
             raise FilterError("currency", "must be a three-letter ISO 4217 code such as EUR")

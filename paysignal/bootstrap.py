@@ -11,8 +11,7 @@ from engine.observability.metrics import Metrics, PrometheusObserver
 from engine.observability.observer import EngineObserver
 from engine.payments.service import EngineSettings, PaymentService
 from engine.payments.toggles import ToggleReader
-from engine.providers.faults import profile
-from engine.providers.simulated import SqlBook, build_simulated_providers
+from engine.providers.registry import connectors_from_environment
 
 
 def _float_env(name: str, default: float) -> float:
@@ -36,11 +35,9 @@ def settings_from_environment() -> EngineSettings:
 
 
 def build_service(engine: Engine, observer: EngineObserver | None = None) -> PaymentService:
-    """The service as `serve` and the worker run it: simulated providers with a durable book."""
-    faults = profile(os.environ.get("PAYSIGNAL_PROVIDER_PROFILE", "calm"))
-    seed = int(os.environ.get("PAYSIGNAL_PROVIDER_SEED", "0"))
-    gateways = build_simulated_providers(SqlBook(engine), seed=seed, faults=faults)
-    return PaymentService(engine, gateways, settings=settings_from_environment(),
+    """The service as `serve` and the worker run it: a connector for each provider with
+    credentials in the environment (its real host, or wherever its base URL points)."""
+    return PaymentService(engine, connectors_from_environment(), settings=settings_from_environment(),
                           observer=observer, toggles=ToggleReader(engine))
 
 

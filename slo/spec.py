@@ -7,7 +7,7 @@ label matchers:
       type: paysignal
       spec:
         metric: paysignal_provider_call_duration_seconds_count
-        matchers: {provider: northwind, outcome: "!~retryable_error|unknown"}
+        matchers: {provider: stripe, outcome: "!~retryable_error|unknown"}
 
 A matcher value may start with `!=`, `=~` or `!~` (default: equality), as in PromQL. paysignal
 annotations: `paysignal.dev/owner` (payments or finance, required), `paysignal.dev/provider`,

@@ -43,7 +43,7 @@ if not may_silence:
     st.caption("Silencing alerts needs the engineering role; you can read.")
 with st.form("silence"):
     matchers = st.text_input("Matchers", key="silence_matchers",
-                             placeholder='alertname="OutboxBacklog", provider="eastpay"')
+                             placeholder='alertname="OutboxBacklog", provider="paypal"')
     hours = st.number_input("Hours", min_value=0.25, max_value=336.0, value=2.0, step=0.25,
                             key="silence_hours")
     comment = st.text_input("Why", key="silence_comment")

@@ -80,18 +80,18 @@ PROFILES: dict[str, FaultProfile] = {
         FaultProfile("default", "everyday faults: some 5xx, timeouts (some after charging), "
                      "declines, duplicate and out-of-order notifications", _DEFAULT),
         FaultProfile(
-            "provider-outage", "southbank is failing: half its calls are 5xx or time out "
+            "provider-outage", "adyen is failing: half its calls are 5xx or time out "
             "(many after charging); the others are normal",
             _DEFAULT,
-            {"southbank": replace(_DEFAULT, server_error=0.35, timeout_after_charge=0.15,
+            {"adyen": replace(_DEFAULT, server_error=0.35, timeout_after_charge=0.15,
                                   timeout_before_charge=0.1, lookup_unavailable=0.3,
                                   latency_mean_s=1.5, latency_p99_s=8.0)},
         ),
         FaultProfile(
-            "incident", "healthy providers, then a southbank incident starting an hour before "
+            "incident", "healthy providers, then a adyen incident starting an hour before "
             "the end of the timeline: 10 minutes in which most calls charge and then time out, "
             "10 minutes degraded (most calls fail or time out, slowly), then it recovers", _CALM,
-            incident=Incident("southbank", (
+            incident=Incident("adyen", (
                 (timedelta(minutes=10), replace(_CALM, timeout_after_charge=0.9,
                                                 lookup_unavailable=0.3)),
                 (timedelta(minutes=10), replace(_CALM, server_error=0.6,

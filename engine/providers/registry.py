@@ -116,10 +116,12 @@ def new_webhook_credentials() -> dict[str, str]:
 def build_sandbox(credentials: Mapping[str, str], *, seed: int = 0,
                   profile: FaultProfile = PROFILES["calm"],
                   clock: Callable[[], float] | None = None,
-                  sleep: Callable[[float], None] | None = None) -> Sandbox:
+                  sleep: Callable[[float], None] | None = None,
+                  rng_key: Callable[[str], str] = str) -> Sandbox:
     """The sandbox serving every provider, signing notifications with `credentials`."""
     emulators = [PROVIDERS[n].emulator(credentials.get(n)) for n in provider_names()]
-    kwargs: dict[str, Any] = {"seed": seed, "profile": profile, "sleep": sleep}
+    kwargs: dict[str, Any] = {"seed": seed, "profile": profile, "sleep": sleep,
+                              "rng_key": rng_key}
     if clock is not None:
         kwargs["clock"] = clock
     return Sandbox(emulators, **kwargs)

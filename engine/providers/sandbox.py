@@ -206,7 +206,8 @@ class SandboxContext:
         return self._sandbox.faults_for(self.provider)
 
     def rng(self, *parts: object) -> random.Random:
-        return random.Random("|".join(map(str, (self._sandbox.seed, self.provider, *parts))))
+        seeded = [self._sandbox.rng_key(p) if isinstance(p, str) else p for p in parts]
+        return random.Random("|".join(map(str, (self._sandbox.seed, self.provider, *seeded))))
 
     def new_id(self, prefix: str, *parts: object) -> str:
         """An id that is the same for the same seed and parts (and differs between calls)."""
@@ -243,8 +244,10 @@ class Sandbox:
     def __init__(self, emulators: list[Emulator], *, seed: int = 0,
                  profile: FaultProfile = PROFILES["calm"],
                  clock: Callable[[], float] = time.time,
-                 sleep: Callable[[float], None] | None = time.sleep) -> None:
+                 sleep: Callable[[float], None] | None = time.sleep,
+                 rng_key: Callable[[str], str] = str) -> None:
         self.emulators = {e.provider: e for e in emulators}
+        self.rng_key = rng_key  # what of a request's key seeds its fate (a run tag is not)
         self.seed, self.profile, self.clock, self.sleep = seed, profile, clock, sleep
         self.books = Books()
         self.idempotency = IdempotencyStore()
@@ -271,7 +274,7 @@ class Sandbox:
             n = self._calls[(provider, operation, key)] = (
                 self._calls.get((provider, operation, key), 0) + 1)
         faults = self.faults_for(provider)
-        rng = random.Random(f"{self.seed}|{provider}|{operation}|{key}|{n}")
+        rng = random.Random(f"{self.seed}|{provider}|{operation}|{self.rng_key(key)}|{n}")
         r = rng.random()
         if not booking:
             return Fate.SERVER_ERROR if r < faults.lookup_unavailable else Fate.NORMAL

@@ -1,10 +1,15 @@
 """Each provider's settlement file format, rendered (by the simulator) and parsed (by the
 importer) into one normalized settlement line.
 
-northwind  CSV, comma; integer minor units, refunds negative; lower-case currency; epoch seconds
-southbank  CSV, semicolon; decimal strings in separate debit/credit columns; booking times in the
-           Europe/Amsterdam time zone
-eastpay    pipe-delimited with header and trailer records; signed decimal strings; DD/MM/YYYY
+INTERIM: these are paysignal's own simplified formats, filed under the provider each resembles,
+not the providers' real reports (Stripe's itemized balance-change and payout reconciliation
+CSVs, Adyen's settlement details report, PayPal's STL); those replace them with the finance
+issue.
+
+stripe  CSV, comma; integer minor units, refunds negative; lower-case currency; epoch seconds
+adyen   CSV, semicolon; decimal strings in separate debit/credit columns; booking times in the
+        Europe/Amsterdam time zone
+paypal  pipe-delimited with header and trailer records; signed decimal strings; DD/MM/YYYY
 """
 
 from __future__ import annotations
@@ -134,17 +139,17 @@ def _require(value: str, field: str) -> str:
     return value.strip()
 
 
-# --- northwind ------------------------------------------------------------------------------
+# --- stripe ------------------------------------------------------------------------------
 
-NORTHWIND_HEADER = ["id", "source", "type", "amount", "fee", "net", "currency", "created",
+STRIPE_HEADER = ["id", "source", "type", "amount", "fee", "net", "currency", "created",
                     "available_on", "metadata_payment_id"]
 _NW_TYPES = {"charge": "charge", "refund": "refund", "adjustment": "chargeback"}
 
 
-def render_northwind(lines: list[SettlementLine]) -> bytes:
+def render_stripe(lines: list[SettlementLine]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(NORTHWIND_HEADER)
+    writer.writerow(STRIPE_HEADER)
     for i, line in enumerate(lines):
         kind = {v: k for k, v in _NW_TYPES.items()}[line.kind]
         created = int(datetime(line.settled_on.year, line.settled_on.month, line.settled_on.day,
@@ -156,7 +161,7 @@ def render_northwind(lines: list[SettlementLine]) -> bytes:
     return out.getvalue().encode()
 
 
-def parse_northwind(data: bytes, filename: str) -> Parsed:
+def parse_stripe(data: bytes, filename: str) -> Parsed:
     def convert(row: dict[str, str]) -> SettlementLine:
         kind = _NW_TYPES.get(row["type"])
         if kind is None:
@@ -164,27 +169,27 @@ def parse_northwind(data: bytes, filename: str) -> Parsed:
         amount, fee, net = _int(row, "amount"), _int(row, "fee"), _int(row, "net")
         if amount - fee != net:
             raise ValidationError("net", f"{net} is not amount - fee ({amount} - {fee})")
-        return SettlementLine("northwind", _require(row["source"], "source"),
+        return SettlementLine("stripe", _require(row["source"], "source"),
                               row["metadata_payment_id"] or None, kind, amount, fee,
                               validate_currency(row["currency"].upper()),
                               _date(row["available_on"], "available_on", "%Y-%m-%d"))
 
-    return _parse_rows(_rows(_decode(data, filename), ",", NORTHWIND_HEADER, filename), convert)
+    return _parse_rows(_rows(_decode(data, filename), ",", STRIPE_HEADER, filename), convert)
 
 
-# --- southbank ------------------------------------------------------------------------------
+# --- adyen ------------------------------------------------------------------------------
 
-SOUTHBANK_HEADER = ["Merchant Account", "Psp Reference", "Merchant Reference", "Type",
+ADYEN_HEADER = ["Merchant Account", "Psp Reference", "Merchant Reference", "Type",
                     "Booking Date", "TimeZone", "Gross Currency", "Gross Debit (GC)",
                     "Gross Credit (GC)", "Commission (NC)"]
 _SB_TYPES = {"Settled": "charge", "Refunded": "refund", "Chargeback": "chargeback"}
 _SB_ZONE = ZoneInfo("Europe/Amsterdam")
 
 
-def render_southbank(lines: list[SettlementLine]) -> bytes:
+def render_adyen(lines: list[SettlementLine]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, delimiter=";", lineterminator="\n")
-    writer.writerow(SOUTHBANK_HEADER)
+    writer.writerow(ADYEN_HEADER)
     for line in lines:
         kind = {v: k for k, v in _SB_TYPES.items()}[line.kind]
         booked = datetime(line.settled_on.year, line.settled_on.month, line.settled_on.day, 9,
@@ -198,7 +203,7 @@ def render_southbank(lines: list[SettlementLine]) -> bytes:
     return out.getvalue().encode()
 
 
-def parse_southbank(data: bytes, filename: str) -> Parsed:
+def parse_adyen(data: bytes, filename: str) -> Parsed:
     def convert(row: dict[str, str]) -> SettlementLine:
         kind = _SB_TYPES.get(row["Type"])
         if kind is None:
@@ -218,22 +223,22 @@ def parse_southbank(data: bytes, filename: str) -> Parsed:
             raise ValidationError("Booking Date", f"{clock!r} is not a time (HH:MM:SS)")
         booked = datetime.combine(_date(row["Booking Date"][:10], "Booking Date", "%Y-%m-%d"),
                                   time.fromisoformat(clock), tzinfo=_SB_ZONE)
-        return SettlementLine("southbank", _require(row["Psp Reference"], "Psp Reference"),
+        return SettlementLine("adyen", _require(row["Psp Reference"], "Psp Reference"),
                               row["Merchant Reference"] or None, kind, amount, fee, currency,
                               booked.astimezone(UTC).date())
 
-    return _parse_rows(_rows(_decode(data, filename), ";", SOUTHBANK_HEADER, filename), convert)
+    return _parse_rows(_rows(_decode(data, filename), ";", ADYEN_HEADER, filename), convert)
 
 
-# --- eastpay --------------------------------------------------------------------------------
+# --- paypal --------------------------------------------------------------------------------
 
-EASTPAY_COLUMNS = ["REC", "TXN_REF", "ORDER_ID", "TXN_TYPE", "AMT", "CCY", "FEE", "SETTLE_DATE"]
+PAYPAL_COLUMNS = ["REC", "TXN_REF", "ORDER_ID", "TXN_TYPE", "AMT", "CCY", "FEE", "SETTLE_DATE"]
 _EP_TYPES = {"SALE": "charge", "REFUND": "refund", "CHARGEBACK": "chargeback"}
 
 
-def render_eastpay(lines: list[SettlementLine]) -> bytes:
+def render_paypal(lines: list[SettlementLine]) -> bytes:
     day = lines[0].settled_on if lines else date.today()
-    out = [f"H|EASTPAY|SETTLEMENT|{day.strftime('%Y%m%d')}"]
+    out = [f"H|PAYPAL|SETTLEMENT|{day.strftime('%Y%m%d')}"]
     for line in lines:
         kind = {v: k for k, v in _EP_TYPES.items()}[line.kind]
         amount = Money(abs(line.amount_minor), line.currency).to_decimal_string()
@@ -246,11 +251,11 @@ def render_eastpay(lines: list[SettlementLine]) -> bytes:
     return ("\n".join(out) + "\n").encode()
 
 
-def parse_eastpay(data: bytes, filename: str) -> Parsed:
+def parse_paypal(data: bytes, filename: str) -> Parsed:
     text = _decode(data, filename)
     records = [r for r in text.splitlines() if r.strip()]
-    if not records or not records[0].startswith("H|EASTPAY|SETTLEMENT|"):
-        raise FileRejectedError(filename, "missing the H|EASTPAY|SETTLEMENT header record")
+    if not records or not records[0].startswith("H|PAYPAL|SETTLEMENT|"):
+        raise FileRejectedError(filename, "missing the H|PAYPAL|SETTLEMENT header record")
     if not records[-1].startswith("T|"):
         raise FileRejectedError(filename, "missing the T| trailer record (truncated file?)")
     details = records[1:-1]
@@ -264,9 +269,9 @@ def parse_eastpay(data: bytes, filename: str) -> Parsed:
     rows = []
     for number, raw in enumerate(details, start=2):
         values = raw.split("|")
-        rows.append((number, dict(zip(EASTPAY_COLUMNS, values, strict=True))
-                     if len(values) == len(EASTPAY_COLUMNS)
-                     else {"": f"{len(values)}/{len(EASTPAY_COLUMNS)}"}, raw))
+        rows.append((number, dict(zip(PAYPAL_COLUMNS, values, strict=True))
+                     if len(values) == len(PAYPAL_COLUMNS)
+                     else {"": f"{len(values)}/{len(PAYPAL_COLUMNS)}"}, raw))
 
     def convert(row: dict[str, str]) -> SettlementLine:
         kind = _EP_TYPES.get(row["TXN_TYPE"])
@@ -280,7 +285,7 @@ def parse_eastpay(data: bytes, filename: str) -> Parsed:
         fee = 0 if row["FEE"] in ("", "0") else Money.from_decimal_string(
             row["FEE"], currency, "FEE").amount_minor
         settled = _date(row["SETTLE_DATE"], "SETTLE_DATE", "%d/%m/%Y")
-        return SettlementLine("eastpay", _require(row["TXN_REF"], "TXN_REF"),
+        return SettlementLine("paypal", _require(row["TXN_REF"], "TXN_REF"),
                               row["ORDER_ID"] or None, kind, amount, fee, currency, settled)
 
     return _parse_rows(rows, convert)
@@ -310,9 +315,9 @@ def _described(names: list[str], meanings: dict[str, str]) -> tuple[tuple[str, s
 
 SPECS: dict[str, FormatSpec] = {spec.provider: spec for spec in (
     FormatSpec(
-        "northwind", "csv", "CSV, comma-separated, UTF-8, one header row with exactly these "
+        "stripe", "csv", "CSV, comma-separated, UTF-8, one header row with exactly these "
         "columns in this order; integer minor units; refunds and chargebacks negative.",
-        _described(NORTHWIND_HEADER, {
+        _described(STRIPE_HEADER, {
             "id": "the provider's balance transaction id (not used)",
             "source": "provider reference of the charge or refund (required)",
             "type": "line type, see below", "amount": "gross, signed integer minor units",
@@ -320,13 +325,13 @@ SPECS: dict[str, FormatSpec] = {spec.provider: spec for spec in (
             "currency": "ISO 4217 code, lower case", "created": "epoch seconds (not used)",
             "available_on": "settlement day, YYYY-MM-DD",
             "metadata_payment_id": "our payment id, for lines whose reference we do not know"}),
-        _NW_TYPES, "type", render_northwind, parse_northwind),
+        _NW_TYPES, "type", render_stripe, parse_stripe),
     FormatSpec(
-        "southbank", "csv", "CSV, semicolon-separated, UTF-8, one header row with exactly these "
+        "adyen", "csv", "CSV, semicolon-separated, UTF-8, one header row with exactly these "
         "columns in this order; unsigned decimal amounts in the currency's major unit, in a "
         "debit or a credit column (exactly one set); booking times in Europe/Amsterdam, whose "
         "UTC date is the settlement day.",
-        _described(SOUTHBANK_HEADER, {
+        _described(ADYEN_HEADER, {
             "Merchant Account": "the merchant account at the provider (not used)",
             "Psp Reference": "provider reference (required)",
             "Merchant Reference": "our payment id, for lines whose reference we do not know",
@@ -336,20 +341,20 @@ SPECS: dict[str, FormatSpec] = {spec.provider: spec for spec in (
             "Gross Currency": "ISO 4217 code", "Gross Debit (GC)": "money out (refunds)",
             "Gross Credit (GC)": "money in (charges)",
             "Commission (NC)": "fee, decimal; 0 or empty for none"}),
-        _SB_TYPES, "Type", render_southbank, parse_southbank),
+        _SB_TYPES, "Type", render_adyen, parse_adyen),
     FormatSpec(
-        "eastpay", "txt", "Pipe-delimited, UTF-8: a header record `H|EASTPAY|SETTLEMENT|"
+        "paypal", "txt", "Pipe-delimited, UTF-8: a header record `H|PAYPAL|SETTLEMENT|"
         "YYYYMMDD`, then one `D|…` detail record per line with exactly these fields in this "
         "order, then a trailer `T|<number of detail records>`; a file whose trailer count "
         "differs is refused whole (truncated or padded). Signed decimal amounts in the "
         "currency's major unit.",
-        _described(EASTPAY_COLUMNS, {
+        _described(PAYPAL_COLUMNS, {
             "REC": "record type, always D", "TXN_REF": "provider reference (required)",
             "ORDER_ID": "our payment id, for lines whose reference we do not know",
             "TXN_TYPE": "line type, see below", "AMT": "signed decimal amount",
             "CCY": "ISO 4217 code", "FEE": "fee, decimal; 0 or empty for none",
             "SETTLE_DATE": "settlement day, DD/MM/YYYY"}),
-        _EP_TYPES, "TXN_TYPE", render_eastpay, parse_eastpay),
+        _EP_TYPES, "TXN_TYPE", render_paypal, parse_paypal),
 )}
 
 FORMATS: dict[str, tuple[Callable[[list[SettlementLine]], bytes],
@@ -359,8 +364,11 @@ FORMATS: dict[str, tuple[Callable[[list[SettlementLine]], bytes],
 
 def format_reference_markdown() -> str:
     """The settlement-format reference of the docs, from the definitions above."""
-    out = ["Files are named `<provider>_<YYYY-MM-DD>.<ext>` (for example "
-           f"`{SPECS['northwind'].file_name(date(2026, 11, 20))}`); the date is the settlement "
+    out = ["**Interim formats:** paysignal's own simplified files, one per provider, not yet "
+           "the providers' real reports (Stripe's itemized reports, Adyen's settlement details "
+           "report, PayPal's STL), which replace them with the finance issue.", "",
+           "Files are named `<provider>_<YYYY-MM-DD>.<ext>` (for example "
+           f"`{SPECS['stripe'].file_name(date(2026, 11, 20))}`); the date is the settlement "
            "day the file covers. Every amount becomes integer minor units by the currency's "
            "ISO 4217 exponent; a value with more decimals than its currency allows is a row "
            "error, never rounded. A bad row is reported with its line number and reason and "

@@ -154,23 +154,6 @@ provider_attempts = Table(
     Index("ix_provider_attempts_at", "at"),
 )
 
-# The simulated providers' own books: what they actually did, independent of the engine.
-sim_provider_operations = Table(
-    "sim_provider_operations", metadata,
-    Column("id", BigId, primary_key=True, autoincrement=True),
-    Column("provider", String(32), nullable=False),
-    Column("request_id", String(128), nullable=False),
-    Column("payment_ref", String(64), nullable=False),
-    Column("operation", String(16), nullable=False),
-    Column("amount_minor", BigInteger, nullable=False),
-    Column("currency", String(3), nullable=False),
-    Column("provider_reference", String(128), nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("at", TS, nullable=False),
-    Index("ix_sim_provider_ops_request", "provider", "request_id"),
-    Index("ix_sim_provider_ops_payment", "provider", "payment_ref"),
-)
-
 merchants = Table(
     "merchants", metadata,
     Column("id", String(64), primary_key=True),

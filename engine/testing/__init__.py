@@ -1,7 +1,7 @@
 """What a user of paysignal imports in their own tests (in the style of structlog.testing): a
-virtual clock, a recording observer, a service wired to the simulated providers without faults,
-and a valid payment request. Test rigs (PostgreSQL, browsers) live in the repository's
-tests/support, not here."""
+virtual clock, a recording observer, a service wired to the provider sandbox in process (the
+real connectors on an in-memory transport, no faults), and a valid payment request. Test rigs
+(PostgreSQL, browsers, the sandbox over loopback) live in the repository's tests/support."""
 
 from __future__ import annotations
 
@@ -17,7 +17,13 @@ from engine.observability.observer import EngineObserver
 from engine.payments.service import EngineSettings, PaymentService
 from engine.payments.toggles import ToggleReader
 from engine.providers.faults import FaultProfile, Faults
-from engine.providers.simulated import ProviderBook, SqlBook, build_simulated_providers
+from engine.providers.registry import (
+    build_sandbox,
+    in_process_connectors,
+    new_webhook_credentials,
+    payment_method,
+)
+from engine.providers.sandbox import Sandbox
 
 __all__ = [
     "ManualClock",
@@ -26,6 +32,7 @@ __all__ = [
     "VirtualClock",
     "counter_ids",
     "make_service",
+    "payment_method",
     "payment_request",
 ]
 
@@ -48,8 +55,8 @@ class RecordingObserver(EngineObserver):
         self.transitions.append((from_state, to_state))
 
 
-NO_FAULTS = FaultProfile("none", "no faults at all: outcomes come from the test tokens only",
-                         Faults())
+NO_FAULTS = FaultProfile("none", "no faults at all: outcomes come from the test payment methods "
+                         "only", Faults(latency_mean_s=0.001, latency_p99_s=0.001))
 
 
 def counter_ids() -> Callable[[str], str]:
@@ -62,27 +69,34 @@ def counter_ids() -> Callable[[str], str]:
     return new_id
 
 
-def make_service(engine: Engine, *, book: ProviderBook | None = None,
-                 faults: FaultProfile = NO_FAULTS, clock: ManualClock | None = None,
-                 lock_timeout_s: float = 30.0, observer: EngineObserver | None = None,
-                 seed: int = 0, toggles: ToggleReader | None = None,
-                 retry_policy: RetryPolicy | None = None,
-                 ) -> tuple[PaymentService, ProviderBook, ManualClock]:
-    """A service on the simulated providers with a virtual clock, sequential ids and retries
-    that never sleep. Returns (service, the providers' book, the clock)."""
-    book = book or SqlBook(engine)
+def make_service(engine: Engine, *, faults: FaultProfile = NO_FAULTS,
+                 clock: ManualClock | None = None, lock_timeout_s: float = 30.0,
+                 observer: EngineObserver | None = None, seed: int = 0,
+                 toggles: ToggleReader | None = None, retry_policy: RetryPolicy | None = None,
+                 credentials: dict[str, str] | None = None,
+                 ) -> tuple[PaymentService, Sandbox, ManualClock]:
+    """A service on the real connectors mounted on an in-process sandbox, with a virtual clock,
+    sequential ids and retries that never sleep. Returns (service, the sandbox, the clock): the
+    sandbox's books say what the providers really did; its due webhooks are signed with
+    `credentials` (default: fresh ones, also given to the connectors)."""
     clock = clock or ManualClock()
-    gateways = build_simulated_providers(book, seed=seed, faults=faults)
+    credentials = credentials or new_webhook_credentials()
+    sandbox = build_sandbox(credentials, seed=seed, profile=faults,
+                            clock=lambda: clock.now().timestamp(), sleep=clock.advance)
     service = PaymentService(
-        engine, gateways, clock=clock.now,
+        engine, in_process_connectors(sandbox, credentials), clock=clock.now,
         retry_policy=retry_policy or RetryPolicy(sleep=lambda s: None, clock=clock.monotonic),
         observer=observer, settings=EngineSettings(lock_timeout_s=lock_timeout_s),
         new_id=counter_ids(), toggles=toggles)
-    return service, book, clock
+    return service, sandbox, clock
 
 
 def payment_request(**overrides: object) -> dict[str, object]:
+    """A valid create-payment body for Stripe in the sandbox (`provider=` another one, and its
+    `payment_method(provider)`, for the others)."""
+    provider = str(overrides.get("provider", "stripe"))
     request: dict[str, object] = {"amount": 2500, "currency": "USD", "reference": "order-1",
-                                  "payment_method": "tok_approve", "provider": "northwind"}
+                                  "payment_method": payment_method(provider),
+                                  "provider": provider}
     request.update(overrides)
     return request

@@ -168,7 +168,7 @@ def deliveries(database_url: DatabaseUrl = None, limit: int = 50,
 
 @silence_app.command("add")
 def silence_add(matcher: Annotated[list[str], typer.Option(
-                    "--matcher", help='A label matcher, e.g. provider="southbank"; repeat.')],
+                    "--matcher", help='A label matcher, e.g. provider="adyen"; repeat.')],
                 author: Annotated[str, typer.Option(help="Who silences (kept).")],
                 comment: Annotated[str, typer.Option(help="Why (kept).")],
                 duration: Annotated[str, typer.Option(

@@ -97,7 +97,7 @@ def demo(
     api_metrics_port: Annotated[int, typer.Option(min=1, max=65535)] = 9100,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Run a simulated day for three providers, with a scripted southbank incident (timeouts
+    """Run a simulated day for three providers, with a scripted adyen incident (timeouts
     after charging, failures, recovery), settlement files with injected discrepancies,
     reconciliation, SLO evaluation and alert routing to a local file; then serve the API, the
     worker and the dashboard together."""
@@ -170,7 +170,7 @@ paysignal demo is running (Ctrl-C stops it)
 
 What to look at:
   - Overview: no customer charged twice at any provider despite the retries and the
-    timeouts after charging; the southbank incident in the SLO burn rates and alerts.
+    timeouts after charging; the adyen incident in the SLO burn rates and alerts.
   - Reconciliation: the injected discrepancies as breaks (a duplicate charge among them):
     assign one, resolve it, sign off a day.
   - Payments: paste a payment id from the break queue: audit trail, ledger, events.

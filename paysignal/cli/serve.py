@@ -19,13 +19,15 @@ serve_app = typer.Typer(no_args_is_help=True, help="Run the long-lived processes
 def _require_secrets(database_url: str | None) -> None:
     """The API and the worker verify provider notifications: no secret, no start; nor with a
     database password left at its example value."""
-    from engine.providers import provider_names
-    from engine.secrets import GENERATE_HINT, startup_problems
+    from engine.secrets import GENERATE_HINT, disabled_providers, startup_problems
     from engine.storage import db
 
-    problems = startup_problems(provider_names(), guarded(lambda: db.database_url(database_url)))
+    problems = startup_problems(None, guarded(lambda: db.database_url(database_url)))
     if problems:
         fail("refusing to start:\n  " + "\n  ".join(problems) + f"\n{GENERATE_HINT}")
+    disabled = disabled_providers()
+    if disabled:
+        console.print(f"[yellow]providers disabled (no credentials): {', '.join(disabled)}[/]")
 
 
 @serve_app.command("api")

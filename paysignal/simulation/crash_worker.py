@@ -1,8 +1,10 @@
 """One piece of payment work in its own process, for crash tests and sim-test: it can pause at
 a recovery point so the caller kills it with SIGKILL; a second process then finishes the work.
+The providers are the real connectors, configured from the environment (the caller points them
+at a sandbox that outlives this process, so its books count what was really charged).
 
 python -m paysignal.simulation.crash_worker --database-url URL --key K [--pause-at POINT]
-    [--payment-method TOKEN] [--capture automatic|manual] [--notifications FILE]
+    [--provider P] [--behaviour B] [--capture automatic|manual]
 python -m paysignal.simulation.crash_worker --database-url URL --recover
 python -m paysignal.simulation.crash_worker --database-url URL --resolve [--pause-at POINT]
 python -m paysignal.simulation.crash_worker --database-url URL --webhook FILE [--pause-at POINT]
@@ -20,9 +22,9 @@ from engine.domain.recovery import RecoveryPoint
 from engine.observability.observer import EngineObserver
 from engine.payments.service import EngineSettings, PaymentService
 from engine.payments.webhooks import ingest
-from engine.providers.simulated import SqlBook, build_simulated_providers
+from engine.providers.registry import BEHAVIOURS, connectors_from_environment
 from engine.storage import db
-from engine.testing import NO_FAULTS, payment_request
+from engine.testing import payment_method, payment_request
 
 
 class PauseAt(EngineObserver):
@@ -43,11 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--key", default="order-42")
     parser.add_argument("--pause-at", choices=[p.value for p in RecoveryPoint])
     parser.add_argument("--lock-timeout", type=float, default=1.0)
-    parser.add_argument("--provider", default="eastpay")
-    parser.add_argument("--payment-method", default="tok_approve")
+    parser.add_argument("--provider", default="paypal")
+    parser.add_argument("--behaviour", choices=BEHAVIOURS, default="approve",
+                        help="the sandbox payment method to pay with")
     parser.add_argument("--capture", choices=["automatic", "manual"], default="automatic")
-    parser.add_argument("--notifications", type=Path,
-                        help="write the provider's signed notifications here (JSON lines)")
     work = parser.add_mutually_exclusive_group()
     work.add_argument("--recover", action="store_true",
                       help="run the worker's abandoned-request sweep")
@@ -57,8 +58,8 @@ def main(argv: list[str] | None = None) -> int:
                       help="ingest the signed notifications in FILE (JSON lines)")
     args = parser.parse_args(argv)
     engine = db.make_engine(args.database_url)
-    gateways = build_simulated_providers(SqlBook(engine), faults=NO_FAULTS)
-    service = PaymentService(engine, gateways, observer=PauseAt(args.pause_at),
+    service = PaymentService(engine, connectors_from_environment(),
+                             observer=PauseAt(args.pause_at),
                              settings=EngineSettings(lock_timeout_s=args.lock_timeout))
     if args.recover:
         print(json.dumps({"recovered": service.recover_abandoned()}), flush=True)
@@ -75,14 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"results": results}), flush=True)
         return 0
     response = service.create_payment("merchant-crash", args.key, payment_request(
-        provider=args.provider, payment_method=args.payment_method, capture=args.capture))
-    if args.notifications:
-        lines = []
-        for note in gateways[args.provider].drain_notifications():
-            headers, body = gateways[args.provider].signed(note, int(time.time()))
-            lines.append(json.dumps({"provider": args.provider, "headers": headers,
-                                     "body": body.decode()}))
-        args.notifications.write_text("".join(f"{line}\n" for line in lines))
+        provider=args.provider, payment_method=payment_method(args.provider, args.behaviour),
+        capture=args.capture))
     print(json.dumps({"status": response.status_code, "replayed": response.replayed,
                       "body": response.body}), flush=True)
     return 0

@@ -30,6 +30,7 @@ from engine.observability.observer import EngineObserver
 from engine.outbox.relay import DatabaseEventLogSink, OutboxRelay, pending_count
 from engine.payments.resolution import RESOLVE_UNKNOWN_EVERY
 from engine.payments.service import EngineSettings, PaymentService
+from engine.payments.webhooks import WebhookRejectedError, ingest
 from engine.providers.base import (
     Acknowledgement,
     Gateway,
@@ -38,11 +39,13 @@ from engine.providers.base import (
     ProviderRequest,
 )
 from engine.providers.faults import profile as load_profile
-from engine.providers.simulated import (
-    InMemoryBook,
-    build_simulated_providers,
-    duplicate_charges,
+from engine.providers.registry import (
+    build_sandbox,
+    in_process_connectors,
+    new_webhook_credentials,
+    payment_method,
 )
+from engine.providers.sandbox import Sandbox
 from engine.read_models.ledger import total_imbalance_minor
 from engine.storage.tables import payments as payments_table
 
@@ -108,6 +111,24 @@ class _ConcurrentRetryGateway:
         return self.inner.acknowledgement()
 
 
+def deliver_webhooks(service: PaymentService, sandbox: Sandbox,
+                     results: Counter[str] | None = None,
+                     every_pending: bool = False) -> Counter[str]:
+    """Deliver the sandbox's due notifications (`every_pending`: all of them, however late)
+    to the engine, as the providers would post them (signed at the moment of sending); counts
+    each one's result."""
+    results = Counter() if results is None else results
+    now = sandbox.clock()
+    for webhook in sandbox.due_webhooks(float("inf") if every_pending else now):
+        try:
+            for result in ingest(service, webhook.provider, webhook.headers(now), webhook.body,
+                                 now=now).split(","):
+                results[result] += 1
+        except WebhookRejectedError as exc:
+            results[exc.result] += 1
+    return results
+
+
 @dataclass
 class SimulationResult:
     figures: dict[str, Any]
@@ -131,13 +152,13 @@ def run_simulation(engine: Engine, *, payments: int = 1000, seed: int = 42,
     # seeded decisions ignore it, so the same seed replays the same traffic. A caller that
     # replays whole runs on fresh databases (sim-test) passes its own, so ids replay too.
     run_tag = run_tag or uuid.uuid4().hex[:8]
-    book = InMemoryBook()
-    providers = build_simulated_providers(book, seed=seed, faults=fault_profile,
-                                          sleep=clock.advance,
-                                          rng_key=lambda rid: rid.replace(run_tag, "run"))
-    for p in providers.values():
-        p.until_end = lambda: end - clock.now()
-    gateways = {n: _ConcurrentRetryGateway(p) for n, p in providers.items()}
+    credentials = new_webhook_credentials()
+    sandbox = build_sandbox(credentials, seed=seed, profile=fault_profile,
+                            clock=lambda: clock.now().timestamp(), sleep=clock.advance,
+                            rng_key=lambda key: key.replace(run_tag, "run"))
+    sandbox.until_end = lambda: end - clock.now()
+    gateways = {n: _ConcurrentRetryGateway(p)
+                for n, p in in_process_connectors(sandbox, credentials).items()}
     counter = SimulationCounter()
     id_counter = Counter[str]()
 
@@ -154,6 +175,7 @@ def run_simulation(engine: Engine, *, payments: int = 1000, seed: int = 42,
                              new_id=new_id)
     client = _Clients(service, gateways, rng, counter, profile, run_tag)
     step = duration / payments
+    deliveries: Counter[str] = Counter()
 
     def resolve_this_runs_unknowns() -> None:
         # Only this run's payments: its simulated providers know nothing of earlier runs.
@@ -175,11 +197,13 @@ def run_simulation(engine: Engine, *, payments: int = 1000, seed: int = 42,
                 resolve_this_runs_unknowns()
             next_resolution = clock.now() + RESOLVE_UNKNOWN_EVERY
         client.one_payment(i)
+        deliver_webhooks(service, sandbox, deliveries)
         if progress:
             progress(i + 1)
     # The worker's jobs, run to completion: resolve unknown outcomes, recover, publish events.
     for _ in range(3):
         clock.advance(RESOLVE_UNKNOWN_EVERY.total_seconds())
+        deliver_webhooks(service, sandbox, deliveries)
         resolve_this_runs_unknowns()
     OutboxRelay(engine, DatabaseEventLogSink()).drain()
 
@@ -192,8 +216,9 @@ def run_simulation(engine: Engine, *, payments: int = 1000, seed: int = 42,
         "payments": payments,
         "profile": profile,
         "seed": seed,
-        "provider_charges": len(book.charges()),
-        "duplicate_charges": duplicate_charges(book),
+        "provider_charges": len(sandbox.books.charges()),
+        "duplicate_charges": sandbox.books.duplicate_charges(),
+        "webhooks": dict(sorted(deliveries.items())),
         "idempotent_replays": counter.idempotency_outcomes["replayed"],
         "conflicts_rejected": counter.idempotency_outcomes["conflict"],
         "in_progress_rejected": counter.idempotency_outcomes["in_flight"],
@@ -238,13 +263,14 @@ class _Clients:
             self.errors[type(exc).__name__] += 1
             return None
 
-    def _token(self) -> str:
+    def _payment_method(self, provider: str) -> str:
         r = self.rng.random()
         if r < self.silent_rate:
-            return "tok_unknown_forever"
+            return payment_method(provider, "unknown_forever")
         if r < 0.03:
-            return self.rng.choice(("tok_decline_insufficient_funds", "tok_decline_do_not_honor"))
-        return "tok_approve"
+            return payment_method(provider, self.rng.choice(("decline_insufficient_funds",
+                                                             "decline_do_not_honor")))
+        return payment_method(provider)
 
     def one_payment(self, i: int) -> None:
         rng = self.rng
@@ -253,12 +279,13 @@ class _Clients:
         amount = int(low * (high / low) ** rng.random())
         key = f"{self.run_tag}-create-{i}"
         reference = f"order-{i}"
+        provider = self.service.router.route(currency, reference)
         request = {"amount": amount, "currency": currency, "reference": reference,
-                   "payment_method": self._token(),
+                   "payment_method": self._payment_method(provider),
                    "capture": "manual" if rng.random() < 0.3 else "automatic"}
         create = lambda: self.service.create_payment(merchant, key, request)  # noqa: E731
         if rng.random() < 0.05:  # the client's timeout fires while the provider is working
-            gateway = self.gateways[self.service.router.route(currency, reference)]
+            gateway = self.gateways[provider]
             gateway.during_next_call = lambda: self._call(create)
         response = self._call(create)
         if response is None:

@@ -46,16 +46,23 @@ from engine.domain.states import IN_FLIGHT_STATES, PaymentState
 from engine.exceptions import PaysignalError
 from engine.outbox.relay import DatabaseEventLogSink, IdempotentConsumer, OutboxEvent, OutboxRelay
 from engine.payments.service import EngineSettings, PaymentService
-from engine.payments.webhooks import WebhookRejectedError, ingest
 from engine.providers.faults import profile as load_profile
-from engine.providers.simulated import SqlBook, build_simulated_providers, duplicate_charges
+from engine.providers.registry import (
+    build_sandbox,
+    connectors_from_environment,
+    in_process_connectors,
+    new_webhook_credentials,
+    payment_method,
+    provider_names,
+    sandbox_environment,
+)
+from engine.providers.sandbox import SandboxServer
 from engine.read_models.ledger import total_imbalance_minor
 from engine.settlement.run import reconcile_directory
 from engine.storage import db
 from engine.storage.tables import event_log, outbox, payments, recon_breaks
 from engine.testing import payment_request
-from paysignal.simulation.day import run_simulation
-from paysignal.simulation.secrets import ensure_webhook_secrets
+from paysignal.simulation.day import deliver_webhooks, run_simulation
 from paysignal.simulation.settlement_files import write_settlement_files
 
 INVARIANTS = ("no_duplicate_charge", "ledger_balanced", "payments_at_rest",
@@ -124,12 +131,13 @@ def dropped_connections(engine: Engine, rng: random.Random, rate: float) -> Iter
         event.remove(engine, "before_cursor_execute", maybe_drop)
 
 
-def _crash_and_retry(url: str, key: str, point: str, provider: str) -> str | None:
+def _crash_and_retry(url: str, key: str, point: str, provider: str,
+                     env: dict[str, str]) -> str | None:
     """A payment in a subprocess killed with SIGKILL at `point`, then finished by a retry."""
     base = [sys.executable, "-m", "paysignal.simulation.crash_worker", "--database-url", url,
             "--key", key, "--lock-timeout", str(LOCK_TIMEOUT_S), "--provider", provider]
     proc = subprocess.Popen([*base, "--pause-at", point], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, env=env)
     assert proc.stdout is not None
     for line in proc.stdout:
         if line.strip() == "PAUSED":
@@ -139,7 +147,7 @@ def _crash_and_retry(url: str, key: str, point: str, provider: str) -> str | Non
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(30)
     time.sleep(LOCK_TIMEOUT_S + 0.1)  # the dead process's lock expires
-    done = subprocess.run(base, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(base, capture_output=True, text=True, timeout=120, env=env)
     return None if done.returncode == 0 else f"the retry failed: {done.stderr[-500:]}"
 
 
@@ -162,21 +170,31 @@ def run_seed(seed: int, profile: str, template: Path, workload: Workload | None 
                                  duration=timedelta(hours=2), run_tag=f"{seed:08x}"[-8:])
             result.figures["simulated_duplicates"] = sim.figures["duplicate_charges"]
 
-            # 2. crashes at seeded recovery points, in real processes
+            # 2. crashes at seeded recovery points, in real processes, against the sandbox
+            # over loopback (it outlives the killed process, so its books tell the truth)
             crash_errors = []
-            for i in range(w.crashes):
-                point = rng.choice(CRASH_POINTS)
-                provider = rng.choice(("northwind", "southbank", "eastpay"))
-                error = _crash_and_retry(url, f"crash-{seed}-{i}", point, provider)
-                if error:
-                    crash_errors.append(f"{point}: {error}")
+            credentials = new_webhook_credentials()
+            with SandboxServer(build_sandbox(credentials, seed=seed)) as server:
+                env = {**os.environ, **sandbox_environment(server.url, credentials)}
+                for i in range(w.crashes):
+                    point = rng.choice(CRASH_POINTS)
+                    provider = rng.choice(provider_names())
+                    error = _crash_and_retry(url, f"crash-{seed}-{i}", point, provider, env)
+                    if error:
+                        crash_errors.append(f"{point}: {error}")
+                # the providers' notifications about them arrive (Adyen confirms by webhook)
+                deliver_webhooks(PaymentService(
+                    engine, connectors_from_environment(env=env),
+                    settings=EngineSettings(lock_timeout_s=LOCK_TIMEOUT_S, actor="sim-test")),
+                    server.sandbox, every_pending=True)
+                result.figures["crash_duplicates"] = server.sandbox.books.duplicate_charges()
             result.check("payments_at_rest", not crash_errors, "; ".join(crash_errors))
 
             # 3. dropped connections, client retries with the same key, signed notifications
             clock = VirtualClock(datetime.now(UTC))
-            providers = build_simulated_providers(SqlBook(engine), seed=seed,
-                                                  faults=load_profile(profile),
-                                                  sleep=clock.advance)
+            sandbox = build_sandbox(credentials, seed=seed, profile=load_profile(profile),
+                                    clock=lambda: clock.now().timestamp(), sleep=clock.advance)
+            providers = in_process_connectors(sandbox, credentials)
             service = PaymentService(
                 engine, providers, clock=clock.now,
                 retry_policy=RetryPolicy(stop=stop_after_attempt(3),
@@ -187,10 +205,11 @@ def run_seed(seed: int, profile: str, template: Path, workload: Workload | None 
                 new_id=_sequential_ids(f"s{seed}"))
             with dropped_connections(engine, random.Random(f"drops|{seed}"), w.drop_rate) as drops:
                 for i in range(w.flaky_payments):
+                    provider = rng.choice(tuple(providers))
                     request = payment_request(amount=rng.randrange(100, 50_000),
                                               currency=rng.choice(("USD", "EUR", "GBP")),
-                                              reference=f"flaky-{seed}-{i}",
-                                              provider=rng.choice(tuple(providers)))
+                                              reference=f"flaky-{seed}-{i}", provider=provider,
+                                              payment_method=payment_method(provider))
                     for _ in range(6):  # the client retries the same key
                         try:
                             service.create_payment("merchant-sim", f"flaky-{seed}-{i}", request)
@@ -200,17 +219,11 @@ def run_seed(seed: int, profile: str, template: Path, workload: Workload | None 
             result.figures["dropped_statements"] = drops["statements"]
             clock.advance(LOCK_TIMEOUT_S + 1)
             service.recover_abandoned()
-            delivered: Counter[str] = Counter()
-            for gateway in providers.values():
-                for note in gateway.drain_notifications():
-                    stamp = int(clock.now().timestamp())
-                    headers, body = gateway.signed(note, stamp)
-                    try:
-                        delivered[ingest(service, note.provider, headers, body, now=stamp)] += 1
-                    except WebhookRejectedError as exc:
-                        delivered[exc.result] += 1
+            clock.advance(120)  # every notification is due
+            delivered = deliver_webhooks(service, sandbox)
             result.figures["notifications"] = dict(sorted(delivered.items()))
             service.resolve_unknown_outcomes()
+            result.figures["flaky_duplicates"] = sandbox.books.duplicate_charges()
 
             # 4. the relay dies between publish and mark on a seeded batch; consumers dedupe
             crash_batch = rng.randrange(1, 4)
@@ -271,7 +284,8 @@ def _sequential_ids(tag: str) -> Callable[[str], str]:
 def _check(result: SeedResult, engine: Engine, broker: Engine,
            applied: Counter[tuple[str, str]], truth: list[dict[str, str]],
            now: datetime) -> None:
-    dupes = result.figures["simulated_duplicates"] + duplicate_charges(SqlBook(engine))
+    dupes = sum(result.figures[k] for k in ("simulated_duplicates", "crash_duplicates",
+                                            "flaky_duplicates"))
     result.check("no_duplicate_charge", dupes == 0, f"{dupes} payments charged twice")
     imbalance = total_imbalance_minor(engine)
     result.check("ledger_balanced", imbalance == 0, f"journal off by {imbalance} minor units")
@@ -310,7 +324,6 @@ def _check(result: SeedResult, engine: Engine, broker: Engine,
 def run_seeds(seeds: list[int], profile: str, workload: Workload | None = None,
               on_seed: Callable[[SeedResult], None] | None = None,
               stop_at_first: bool = False) -> list[SeedResult]:
-    ensure_webhook_secrets()
     with tempfile.TemporaryDirectory(prefix="paysignal-sim-") as tmp:
         template = Path(tmp) / "template.db"
         engine = db.make_engine(f"sqlite:///{template}")

@@ -6,9 +6,10 @@ import json
 import sys
 import time
 
+from engine.providers.simulated import SqlBook, build_simulated_providers
+
 from engine.exceptions import IdempotencyKeyInProgressError
 from engine.payments.service import PaymentService
-from engine.providers.simulated import SqlBook, build_simulated_providers
 from engine.storage import db
 from engine.testing import NO_FAULTS, payment_request
 
@@ -19,7 +20,7 @@ def main() -> int:
     service = PaymentService(engine, build_simulated_providers(SqlBook(engine), faults=NO_FAULTS))
     time.sleep(max(0.0, start_at - time.time()))
     try:
-        response = service.create_payment("m1", key, payment_request(provider="eastpay"))
+        response = service.create_payment("m1", key, payment_request(provider="paypal"))
         outcome = "replayed" if response.replayed else "new"
     except IdempotencyKeyInProgressError:
         outcome = "in_progress"

@@ -15,7 +15,7 @@ NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 def _payment(pid: str, state: str, updated: datetime) -> dict[str, object]:
     return {"id": pid, "merchant_id": "m", "amount_minor": 1000, "currency": "EUR",
-            "provider": "southbank", "reference": pid, "capture_mode": "automatic",
+            "provider": "adyen", "reference": pid, "capture_mode": "automatic",
             "state": state, "created_at": updated, "updated_at": updated}
 
 
@@ -26,7 +26,7 @@ def test_each_detector_fires_with_its_numbers(db_engine: Engine) -> None:
                                         _payment("pay_b", "unknown", NOW - timedelta(minutes=20)),
                                         _payment("pay_c", "unknown", NOW - timedelta(minutes=2))])
         conn.execute(insert(recon_breaks).values(
-            id="brk_1", provider="northwind", settled_on=NOW.date(), kind="duplicate_charge",
+            id="brk_1", provider="stripe", settled_on=NOW.date(), kind="duplicate_charge",
             provider_reference="ch_1", payment_id="pay_x", currency="EUR", expected_minor=2500,
             actual_minor=2500, status="open", opened_at=NOW - timedelta(hours=1),
             updated_at=NOW))
@@ -34,11 +34,11 @@ def test_each_detector_fires_with_its_numbers(db_engine: Engine) -> None:
                                            name="payment.captured", payload="{}",
                                            occurred_at=NOW - timedelta(minutes=9)))
         conn.execute(insert(slo_evaluations).values(
-            slo="authorization-technical-success-southbank", at=NOW - timedelta(minutes=1),
+            slo="authorization-technical-success-adyen", at=NOW - timedelta(minutes=1),
             evaluated_at=NOW, backend="database", result=json.dumps({
-                "name": "authorization-technical-success-southbank",
-                "display_name": "Authorization technical success (southbank)",
-                "owner": "payments", "provider": "southbank", "objective": 0.995,
+                "name": "authorization-technical-success-adyen",
+                "display_name": "Authorization technical success (adyen)",
+                "owner": "payments", "provider": "adyen", "objective": 0.995,
                 "window": {"duration": "30d"}, "budget": {"consumed": 0.021},
                 "policy": [], "conditions": [
                     {"tier": "1h", "severity": "page", "factor": 14.4,
@@ -51,16 +51,16 @@ def test_each_detector_fires_with_its_numbers(db_engine: Engine) -> None:
     assert set(alerts) == {"UnknownOutcomesStale", "DuplicateChargeFound", "OutboxBacklog",
                            "SLOBurnRatePage"}
     stale = alerts["UnknownOutcomesStale"]
-    assert stale.labels["provider"] == "southbank" and stale.summary.startswith("2 southbank")
+    assert stale.labels["provider"] == "adyen" and stale.summary.startswith("2 adyen")
     assert "oldest for 40 min" in stale.summary
     dup = alerts["DuplicateChargeFound"]
     assert "(EUR 25.00 taken twice)" in dup.summary and dup.labels["team"] == "payments+finance"
     page = alerts["SLOBurnRatePage"]
-    assert page.summary == ("Authorization technical success (southbank) 92.5% over 1h "
+    assert page.summary == ("Authorization technical success (adyen) 92.5% over 1h "
                             "(objective 99.50%), burning the 30d budget at 14.9x; 2.1% of it gone")
-    assert page.labels["burn_tier"] == "1h" and page.labels["slo"].endswith("southbank")
+    assert page.labels["burn_tier"] == "1h" and page.labels["slo"].endswith("adyen")
     assert page.runbook_url.endswith("/runbooks?alert=SLOBurnRatePage")
-    assert "slos?" in page.dashboard_url and "provider=southbank" in page.dashboard_url
+    assert "slos?" in page.dashboard_url and "provider=adyen" in page.dashboard_url
     again = {a.name: a.fingerprint for a in detect(db_engine, NOW, Thresholds())}
     assert again == {name: a.fingerprint for name, a in alerts.items()}  # stable
 
@@ -71,12 +71,12 @@ def test_bad_signature_spikes_and_failing_deliveries_show(db_engine: Engine) -> 
 
     with db_engine.begin() as conn:
         conn.execute(insert(webhook_rejections), [
-            {"provider": "eastpay", "reason": "bad_signature", "count": count,
+            {"provider": "paypal", "reason": "bad_signature", "count": count,
              "minute": NOW.replace(second=0) - timedelta(minutes=i)}
             for i, count in ((1, 3), (4, 4), (30, 50))])  # the last is outside the 15 minutes
     alerts = [a for a in detect(db_engine, NOW, Thresholds()) if a.name ==
               "WebhookSignatureFailures"]
-    assert len(alerts) == 1 and alerts[0].summary.startswith("7 eastpay notifications")
+    assert len(alerts) == 1 and alerts[0].summary.startswith("7 paypal notifications")
     quiet = detect(db_engine, NOW, Thresholds(bad_signatures=8))
     assert "WebhookSignatureFailures" not in {a.name for a in quiet}
     assert notification_states(db_engine, NOW - timedelta(days=1)) == []
@@ -91,11 +91,11 @@ def test_retries_refused_by_the_budget_raise_an_alert(db_engine: Engine) -> None
         stop=stop_after_attempt(4), sleep=lambda s: None, clock=clock.monotonic,
         budget=RetryBudget(ratio=0.0, min_retries=0, window_s=60, clock=clock.monotonic)))
     service.create_payment("m", "k1", payment_request(payment_method="tok_server_error",
-                                                      provider="eastpay"))
+                                                      provider="paypal"))
     alerts = [a for a in detect(db_engine, NOW + timedelta(minutes=1), Thresholds())
               if a.name == "RetryBudgetExhausted"]
-    assert len(alerts) == 1 and alerts[0].labels["provider"] == "eastpay"
-    assert "refused 1 retries to eastpay" in alerts[0].summary
+    assert len(alerts) == 1 and alerts[0].labels["provider"] == "paypal"
+    assert "refused 1 retries to paypal" in alerts[0].summary
 
 
 
@@ -103,7 +103,7 @@ def test_retries_refused_by_the_budget_raise_an_alert(db_engine: Engine) -> None
 def test_amounts_at_stake_are_told_per_currency_never_added_together(db_engine: Engine) -> None:
     def brk(n: int, currency: str, expected: int, actual: int,
             kind: str = "amount_mismatch") -> dict[str, object]:
-        return {"id": f"brk_{n}", "provider": "southbank", "settled_on": NOW.date(),
+        return {"id": f"brk_{n}", "provider": "adyen", "settled_on": NOW.date(),
                 "kind": kind, "provider_reference": f"ref_{n}", "payment_id": f"pay_{n}",
                 "currency": currency, "expected_currency": currency, "expected_minor": expected,
                 "actual_minor": actual, "status": "open",
@@ -116,7 +116,7 @@ def test_amounts_at_stake_are_told_per_currency_never_added_together(db_engine: 
             {**brk(5, "EUR", 48_477, 48_477, "currency_mismatch"), "expected_currency": "GBP"}])
     aged = next(a for a in detect(db_engine, NOW, Thresholds())
                 if a.name == "ReconciliationBreaksAged")
-    assert aged.summary.startswith("5 open reconciliation breaks at southbank, EUR 484.77 + "
+    assert aged.summary.startswith("5 open reconciliation breaks at adyen, EUR 484.77 + "
                                    "JPY 3,000 + KWD 1.000 + USD 2.50 at stake")
     assert aged.details["amount_minor_by_currency"] == {"EUR": 48_477, "JPY": 3_000,
                                                         "KWD": 1_000, "USD": 250}

@@ -43,18 +43,18 @@ def notifications(engine: Engine) -> list[dict]:  # type: ignore[type-arg]
 @pytest.mark.slow
 def test_an_alert_storm_is_one_notification_per_group_per_receiver(db_engine: Engine) -> None:
     cfg = config()
-    storm = [unknown("southbank"), unknown("northwind")]
+    storm = [unknown("adyen"), unknown("stripe")]
     for i in range(10_000 if db_engine.dialect.name == "sqlite" else 2_000):
         evaluate_alerts(db_engine, cfg, storm, T0 + timedelta(milliseconds=5 * i))
     sent = notifications(db_engine)
     assert len(sent) == 2  # one per provider group
-    assert {a["labels"]["provider"] for n in sent for a in n["alerts"]} == {"southbank",
-                                                                           "northwind"}
+    assert {a["labels"]["provider"] for n in sent for a in n["alerts"]} == {"adyen",
+                                                                           "stripe"}
 
 
 def test_states_resolve_and_a_resolve_notification_follows(db_engine: Engine) -> None:
     cfg = config()
-    alert = unknown("southbank")
+    alert = unknown("adyen")
     evaluate_alerts(db_engine, cfg, [alert], T0)
     result = evaluate_alerts(db_engine, cfg, [], T0 + timedelta(minutes=1))
     assert result.resolved == [alert.fingerprint]
@@ -72,7 +72,7 @@ def test_states_resolve_and_a_resolve_notification_follows(db_engine: Engine) ->
 
 def test_a_group_repeats_after_the_repeat_interval_only(db_engine: Engine) -> None:
     cfg = config()
-    alert = unknown("eastpay")
+    alert = unknown("paypal")
     for minutes in (0, 30, 239):
         evaluate_alerts(db_engine, cfg, [alert], T0 + timedelta(minutes=minutes))
     assert len(notifications(db_engine)) == 1
@@ -82,21 +82,21 @@ def test_a_group_repeats_after_the_repeat_interval_only(db_engine: Engine) -> No
 
 def test_silences_mute_matching_alerts_until_they_expire(db_engine: Engine) -> None:
     cfg = config()
-    silence = create_silence(db_engine, ['provider="southbank"'], author="ana",
+    silence = create_silence(db_engine, ['provider="adyen"'], author="ana",
                              comment="provider maintenance", duration=timedelta(hours=1),
                              now=T0)
-    result = evaluate_alerts(db_engine, cfg, [unknown("southbank"), unknown("northwind")], T0)
-    assert result.silenced == [unknown("southbank").fingerprint]
+    result = evaluate_alerts(db_engine, cfg, [unknown("adyen"), unknown("stripe")], T0)
+    assert result.silenced == [unknown("adyen").fingerprint]
     assert [n["alerts"][0]["labels"]["provider"] for n in notifications(db_engine)] == \
-        ["northwind"]
-    later = evaluate_alerts(db_engine, cfg, [unknown("southbank"), unknown("northwind")],
+        ["stripe"]
+    later = evaluate_alerts(db_engine, cfg, [unknown("adyen"), unknown("stripe")],
                             T0 + timedelta(minutes=61))  # the silence has run out
     assert later.silenced == [] and later.notifications == 1
     expire_silence(db_engine, str(silence["id"]), by="ana", now=T0 + timedelta(minutes=70))
     with pytest.raises(Exception, match="no silence"):
         expire_silence(db_engine, "sil_nope", by="ana")
     with pytest.raises(Exception, match="matchers"):
-        create_silence(db_engine, ["provider=southbank"], author="a", comment="c",
+        create_silence(db_engine, ["provider=adyen"], author="a", comment="c",
                        duration=timedelta(hours=1))
 
 
@@ -147,7 +147,7 @@ def test_a_receiver_down_for_ten_minutes_gets_every_notification_exactly_once(
     handler, url = receiver
     monkeypatch.setenv("TEST_HOOK_SECRET", "s3cret")
     cfg = config([{"name": "hook", "webhook": {"url": url, "secret_env": "TEST_HOOK_SECRET"}}])
-    alerts = [unknown("southbank"), unknown("northwind")]
+    alerts = [unknown("adyen"), unknown("stripe")]
     evaluate_alerts(db_engine, cfg, alerts, T0)
     now = T0
     while now < T0 + timedelta(minutes=10):  # the receiver answers 503 all this time
@@ -181,7 +181,7 @@ def test_pagerduty_events_trigger_and_resolve_with_the_alert_fingerprint(
     handler.failing = False
     monkeypatch.setenv("TEST_PD_KEY", "R0UTING")
     cfg = config([{"name": "hook", "pagerduty": {"routing_key_env": "TEST_PD_KEY", "url": url}}])
-    alert = unknown("southbank")
+    alert = unknown("adyen")
     evaluate_alerts(db_engine, cfg, [alert], T0)
     deliver_pending(db_engine, cfg, T0)
     evaluate_alerts(db_engine, cfg, [], T0 + timedelta(minutes=1))
@@ -243,13 +243,13 @@ def test_an_email_reaches_a_local_smtp_server(db_engine: Engine) -> None:
     try:
         cfg = config([{"name": "hook", "email": {"to": "finance@localhost",
                                                  "smarthost": smtp.smarthost}}])
-        evaluate_alerts(db_engine, cfg, [unknown("eastpay", 7)], T0)
+        evaluate_alerts(db_engine, cfg, [unknown("paypal", 7)], T0)
         assert deliver_pending(db_engine, cfg, T0) == {"sent": 1, "failed": 0}
     finally:
         smtp.server.shutdown()
     assert len(smtp.received) == 1
     assert "Subject: [paysignal FIRING] UnknownOutcomesStale" in smtp.received[0]
-    assert "7 eastpay payments unknown" in smtp.received[0] and "runbook" in smtp.received[0]
+    assert "7 paypal payments unknown" in smtp.received[0] and "runbook" in smtp.received[0]
 
 
 def test_smtp_credentials_are_never_sent_in_clear(db_engine: Engine) -> None:
@@ -258,7 +258,7 @@ def test_smtp_credentials_are_never_sent_in_clear(db_engine: Engine) -> None:
         cfg = config([{"name": "hook", "email": {"to": "finance@localhost",
                                                  "smarthost": smtp.smarthost,
                                                  "username": "alerts", "password": "hunter2"}}])
-        evaluate_alerts(db_engine, cfg, [unknown("eastpay", 7)], T0)
+        evaluate_alerts(db_engine, cfg, [unknown("paypal", 7)], T0)
         assert deliver_pending(db_engine, cfg, T0) == {"sent": 0, "failed": 1}
     finally:
         smtp.server.shutdown()
@@ -271,10 +271,10 @@ def test_smtp_credentials_are_never_sent_in_clear(db_engine: Engine) -> None:
 def test_the_file_receiver_appends_json_lines(db_engine: Engine, tmp_path: Path) -> None:
     log = tmp_path / "alerts.log"
     cfg = config([{"name": "hook", "file": {"path": str(log)}}])
-    evaluate_alerts(db_engine, cfg, [unknown("southbank")], T0)
+    evaluate_alerts(db_engine, cfg, [unknown("adyen")], T0)
     deliver_pending(db_engine, cfg, T0)
     line = json.loads(log.read_text().splitlines()[0])
-    assert line["alerts"][0]["summary"] == "3 southbank payments unknown"
+    assert line["alerts"][0]["summary"] == "3 adyen payments unknown"
     assert line["alerts"][0]["runbook_url"].endswith("/runbooks?alert=UnknownOutcomesStale")
 
 
@@ -282,11 +282,11 @@ def test_a_new_group_waits_group_wait_to_gather_its_alerts(db_engine: Engine) ->
     cfg = parse_config({"route": {"receiver": "hook", "group_by": ["alertname"],
                                   "group_wait": "30s"},
                         "receivers": [{"name": "hook", "file": {"path": "unused"}}]}, "t.yaml")
-    first = evaluate_alerts(db_engine, cfg, [unknown("southbank")], T0)
-    second = evaluate_alerts(db_engine, cfg, [unknown("southbank"), unknown("northwind")],
+    first = evaluate_alerts(db_engine, cfg, [unknown("adyen")], T0)
+    second = evaluate_alerts(db_engine, cfg, [unknown("adyen"), unknown("stripe")],
                              T0 + timedelta(seconds=20))
     assert first.notifications == second.notifications == 0
-    evaluate_alerts(db_engine, cfg, [unknown("southbank"), unknown("northwind")],
+    evaluate_alerts(db_engine, cfg, [unknown("adyen"), unknown("stripe")],
                     T0 + timedelta(seconds=31))
     sent = notifications(db_engine)
     assert len(sent) == 1 and len(sent[0]["alerts"]) == 2  # both, in one notification

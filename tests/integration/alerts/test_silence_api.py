@@ -10,7 +10,7 @@ from engine.payments.admins import create_admin, revoke_admin
 from engine.testing import make_service
 from paysignal.api import api_app
 
-BODY = {"matchers": ['provider="southbank"'], "comment": "provider maintenance", "duration": "2h"}
+BODY = {"matchers": ['provider="adyen"'], "comment": "provider maintenance", "duration": "2h"}
 
 
 @pytest.fixture
@@ -29,8 +29,8 @@ def test_silences_are_created_listed_and_expired_by_admins_only(client: TestClie
     silence_id = created.json()["id"]
     listed = client.get("/v1/admin/silences").json()["silences"]
     assert [s["id"] for s in listed] == [silence_id]
-    assert listed[0]["matchers"] == ['provider="southbank"'] and listed[0]["author"] == "ana"
-    bad = client.post("/v1/admin/silences", json={**BODY, "matchers": ["provider=southbank"]})
+    assert listed[0]["matchers"] == ['provider="adyen"'] and listed[0]["author"] == "ana"
+    bad = client.post("/v1/admin/silences", json={**BODY, "matchers": ["provider=adyen"]})
     assert bad.status_code == 400 and "matchers" in bad.text
     assert client.post("/v1/admin/silences",
                        json={**BODY, "duration": "forever"}).status_code in (400, 422)

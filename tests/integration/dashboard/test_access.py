@@ -83,7 +83,7 @@ def test_roles_are_enforced_by_the_actions_not_only_the_buttons(monkeypatch, see
     with pytest.raises(PermissionDeniedError, match="needs the engineering role"):
         actions.silence(seeded_engine, local_user(), ['alertname="X"'], 1, "quiet")
     with pytest.raises(PermissionDeniedError, match="needs the engineering role"):
-        actions.set_toggle(seeded_engine, local_user(), "eastpay", "shadow", "try it")
+        actions.set_toggle(seeded_engine, local_user(), "paypal", "shadow", "try it")
 
 
 def test_a_dead_database_gets_a_banner_not_a_trace(monkeypatch, postgres) -> None:  # type: ignore[no-untyped-def]

@@ -63,13 +63,13 @@ def test_overview_shows_the_databases_figures(monkeypatch, seeded_url, seeded_en
 
 def test_provider_filter_from_the_url_narrows_every_figure(monkeypatch, seeded_url,  # type: ignore[no-untyped-def]
                                                            seeded_engine) -> None:
-    at = open_page(monkeypatch, seeded_url, params={"provider": "eastpay"})
-    eastpay = scalar(seeded_engine, select(func.count()).select_from(payments)
-                     .where(payments.c.provider == "eastpay"))
-    assert 0 < eastpay < scalar(seeded_engine, select(func.count()).select_from(payments))
-    assert metric(at, "Payments") == f"{eastpay:,}"
-    assert at.selectbox(key="filter_provider").value == "eastpay"  # the sidebar shows it
-    assert at.query_params["provider"] == "eastpay"
+    at = open_page(monkeypatch, seeded_url, params={"provider": "paypal"})
+    paypal = scalar(seeded_engine, select(func.count()).select_from(payments)
+                     .where(payments.c.provider == "paypal"))
+    assert 0 < paypal < scalar(seeded_engine, select(func.count()).select_from(payments))
+    assert metric(at, "Payments") == f"{paypal:,}"
+    assert at.selectbox(key="filter_provider").value == "paypal"  # the sidebar shows it
+    assert at.query_params["provider"] == "paypal"
 
 
 def test_a_link_with_other_days_shows_those_days(monkeypatch, seeded_url) -> None:  # type: ignore[no-untyped-def]
@@ -266,24 +266,24 @@ def test_engineering_changes_a_rollout_toggle_with_the_user_on_the_audit(  # typ
 
     monkeypatch.setenv("PAYSIGNAL_DASHBOARD_LOCAL_ROLES", "engineering")
     at = open_page(monkeypatch, seeded_url, "alerts")
-    at.selectbox(key="toggle_provider").select("eastpay")
+    at.selectbox(key="toggle_provider").select("paypal")
     at.selectbox(key="toggle_mode").select("shadow")
     at.button(key="toggle_submit").click().run()
     assert any("reason" in e.value for e in at.error)  # a change needs a reason
     at.text_input(key="toggle_reason").input("measure before enforcing")
     at.button(key="toggle_submit").click().run()
-    assert any("eastpay: enforce → shadow" in s.value for s in at.success)
+    assert any("paypal: enforce → shadow" in s.value for s in at.success)
     assert [(t["provider"], t["mode"]) for t in current_modes(seeded_engine)] == \
-        [("eastpay", "shadow")]
+        [("paypal", "shadow")]
     latest = audit_trail(seeded_engine, 1)[0]
     assert latest["actor"] == "tester (dashboard, local)"
     assert latest["reason"] == "measure before enforcing"
     at.button(key="toggle_submit").click().run()  # the same again changes nothing
-    assert any("eastpay is already shadow: nothing changed" in s.value for s in at.success)
+    assert any("paypal is already shadow: nothing changed" in s.value for s in at.success)
     assert len(audit_trail(seeded_engine)) == 1
-    # the demo's southbank incident spent its budget: the policy says so beside the toggles
-    assert any("Error-budget policy for southbank" in w.value
-               and "freeze risky rollouts for provider southbank" in w.value for w in at.warning)
+    # the demo's adyen incident spent its budget: the policy says so beside the toggles
+    assert any("Error-budget policy for adyen" in w.value
+               and "freeze risky rollouts for provider adyen" in w.value for w in at.warning)
 
 
 def test_slo_history_reads_a_bounded_even_sample_with_the_latest(seeded_engine) -> None:  # type: ignore[no-untyped-def]
@@ -324,14 +324,14 @@ def test_the_overview_names_the_firing_slo_conditions(monkeypatch, seeded_url,  
         firing = [f"{c['severity']} ({c['tier']})" for c in result["conditions"]
                   if not c["inhibited_by"]]
         assert shown[result["display_name"]] == (", ".join(firing) or "—")
-    southbank = latest["authorization-technical-success-southbank"]
-    assert shown[southbank["display_name"]] != "—"  # the demo's incident is still burning
+    adyen = latest["authorization-technical-success-adyen"]
+    assert shown[adyen["display_name"]] != "—"  # the demo's incident is still burning
 
 
 def test_the_slo_page_opens_on_the_burning_slo_with_readable_conditions(  # type: ignore[no-untyped-def]
         monkeypatch, seeded_url, seeded_engine) -> None:
     at = open_page(monkeypatch, seeded_url, "slos")
-    assert at.selectbox(key="slo_name").value == "authorization-technical-success-southbank"
+    assert at.selectbox(key="slo_name").value == "authorization-technical-success-adyen"
     conditions = at.dataframe[1].value
     assert list(conditions.columns) == ["severity", "tier", "long window", "short window",
                                         "threshold", "state"]

@@ -14,7 +14,7 @@ from engine.storage.tables import idempotency_keys, payments
 from engine.testing import make_service
 
 BODY = {"amount": 1299, "currency": "USD", "reference": "order-1", "payment_method": "tok_approve",
-        "provider": "northwind"}
+        "provider": "stripe"}
 
 
 @dataclass
@@ -98,7 +98,7 @@ def test_same_key_different_payload_is_422_naming_the_fields(api: Api) -> None:
 
 
 def test_same_key_in_flight_is_409_with_retry_after(api: Api) -> None:
-    gateway = api.service.gateways["northwind"]  # type: ignore[attr-defined]
+    gateway = api.service.gateways["stripe"]  # type: ignore[attr-defined]
     original = gateway.execute
     seen = []
 

@@ -14,7 +14,7 @@ from engine.payments.merchants import create_merchant
 from engine.testing import make_service
 
 BODY = {"amount": 1299, "currency": "USD", "reference": "o-1", "payment_method": "tok_approve",
-        "provider": "northwind"}
+        "provider": "stripe"}
 
 
 @pytest.fixture
@@ -55,13 +55,13 @@ def test_traffic_shows_up_in_the_catalogue_metrics(client: TestClient) -> None:
     assert value(s, "paysignal_idempotency_requests_total", outcome="replayed") == 1
     assert value(s, "paysignal_idempotency_requests_total", outcome="conflict") == 1
     assert value(s, "paysignal_payment_transitions_total", from_state="capturing",
-                 to_state="captured", provider="northwind") == 1
+                 to_state="captured", provider="stripe") == 1
     assert value(s, "paysignal_payment_transitions_total", from_state="authorizing",
-                 to_state="unknown", provider="northwind") == 1
-    assert value(s, "paysignal_unknown_outcomes_total", provider="northwind") == 1
-    assert value(s, "paysignal_unknown_outcomes_open", provider="northwind") == 1
-    assert value(s, "paysignal_unknown_outcome_oldest_age_seconds", provider="northwind") > 0
-    assert value(s, "paysignal_provider_call_duration_seconds_count", provider="northwind",
+                 to_state="unknown", provider="stripe") == 1
+    assert value(s, "paysignal_unknown_outcomes_total", provider="stripe") == 1
+    assert value(s, "paysignal_unknown_outcomes_open", provider="stripe") == 1
+    assert value(s, "paysignal_unknown_outcome_oldest_age_seconds", provider="stripe") > 0
+    assert value(s, "paysignal_provider_call_duration_seconds_count", provider="stripe",
                  operation="authorize", outcome="succeeded") == 1
     assert value(s, "paysignal_http_requests_total", route="/v1/payments", method="POST",
                  status="201") == 2  # the first request and its replay
@@ -92,11 +92,11 @@ def test_openmetrics_is_served_when_asked_for(client: TestClient) -> None:
 def test_table_gauges_read_the_database_at_most_once_per_interval(db_engine: Engine) -> None:
     from engine.observability.metrics import _TableGauges
 
-    gauges = _TableGauges(db_engine, ["eastpay"], ttl_s=60)
+    gauges = _TableGauges(db_engine, ["paypal"], ttl_s=60)
     for _ in range(5):
         families = list(gauges.collect())
     assert gauges.reads == 1 and families  # five scrapes, one read
-    fresh = _TableGauges(db_engine, ["eastpay"], ttl_s=0)
+    fresh = _TableGauges(db_engine, ["paypal"], ttl_s=0)
     list(fresh.collect())
     list(fresh.collect())
     assert fresh.reads == 2

@@ -19,7 +19,7 @@ from engine.testing import make_service
 from tests.support.spans import span_exporter
 
 BODY = {"amount": 1299, "currency": "USD", "reference": "o-1", "payment_method": "tok_approve",
-        "provider": "northwind"}
+        "provider": "stripe"}
 
 
 @pytest.fixture
@@ -55,7 +55,7 @@ def test_one_trace_per_request_with_the_expected_span_tree(setup, db_engine: Eng
     assert names[:2] == ["POST /v1/payments", "idempotency.check"]
     assert names.count("payment.phase.write") == 3
     auth = next(s for s in spans if s.name == "provider.authorize")
-    assert dict(auth.attributes) == {"paysignal.provider": "northwind",
+    assert dict(auth.attributes) == {"paysignal.provider": "stripe",
                                      "paysignal.operation": "authorize", "paysignal.attempt": 1,
                                      "paysignal.outcome": "succeeded"}
     assert any(s.name == "provider.capture" for s in spans)
@@ -115,10 +115,10 @@ def test_no_api_key_secret_or_card_number_reaches_logs_metrics_or_spans(  # type
                 headers={"Idempotency-Key": "c", "Authorization": f"Bearer {planted_key}"})
     logging.getLogger("paysignal.engine").info("operator pasted Bearer %s and %s", planted_key, pan)
     admin_token = create_admin(db_engine, "ops").token
-    webhook_secret = os.environ["PAYSIGNAL_WEBHOOK_SECRET_NORTHWIND"].split(",")[0]
+    webhook_secret = os.environ["PAYSIGNAL_WEBHOOK_SECRET_STRIPE"].split(",")[0]
     db_url = "postgresql://paysignal_app:PLANTEDdbPASSWORD42@postgres:5432/paysignal"
     logging.getLogger("paysignal.engine").warning(
-        "config dump: admin %s, northwind %s, database %s", admin_token, webhook_secret, db_url)
+        "config dump: admin %s, stripe %s, database %s", admin_token, webhook_secret, db_url)
     span_text = json.dumps([{"name": s.name, "attributes": dict(s.attributes or {}),
                              "events": [e.name for e in s.events]}
                             for s in exporter.get_finished_spans()])

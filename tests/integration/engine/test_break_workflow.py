@@ -61,7 +61,7 @@ def test_sign_off_with_open_breaks_needs_an_audited_override(reconciled: Engine)
                    override="below materiality; tracked in FIN-12")
     assert row["signed_off_by"] == "cfo" and "FIN-12" in row["sign_off_override"]
     with pytest.raises(SignOffRefusedError, match="not been reconciled"):
-        sign_off(reconciled, "northwind", brk["settled_on"].replace(year=2001), actor="cfo")
+        sign_off(reconciled, "stripe", brk["settled_on"].replace(year=2001), actor="cfo")
 
 
 @pytest.mark.slow

@@ -50,7 +50,7 @@ def test_same_key_while_the_first_request_runs_is_in_progress_and_retryable(db_e
     observer = RecordingObserver()
     service, book, _ = make_service(db_engine, observer=observer)
     seen: list[Exception] = []
-    gateway = service.gateways["northwind"]
+    gateway = service.gateways["stripe"]
     original = gateway.execute
 
     def execute_with_concurrent_retry(request):  # type: ignore[no-untyped-def]
@@ -66,7 +66,7 @@ def test_same_key_while_the_first_request_runs_is_in_progress_and_retryable(db_e
     assert seen[0].retry_after_s >= 1
     assert observer.idempotency_outcomes["in_flight"] == 2
     assert len(book.charges()) == 1
-    assert risk_events(db_engine) == [("m1", "northwind", "in_flight")] * 2
+    assert risk_events(db_engine) == [("m1", "stripe", "in_flight")] * 2
 
 
 def risk_events(engine: Engine) -> list[tuple[str, str, str]]:
@@ -83,8 +83,8 @@ def test_replays_and_conflicts_are_kept_as_duplicate_risk_events(db_engine: Engi
     service.create_payment("m1", "key-1", payment_request())
     with pytest.raises(IdempotencyKeyConflictError):
         service.create_payment("m1", "key-1", payment_request(amount=9999))
-    assert risk_events(db_engine) == [("m1", "northwind", "replayed"),
-                                      ("m1", "northwind", "conflict")]
+    assert risk_events(db_engine) == [("m1", "stripe", "replayed"),
+                                      ("m1", "stripe", "conflict")]
     with db_engine.connect() as conn:
         replayed_payment = conn.execute(select(duplicate_risk_events.c.payment_id).where(
             duplicate_risk_events.c.outcome == "replayed")).scalar_one()

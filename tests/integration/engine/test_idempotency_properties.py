@@ -2,20 +2,20 @@
 
 Hypothesis draws a schedule of client retries (some dying at a recovery point, as a killed
 process would), clock jumps past the lock timeout, recovery sweeps and unknown-outcome
-resolutions, against eastpay, which does not honour provider-side idempotency keys."""
+resolutions, against paypal, which does not honour provider-side idempotency keys."""
 
 import shutil
 import uuid
 from pathlib import Path
 
 import pytest
+from engine.providers.simulated import InMemoryBook
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.domain.recovery import AUTOMATIC_CAPTURE_PATH, RecoveryPoint
 from engine.exceptions import IdempotencyKeyInProgressError
 from engine.observability.observer import EngineObserver
-from engine.providers.simulated import InMemoryBook
 from engine.read_models.ledger import total_imbalance_minor
 from engine.storage import db
 from engine.testing import make_service, payment_request
@@ -56,7 +56,7 @@ def run_schedule(url: str, token: str, schedule: list, capture: str) -> None:
         observer = DieAt()
         book = InMemoryBook()
         service, _, clock = make_service(engine, book=book, observer=observer, lock_timeout_s=30)
-        request = payment_request(provider="eastpay", payment_method=token, capture=capture)
+        request = payment_request(provider="paypal", payment_method=token, capture=capture)
         for action, arg in schedule:
             try:
                 if action == "request":

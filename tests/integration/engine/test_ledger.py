@@ -59,8 +59,8 @@ def test_truncate_and_replace_cannot_rewrite_append_only_tables(db_engine: Engin
                                                                 table: str) -> None:
     service, _, _ = make_service(db_engine)
     service.create_payment("m1", "a", payment_request())
-    set_mode(db_engine, provider="eastpay", mode="shadow", actor="ana", reason="trial",
-             known_providers=["eastpay"])
+    set_mode(db_engine, provider="paypal", mode="shadow", actor="ana", reason="trial",
+             known_providers=["paypal"])
     with db_engine.begin() as conn:
         conn.execute(insert(recon_break_audit).values(
             break_id="brk_1", from_status="open", to_status="investigating", actor="ana",

@@ -94,9 +94,9 @@ def test_merchants_list_shows_every_merchant_with_its_working_keys(db_url: str) 
 def test_silence_ids_are_printed_whole_at_80_columns(db_url: str, db_engine) -> None:  # type: ignore[no-untyped-def]
     from alerts.pipeline import create_silence
 
-    silence = create_silence(db_engine, ['provider="southbank"', 'alertname="OutboxBacklog"'],
+    silence = create_silence(db_engine, ['provider="adyen"', 'alertname="OutboxBacklog"'],
                              author="ana@example.com", comment="provider maintenance window "
-                             "announced by southbank for tonight, ticket OPS-1234",
+                             "announced by adyen for tonight, ticket OPS-1234",
                              duration=timedelta(hours=2))
     listed = CliRunner().invoke(app, ["alerts", "silence", "list", "--database-url", db_url],
                                 env={"COLUMNS": "80"})

@@ -57,13 +57,13 @@ def test_policy_notes_written_as_no_op_toggle_changes_move_to_their_own_table(
     db.downgrade(engine, "0019")
     with engine.begin() as conn:
         conn.execute(insert(toggle_audit), [
-            {"provider": "southbank", "payment_method": "*", "from_mode": "enforce",
+            {"provider": "adyen", "payment_method": "*", "from_mode": "enforce",
              "to_mode": "enforce", "actor": "slo-policy", "at": datetime.now(UTC),
-             "reason": "authorization-technical-success-southbank: error budget exhausted"},
-            {"provider": "eastpay", "payment_method": "*", "from_mode": "enforce",
+             "reason": "authorization-technical-success-adyen: error budget exhausted"},
+            {"provider": "paypal", "payment_method": "*", "from_mode": "enforce",
              "to_mode": "shadow", "actor": "ana", "reason": "canary", "at": datetime.now(UTC)}])
     db.upgrade(engine)
     assert [n["note"] for n in policy_notes(engine)] == [
-        "authorization-technical-success-southbank: error budget exhausted"]
-    assert [(a["provider"], a["to"]) for a in audit_trail(engine)] == [("eastpay", "shadow")]
+        "authorization-technical-success-adyen: error budget exhausted"]
+    assert [(a["provider"], a["to"]) for a in audit_trail(engine)] == [("paypal", "shadow")]
     engine.dispose()

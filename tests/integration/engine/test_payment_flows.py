@@ -39,7 +39,7 @@ def test_automatic_capture_walks_the_state_machine_and_audits_every_step(db_engi
 def test_declined_payment_records_the_normalized_reason(db_engine: Engine) -> None:
     service, book, _ = make_service(db_engine)
     body = service.create_payment("m1", "k", payment_request(
-        payment_method="tok_decline_insufficient_funds", provider="southbank")).body
+        payment_method="tok_decline_insufficient_funds", provider="adyen")).body
     assert body["state"] == "declined" and body["decline_reason"] == "insufficient_funds"
     assert book.charges() == []
     assert balances(db_engine, body["id"]) == {}
@@ -73,7 +73,7 @@ def test_timeout_after_charge_becomes_unknown_then_resolves_by_asking_the_provid
         db_engine: Engine) -> None:
     service, book, _ = make_service(db_engine)
     response = service.create_payment("m1", "k", payment_request(
-        payment_method="tok_timeout_after_charge", capture="manual", provider="eastpay"))
+        payment_method="tok_timeout_after_charge", capture="manual", provider="paypal"))
     assert response.status_code == 202 and response.body["state"] == "unknown"
     assert len(book.charges()) == 1
     assert service.resolve_unknown_outcomes() == {"resolved": 1, "still_unknown": 0}
@@ -129,15 +129,15 @@ def test_provider_fee_is_booked_on_capture(db_engine: Engine) -> None:
     pid = service.create_payment("m1", "k", payment_request(amount=10_000)).body["id"]
     fee = 10_000 * 290 // 10_000 + 30
     b = balances(db_engine, pid)
-    assert b[("provider_fees:northwind", "USD")] == fee
-    assert b[("provider_receivable:northwind", "USD")] == 10_000 - fee
+    assert b[("provider_fees:stripe", "USD")] == fee
+    assert b[("provider_receivable:stripe", "USD")] == 10_000 - fee
     assert service.get_payment("m1", pid).fee_minor == fee
 
 
 def test_an_automatic_payment_resolved_from_unknown_is_then_captured_once(db_engine: Engine) -> None:
     service, book, _ = make_service(db_engine)
     response = service.create_payment("m1", "k", payment_request(
-        payment_method="tok_timeout_after_charge", provider="eastpay"))
+        payment_method="tok_timeout_after_charge", provider="paypal"))
     assert response.status_code == 202
     assert service.resolve_unknown_outcomes() == {"resolved": 1, "still_unknown": 0}
     payment = service.get_payment("m1", response.body["id"])

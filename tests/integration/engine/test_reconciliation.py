@@ -91,12 +91,12 @@ def test_the_cli_writes_settlements_and_reconciles_them_as_json(db_url: str,
         assert set(b) == {"kind", "provider", "provider_reference", "payment_id", "currency",
                           "expected_currency",
                           "expected_minor", "actual_minor"}
-    one_day = sorted(p.name for p in (tmp_path / "s").iterdir() if p.name.startswith("northwind"))[0]
+    one_day = sorted(p.name for p in (tmp_path / "s").iterdir() if p.name.startswith("stripe"))[0]
     day = one_day.split("_")[1].split(".")[0]
-    single = runner.invoke(app, ["reconcile", "--provider", "northwind", "--date", day, "--json",
+    single = runner.invoke(app, ["reconcile", "--provider", "stripe", "--date", day, "--json",
                                  "--database-url", db_url])
     assert single.exit_code == 0, single.output
-    bad = runner.invoke(app, ["reconcile", "--provider", "northwind", "--date", "yesterday",
+    bad = runner.invoke(app, ["reconcile", "--provider", "stripe", "--date", "yesterday",
                               "--database-url", db_url])
     assert bad.exit_code == 2 and "--date" in bad.output
 
@@ -124,8 +124,8 @@ def test_large_batches_on_postgresql_run_in_parallel_with_the_same_findings(
     assert stages["reconciling"][0] == stages["reconciling"][1] == len(report.days)
     broken = tmp_path / "broken"
     broken.mkdir()
-    (broken / "eastpay_2026-01-01.txt").write_bytes(b"H|EASTPAY|SETTLEMENT|20260101\n")
-    (broken / "northwind_2026-01-01.csv").write_bytes(b"nonsense\n")
+    (broken / "paypal_2026-01-01.txt").write_bytes(b"H|PAYPAL|SETTLEMENT|20260101\n")
+    (broken / "stripe_2026-01-01.csv").write_bytes(b"nonsense\n")
     with pytest.raises(FileRejectedError, match="rejected whole"):
         reconcile_directory(engine, broken)
     engine.dispose()

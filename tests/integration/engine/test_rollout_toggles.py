@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from engine.providers.simulated import SqlBook, duplicate_charges
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine, select, text
@@ -14,14 +15,13 @@ from engine.observability.metrics import Metrics, PrometheusObserver
 from engine.payments.admins import create_admin
 from engine.payments.merchants import create_merchant
 from engine.payments.toggles import ToggleReader, audit_trail, set_mode
-from engine.providers.simulated import SqlBook, duplicate_charges
 from engine.storage.tables import duplicate_risk_events
 from engine.testing import make_service
 from paysignal.cli import app as cli
 
 BODY = {"amount": 1299, "currency": "USD", "reference": "o-1", "payment_method": "tok_approve",
-        "provider": "eastpay"}
-PROVIDERS = ["eastpay", "northwind", "southbank"]
+        "provider": "paypal"}
+PROVIDERS = ["paypal", "stripe", "adyen"]
 
 
 @pytest.fixture
@@ -53,46 +53,46 @@ def test_enforce_is_the_default_and_blocks_duplicates(env) -> None:  # type: ign
     client, book, _ = env
     assert send_twice(client, BODY) == [201, 201]
     assert duplicate_charges(book) == 0 and len(book.charges()) == 1
-    assert sample(client, "paysignal_idempotency_enforcement_mode", provider="eastpay",
+    assert sample(client, "paysignal_idempotency_enforcement_mode", provider="paypal",
                   payment_method="*", mode="enforce") == 1
 
 
 def test_shadow_lets_a_would_be_duplicate_through_and_counts_it(env) -> None:  # type: ignore[no-untyped-def]
     client, book, engine = env
-    set_mode(engine, provider="eastpay", mode="shadow", actor="alice", reason="test",
+    set_mode(engine, provider="paypal", mode="shadow", actor="alice", reason="test",
              known_providers=PROVIDERS)
     assert send_twice(client, BODY) == [201, 201]
     assert len(book.charges()) == 2  # shadow does not block: that is what it measures
-    assert sample(client, "paysignal_idempotency_shadow_detections_total", provider="eastpay",
+    assert sample(client, "paysignal_idempotency_shadow_detections_total", provider="paypal",
                   would_be="replay") == 1
     client.post("/v1/payments", json={**BODY, "amount": 7}, headers={"Idempotency-Key": "k"})
-    assert sample(client, "paysignal_idempotency_shadow_detections_total", provider="eastpay",
+    assert sample(client, "paysignal_idempotency_shadow_detections_total", provider="paypal",
                   would_be="conflict") == 1
     with engine.connect() as conn:  # kept for the dashboard's duplicate-risk panel too
         kept = conn.execute(select(duplicate_risk_events.c.provider,
                                    duplicate_risk_events.c.outcome)
                             .order_by(duplicate_risk_events.c.id)).all()
-    assert [tuple(r) for r in kept] == [("eastpay", "shadow_replay"), ("eastpay", "shadow_conflict")]
+    assert [tuple(r) for r in kept] == [("paypal", "shadow_replay"), ("paypal", "shadow_conflict")]
 
 
 def test_off_ignores_keys_and_other_providers_keep_enforcing(env) -> None:  # type: ignore[no-untyped-def]
     client, book, engine = env
-    set_mode(engine, provider="eastpay", mode="off", actor="alice", reason="test",
+    set_mode(engine, provider="paypal", mode="off", actor="alice", reason="test",
              known_providers=PROVIDERS)
     assert send_twice(client, BODY) == [201, 201]
     assert len(book.charges()) == 2
-    assert sample(client, "paysignal_idempotency_shadow_detections_total", provider="eastpay",
+    assert sample(client, "paysignal_idempotency_shadow_detections_total", provider="paypal",
                   would_be="replay") == 0
-    r = [client.post("/v1/payments", json={**BODY, "provider": "northwind"},
+    r = [client.post("/v1/payments", json={**BODY, "provider": "stripe"},
                      headers={"Idempotency-Key": "n"}) for _ in range(2)]
     assert r[1].headers["Idempotent-Replayed"] == "true"
 
 
 def test_a_payment_method_toggle_overrides_the_provider_toggle(env) -> None:  # type: ignore[no-untyped-def]
     client, book, engine = env
-    set_mode(engine, provider="eastpay", mode="off", actor="a", reason="test",
+    set_mode(engine, provider="paypal", mode="off", actor="a", reason="test",
              known_providers=PROVIDERS)
-    set_mode(engine, provider="eastpay", payment_method="tok_approve", mode="enforce", actor="a",
+    set_mode(engine, provider="paypal", payment_method="tok_approve", mode="enforce", actor="a",
              reason="test", known_providers=PROVIDERS)
     assert send_twice(client, BODY) == [201, 201]
     assert len(book.charges()) == 1
@@ -100,17 +100,17 @@ def test_a_payment_method_toggle_overrides_the_provider_toggle(env) -> None:  # 
 
 def test_changes_are_audited_and_the_audit_is_append_only(env) -> None:  # type: ignore[no-untyped-def]
     _, _, engine = env
-    set_mode(engine, provider="southbank", mode="shadow", actor="alice", reason="rollout step 1",
+    set_mode(engine, provider="adyen", mode="shadow", actor="alice", reason="rollout step 1",
              known_providers=PROVIDERS)
-    set_mode(engine, provider="southbank", mode="enforce", actor="bob", reason="test",
+    set_mode(engine, provider="adyen", mode="enforce", actor="bob", reason="test",
              known_providers=PROVIDERS)
     trail = audit_trail(engine)
     assert [(a["from"], a["to"], a["actor"]) for a in trail] == [
         ("shadow", "enforce", "bob"), ("enforce", "shadow", "alice")]
     assert trail[1]["reason"] == "rollout step 1"
-    same = set_mode(engine, provider="southbank", mode="enforce", actor="carol", reason="again",
+    same = set_mode(engine, provider="adyen", mode="enforce", actor="carol", reason="again",
                     known_providers=PROVIDERS)
-    assert same == {"provider": "southbank", "payment_method": "*", "from": "enforce",
+    assert same == {"provider": "adyen", "payment_method": "*", "from": "enforce",
                     "to": "enforce", "changed": False}
     assert len(audit_trail(engine)) == 2  # a change that changes nothing is not audited
     with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
@@ -120,7 +120,7 @@ def test_changes_are_audited_and_the_audit_is_append_only(env) -> None:  # type:
 @pytest.mark.slow
 def test_toggles_through_the_cli(env, db_url: str) -> None:  # type: ignore[no-untyped-def]
     runner = CliRunner()
-    r = runner.invoke(cli, ["toggles", "set", "--provider", "northwind", "--mode", "shadow",
+    r = runner.invoke(cli, ["toggles", "set", "--provider", "stripe", "--mode", "shadow",
                             "--actor", "carol", "--reason", "canary", "--json",
                             "--database-url", db_url])
     assert r.exit_code == 0, r.output
@@ -131,10 +131,10 @@ def test_toggles_through_the_cli(env, db_url: str) -> None:  # type: ignore[no-u
     bad = runner.invoke(cli, ["toggles", "set", "--provider", "acme", "--mode", "off",
                               "--actor", "x", "--reason", "r", "--database-url", db_url])
     assert bad.exit_code == 2 and "provider: unknown provider 'acme'" in bad.output
-    bad = runner.invoke(cli, ["toggles", "set", "--provider", "eastpay", "--mode", "sometimes",
+    bad = runner.invoke(cli, ["toggles", "set", "--provider", "paypal", "--mode", "sometimes",
                               "--actor", "x", "--reason", "r", "--database-url", db_url])
     assert bad.exit_code == 2 and "mode: must be one of" in bad.output
-    unexplained = runner.invoke(cli, ["toggles", "set", "--provider", "eastpay", "--mode", "off",
+    unexplained = runner.invoke(cli, ["toggles", "set", "--provider", "paypal", "--mode", "off",
                                       "--actor", "x", "--reason", " ", "--database-url", db_url])
     assert unexplained.exit_code == 2 and "reason: is required" in unexplained.output
 
@@ -142,22 +142,22 @@ def test_toggles_through_the_cli(env, db_url: str) -> None:  # type: ignore[no-u
 def test_toggles_through_the_admin_api_need_an_admins_own_token(env) -> None:  # type: ignore[no-untyped-def]
     client, _, engine = env
     change = {"mode": "shadow", "reason": "canary"}
-    denied = client.put("/v1/admin/toggles/eastpay", json=change)  # a merchant key is not enough
+    denied = client.put("/v1/admin/toggles/paypal", json=change)  # a merchant key is not enough
     assert denied.status_code == 401
     admin = {"Authorization": f"Bearer {create_admin(engine, 'dave').token}"}
-    r = client.put("/v1/admin/toggles/eastpay", json=change, headers=admin)
+    r = client.put("/v1/admin/toggles/paypal", json=change, headers=admin)
     assert r.status_code == 200 and r.json()["to"] == "shadow"
     state = client.get("/v1/admin/toggles", headers=admin).json()
     assert state["toggles"][0]["mode"] == "shadow" and state["audit"][0]["reason"] == "canary"
     assert state["audit"][0]["actor"] == "dave"  # the token's holder, not a self-declared name
-    spoofed = client.put("/v1/admin/toggles/eastpay", headers=admin,
+    spoofed = client.put("/v1/admin/toggles/paypal", headers=admin,
                          json={**change, "actor": "mallory"})
     assert spoofed.status_code == 400
-    unexplained = client.put("/v1/admin/toggles/eastpay", headers=admin,
+    unexplained = client.put("/v1/admin/toggles/paypal", headers=admin,
                              json={"mode": "off", "reason": ""})
     assert unexplained.status_code == 400 and unexplained.json()["errors"][0]["field"] == "reason"
-    assert sample(client, "paysignal_idempotency_enforcement_mode", provider="eastpay",
+    assert sample(client, "paysignal_idempotency_enforcement_mode", provider="paypal",
                   payment_method="*", mode="shadow") == 1
-    bad = client.put("/v1/admin/toggles/eastpay", json={"mode": "maybe", "reason": "x"},
+    bad = client.put("/v1/admin/toggles/paypal", json={"mode": "maybe", "reason": "x"},
                      headers=admin)
     assert bad.status_code == 400

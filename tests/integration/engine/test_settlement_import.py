@@ -52,19 +52,19 @@ def test_the_same_file_is_never_imported_twice(db_engine: Engine, provider: str)
 
 
 BAD_ROWS = {
-    "northwind": [("txn_9,ref-9,charge,12.5,0,12.5,usd,0,2026-11-21,pay_9", "amount"),
+    "stripe": [("txn_9,ref-9,charge,12.5,0,12.5,usd,0,2026-11-21,pay_9", "amount"),
                   ("txn_8,ref-8,charge,100,1,90,usd,0,2026-11-21,pay_8", "net"),
                   ("txn_7,ref-7,charge,100,0,100,xyz,0,2026-11-21,pay_7", "currency"),
                   ("txn_6,ref-6,charge,100", "wrong number of columns: 4, expected 10"),
                   ("txn_5,ref-5,charge,100,0,100,usd,0,21-11-2026,pay_5", "available_on")],
-    "southbank": [("PaysignalECOM;ref-9;pay_9;Settled;2026-11-21 09:30:00;CET;USD;;12.345;0",
+    "adyen": [("PaysignalECOM;ref-9;pay_9;Settled;2026-11-21 09:30:00;CET;USD;;12.345;0",
                    "Gross Credit"),
                   ("PaysignalECOM;;pay_8;Settled;2026-11-21 09:30:00;CET;USD;;1.00;0",
                    "Psp Reference"),
                   ("PaysignalECOM;ref-7;pay_7;Bonus;2026-11-21 09:30:00;CET;USD;;1.00;0", "Type"),
                   ("PaysignalECOM;ref-6;pay_6;Settled;2026-11-21 9h30;CET;USD;;1.00;0",
                    "Booking Date")],
-    "eastpay": [("D|ref-9|pay_9|SALE|12.345|USD|0|21/11/2026", "AMT"),
+    "paypal": [("D|ref-9|pay_9|SALE|12.345|USD|0|21/11/2026", "AMT"),
                 ("D|ref-8|pay_8|SALE|1.00|USD|0|31/02/2026", "SETTLE_DATE"),
                 ("D|ref-7|pay_7|SALE|1.00|XXX|0|21/11/2026", "CCY"),
                 ("D|ref-6|SALE|1.00|USD|0|21/11/2026", "wrong number of columns: 7, expected 8")],
@@ -76,7 +76,7 @@ def test_bad_rows_are_reported_with_line_and_reason_and_good_rows_imported(
         db_engine: Engine, provider: str) -> None:
     text = FORMATS[provider][0](sample(provider)).decode().splitlines()
     bad = BAD_ROWS[provider]
-    if provider == "eastpay":  # keep the trailer count right: the file itself is readable
+    if provider == "paypal":  # keep the trailer count right: the file itself is readable
         text = text[:-1] + [row for row, _ in bad] + [f"T|{3 + len(bad)}"]
     else:
         text = text + [row for row, _ in bad]
@@ -92,11 +92,11 @@ def test_bad_rows_are_reported_with_line_and_reason_and_good_rows_imported(
 
 
 @pytest.mark.parametrize(("provider", "data", "reason"), [
-    ("northwind", b"not,the,header\n1,2,3\n", "header"),
-    ("southbank", b"\xff\xfe garbage", "UTF-8"),
-    ("eastpay", b"H|EASTPAY|SETTLEMENT|20261121\nD|r|p|SALE|1.00|USD|0|21/11/2026\nT|5\n",
+    ("stripe", b"not,the,header\n1,2,3\n", "header"),
+    ("adyen", b"\xff\xfe garbage", "UTF-8"),
+    ("paypal", b"H|PAYPAL|SETTLEMENT|20261121\nD|r|p|SALE|1.00|USD|0|21/11/2026\nT|5\n",
      "trailer says 5"),
-    ("eastpay", b"H|EASTPAY|SETTLEMENT|20261121\nD|r|p|SALE|1.00|USD|0|21/11/2026\n", "trailer"),
+    ("paypal", b"H|PAYPAL|SETTLEMENT|20261121\nD|r|p|SALE|1.00|USD|0|21/11/2026\n", "trailer"),
 ])
 def test_an_unreadable_file_is_rejected_whole_and_nothing_is_written(
         db_engine: Engine, provider: str, data: bytes, reason: str) -> None:

@@ -4,6 +4,7 @@ import json
 import time
 
 import pytest
+from engine.providers.simulated import PROVIDER_CLASSES, Notification
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine, select
@@ -15,7 +16,6 @@ from engine.observability.metrics import Metrics, PrometheusObserver
 from engine.payments.merchants import create_merchant
 from engine.payments.webhooks import MAX_STORED_BODY, RESULTS, ingest
 from engine.providers.base import ProviderRequest
-from engine.providers.simulated import PROVIDER_CLASSES, Notification
 from engine.storage.tables import webhook_events, webhook_rejections
 from engine.testing import make_service
 
@@ -75,23 +75,23 @@ def test_a_notification_settles_an_unknown_payment(env, provider: str) -> None: 
 
 def test_duplicates_are_deduplicated_by_provider_event_id(env) -> None:  # type: ignore[no-untyped-def]
     client, service, engine = env
-    client.post("/v1/payments", json={**BODY, "provider": "eastpay",
+    client.post("/v1/payments", json={**BODY, "provider": "paypal",
                                       "payment_method": "tok_approve"}, headers={"Idempotency-Key": "a"})
-    note = service.gateways["eastpay"].drain_notifications()[0]
+    note = service.gateways["paypal"].drain_notifications()[0]
     assert result_of(client, service, note) == "recorded"
     assert result_of(client, service, note) == "duplicate"
     with engine.connect() as conn:
         assert len(conn.execute(select(webhook_events)).all()) == 1
-    assert webhook_metric(client, "eastpay", "duplicate") == 1
+    assert webhook_metric(client, "paypal", "duplicate") == 1
 
 
 def test_an_out_of_order_notification_never_moves_a_payment_backwards(env) -> None:  # type: ignore[no-untyped-def]
     client, service, _ = env
-    pid = client.post("/v1/payments", json={**BODY, "provider": "northwind",
+    pid = client.post("/v1/payments", json={**BODY, "provider": "stripe",
                                             "payment_method": "tok_approve"},
                       headers={"Idempotency-Key": "a"}).json()["id"]
     client.post(f"/v1/payments/{pid}/capture", headers={"Idempotency-Key": "c"})
-    authorized_note, captured_note = service.gateways["northwind"].drain_notifications()
+    authorized_note, captured_note = service.gateways["stripe"].drain_notifications()
     assert result_of(client, service, captured_note) == "recorded"
     assert result_of(client, service, authorized_note) == "recorded"
     assert client.get(f"/v1/payments/{pid}").json()["state"] == "captured"
@@ -99,7 +99,7 @@ def test_an_out_of_order_notification_never_moves_a_payment_backwards(env) -> No
 
 def test_a_notification_for_an_unknown_payment_is_kept_for_reconciliation(env) -> None:  # type: ignore[no-untyped-def]
     client, service, engine = env
-    gateway = service.gateways["southbank"]
+    gateway = service.gateways["adyen"]
     gateway.execute(ProviderRequest(Operation.AUTHORIZE, "other-system-1", "pay_notours", 500,
                                     "EUR", "tok_approve"))
     note = gateway.drain_notifications()[0]
@@ -114,32 +114,32 @@ def test_a_notification_for_an_unknown_payment_is_kept_for_reconciliation(env) -
 @pytest.mark.parametrize("case", ["tampered", "expired", "unsigned"])
 def test_bad_signatures_are_401_counted_and_kept_only_as_a_refusal(env, case: str) -> None:  # type: ignore[no-untyped-def]
     client, service, engine = env
-    client.post("/v1/payments", json={**BODY, "provider": "northwind",
+    client.post("/v1/payments", json={**BODY, "provider": "stripe",
                                       "payment_method": "tok_timeout_after_charge"},
                 headers={"Idempotency-Key": "a"})
-    note = service.gateways["northwind"].drain_notifications()[0]
+    note = service.gateways["stripe"].drain_notifications()[0]
     if case == "unsigned":
-        r = client.post("/v1/webhooks/northwind", content=json.dumps(note.body).encode())
+        r = client.post("/v1/webhooks/stripe", content=json.dumps(note.body).encode())
     else:
         r = deliver(client, service, note, tamper=case == "tampered",
                     timestamp=int(time.time()) - 3600 if case == "expired" else None)
     assert r.status_code == 401 and r.json()["type"].endswith("unauthorized")
-    assert webhook_metric(client, "northwind", "bad_signature") == 1
+    assert webhook_metric(client, "stripe", "bad_signature") == 1
     with engine.connect() as conn:
         assert conn.execute(select(webhook_events)).all() == []
         counted = conn.execute(select(webhook_rejections)).all()
     assert [(c.provider, c.reason, c.count) for c in counted] == [
-        ("northwind", "bad_signature", 1)]
+        ("stripe", "bad_signature", 1)]
     assert client.get("/v1/payments").json()["data"][0]["state"] == "unknown"
 
 
 def test_unknown_provider_and_malformed_bodies_are_refused(env) -> None:  # type: ignore[no-untyped-def]
     client, service, _ = env
     assert client.post("/v1/webhooks/acme", content=b"{}").status_code == 404
-    gateway = service.gateways["eastpay"]
+    gateway = service.gateways["paypal"]
     headers = gateway.sign(b'{"hello": 1}', int(time.time()))
-    r = client.post("/v1/webhooks/eastpay", content=b'{"hello": 1}', headers=headers)
-    assert r.status_code == 400 and "eastpay" in r.json()["detail"]
+    r = client.post("/v1/webhooks/paypal", content=b'{"hello": 1}', headers=headers)
+    assert r.status_code == 400 and "paypal" in r.json()["detail"]
 
 
 def test_freshness_is_the_time_from_the_providers_signature_to_processing(
@@ -158,10 +158,10 @@ def test_freshness_is_the_time_from_the_providers_signature_to_processing(
     client = TestClient(create_app(db_engine, service, metrics=metrics))
     client.headers["Authorization"] = f"Bearer {create_merchant(db_engine, 'm').api_key}"
     for key, lag in (("fresh", 12), ("stale", 100)):
-        r = client.post("/v1/payments", json={**BODY, "provider": "southbank", "reference": key,
+        r = client.post("/v1/payments", json={**BODY, "provider": "adyen", "reference": key,
                                               "payment_method": "tok_timeout_after_charge"},
                         headers={"Idempotency-Key": key})
-        note = service.gateways["southbank"].drain_notifications()[0]
+        note = service.gateways["adyen"].drain_notifications()[0]
         signed = int(now.timestamp()) - lag
         assert deliver(client, service, note, timestamp=signed).status_code == 200, r.text
     with db_engine.connect() as conn:
@@ -169,7 +169,7 @@ def test_freshness_is_the_time_from_the_providers_signature_to_processing(
                        ).total_seconds() for row in conn.execute(select(webhook_events)))
     assert lags == [12.0, 100.0]
     text = client.get("/metrics").text
-    assert 'paysignal_webhook_processing_lag_seconds_bucket{le="30.0",provider="southbank"} 1.0' \
+    assert 'paysignal_webhook_processing_lag_seconds_bucket{le="30.0",provider="adyen"} 1.0' \
         in text
     slo = [s for s in load_definitions() if s.name == "webhook-processing-freshness"]
     result = evaluate_all(db_engine, make_backend("database", engine=db_engine), slo,
@@ -183,8 +183,8 @@ def test_a_flood_of_forgeries_is_one_counted_row_and_then_refused_unverified(
     metrics = Metrics()
     client, service, engine = env
     client = TestClient(create_app(engine, service, metrics=metrics))
-    forged = {"Northwind-Signature": f"t={int(time.time())},v1={'00' * 32}"}
-    codes = [client.post("/v1/webhooks/northwind", content=b'{"id": "evt"}',
+    forged = {"Stripe-Signature": f"t={int(time.time())},v1={'00' * 32}"}
+    codes = [client.post("/v1/webhooks/stripe", content=b'{"id": "evt"}',
                          headers=forged).status_code for _ in range(8)]
     assert codes == [401] * 5 + [429] * 3
     with engine.connect() as conn:
@@ -201,8 +201,8 @@ def test_a_flood_of_forgeries_is_one_counted_row_and_then_refused_unverified(
 ])
 def test_signed_but_malformed_notifications_are_400_not_500(env, body: bytes) -> None:  # type: ignore[no-untyped-def]
     client, service, engine = env
-    headers = service.gateways["northwind"].sign(body, int(time.time()))
-    r = client.post("/v1/webhooks/northwind", content=body, headers=headers)
+    headers = service.gateways["stripe"].sign(body, int(time.time()))
+    r = client.post("/v1/webhooks/stripe", content=body, headers=headers)
     assert r.status_code == 400 and r.json()["type"].endswith("validation-error"), r.text
     with engine.connect() as conn:
         assert conn.execute(select(webhook_events)).all() == []
@@ -210,20 +210,20 @@ def test_signed_but_malformed_notifications_are_400_not_500(env, body: bytes) ->
 
 def test_the_answer_never_tells_whether_a_payment_exists(env) -> None:  # type: ignore[no-untyped-def]
     client, service, _ = env
-    client.post("/v1/payments", json={**BODY, "provider": "eastpay",
+    client.post("/v1/payments", json={**BODY, "provider": "paypal",
                                       "payment_method": "tok_approve"},
                 headers={"Idempotency-Key": "a"})
-    ours = service.gateways["eastpay"].drain_notifications()[0]
-    service.gateways["eastpay"].execute(ProviderRequest(
+    ours = service.gateways["paypal"].drain_notifications()[0]
+    service.gateways["paypal"].execute(ProviderRequest(
         Operation.AUTHORIZE, "theirs-1", "pay_notours", 1299, "USD", "tok_approve"))
-    theirs = service.gateways["eastpay"].drain_notifications()[0]
+    theirs = service.gateways["paypal"].drain_notifications()[0]
     answers = [deliver(client, service, n) for n in (ours, theirs)]
     assert [(a.status_code, a.content) for a in answers] == [(200, b'{"received":true}')] * 2
 
 
 def test_a_stored_notification_body_is_capped(env) -> None:  # type: ignore[no-untyped-def]
     client, service, engine = env
-    gateway = service.gateways["northwind"]
+    gateway = service.gateways["stripe"]
     gateway.execute(ProviderRequest(Operation.AUTHORIZE, "big-1", "pay_notours", 500, "USD",
                                     "tok_approve"))
     note = gateway.drain_notifications()[0]
@@ -235,23 +235,24 @@ def test_a_stored_notification_body_is_capped(env) -> None:  # type: ignore[no-u
 
 
 def test_a_late_answer_for_one_refund_does_not_settle_the_next(db_engine: Engine) -> None:
+    from engine.providers.simulated import build_simulated_providers
+
     from engine.domain.retry import RetryPolicy
     from engine.payments.service import PaymentService
     from engine.providers.faults import FaultProfile, Faults
-    from engine.providers.simulated import build_simulated_providers
 
     service, book, clock = make_service(db_engine)
     timeouts = FaultProfile("timeouts", "", Faults(timeout_after_charge=1.0))
     late = PaymentService(db_engine, build_simulated_providers(book, faults=timeouts),
                           clock=clock.now, retry_policy=RetryPolicy(sleep=lambda s: None))
-    pid = service.create_payment("m", "pay", {**BODY, "provider": "northwind",
+    pid = service.create_payment("m", "pay", {**BODY, "provider": "stripe",
                                               "payment_method": "tok_approve"}).body["id"]
     service.capture("m", "cap", pid)
     assert service.refund("m", "refund-1", pid, 300).body_state() is PaymentState.PARTIALLY_REFUNDED
-    first = [n for n in service.gateways["northwind"].drain_notifications()
+    first = [n for n in service.gateways["stripe"].drain_notifications()
              if n.body["type"] == "charge.refunded"][0]
     assert late.refund("m", "refund-2", pid, 300).body_state() is PaymentState.UNKNOWN
-    second = late.gateways["northwind"].drain_notifications()[-1]
+    second = late.gateways["stripe"].drain_notifications()[-1]
     assert ingest_signed(service, first) == "recorded"  # refund #1's answer, arriving late
     assert service.get_payment("m", pid).state is PaymentState.UNKNOWN
     assert ingest_signed(service, second) == "settled"

@@ -39,7 +39,7 @@ def test_three_consecutive_days_and_a_rerun_raise_exactly_the_injected_breaks(
 @pytest.mark.slow
 def test_on_the_demo_day_only_the_incident_provider_pages(seeded_engine: Engine) -> None:
     """The seeded demo day (incident profile) evaluated SLOs and alerts along the day, as the
-    worker would: southbank's incident paged; the healthy providers and the unknown outcomes,
+    worker would: adyen's incident paged; the healthy providers and the unknown outcomes,
     all resolved by asking the provider within seconds, paged for nothing."""
     import json
 
@@ -50,8 +50,8 @@ def test_on_the_demo_day_only_the_incident_provider_pages(seeded_engine: Engine)
             select(alert_states).where(alert_states.c.name.like("SLOBurnRate%")))}
         latest = {r.slo: json.loads(r.result) for r in conn.execute(
             select(slo_evaluations).order_by(slo_evaluations.c.id))}
-    assert ("SLOBurnRatePage", "authorization-technical-success-southbank") in slo_alerts
-    assert {slo for _, slo in slo_alerts} == {"authorization-technical-success-southbank"}
+    assert ("SLOBurnRatePage", "authorization-technical-success-adyen") in slo_alerts
+    assert {slo for _, slo in slo_alerts} == {"authorization-technical-success-adyen"}
     unknown = latest["unknown-outcome-resolution"]
     assert unknown["events"]["total"] > 0 and unknown["sli"] == 1.0
     assert latest["webhook-processing-freshness"]["events"]["total"] == 0

@@ -24,20 +24,20 @@ def test_counts_equal_the_tables_and_re_evaluation_never_double_counts(db_engine
     with db_engine.connect() as conn:
         last = conn.execute(select(func.max(provider_attempts.c.at))).scalar_one()
     at = (last if last.tzinfo else last.replace(tzinfo=UTC)) + timedelta(minutes=2)
-    slos = [s for s in load_definitions() if s.name == "authorization-technical-success-southbank"]
+    slos = [s for s in load_definitions() if s.name == "authorization-technical-success-adyen"]
     backend = make_backend("database", engine=db_engine)
     first = evaluate_all(db_engine, backend, slos, at)[0]
     again = evaluate_all(db_engine, backend, slos, at)[0]
     attempts = provider_attempts.c
     with db_engine.connect() as conn:
         base = select(func.count()).where(
-            attempts.provider == "southbank", attempts.operation == "authorize",
+            attempts.provider == "adyen", attempts.operation == "authorize",
             attempts.at >= at - timedelta(days=30), attempts.at < at)
         total = conn.execute(base).scalar_one()
         bad = conn.execute(base.where(attempts.outcome.in_(("retryable_error", "unknown")))
                            ).scalar_one()
         stored = conn.execute(select(func.count()).select_from(slo_evaluations)).scalar_one()
-    assert total > 0 and bad > 0  # the outage profile fails some southbank authorizations
+    assert total > 0 and bad > 0  # the outage profile fails some adyen authorizations
     assert (first.counts.total, first.counts.bad) == (total, bad)
     assert (again.counts.total, again.counts.bad) == (total, bad)
     assert stored == 2
@@ -45,7 +45,7 @@ def test_counts_equal_the_tables_and_re_evaluation_never_double_counts(db_engine
 
 
 def _attempt(at: datetime, outcome: str) -> dict[str, object]:
-    return {"payment_id": "pay_x", "provider": "northwind", "operation": "authorize",
+    return {"payment_id": "pay_x", "provider": "stripe", "operation": "authorize",
             "attempt": 1, "request_id": f"r-{at.timestamp()}", "outcome": outcome,
             "raw_status": "x", "duration_ms": 100, "at": at}
 
@@ -114,21 +114,21 @@ def test_an_exhausted_budget_leaves_a_policy_note_not_a_toggle_change(db_engine:
     from engine.payments.toggles import audit_trail, policy_notes
 
     now = datetime(2026, 11, 20, 12, tzinfo=UTC)
-    with db_engine.begin() as conn:  # 40 % of northwind's authorizations failed technically
+    with db_engine.begin() as conn:  # 40 % of stripe's authorizations failed technically
         conn.execute(insert(provider_attempts), [
             _attempt(now - timedelta(minutes=i), "retryable_error" if i % 5 < 2 else "succeeded")
             for i in range(1, 101)])
-    slos = [s for s in load_definitions() if s.name == "authorization-technical-success-northwind"]
+    slos = [s for s in load_definitions() if s.name == "authorization-technical-success-stripe"]
     backend = make_backend("database", engine=db_engine)
     result = evaluate_all(db_engine, backend, slos, now)[0]
     assert result.budget.remaining == 0.0
     assert result.policy == ["error budget exhausted: freeze risky rollouts for provider "
-                             "northwind until “Authorization technical success (northwind)” is "
+                             "stripe until “Authorization technical success (stripe)” is "
                              "met again"]
     evaluate_all(db_engine, backend, slos, now)  # unchanged policy: no second note
     notes = policy_notes(db_engine)
     assert [(n["provider"], n["slo"], n["note"]) for n in notes] == [
-        ("northwind", "authorization-technical-success-northwind", result.policy[0])]
+        ("stripe", "authorization-technical-success-stripe", result.policy[0])]
     assert audit_trail(db_engine) == []  # the toggle did not change, so no "enforce -> enforce"
 
 
@@ -155,7 +155,7 @@ def test_the_review_report_in_markdown_html_and_csv(db_engine: Engine, db_url: s
     md = runner.invoke(app, ["report", "--period", "7d", "--database-url", db_url])
     assert md.exit_code == 0, md.output
     assert md.stdout.index("## Payments") < md.stdout.index("## Finance")
-    assert "authorization-technical-success-southbank" in md.stdout
+    assert "authorization-technical-success-adyen" in md.stdout
     page = tmp_path / "review.html"
     result = runner.invoke(app, ["report", "--format", "html", "--out", str(page),
                                  "--database-url", db_url])
@@ -176,12 +176,12 @@ def test_the_review_report_in_markdown_html_and_csv(db_engine: Engine, db_url: s
     assert min(under_the_plot) < 128  # dates along the time axis
     table = runner.invoke(app, ["report", "--format", "csv", "--database-url", db_url])
     rows = {r["slo"]: r for r in csv.DictReader(io.StringIO(table.stdout))}
-    southbank = rows["authorization-technical-success-southbank"]
+    adyen = rows["authorization-technical-success-adyen"]
     with db_engine.connect() as conn:
         total = conn.execute(select(func.count()).where(
-            provider_attempts.c.provider == "southbank",
+            provider_attempts.c.provider == "adyen",
             provider_attempts.c.operation == "authorize")).scalar_one()
-    assert int(southbank["total"]) == total
+    assert int(adyen["total"]) == total
     bad = runner.invoke(app, ["report", "--period", "soon", "--database-url", db_url])
     assert bad.exit_code == 2 and "--period" in bad.output
 
@@ -194,7 +194,7 @@ def test_two_evaluators_rolling_up_at_once_never_count_an_event_twice(
     with db_engine.begin() as conn:
         conn.execute(insert(provider_attempts),
                      [_attempt(now - timedelta(minutes=i), "succeeded") for i in range(1, 31)])
-    slos = [s for s in load_definitions() if s.name == "authorization-technical-success-northwind"]
+    slos = [s for s in load_definitions() if s.name == "authorization-technical-success-stripe"]
     real, calls = database.new_events, []
 
     def interleaved(*args: object) -> object:
@@ -222,8 +222,8 @@ def test_the_report_counts_bad_events_by_provider_across_read_batches(
         conn.execute(insert(provider_attempts), [
             _attempt(now - timedelta(minutes=i), "unknown") for i in range(1, 8)])
     monkeypatch.setattr(sli_events, "BATCH", 2)  # the events arrive in four reads
-    slos = [s for s in load_definitions() if s.name == "authorization-technical-success-northwind"]
+    slos = [s for s in load_definitions() if s.name == "authorization-technical-success-stripe"]
     report = build_report(db_engine, make_backend("database", engine=db_engine), slos,
                           timedelta(days=1), now)[0]
-    assert report.bad_by_provider == [("northwind", 7)]
+    assert report.bad_by_provider == [("stripe", 7)]
     assert report.counts.total == 7

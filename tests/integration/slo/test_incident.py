@@ -13,7 +13,7 @@ from slo.evaluate import evaluate_all
 from slo.spec import load_definitions
 
 END = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
-INCIDENT_START = END - timedelta(hours=1)  # the "incident" profile's southbank window
+INCIDENT_START = END - timedelta(hours=1)  # the "incident" profile's adyen window
 
 
 def _evaluations(template: Path, target: Path, profile: str, at: datetime) -> list:  # type: ignore[type-arg]
@@ -30,11 +30,11 @@ def test_the_incident_pages_within_five_minutes_and_a_calm_run_stays_quiet(
     at = INCIDENT_START + timedelta(minutes=5)
     incident = {r.slo.name: r for r in _evaluations(sqlite_template, tmp_path / "a.sqlite",
                                                          "incident", at)}
-    southbank = incident["authorization-technical-success-southbank"]
-    pages = [c for c in southbank.conditions if c.severity == "page" and not c.inhibited_by]
-    assert pages and pages[0].tier in ("1h", "6h"), southbank.as_json()
-    assert southbank.policy and "southbank" in southbank.policy[0]
-    for provider in ("northwind", "eastpay"):  # the healthy providers do not page
+    adyen = incident["authorization-technical-success-adyen"]
+    pages = [c for c in adyen.conditions if c.severity == "page" and not c.inhibited_by]
+    assert pages and pages[0].tier in ("1h", "6h"), adyen.as_json()
+    assert adyen.policy and "adyen" in adyen.policy[0]
+    for provider in ("stripe", "paypal"):  # the healthy providers do not page
         assert incident[f"authorization-technical-success-{provider}"].conditions == []
     before = INCIDENT_START - timedelta(minutes=1)
     calm = _evaluations(sqlite_template, tmp_path / "b.sqlite", "calm", at)

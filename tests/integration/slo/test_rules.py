@@ -16,9 +16,9 @@ from paysignal.cli.slo import app
 def _promtool_installed() -> None:
     assert shutil.which("promtool"), "needs Debian's prometheus package (tests/run.sh installs it)"
 
-SERIES = 'paysignal_provider_call_duration_seconds_count{{provider="northwind",' \
+SERIES = 'paysignal_provider_call_duration_seconds_count{{provider="stripe",' \
          'operation="authorize",outcome="{outcome}"}}'
-BUCKET = 'paysignal_provider_call_duration_seconds_bucket{{provider="northwind",' \
+BUCKET = 'paysignal_provider_call_duration_seconds_bucket{{provider="stripe",' \
          'operation="authorize",outcome="{outcome}",le="2.0"}}'
 
 
@@ -46,12 +46,12 @@ def _test_file(rules: Path, good_per_min: int, bad_per_min: int,
 
 def _page(tier: str) -> dict[str, object]:
     factor, short = {"1h": ("14.4", "5m"), "6h": ("6.0", "30m")}[tier]
-    return {"exp_labels": {"slo": "authorization-technical-success-northwind",
-                           "team": "payments", "provider": "northwind", "severity": "page",
+    return {"exp_labels": {"slo": "authorization-technical-success-stripe",
+                           "team": "payments", "provider": "stripe", "severity": "page",
                            "burn_tier": tier},
             "exp_annotations": {
                 "objective": "0.995", "runbook_url": "http://127.0.0.1:8501/runbooks?alert=SLOBurnRatePage",
-                "summary": ("Authorization technical success (northwind): burning the 30d "
+                "summary": ("Authorization technical success (stripe): burning the 30d "
                             f"error budget at over {factor}x over {tier} and {short}")}}
 
 

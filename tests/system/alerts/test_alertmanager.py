@@ -58,8 +58,8 @@ receivers:
         cfg = parse_config({"route": {"receiver": "am", "group_wait": "0s"},
                             "receivers": [{"name": "am", "alertmanager": {"url": base}}]},
                            "test.yaml")
-        alert = Alert.of("UnknownOutcomesStale", "4 southbank payments unknown for 20 min",
-                         provider="southbank")
+        alert = Alert.of("UnknownOutcomesStale", "4 adyen payments unknown for 20 min",
+                         provider="adyen")
         now = datetime.now(UTC)
         evaluate_alerts(db_engine, cfg, [alert], now)
         assert deliver_pending(db_engine, cfg, now) == {"sent": 1, "failed": 0}
@@ -73,6 +73,6 @@ receivers:
     assert hook.bodies(), "Alertmanager never called the webhook"
     delivered = hook.bodies()[0]["alerts"][0]
     assert delivered["labels"]["alertname"] == "UnknownOutcomesStale"
-    assert delivered["labels"]["provider"] == "southbank"
-    assert delivered["annotations"]["summary"] == "4 southbank payments unknown for 20 min"
+    assert delivered["labels"]["provider"] == "adyen"
+    assert delivered["annotations"]["summary"] == "4 adyen payments unknown for 20 min"
     assert delivered["annotations"]["runbook_url"].endswith("/runbooks?alert=UnknownOutcomesStale")

@@ -7,10 +7,10 @@ import threading
 import time
 from collections import Counter
 
+from engine.providers.simulated import SqlBook
 from sqlalchemy import func, select
 
 from engine.exceptions import IdempotencyKeyInProgressError
-from engine.providers.simulated import SqlBook
 from engine.storage import db
 from engine.storage.tables import payments, sim_provider_operations
 from engine.testing import make_service, payment_request
@@ -33,7 +33,7 @@ def test_fifty_threads_with_the_same_key_make_one_charge(postgres) -> None:  # t
     def client() -> None:
         barrier.wait()
         try:
-            response = service.create_payment("m1", "same-key", payment_request(provider="eastpay"))
+            response = service.create_payment("m1", "same-key", payment_request(provider="paypal"))
             outcome = "replayed" if response.replayed else "new"
         except IdempotencyKeyInProgressError:
             outcome = "in_progress"

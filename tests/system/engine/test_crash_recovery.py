@@ -1,5 +1,5 @@
 """A real process is killed with SIGKILL at each recovery point; a restart finishes the payment
-with exactly one provider charge and a balanced ledger. The provider (eastpay) does NOT honour
+with exactly one provider charge and a balanced ledger. The provider (paypal) does NOT honour
 idempotency keys, so only the engine's ask-before-retry keeps the customer from a second charge."""
 
 import json
@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
+from engine.providers.simulated import HAPPENED
 from sqlalchemy import func, select
 
 from engine.domain.recovery import AUTOMATIC_CAPTURE_PATH
-from engine.providers.simulated import HAPPENED
 from engine.read_models.ledger import total_imbalance_minor
 from engine.storage import db
 from engine.storage.tables import idempotency_keys, outbox, payments, sim_provider_operations

@@ -46,7 +46,7 @@ def test_compose_file_is_valid_with_every_service() -> None:
     assert services["worker"]["environment"]["PAYSIGNAL_KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
 
 
-@pytest.mark.parametrize("secret", ["PAYSIGNAL_APP_DB_PASSWORD", "PAYSIGNAL_WEBHOOK_SECRET_SOUTHBANK"])
+@pytest.mark.parametrize("secret", ["PAYSIGNAL_APP_DB_PASSWORD", "PAYSIGNAL_WEBHOOK_SECRET_ADYEN"])
 def test_compose_refuses_to_start_without_its_secrets(tmp_path: Path, secret: str) -> None:
     example = (ROOT / ".env.example").read_text()
     partial = tmp_path / ".env"

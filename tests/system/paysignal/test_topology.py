@@ -1,5 +1,5 @@
 """compose.yaml's topology without Docker: PostgreSQL, `paysignal serve api`, `paysignal serve
-worker`, Prometheus and Alertmanager as real local processes. A southbank incident (every
+worker`, Prometheus and Alertmanager as real local processes. A adyen incident (every
 authorization meets a 5xx) driven through the API pages a local webhook twice over: through
 Prometheus → Alertmanager with the rules `paysignal slo rules` exports, and through paysignal's
 own router in the worker."""
@@ -115,22 +115,22 @@ scrape_configs:
         deadline = time.monotonic() + 30
         while not httpx.get(f"http://127.0.0.1:{prom_port}/api/v1/query", params={"query": (
                 'paysignal_provider_call_duration_seconds_count{job="paysignal-api",'
-                'provider="southbank",operation="authorize"}')}).json()["data"]["result"]:
+                'provider="adyen",operation="authorize"}')}).json()["data"]["result"]:
             assert time.monotonic() < deadline, "Prometheus never scraped the API"
             time.sleep(0.5)
 
         def pay(i: int) -> int:
-            # the incident: southbank answers every authorization with a 5xx
+            # the incident: adyen answers every authorization with a 5xx
             return httpx.post(
                 f"http://127.0.0.1:{api_port}/v1/payments", timeout=60,
                 headers={"Authorization": f"Bearer {api_key}", "Idempotency-Key": f"t{i}"},
                 json={"amount": 1000 + i, "currency": "EUR", "reference": f"t{i}",
-                      "provider": "southbank", "payment_method": "tok_server_error"}).status_code
+                      "provider": "adyen", "payment_method": "tok_server_error"}).status_code
 
         with ThreadPoolExecutor(12) as pool:  # enough calls for the rules' minimum of events
             statuses = list(pool.map(pay, range(160)))
         assert set(statuses) <= {201, 502, 503}, statuses
-        slo = "authorization-technical-success-southbank"
+        slo = "authorization-technical-success-adyen"
         deadline = time.monotonic() + 150
         while time.monotonic() < deadline:
             if slo in pages(hook, "alertmanager") and slo in pages(hook, "paysignal"):
@@ -142,11 +142,11 @@ scrape_configs:
             f"Alertmanager {httpx.get(f'http://127.0.0.1:{am_port}/api/v2/alerts').text[:800]}; "
             + httpx.get(f"http://127.0.0.1:{prom_port}/api/v1/query", params={"query": (
                 'sum by (outcome) (increase(paysignal_provider_call_duration_seconds_count'
-                '{provider="southbank", operation="authorize"}[1h]))')}).text[:600])
+                '{provider="adyen", operation="authorize"}[1h]))')}).text[:600])
         assert slo in pages(hook, "paysignal"), "no page through paysignal's router"
         # nothing pages for the providers that stayed healthy
         assert not {s for s in pages(hook, "alertmanager") | pages(hook, "paysignal")
-                    if "northwind" in s or "eastpay" in s}
+                    if "stripe" in s or "paypal" in s}
     finally:
         for proc in procs:
             proc.terminate()

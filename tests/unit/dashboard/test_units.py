@@ -22,7 +22,7 @@ TODAY = date(2026, 11, 23)
 
 
 def test_filters_round_trip_through_the_url() -> None:
-    f = Filters(date(2026, 11, 1), date(2026, 11, 20), "eastpay", "EUR", "mer_1")
+    f = Filters(date(2026, 11, 1), date(2026, 11, 20), "paypal", "EUR", "mer_1")
     assert from_params(f.to_params(), TODAY) == f
     assert from_params({}, TODAY) == Filters(date(2026, 11, 17), date(2026, 11, 24))
 
@@ -107,7 +107,7 @@ def test_alert_links_open_dashboard_pages_that_exist() -> None:
     from dashboard.pages import PAGES
 
     paths = {p.url_path for p in PAGES}
-    for alert in (Alert.of("OutboxBacklog", "backlog", provider="eastpay"),
+    for alert in (Alert.of("OutboxBacklog", "backlog", provider="paypal"),
                   Alert.of("SLOBurnRatePage", "burn", slo="api-availability")):
         path = alert.dashboard_url.split("://", 1)[1].split("/", 1)[1].split("?")[0]
         assert path in paths, (alert.dashboard_url, paths)

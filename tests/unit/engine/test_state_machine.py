@@ -18,7 +18,7 @@ S = PaymentState
 
 
 def new_payment(amount: int = 1000, capture: CaptureMode = CaptureMode.MANUAL) -> Payment:
-    return Payment.create(merchant_id="m", money=Money(amount, "USD"), provider="northwind",
+    return Payment.create(merchant_id="m", money=Money(amount, "USD"), provider="stripe",
                           reference="r", capture_mode=capture, at=NOW, payment_id="pay_1")
 
 
