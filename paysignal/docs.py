@@ -12,6 +12,7 @@ from alerts.catalogue import catalogue_markdown as alert_catalogue
 from engine.api.problems import problem_types_markdown
 from engine.domain.states import transition_table_markdown
 from engine.observability.signals import catalogue_markdown as signal_catalogue
+from engine.providers.registry import test_payment_methods_markdown
 from engine.settlement.formats import format_reference_markdown
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -21,6 +22,7 @@ GENERATED: dict[str, Callable[[], str]] = {
     "transition-table": transition_table_markdown,
     "settlement-formats": format_reference_markdown,
     "problem-types": problem_types_markdown,
+    "test-payment-methods": test_payment_methods_markdown,
 }
 _SECTION = re.compile(r"(<!-- (?P<name>[a-z-]+):start -->\n)(?P<body>.*?)(\n?<!-- (?P=name):end -->)",
                       re.S)

@@ -5,23 +5,21 @@ marked `postgres`. The fast lane is `pytest -m "not slow and not system"`."""
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
 
-from engine.providers import provider_names
-from engine.providers.simulated import webhook_secret_variable
+from engine.providers.registry import PROVIDERS, new_webhook_credentials
 from engine.storage import db
 from tests.support.postgres import ThrowawayPostgres, fresh_postgres_url
 
 pytest_plugins = ["tests.support.dashboard"]  # the seeded-day fixtures
-# Each test session signs provider notifications with its own random secrets (there is no
+# Each test session verifies provider notifications with its own random credentials (there is no
 # default); the processes the tests start inherit them.
-for _provider in provider_names():
-    os.environ.setdefault(webhook_secret_variable(_provider), secrets.token_hex(32))
+for _provider, _credential in new_webhook_credentials().items():
+    os.environ.setdefault(PROVIDERS[_provider].webhook_variable, _credential)
 # Table gauges are cached for 15 s in production; tests read them right after each change.
 os.environ.setdefault("PAYSIGNAL_TABLE_GAUGES_TTL_S", "0")
 SYSTEM_DIR = Path(__file__).parent / "system"

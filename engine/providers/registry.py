@@ -141,3 +141,14 @@ def in_process_connectors(sandbox: Sandbox, credentials: Mapping[str, str],
     """Connectors mounted on the sandbox in this process (the deterministic simulator)."""
     return connectors_from_environment(SandboxTransport(sandbox),
                                        sandbox_environment(sandbox.public_url, credentials))
+
+
+def test_payment_methods_markdown() -> str:
+    """Each provider's sandbox test payment methods, for the docs."""
+    out: list[str] = []
+    for name in provider_names():
+        out += [f"**{name}**", "", "| payment_method | behaviour in the sandbox |", "|---|---|"]
+        out += [f"| `{value}` | {meaning} |"
+                for value, meaning in PROVIDERS[name].test_payment_methods.items()]
+        out.append("")
+    return "\n".join(out).rstrip()

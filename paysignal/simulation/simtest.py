@@ -61,7 +61,7 @@ from engine.read_models.ledger import total_imbalance_minor
 from engine.settlement.run import reconcile_directory
 from engine.storage import db
 from engine.storage.tables import event_log, outbox, payments, recon_breaks
-from engine.testing import payment_request
+from engine.testing import NO_FAULTS, payment_request
 from paysignal.simulation.day import deliver_webhooks, run_simulation
 from paysignal.simulation.settlement_files import write_settlement_files
 
@@ -174,7 +174,7 @@ def run_seed(seed: int, profile: str, template: Path, workload: Workload | None 
             # over loopback (it outlives the killed process, so its books tell the truth)
             crash_errors = []
             credentials = new_webhook_credentials()
-            with SandboxServer(build_sandbox(credentials, seed=seed)) as server:
+            with SandboxServer(build_sandbox(credentials, seed=seed, profile=NO_FAULTS)) as server:
                 env = {**os.environ, **sandbox_environment(server.url, credentials)}
                 for i in range(w.crashes):
                     point = rng.choice(CRASH_POINTS)

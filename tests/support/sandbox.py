@@ -13,6 +13,7 @@ from engine.providers.paypal import PayPalConfig, PayPalConnector, PayPalEmulato
 from engine.providers.sandbox import Sandbox, SandboxServer
 from engine.providers.stripe import StripeConfig, StripeConnector, StripeEmulator
 from engine.providers.wire import Timeouts
+from engine.testing import NO_FAULTS
 
 WEBHOOK_SECRET = "whsec_" + "s3cr3t-for-the-contract-tests-0123456789"
 ADYEN_HMAC_KEY = "44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056"
@@ -52,3 +53,20 @@ def paypal_connector(base_url: str, timeouts: Timeouts = FAST, verification: str
                      webhook_id: str | None = PAYPAL_WEBHOOK_ID) -> PayPalConnector:
     return PayPalConnector(PayPalConfig(Endpoint(base_url, timeouts), "client-sandbox",
                                         "secret-sandbox", webhook_id, verification))
+
+
+@contextmanager
+def loopback_sandbox(profile: FaultProfile = NO_FAULTS, seed: int = 0,
+                     ) -> Iterator[tuple[SandboxServer, dict[str, str]]]:
+    """The full sandbox (every provider) over loopback, and the environment variables that
+    point connectors (in this process or in the ones a test starts) at it. No faults unless
+    a profile is given: outcomes come from the test payment methods."""
+    from engine.providers.registry import (
+        build_sandbox,
+        new_webhook_credentials,
+        sandbox_environment,
+    )
+
+    credentials = new_webhook_credentials()
+    with SandboxServer(build_sandbox(credentials, seed=seed, profile=profile)) as server:
+        yield server, sandbox_environment(server.url, credentials)

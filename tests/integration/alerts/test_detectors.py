@@ -84,13 +84,13 @@ def test_bad_signature_spikes_and_failing_deliveries_show(db_engine: Engine) -> 
 
 def test_retries_refused_by_the_budget_raise_an_alert(db_engine: Engine) -> None:
     from engine.domain.retry import RetryBudget, RetryPolicy, stop_after_attempt
-    from engine.testing import ManualClock, make_service, payment_request
+    from engine.testing import ManualClock, make_service, payment_method, payment_request
 
     clock = ManualClock(NOW)
     service, _, _ = make_service(db_engine, clock=clock, retry_policy=RetryPolicy(
         stop=stop_after_attempt(4), sleep=lambda s: None, clock=clock.monotonic,
         budget=RetryBudget(ratio=0.0, min_retries=0, window_s=60, clock=clock.monotonic)))
-    service.create_payment("m", "k1", payment_request(payment_method="tok_server_error",
+    service.create_payment("m", "k1", payment_request(payment_method=payment_method("paypal", "server_error"),
                                                       provider="paypal"))
     alerts = [a for a in detect(db_engine, NOW + timedelta(minutes=1), Thresholds())
               if a.name == "RetryBudgetExhausted"]

@@ -11,9 +11,9 @@ from sqlalchemy import Engine, func, select
 from engine.api.app import create_app
 from engine.payments.merchants import create_merchant
 from engine.storage.tables import idempotency_keys, payments
-from engine.testing import make_service
+from engine.testing import make_service, payment_method
 
-BODY = {"amount": 1299, "currency": "USD", "reference": "order-1", "payment_method": "tok_approve",
+BODY = {"amount": 1299, "currency": "USD", "reference": "order-1", "payment_method": payment_method("stripe"),
         "provider": "stripe"}
 
 
@@ -200,7 +200,7 @@ def test_capture_void_and_refund_flows(api: Api) -> None:
 
 
 def test_unknown_outcome_is_202_and_get_shows_the_audit_trail(api: Api) -> None:
-    r = api.post("/v1/payments", {**BODY, "payment_method": "tok_timeout_after_charge",
+    r = api.post("/v1/payments", {**BODY, "payment_method": payment_method("stripe", "timeout_after_charge"),
                                    "capture": "manual"})
     assert r.status_code == 202 and r.json()["state"] == "unknown"
     pid = r.json()["id"]
@@ -218,7 +218,8 @@ def test_unknown_outcome_is_202_and_get_shows_the_audit_trail(api: Api) -> None:
 def test_list_filters_and_paginates_with_a_cursor(api: Api) -> None:
     for i in range(5):
         api.post("/v1/payments", {**BODY, "reference": f"o{i}"}, key=f"k{i}")
-    api.post("/v1/payments", {**BODY, "payment_method": "tok_decline_do_not_honor"}, key="d")
+    declined = payment_method("stripe", "decline_do_not_honor")
+    api.post("/v1/payments", {**BODY, "payment_method": declined}, key="d")
     page1 = api.get("/v1/payments", params={"limit": 2, "state": "captured"}).json()
     page2 = api.get("/v1/payments", params={"limit": 2, "state": "captured",
                                             "cursor": page1["next_cursor"]}).json()

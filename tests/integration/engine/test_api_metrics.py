@@ -11,9 +11,9 @@ from engine.api.app import create_app
 from engine.observability.metrics import Metrics, PrometheusObserver
 from engine.observability.signals import CATALOGUE
 from engine.payments.merchants import create_merchant
-from engine.testing import make_service
+from engine.testing import make_service, payment_method
 
-BODY = {"amount": 1299, "currency": "USD", "reference": "o-1", "payment_method": "tok_approve",
+BODY = {"amount": 1299, "currency": "USD", "reference": "o-1", "payment_method": payment_method("stripe"),
         "provider": "stripe"}
 
 
@@ -46,7 +46,8 @@ def test_traffic_shows_up_in_the_catalogue_metrics(client: TestClient) -> None:
     client.post("/v1/payments", json=BODY, headers={"Idempotency-Key": "a"})
     client.post("/v1/payments", json=BODY, headers={"Idempotency-Key": "a"})
     client.post("/v1/payments", json={**BODY, "amount": 5}, headers={"Idempotency-Key": "a"})
-    unknown = client.post("/v1/payments", json={**BODY, "payment_method": "tok_unknown_forever",
+    silent = payment_method("stripe", "unknown_forever")
+    unknown = client.post("/v1/payments", json={**BODY, "payment_method": silent,
                                                  "reference": "o-2"}, headers={"Idempotency-Key": "b"})
     pid = unknown.json()["id"]
     client.get(f"/v1/payments/{pid}")

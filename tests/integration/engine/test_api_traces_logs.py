@@ -15,10 +15,10 @@ from engine.observability.metrics import Metrics, PrometheusObserver
 from engine.payments.admins import create_admin
 from engine.payments.merchants import create_merchant
 from engine.storage.tables import payment_transitions
-from engine.testing import make_service
+from engine.testing import make_service, payment_method
 from tests.support.spans import span_exporter
 
-BODY = {"amount": 1299, "currency": "USD", "reference": "o-1", "payment_method": "tok_approve",
+BODY = {"amount": 1299, "currency": "USD", "reference": "o-1", "payment_method": payment_method("stripe"),
         "provider": "stripe"}
 
 
@@ -74,7 +74,7 @@ def test_one_trace_per_request_with_the_expected_span_tree(setup, db_engine: Eng
 
 def test_each_provider_attempt_is_its_own_span(setup) -> None:  # type: ignore[no-untyped-def]
     client, exporter, _, _ = setup
-    client.post("/v1/payments", json={**BODY, "payment_method": "tok_server_error"},
+    client.post("/v1/payments", json={**BODY, "payment_method": payment_method("stripe", "server_error")},
                 headers={"Idempotency-Key": "a"})
     attempts = [s for s in exporter.get_finished_spans() if s.name == "provider.authorize"]
     assert [s.attributes["paysignal.attempt"] for s in attempts] == [1, 2, 3, 4]

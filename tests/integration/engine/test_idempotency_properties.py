@@ -2,23 +2,23 @@
 
 Hypothesis draws a schedule of client retries (some dying at a recovery point, as a killed
 process would), clock jumps past the lock timeout, recovery sweeps and unknown-outcome
-resolutions, against paypal, which does not honour provider-side idempotency keys."""
+resolutions, against each provider's connector on the in-process sandbox."""
 
 import shutil
 import uuid
 from pathlib import Path
 
 import pytest
-from engine.providers.simulated import InMemoryBook
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.domain.recovery import AUTOMATIC_CAPTURE_PATH, RecoveryPoint
 from engine.exceptions import IdempotencyKeyInProgressError
 from engine.observability.observer import EngineObserver
+from engine.providers.registry import provider_names
 from engine.read_models.ledger import total_imbalance_minor
 from engine.storage import db
-from engine.testing import make_service, payment_request
+from engine.testing import make_service, payment_method, payment_request
 from tests.support.postgres import fresh_postgres_url
 
 POINTS = list(AUTOMATIC_CAPTURE_PATH)
@@ -46,17 +46,19 @@ steps = st.lists(st.one_of(
     st.tuples(st.just("resolve"), st.none()),
 ), min_size=1, max_size=8).map(lambda s: [step for pair in zip(s, [("advance", 31)] * len(s), strict=True)
                                           for step in pair])
-tokens = st.sampled_from(["tok_approve", "tok_approve", "tok_timeout_after_charge",
-                          "tok_timeout_before_charge", "tok_server_error", "tok_decline_do_not_honor"])
+tokens = st.tuples(st.sampled_from(provider_names()), st.sampled_from([
+    "approve", "approve", "timeout_after_charge", "timeout_before_charge", "server_error",
+    "decline_do_not_honor"]))
 
 
-def run_schedule(url: str, token: str, schedule: list, capture: str) -> None:
+def run_schedule(url: str, token: tuple[str, str], schedule: list, capture: str) -> None:
     engine = db.make_engine(url)
     try:
         observer = DieAt()
-        book = InMemoryBook()
-        service, _, clock = make_service(engine, book=book, observer=observer, lock_timeout_s=30)
-        request = payment_request(provider="paypal", payment_method=token, capture=capture)
+        service, sandbox, clock = make_service(engine, observer=observer, lock_timeout_s=30)
+        provider, behaviour = token
+        request = payment_request(provider=provider, capture=capture,
+                                  payment_method=payment_method(provider, behaviour))
         for action, arg in schedule:
             try:
                 if action == "request":
@@ -72,12 +74,12 @@ def run_schedule(url: str, token: str, schedule: list, capture: str) -> None:
                 pass
             finally:
                 observer.point = None
-            assert len(book.charges()) <= 1, schedule
+            assert len(sandbox.books.charges()) <= 1, schedule
         # Eventually: locks expire, the sweep and the resolver run; still one charge at most.
         clock.advance(60)
         service.recover_abandoned()
         service.resolve_unknown_outcomes()
-        assert len(book.charges()) <= 1
+        assert len(sandbox.books.charges()) <= 1
         assert total_imbalance_minor(engine) == 0
     finally:
         engine.dispose()
@@ -87,7 +89,7 @@ def run_schedule(url: str, token: str, schedule: list, capture: str) -> None:
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(token=tokens, schedule=steps, capture=st.sampled_from(["automatic", "manual"]))
 def test_any_interleaving_of_retries_makes_at_most_one_charge_sqlite(
-        sqlite_template: Path, tmp_path: Path, token: str, schedule: list, capture: str) -> None:
+        sqlite_template: Path, tmp_path: Path, token: tuple[str, str], schedule: list, capture: str) -> None:
     target = tmp_path / f"{uuid.uuid4().hex}.db"
     shutil.copyfile(sqlite_template, target)
     try:
@@ -100,5 +102,5 @@ def test_any_interleaving_of_retries_makes_at_most_one_charge_sqlite(
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(token=tokens, schedule=steps, capture=st.sampled_from(["automatic", "manual"]))
 def test_any_interleaving_of_retries_makes_at_most_one_charge_postgres(
-        postgres, token: str, schedule: list, capture: str) -> None:  # type: ignore[no-untyped-def]
+        postgres, token: tuple[str, str], schedule: list, capture: str) -> None:  # type: ignore[no-untyped-def]
     run_schedule(fresh_postgres_url(postgres), token, schedule, capture)

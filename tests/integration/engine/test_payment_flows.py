@@ -12,7 +12,7 @@ from engine.exceptions import (
 from engine.providers.faults import FaultProfile, Faults
 from engine.read_models.ledger import balances, total_imbalance_minor
 from engine.storage.tables import payment_transitions
-from engine.testing import make_service, payment_request
+from engine.testing import make_service, payment_method, payment_request
 
 
 def audit(engine: Engine, payment_id: str) -> list[tuple[str, str, str]]:
@@ -37,11 +37,11 @@ def test_automatic_capture_walks_the_state_machine_and_audits_every_step(db_engi
 
 
 def test_declined_payment_records_the_normalized_reason(db_engine: Engine) -> None:
-    service, book, _ = make_service(db_engine)
+    service, sandbox, _ = make_service(db_engine)
     body = service.create_payment("m1", "k", payment_request(
-        payment_method="tok_decline_insufficient_funds", provider="adyen")).body
+        payment_method=payment_method("adyen", "decline_insufficient_funds"), provider="adyen")).body
     assert body["state"] == "declined" and body["decline_reason"] == "insufficient_funds"
-    assert book.charges() == []
+    assert sandbox.books.charges() == []
     assert balances(db_engine, body["id"]) == {}
 
 
@@ -71,41 +71,41 @@ def test_refunds_beyond_the_captured_amount_are_refused_and_change_nothing(db_en
 
 def test_timeout_after_charge_becomes_unknown_then_resolves_by_asking_the_provider(
         db_engine: Engine) -> None:
-    service, book, _ = make_service(db_engine)
+    service, sandbox, _ = make_service(db_engine)
     response = service.create_payment("m1", "k", payment_request(
-        payment_method="tok_timeout_after_charge", capture="manual", provider="paypal"))
+        payment_method=payment_method("paypal", "timeout_after_charge"), capture="manual", provider="paypal"))
     assert response.status_code == 202 and response.body["state"] == "unknown"
-    assert len(book.charges()) == 1
+    assert len(sandbox.books.charges()) == 1
     assert service.resolve_unknown_outcomes() == {"resolved": 1, "still_unknown": 0}
     payment = service.get_payment("m1", response.body["id"])
     assert payment.state is PaymentState.AUTHORIZED and payment.provider_reference
-    assert len(book.charges()) == 1  # resolved without a second charge
+    assert len(sandbox.books.charges()) == 1  # resolved without a second charge
 
 
 def test_timeout_before_charge_resolves_to_failed(db_engine: Engine) -> None:
-    service, book, _ = make_service(db_engine)
+    service, sandbox, _ = make_service(db_engine)
     pid = service.create_payment("m1", "k", payment_request(
-        payment_method="tok_timeout_before_charge")).body["id"]
+        payment_method=payment_method("stripe", "timeout_before_charge"))).body["id"]
     service.resolve_unknown(pid)
     assert service.get_payment("m1", pid).state is PaymentState.FAILED
-    assert book.charges() == []
+    assert sandbox.books.charges() == []
 
 
 def test_capture_first_resolves_an_unknown_authorization(db_engine: Engine) -> None:
-    service, book, _ = make_service(db_engine)
+    service, sandbox, _ = make_service(db_engine)
     pid = service.create_payment("m1", "k", payment_request(
-        payment_method="tok_timeout_after_charge", capture="manual")).body["id"]
+        payment_method=payment_method("stripe", "timeout_after_charge"), capture="manual")).body["id"]
     body = service.capture("m1", "c", pid).body
     assert body["state"] == "captured"
     assert [(f, t) for f, t, _ in audit(db_engine, pid)][1:3] == [
         ("authorizing", "unknown"), ("unknown", "authorized")]
-    assert len(book.charges()) == 1
+    assert len(sandbox.books.charges()) == 1
 
 
 def test_an_unresolvable_unknown_authorization_is_never_captured(db_engine: Engine) -> None:
-    service, book, _ = make_service(db_engine)
+    service, sandbox, _ = make_service(db_engine)
     pid = service.create_payment("m1", "k", payment_request(
-        payment_method="tok_unknown_forever", capture="manual")).body["id"]
+        payment_method=payment_method("stripe", "unknown_forever"), capture="manual")).body["id"]
     trail = audit(db_engine, pid)
     with pytest.raises(UnknownOutcomeUnresolvedError):
         service.capture("m1", "c", pid)
@@ -116,7 +116,7 @@ def test_an_unresolvable_unknown_authorization_is_never_captured(db_engine: Engi
 
 def test_retryable_errors_are_retried_with_the_same_provider_key(db_engine: Engine) -> None:
     flaky = FaultProfile("flaky", "", Faults(server_error=0.5))
-    service, book, _ = make_service(db_engine, faults=flaky, seed=3)
+    service, sandbox, _ = make_service(db_engine, faults=flaky, seed=3)
     states = [service.create_payment("m1", f"k{i}", payment_request(reference=f"o{i}")).body["state"]
               for i in range(20)]
     assert states.count("captured") >= 15  # most recover within four attempts
@@ -135,13 +135,13 @@ def test_provider_fee_is_booked_on_capture(db_engine: Engine) -> None:
 
 
 def test_an_automatic_payment_resolved_from_unknown_is_then_captured_once(db_engine: Engine) -> None:
-    service, book, _ = make_service(db_engine)
+    service, sandbox, _ = make_service(db_engine)
     response = service.create_payment("m1", "k", payment_request(
-        payment_method="tok_timeout_after_charge", provider="paypal"))
+        payment_method=payment_method("paypal", "timeout_after_charge"), provider="paypal"))
     assert response.status_code == 202
     assert service.resolve_unknown_outcomes() == {"resolved": 1, "still_unknown": 0}
     payment = service.get_payment("m1", response.body["id"])
     assert payment.state is PaymentState.CAPTURED and payment.captured_minor == 2500
-    assert len(book.charges()) == 1
+    assert len(sandbox.books.charges()) == 1
     assert service.resolve_unknown(payment.id) is PaymentState.CAPTURED  # nothing more to do
     assert total_imbalance_minor(db_engine) == 0

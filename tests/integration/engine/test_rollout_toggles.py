@@ -3,7 +3,6 @@
 import json
 
 import pytest
-from engine.providers.simulated import SqlBook, duplicate_charges
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine, select, text
@@ -16,10 +15,11 @@ from engine.payments.admins import create_admin
 from engine.payments.merchants import create_merchant
 from engine.payments.toggles import ToggleReader, audit_trail, set_mode
 from engine.storage.tables import duplicate_risk_events
-from engine.testing import make_service
+from engine.testing import make_service, payment_method
 from paysignal.cli import app as cli
 
-BODY = {"amount": 1299, "currency": "USD", "reference": "o-1", "payment_method": "tok_approve",
+METHOD = payment_method("paypal")
+BODY = {"amount": 1299, "currency": "USD", "reference": "o-1", "payment_method": METHOD,
         "provider": "paypal"}
 PROVIDERS = ["paypal", "stripe", "adyen"]
 
@@ -27,13 +27,12 @@ PROVIDERS = ["paypal", "stripe", "adyen"]
 @pytest.fixture
 def env(db_engine: Engine, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     metrics = Metrics()
-    book = SqlBook(db_engine)
-    service, _, _ = make_service(db_engine, book=book, observer=PrometheusObserver(metrics),
+    service, sandbox, _ = make_service(db_engine, observer=PrometheusObserver(metrics),
                                  toggles=ToggleReader(db_engine, ttl_s=0))
     metrics.watch_tables(db_engine, PROVIDERS)
     client = TestClient(create_app(db_engine, service, metrics=metrics))
     client.headers["Authorization"] = f"Bearer {create_merchant(db_engine, 'm').api_key}"
-    return client, book, db_engine
+    return client, sandbox, db_engine
 
 
 def sample(client: TestClient, name: str, **labels: str) -> float:
@@ -50,19 +49,19 @@ def send_twice(client: TestClient, body: dict) -> list[int]:  # type: ignore[typ
 
 
 def test_enforce_is_the_default_and_blocks_duplicates(env) -> None:  # type: ignore[no-untyped-def]
-    client, book, _ = env
+    client, sandbox, _ = env
     assert send_twice(client, BODY) == [201, 201]
-    assert duplicate_charges(book) == 0 and len(book.charges()) == 1
+    assert sandbox.books.duplicate_charges() == 0 and len(sandbox.books.charges()) == 1
     assert sample(client, "paysignal_idempotency_enforcement_mode", provider="paypal",
                   payment_method="*", mode="enforce") == 1
 
 
 def test_shadow_lets_a_would_be_duplicate_through_and_counts_it(env) -> None:  # type: ignore[no-untyped-def]
-    client, book, engine = env
+    client, sandbox, engine = env
     set_mode(engine, provider="paypal", mode="shadow", actor="alice", reason="test",
              known_providers=PROVIDERS)
     assert send_twice(client, BODY) == [201, 201]
-    assert len(book.charges()) == 2  # shadow does not block: that is what it measures
+    assert len(sandbox.books.charges()) == 2  # shadow does not block: that is what it measures
     assert sample(client, "paysignal_idempotency_shadow_detections_total", provider="paypal",
                   would_be="replay") == 1
     client.post("/v1/payments", json={**BODY, "amount": 7}, headers={"Idempotency-Key": "k"})
@@ -76,26 +75,27 @@ def test_shadow_lets_a_would_be_duplicate_through_and_counts_it(env) -> None:  #
 
 
 def test_off_ignores_keys_and_other_providers_keep_enforcing(env) -> None:  # type: ignore[no-untyped-def]
-    client, book, engine = env
+    client, sandbox, engine = env
     set_mode(engine, provider="paypal", mode="off", actor="alice", reason="test",
              known_providers=PROVIDERS)
     assert send_twice(client, BODY) == [201, 201]
-    assert len(book.charges()) == 2
+    assert len(sandbox.books.charges()) == 2
     assert sample(client, "paysignal_idempotency_shadow_detections_total", provider="paypal",
                   would_be="replay") == 0
-    r = [client.post("/v1/payments", json={**BODY, "provider": "stripe"},
+    r = [client.post("/v1/payments", json={**BODY, "provider": "stripe",
+                                             "payment_method": payment_method("stripe")},
                      headers={"Idempotency-Key": "n"}) for _ in range(2)]
     assert r[1].headers["Idempotent-Replayed"] == "true"
 
 
 def test_a_payment_method_toggle_overrides_the_provider_toggle(env) -> None:  # type: ignore[no-untyped-def]
-    client, book, engine = env
+    client, sandbox, engine = env
     set_mode(engine, provider="paypal", mode="off", actor="a", reason="test",
              known_providers=PROVIDERS)
-    set_mode(engine, provider="paypal", payment_method="tok_approve", mode="enforce", actor="a",
+    set_mode(engine, provider="paypal", payment_method=METHOD, mode="enforce", actor="a",
              reason="test", known_providers=PROVIDERS)
     assert send_twice(client, BODY) == [201, 201]
-    assert len(book.charges()) == 1
+    assert len(sandbox.books.charges()) == 1
 
 
 def test_changes_are_audited_and_the_audit_is_append_only(env) -> None:  # type: ignore[no-untyped-def]

@@ -2,9 +2,9 @@
 
 import json
 import time
+from datetime import UTC, datetime
 
 import pytest
-from engine.providers.simulated import PROVIDER_CLASSES, Notification
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine, select
@@ -14,37 +14,58 @@ from engine.domain.operations import Operation
 from engine.domain.states import PaymentState
 from engine.observability.metrics import Metrics, PrometheusObserver
 from engine.payments.merchants import create_merchant
+from engine.payments.service import PaymentService
 from engine.payments.webhooks import MAX_STORED_BODY, RESULTS, ingest
 from engine.providers.base import ProviderRequest
+from engine.providers.registry import provider_names
+from engine.providers.sandbox import OutgoingWebhook, Sandbox
+from engine.providers.stripe import sign
 from engine.storage.tables import webhook_events, webhook_rejections
-from engine.testing import make_service
+from engine.testing import ManualClock, make_service, payment_method
 
 BODY = {"amount": 1299, "currency": "USD", "reference": "o-1", "capture": "manual"}
+SANDBOXES: dict[int, Sandbox] = {}
 
 
 @pytest.fixture
 def env(db_engine: Engine):  # type: ignore[no-untyped-def]
     metrics = Metrics()
-    service, _, _ = make_service(db_engine, observer=PrometheusObserver(metrics))
+    service, sandbox, _ = make_service(db_engine, observer=PrometheusObserver(metrics),
+                                       clock=ManualClock(datetime.now(UTC)))
+    SANDBOXES[id(service)] = sandbox
     client = TestClient(create_app(db_engine, service, metrics=metrics))
     client.headers["Authorization"] = f"Bearer {create_merchant(db_engine, 'm').api_key}"
     return client, service, db_engine
 
 
-def deliver(client: TestClient, service, note: Notification, *, timestamp=None,  # type: ignore[no-untyped-def]
-            tamper: bool = False):
-    headers, body = service.gateways[note.provider].signed(note, timestamp or int(time.time()))
+def drain(service: PaymentService, provider: str) -> list[OutgoingWebhook]:
+    """The provider's notifications the sandbox has queued, in the order it made them."""
+    queued = SANDBOXES[id(service)].due_webhooks(float("inf"))
+    made = [w for w in queued if w.provider == provider]
+    return sorted(dict.fromkeys(made), key=made.index)
+
+
+def body_of(note: OutgoingWebhook) -> dict:  # type: ignore[type-arg]
+    return dict(json.loads(note.body))
+
+
+def deliver(client: TestClient, service, note: OutgoingWebhook, *, timestamp=None,  # type: ignore[no-untyped-def]
+            tamper: bool = False, body: bytes | None = None):
+    headers = note.headers(timestamp or time.time())
+    content = body if body is not None else note.body
     if tamper:
-        body = body.replace(b"1299", b"9999")
-    return client.post(f"/v1/webhooks/{note.provider}", content=body, headers=headers)
+        content = content.replace(b"1299", b"9999")
+    return client.post(f"/v1/webhooks/{note.provider}", content=content, headers=headers)
 
 
-def result_of(client: TestClient, service, note: Notification) -> str:  # type: ignore[no-untyped-def]
+def result_of(client: TestClient, service, note: OutgoingWebhook,  # type: ignore[no-untyped-def]
+              body: bytes | None = None) -> str:
     """Deliver the notification and say what became of it, from the metrics: the answer to the
     sender is the same whatever happened."""
     before = {r: webhook_metric(client, note.provider, r) for r in RESULTS}
-    response = deliver(client, service, note)
-    assert response.status_code == 200 and response.json() == {"received": True}
+    response = deliver(client, service, note, body=body)
+    expected = service.gateways[note.provider].acknowledgement().body.encode()
+    assert response.status_code == 200 and response.content == expected
     changed = [r for r in RESULTS if webhook_metric(client, note.provider, r) > before[r]]
     assert len(changed) == 1
     return changed[0]
@@ -59,14 +80,15 @@ def webhook_metric(client: TestClient, provider: str, result: str) -> float:
     return 0.0
 
 
-@pytest.mark.parametrize("provider", list(PROVIDER_CLASSES))
+@pytest.mark.parametrize("provider", provider_names())
 def test_a_notification_settles_an_unknown_payment(env, provider: str) -> None:  # type: ignore[no-untyped-def]
     client, service, _ = env
-    r = client.post("/v1/payments", json={**BODY, "provider": provider,
-                                          "payment_method": "tok_timeout_after_charge"},
-                    headers={"Idempotency-Key": "a"})
+    r = client.post("/v1/payments", json={
+        **BODY, "provider": provider,
+        "payment_method": payment_method(provider, "timeout_after_charge")},
+        headers={"Idempotency-Key": "a"})
     assert r.json()["state"] == "unknown"
-    notes = service.gateways[provider].drain_notifications()
+    notes = drain(service, provider)
     assert result_of(client, service, notes[0]) == "settled"
     payment = client.get(f"/v1/payments/{r.json()['id']}").json()
     assert payment["state"] == "authorized"
@@ -76,8 +98,9 @@ def test_a_notification_settles_an_unknown_payment(env, provider: str) -> None: 
 def test_duplicates_are_deduplicated_by_provider_event_id(env) -> None:  # type: ignore[no-untyped-def]
     client, service, engine = env
     client.post("/v1/payments", json={**BODY, "provider": "paypal",
-                                      "payment_method": "tok_approve"}, headers={"Idempotency-Key": "a"})
-    note = service.gateways["paypal"].drain_notifications()[0]
+                                      "payment_method": payment_method("paypal")},
+                headers={"Idempotency-Key": "a"})
+    note = drain(service, "paypal")[0]
     assert result_of(client, service, note) == "recorded"
     assert result_of(client, service, note) == "duplicate"
     with engine.connect() as conn:
@@ -88,10 +111,11 @@ def test_duplicates_are_deduplicated_by_provider_event_id(env) -> None:  # type:
 def test_an_out_of_order_notification_never_moves_a_payment_backwards(env) -> None:  # type: ignore[no-untyped-def]
     client, service, _ = env
     pid = client.post("/v1/payments", json={**BODY, "provider": "stripe",
-                                            "payment_method": "tok_approve"},
+                                            "payment_method": payment_method("stripe")},
                       headers={"Idempotency-Key": "a"}).json()["id"]
     client.post(f"/v1/payments/{pid}/capture", headers={"Idempotency-Key": "c"})
-    authorized_note, captured_note = service.gateways["stripe"].drain_notifications()
+    authorized_note, captured_note = drain(service, "stripe")
+    assert body_of(captured_note)["type"] == "payment_intent.succeeded"
     assert result_of(client, service, captured_note) == "recorded"
     assert result_of(client, service, authorized_note) == "recorded"
     assert client.get(f"/v1/payments/{pid}").json()["state"] == "captured"
@@ -101,8 +125,8 @@ def test_a_notification_for_an_unknown_payment_is_kept_for_reconciliation(env) -
     client, service, engine = env
     gateway = service.gateways["adyen"]
     gateway.execute(ProviderRequest(Operation.AUTHORIZE, "other-system-1", "pay_notours", 500,
-                                    "EUR", "tok_approve"))
-    note = gateway.drain_notifications()[0]
+                                    "EUR", payment_method("adyen")))
+    note = drain(service, "adyen")[0]
     assert result_of(client, service, note) == "unmatched"
     with engine.connect() as conn:
         row = conn.execute(select(webhook_events)).one()
@@ -114,12 +138,13 @@ def test_a_notification_for_an_unknown_payment_is_kept_for_reconciliation(env) -
 @pytest.mark.parametrize("case", ["tampered", "expired", "unsigned"])
 def test_bad_signatures_are_401_counted_and_kept_only_as_a_refusal(env, case: str) -> None:  # type: ignore[no-untyped-def]
     client, service, engine = env
-    client.post("/v1/payments", json={**BODY, "provider": "stripe",
-                                      "payment_method": "tok_timeout_after_charge"},
-                headers={"Idempotency-Key": "a"})
-    note = service.gateways["stripe"].drain_notifications()[0]
+    client.post("/v1/payments", json={
+        **BODY, "provider": "stripe", "payment_method": payment_method("stripe",
+                                                                       "timeout_after_charge")},
+        headers={"Idempotency-Key": "a"})
+    note = drain(service, "stripe")[0]
     if case == "unsigned":
-        r = client.post("/v1/webhooks/stripe", content=json.dumps(note.body).encode())
+        r = client.post("/v1/webhooks/stripe", content=note.body)
     else:
         r = deliver(client, service, note, tamper=case == "tampered",
                     timestamp=int(time.time()) - 3600 if case == "expired" else None)
@@ -136,32 +161,33 @@ def test_bad_signatures_are_401_counted_and_kept_only_as_a_refusal(env, case: st
 def test_unknown_provider_and_malformed_bodies_are_refused(env) -> None:  # type: ignore[no-untyped-def]
     client, service, _ = env
     assert client.post("/v1/webhooks/acme", content=b"{}").status_code == 404
-    gateway = service.gateways["paypal"]
-    headers = gateway.sign(b'{"hello": 1}', int(time.time()))
-    r = client.post("/v1/webhooks/paypal", content=b'{"hello": 1}', headers=headers)
-    assert r.status_code == 400 and "paypal" in r.json()["detail"]
+    secret = service.gateways["stripe"].config.webhook_secrets[0]
+    headers = {"Stripe-Signature": sign(secret, b'{"hello": 1}', int(time.time()))}
+    r = client.post("/v1/webhooks/stripe", content=b'{"hello": 1}', headers=headers)
+    assert r.status_code == 400 and "stripe" in r.json()["detail"]
 
 
 def test_freshness_is_the_time_from_the_providers_signature_to_processing(
         db_engine: Engine) -> None:
-    from datetime import UTC, datetime, timedelta
+    from datetime import timedelta
 
-    from engine.testing import ManualClock
     from slo.backends import make_backend
     from slo.evaluate import evaluate_all
     from slo.spec import load_definitions
 
     now = datetime.now(UTC).replace(microsecond=0)
     metrics = Metrics()
-    service, _, _ = make_service(db_engine, observer=PrometheusObserver(metrics),
-                                 clock=ManualClock(now))
+    service, _sandbox, _ = make_service(db_engine, observer=PrometheusObserver(metrics),
+                                        clock=ManualClock(now))
     client = TestClient(create_app(db_engine, service, metrics=metrics))
     client.headers["Authorization"] = f"Bearer {create_merchant(db_engine, 'm').api_key}"
+    sandbox = SANDBOXES.setdefault(id(service), _sandbox)
     for key, lag in (("fresh", 12), ("stale", 100)):
-        r = client.post("/v1/payments", json={**BODY, "provider": "adyen", "reference": key,
-                                              "payment_method": "tok_timeout_after_charge"},
-                        headers={"Idempotency-Key": key})
-        note = service.gateways["adyen"].drain_notifications()[0]
+        r = client.post("/v1/payments", json={
+            **BODY, "provider": "stripe", "reference": key,
+            "payment_method": payment_method("stripe", "timeout_after_charge")},
+            headers={"Idempotency-Key": key})
+        note = [w for w in sandbox.due_webhooks(float("inf")) if w.provider == "stripe"][0]
         signed = int(now.timestamp()) - lag
         assert deliver(client, service, note, timestamp=signed).status_code == 200, r.text
     with db_engine.connect() as conn:
@@ -169,7 +195,7 @@ def test_freshness_is_the_time_from_the_providers_signature_to_processing(
                        ).total_seconds() for row in conn.execute(select(webhook_events)))
     assert lags == [12.0, 100.0]
     text = client.get("/metrics").text
-    assert 'paysignal_webhook_processing_lag_seconds_bucket{le="30.0",provider="adyen"} 1.0' \
+    assert 'paysignal_webhook_processing_lag_seconds_bucket{le="30.0",provider="stripe"} 1.0' \
         in text
     slo = [s for s in load_definitions() if s.name == "webhook-processing-freshness"]
     result = evaluate_all(db_engine, make_backend("database", engine=db_engine), slo,
@@ -201,7 +227,8 @@ def test_a_flood_of_forgeries_is_one_counted_row_and_then_refused_unverified(
 ])
 def test_signed_but_malformed_notifications_are_400_not_500(env, body: bytes) -> None:  # type: ignore[no-untyped-def]
     client, service, engine = env
-    headers = service.gateways["stripe"].sign(body, int(time.time()))
+    secret = service.gateways["stripe"].config.webhook_secrets[0]
+    headers = {"Stripe-Signature": sign(secret, body, int(time.time()))}
     r = client.post("/v1/webhooks/stripe", content=body, headers=headers)
     assert r.status_code == 400 and r.json()["type"].endswith("validation-error"), r.text
     with engine.connect() as conn:
@@ -211,12 +238,12 @@ def test_signed_but_malformed_notifications_are_400_not_500(env, body: bytes) ->
 def test_the_answer_never_tells_whether_a_payment_exists(env) -> None:  # type: ignore[no-untyped-def]
     client, service, _ = env
     client.post("/v1/payments", json={**BODY, "provider": "paypal",
-                                      "payment_method": "tok_approve"},
+                                      "payment_method": payment_method("paypal")},
                 headers={"Idempotency-Key": "a"})
-    ours = service.gateways["paypal"].drain_notifications()[0]
+    ours = drain(service, "paypal")[0]
     service.gateways["paypal"].execute(ProviderRequest(
-        Operation.AUTHORIZE, "theirs-1", "pay_notours", 1299, "USD", "tok_approve"))
-    theirs = service.gateways["paypal"].drain_notifications()[0]
+        Operation.AUTHORIZE, "theirs-1", "pay_notours", 1299, "USD", payment_method("paypal")))
+    theirs = drain(service, "paypal")[0]
     answers = [deliver(client, service, n) for n in (ours, theirs)]
     assert [(a.status_code, a.content) for a in answers] == [(200, b'{"received":true}')] * 2
 
@@ -225,9 +252,12 @@ def test_a_stored_notification_body_is_capped(env) -> None:  # type: ignore[no-u
     client, service, engine = env
     gateway = service.gateways["stripe"]
     gateway.execute(ProviderRequest(Operation.AUTHORIZE, "big-1", "pay_notours", 500, "USD",
-                                    "tok_approve"))
-    note = gateway.drain_notifications()[0]
-    note.body["padding"] = "x" * 40_000
+                                    payment_method("stripe")))
+    note = drain(service, "stripe")[0]
+    padded = json.dumps({**body_of(note), "padding": "x" * 40_000}).encode()
+    secret = gateway.config.webhook_secrets[0]
+    note = OutgoingWebhook("stripe", padded, "big", lambda at: {
+        "Stripe-Signature": sign(secret, padded, at)})
     assert result_of(client, service, note) == "unmatched"
     with engine.connect() as conn:
         stored = conn.execute(select(webhook_events.c.body)).scalar_one()
@@ -235,31 +265,34 @@ def test_a_stored_notification_body_is_capped(env) -> None:  # type: ignore[no-u
 
 
 def test_a_late_answer_for_one_refund_does_not_settle_the_next(db_engine: Engine) -> None:
-    from engine.providers.simulated import build_simulated_providers
-
     from engine.domain.retry import RetryPolicy
-    from engine.payments.service import PaymentService
     from engine.providers.faults import FaultProfile, Faults
+    from engine.providers.registry import in_process_connectors, new_webhook_credentials
 
-    service, book, clock = make_service(db_engine)
-    timeouts = FaultProfile("timeouts", "", Faults(timeout_after_charge=1.0))
-    late = PaymentService(db_engine, build_simulated_providers(book, faults=timeouts),
-                          clock=clock.now, retry_policy=RetryPolicy(sleep=lambda s: None))
+    service, sandbox, clock = make_service(db_engine, credentials=new_webhook_credentials())
     pid = service.create_payment("m", "pay", {**BODY, "provider": "stripe",
-                                              "payment_method": "tok_approve"}).body["id"]
+                                              "payment_method": payment_method("stripe")}
+                                 ).body["id"]
     service.capture("m", "cap", pid)
     assert service.refund("m", "refund-1", pid, 300).body_state() is PaymentState.PARTIALLY_REFUNDED
-    first = [n for n in service.gateways["stripe"].drain_notifications()
-             if n.body["type"] == "charge.refunded"][0]
+    first = [n for n in drain_sandbox(sandbox, "stripe") if body_of(n)["type"] == "refund.created"][0]
+    sandbox.profile = FaultProfile("timeouts", "", Faults(timeout_after_charge=1.0))
+    late = PaymentService(db_engine, service.gateways, clock=clock.now,
+                          retry_policy=RetryPolicy(sleep=lambda s: None))
     assert late.refund("m", "refund-2", pid, 300).body_state() is PaymentState.UNKNOWN
-    second = late.gateways["stripe"].drain_notifications()[-1]
+    second = drain_sandbox(sandbox, "stripe")[-1]
     assert ingest_signed(service, first) == "recorded"  # refund #1's answer, arriving late
     assert service.get_payment("m", pid).state is PaymentState.UNKNOWN
     assert ingest_signed(service, second) == "settled"
     payment = service.get_payment("m", pid)
     assert payment.state is PaymentState.PARTIALLY_REFUNDED and payment.refunded_minor == 600
+    assert in_process_connectors  # the same connectors served both services
 
 
-def ingest_signed(service, note: Notification) -> str:  # type: ignore[no-untyped-def]
-    headers, body = service.gateways[note.provider].signed(note, int(time.time()))
-    return ingest(service, note.provider, headers, body)
+def drain_sandbox(sandbox: Sandbox, provider: str) -> list[OutgoingWebhook]:
+    made = [w for w in sandbox.due_webhooks(float("inf")) if w.provider == provider]
+    return sorted(dict.fromkeys(made), key=made.index)
+
+
+def ingest_signed(service, note: OutgoingWebhook) -> str:  # type: ignore[no-untyped-def]
+    return ingest(service, note.provider, note.headers(time.time()), note.body)

@@ -1,31 +1,40 @@
 """Concurrent retries of one key on the real PostgreSQL: exactly one caller proceeds."""
 
 import json
+import os
 import subprocess
 import sys
 import threading
 import time
 from collections import Counter
 
-from engine.providers.simulated import SqlBook
 from sqlalchemy import func, select
 
 from engine.exceptions import IdempotencyKeyInProgressError
+from engine.payments.service import PaymentService
+from engine.providers.registry import connectors_from_environment
 from engine.storage import db
-from engine.storage.tables import payments, sim_provider_operations
-from engine.testing import make_service, payment_request
+from engine.storage.tables import payments
+from engine.testing import payment_request
 from tests.support.postgres import fresh_postgres_url
-
-
-def provider_charges(engine) -> int:  # type: ignore[no-untyped-def]
-    with engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(sim_provider_operations).where(
-            sim_provider_operations.c.operation == "authorize")).scalar_one()
+from tests.support.sandbox import loopback_sandbox
 
 
 def test_fifty_threads_with_the_same_key_make_one_charge(postgres) -> None:  # type: ignore[no-untyped-def]
+    """Over real loopback HTTP to the sandbox: one charge in its books."""
     engine = db.make_engine(fresh_postgres_url(postgres), pool_size=30)
-    service, _, _ = make_service(engine, book=SqlBook(engine))
+    with loopback_sandbox() as (server, env):
+        service = PaymentService(engine, connectors_from_environment(env=env))
+        outcomes = race_fifty(service)
+        charges = server.sandbox.books.charges()
+    assert outcomes["new"] == 1
+    assert outcomes["new"] + outcomes["replayed"] + outcomes["in_progress"] == 50
+    assert len(charges) == 1
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(payments)).scalar_one() == 1
+
+
+def race_fifty(service: PaymentService) -> Counter[str]:
     barrier = threading.Barrier(50)
     outcomes: Counter[str] = Counter()
     lock = threading.Lock()
@@ -45,24 +54,23 @@ def test_fifty_threads_with_the_same_key_make_one_charge(postgres) -> None:  # t
         t.start()
     for t in threads:
         t.join(120)
-    assert outcomes["new"] == 1
-    assert outcomes["new"] + outcomes["replayed"] + outcomes["in_progress"] == 50
-    assert provider_charges(engine) == 1
-    with engine.connect() as conn:
-        assert conn.execute(select(func.count()).select_from(payments)).scalar_one() == 1
+    return outcomes
 
 
 def test_eight_processes_with_the_same_key_make_one_charge(postgres) -> None:  # type: ignore[no-untyped-def]
     url = fresh_postgres_url(postgres)
-    start_at = time.time() + 4  # let every interpreter import before the race starts
-    procs = [subprocess.Popen([sys.executable, "-m", "tests.support.race", url, "shared", str(start_at)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(8)]
-    outcomes = Counter()
-    for p in procs:
-        out, err = p.communicate(timeout=120)
-        assert p.returncode == 0, err
-        outcomes[json.loads(out.strip().splitlines()[-1])["outcome"]] += 1
+    with loopback_sandbox() as (server, env):
+        start_at = time.time() + 4  # let every interpreter import before the race starts
+        procs = [subprocess.Popen([sys.executable, "-m", "tests.support.race", url, "shared",
+                                   str(start_at)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True, env={**os.environ, **env})
+                 for _ in range(8)]
+        outcomes: Counter[str] = Counter()
+        for p in procs:
+            out, err = p.communicate(timeout=120)
+            assert p.returncode == 0, err
+            outcomes[json.loads(out.strip().splitlines()[-1])["outcome"]] += 1
+        charges = server.sandbox.books.charges()
     assert outcomes["new"] == 1 and sum(outcomes.values()) == 8
-    assert provider_charges(db.make_engine(url)) == 1
+    assert len(charges) == 1
 

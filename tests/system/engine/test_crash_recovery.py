@@ -1,6 +1,6 @@
 """A real process is killed with SIGKILL at each recovery point; a restart finishes the payment
-with exactly one provider charge and a balanced ledger. The provider (paypal) does NOT honour
-idempotency keys, so only the engine's ask-before-retry keeps the customer from a second charge."""
+with exactly one provider charge and a balanced ledger. The provider is PayPal in the sandbox
+over loopback: the sandbox outlives the killed process, and its books count what was charged."""
 
 import json
 import os
@@ -11,23 +11,36 @@ import time
 from pathlib import Path
 
 import pytest
-from engine.providers.simulated import HAPPENED
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from engine.domain.recovery import AUTOMATIC_CAPTURE_PATH
+from engine.providers.sandbox import SandboxServer
 from engine.read_models.ledger import total_imbalance_minor
 from engine.storage import db
-from engine.storage.tables import idempotency_keys, outbox, payments, sim_provider_operations
+from engine.storage.tables import idempotency_keys, outbox, payments
+from tests.support.sandbox import loopback_sandbox
 
 POINTS = list(AUTOMATIC_CAPTURE_PATH)
 LOCK_TIMEOUT_S = 1.0
+
+
+SANDBOX_ENV: dict[str, str] = {}
+
+
+@pytest.fixture(autouse=True)
+def sandbox():  # type: ignore[no-untyped-def]
+    with loopback_sandbox() as (server, env):
+        SANDBOX_ENV.clear()
+        SANDBOX_ENV.update(env)
+        yield server
 
 
 def worker(db_url: str, *extra: str, lock_timeout: float = LOCK_TIMEOUT_S) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "paysignal.simulation.crash_worker", "--database-url", db_url,
          "--key", "order-42", "--lock-timeout", str(lock_timeout), *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, **SANDBOX_ENV})
 
 
 def kill_at(db_url: str, point: str, *extra: str) -> None:
@@ -51,23 +64,20 @@ def finish(db_url: str, *extra: str, lock_timeout: float = LOCK_TIMEOUT_S) -> di
     return json.loads(out.strip().splitlines()[-1])
 
 
-def charges(engine) -> int:  # type: ignore[no-untyped-def]
-    with engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(sim_provider_operations).where(
-            sim_provider_operations.c.operation == "authorize",
-            sim_provider_operations.c.status == "done")).scalar_one()
+def charges(sandbox: SandboxServer) -> int:
+    return len(sandbox.sandbox.books.charges())
 
 
 @pytest.mark.parametrize("point", POINTS)
 def test_killed_at_any_recovery_point_the_retry_finishes_with_one_charge(
-        db_url: str, point: str) -> None:
+        db_url: str, point: str, sandbox: SandboxServer) -> None:
     kill_at(db_url, point)
     time.sleep(LOCK_TIMEOUT_S + 0.2)  # the dead process's lock expires
     result = finish(db_url)
     assert result["body"]["state"] == "captured"
     assert result["replayed"] is (point == "finished")
     engine = db.make_engine(db_url)
-    assert charges(engine) == 1
+    assert charges(sandbox) == 1
     assert total_imbalance_minor(engine) == 0
     with engine.connect() as conn:
         key = conn.execute(select(idempotency_keys)).one()
@@ -77,17 +87,18 @@ def test_killed_at_any_recovery_point_the_retry_finishes_with_one_charge(
                       "CaptureRequested", "PaymentCaptured"]
 
 
-def test_the_worker_sweep_recovers_a_request_whose_client_never_came_back(db_url: str) -> None:
+def test_the_worker_sweep_recovers_a_request_whose_client_never_came_back(
+        db_url: str, sandbox: SandboxServer) -> None:
     kill_at(db_url, "authorize_provider_returned")
     time.sleep(LOCK_TIMEOUT_S + 0.2)
     assert finish(db_url, "--recover") == {"recovered": 1}
     engine = db.make_engine(db_url)
-    assert charges(engine) == 1 and total_imbalance_minor(engine) == 0
+    assert charges(sandbox) == 1 and total_imbalance_minor(engine) == 0
     result = finish(db_url)  # the client finally retries: it gets the stored response
     assert result["replayed"] and result["body"]["state"] == "captured"
 
 
-def test_a_live_lock_is_not_taken_over(db_url: str) -> None:
+def test_a_live_lock_is_not_taken_over(db_url: str, sandbox: SandboxServer) -> None:
     proc = worker(db_url, "--pause-at", "authorize_provider_returned", lock_timeout=300)
     assert proc.stdout is not None
     for line in proc.stdout:
@@ -95,27 +106,27 @@ def test_a_live_lock_is_not_taken_over(db_url: str) -> None:
             break
     try:
         assert finish(db_url, "--recover", lock_timeout=300) == {"recovered": 0}
-        assert charges(db.make_engine(db_url)) == 1
+        assert charges(sandbox) == 1
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(30)
 
 
-def happened(engine, operation: str) -> int:  # type: ignore[no-untyped-def]
-    """How many times the provider really did `operation` (timed out or not)."""
-    with engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(sim_provider_operations).where(
-            sim_provider_operations.c.operation == operation,
-            sim_provider_operations.c.status.in_(HAPPENED))).scalar_one()
+def happened(sandbox: SandboxServer, operation: str) -> int:
+    """How many times the provider really did `operation` (its answer lost or not)."""
+    return sum(e.operation == operation and e.status == "succeeded"
+               for e in sandbox.sandbox.books.entries())
 
 
 @pytest.mark.parametrize("settled_by", ["resolver", "webhook"])
 def test_killed_right_after_an_automatic_capture_authorization_is_settled_the_capture_still_happens_once(
-        db_url: str, tmp_path: Path, settled_by: str) -> None:
+        db_url: str, tmp_path: Path, settled_by: str, sandbox: SandboxServer) -> None:
     notes = tmp_path / "notifications.jsonl"
-    first = finish(db_url, "--payment-method", "tok_timeout_after_charge",
-                   "--notifications", str(notes))
+    first = finish(db_url, "--behaviour", "timeout_after_charge")
     assert first["status"] == 202 and first["body"]["state"] == "unknown"
+    notes.write_text("".join(json.dumps({
+        "provider": w.provider, "headers": w.headers(time.time()), "body": w.body.decode()}) + "\n"
+        for w in sandbox.sandbox.due_webhooks(float("inf"))))
     settle = ["--resolve"] if settled_by == "resolver" else ["--webhook", str(notes)]
     kill_at(db_url, "capture_requested", *settle)  # the authorization and the capture's start commit together
     engine = db.make_engine(db_url)
@@ -127,6 +138,6 @@ def test_killed_right_after_an_automatic_capture_authorization_is_settled_the_ca
     with engine.connect() as conn:
         state = conn.execute(select(payments.c.state)).scalar_one()
     assert state == "captured"
-    assert happened(engine, "authorize") == 1 and happened(engine, "capture") == 1
+    assert happened(sandbox, "authorize") == 1 and happened(sandbox, "capture") == 1
     assert total_imbalance_minor(engine) == 0
     assert finish(db_url, "--recover") == {"recovered": 0}

@@ -9,7 +9,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from engine.providers.faults import PROFILES
-from engine.providers.simulated import TEST_TOKENS
+from engine.providers.registry import PROVIDERS
 from paysignal.cli import app
 from paysignal.docs import DOCS, GENERATED, sections
 
@@ -50,9 +50,11 @@ def test_the_readme_is_a_front_page_whose_links_resolve() -> None:
     assert links and all((ROOT / link).exists() for link in links), links
 
 
-def test_docs_list_every_test_token_with_its_behaviour() -> None:
-    rows = dict(re.findall(r"^\| `(tok_\w+)` \| (.+?) \|$", between("test-tokens"), re.M))
-    assert rows == TEST_TOKENS
+def test_docs_list_every_sandbox_payment_method_with_its_behaviour() -> None:
+    rows = dict(re.findall(r"^\| `([^`]+)` \| (.+?) \|$", between("test-payment-methods"),
+                           re.M))
+    expected = {k: v for spec in PROVIDERS.values() for k, v in spec.test_payment_methods.items()}
+    assert rows == expected and len(rows) >= 3 * 7
 
 
 def test_docs_list_every_fault_profile() -> None:
