@@ -90,7 +90,8 @@ class KeyedRequest:
         return 201 if self.creates_payment else 200
 
 
-def provider_request(payment: Payment, payment_method: str | None) -> ProviderRequest:
+def provider_request(payment: Payment, payment_method: str | None,
+                     now: datetime) -> ProviderRequest:
     """The provider call for the payment's pending operation (the same request id on every
     attempt and lookup, so the provider's idempotency makes a repeat harmless)."""
     op = payment.pending_operation
@@ -98,7 +99,8 @@ def provider_request(payment: Payment, payment_method: str | None) -> ProviderRe
     return ProviderRequest(op, payment.pending_request_id or "", payment.id,
                            payment.pending_amount_minor, payment.currency,
                            payment_method if op is Operation.AUTHORIZE else None,
-                           payment.provider_reference, requested_at=payment.updated_at)
+                           payment.provider_reference,
+                           age_s=max(0.0, (now - payment.updated_at).total_seconds()))
 
 
 def refund_id(key_id: str) -> str:
@@ -306,7 +308,7 @@ class IdempotencyProtocol:
         payment, hold = step.payment, step.hold
         op = self._pending(payment)
         gateway = self.gateways[payment.provider]
-        request = provider_request(payment, hold.payment_method)
+        request = provider_request(payment, hold.payment_method, self.clock())
         if hold.lookup_first:
             found = gateway.lookup(request)
             if found.kind is not OutcomeKind.NOT_FOUND:

@@ -55,7 +55,7 @@ class Resolver:
         if payment.state is not PaymentState.UNKNOWN or payment.pending_operation is None:
             return payment.state
         outcome = self.protocol.gateways[payment.provider].lookup(
-            provider_request(payment, self._payment_method(payment)))
+            provider_request(payment, self._payment_method(payment), self.protocol.clock()))
         if outcome.kind is OutcomeKind.UNKNOWN:
             return payment.state
         with self.protocol.unit_of_work() as uow:

@@ -246,7 +246,7 @@ class AdyenConnector:
         """Adyen has no lookup: repeat with the same Idempotency-Key while Adyen keeps it (it
         answers what it answered the first time, or runs the request once if it never
         arrived); otherwise wait for the notification."""
-        age = (datetime.now(UTC) - req.requested_at) if req.requested_at else timedelta(0)
+        age = timedelta(seconds=req.age_s)
         if age < KEY_RETENTION and (req.operation is not Operation.AUTHORIZE
                                     or req.payment_method):
             return self.execute(req)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -31,7 +30,9 @@ class ProviderRequest:
     currency: str
     payment_method: str | None = None
     provider_reference: str | None = None
-    requested_at: datetime | None = None  # when the operation was first sent (lookups use it)
+    # how long ago the operation was first sent, by the engine's clock (lookups decide by it
+    # whether the provider still keeps the idempotency key)
+    age_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -269,7 +269,7 @@ class PayPalConnector:
     def lookup(self, req: ProviderRequest) -> ProviderOutcome:
         """Repeat with the same PayPal-Request-Id while PayPal keeps it (it answers the latest
         status of the original request); else read the authorization."""
-        age = (datetime.now(UTC) - req.requested_at) if req.requested_at else timedelta(0)
+        age = timedelta(seconds=req.age_s)
         keeps = (ORDER_KEY_RETENTION if req.operation is Operation.AUTHORIZE
                  else PAYMENT_KEY_RETENTION)
         if age < keeps and (req.operation is not Operation.AUTHORIZE or req.payment_method):

@@ -20,7 +20,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -266,7 +266,7 @@ class StripeConnector:
         """Repeat the request with its Idempotency-Key while Stripe keeps keys (it replays the
         saved answer, or runs the request once if it never arrived); else read the
         PaymentIntent, by id, or by a search on the metadata carrying our payment id."""
-        age = (datetime.now(UTC) - req.requested_at) if req.requested_at else timedelta(0)
+        age = timedelta(seconds=req.age_s)
         repeatable = req.operation is not Operation.AUTHORIZE or req.payment_method is not None
         if age < KEY_RETENTION and repeatable:
             repeated = self.execute(req)

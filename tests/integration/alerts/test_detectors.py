@@ -90,12 +90,13 @@ def test_retries_refused_by_the_budget_raise_an_alert(db_engine: Engine) -> None
     service, _, _ = make_service(db_engine, clock=clock, retry_policy=RetryPolicy(
         stop=stop_after_attempt(4), sleep=lambda s: None, clock=clock.monotonic,
         budget=RetryBudget(ratio=0.0, min_retries=0, window_s=60, clock=clock.monotonic)))
-    service.create_payment("m", "k1", payment_request(payment_method=payment_method("paypal", "server_error"),
-                                                      provider="paypal"))
+    # Stripe's 500 with Stripe-Should-Retry: true is retryable (PayPal's 5xx is not: unknown)
+    service.create_payment("m", "k1", payment_request(
+        payment_method=payment_method("stripe", "server_error"), provider="stripe"))
     alerts = [a for a in detect(db_engine, NOW + timedelta(minutes=1), Thresholds())
               if a.name == "RetryBudgetExhausted"]
-    assert len(alerts) == 1 and alerts[0].labels["provider"] == "paypal"
-    assert "refused 1 retries to paypal" in alerts[0].summary
+    assert len(alerts) == 1 and alerts[0].labels["provider"] == "stripe"
+    assert "refused 1 retries to stripe" in alerts[0].summary
 
 
 

@@ -82,13 +82,20 @@ def test_timeout_after_charge_becomes_unknown_then_resolves_by_asking_the_provid
     assert len(sandbox.books.charges()) == 1  # resolved without a second charge
 
 
-def test_timeout_before_charge_resolves_to_failed(db_engine: Engine) -> None:
+@pytest.mark.parametrize("provider", ["stripe", "adyen", "paypal"])
+def test_a_timeout_before_the_charge_resolves_by_repeating_the_request_once(
+        db_engine: Engine, provider: str) -> None:
+    """Nothing happened at the provider; the resolver repeats the request with its key (each
+    provider's own way), so the customer is charged exactly once, not refused."""
     service, sandbox, _ = make_service(db_engine)
     pid = service.create_payment("m1", "k", payment_request(
-        payment_method=payment_method("stripe", "timeout_before_charge"))).body["id"]
-    service.resolve_unknown(pid)
-    assert service.get_payment("m1", pid).state is PaymentState.FAILED
+        provider=provider, capture="manual",
+        payment_method=payment_method(provider, "timeout_before_charge"))).body["id"]
+    assert service.get_payment("m1", pid).state is PaymentState.UNKNOWN
     assert sandbox.books.charges() == []
+    service.resolve_unknown(pid)
+    assert service.get_payment("m1", pid).state is PaymentState.AUTHORIZED
+    assert len(sandbox.books.charges()) == 1
 
 
 def test_capture_first_resolves_an_unknown_authorization(db_engine: Engine) -> None:

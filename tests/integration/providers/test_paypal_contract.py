@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import replace
-from datetime import UTC, datetime
 
 import pytest
 
@@ -20,8 +19,7 @@ from tests.support.sandbox import closed_port, paypal_connector, sandbox_server
 
 def authorize(request_id: str, method: str = "7a8b9c0d", amount: int = 5000,
               payment: str = "pay_1") -> ProviderRequest:
-    return ProviderRequest(Operation.AUTHORIZE, request_id, payment, amount, "USD", method,
-                           requested_at=datetime.now(UTC))
+    return ProviderRequest(Operation.AUTHORIZE, request_id, payment, amount, "USD", method)
 
 
 def then(req: ProviderRequest, op: Operation, request_id: str, amount: int,
