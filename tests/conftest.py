@@ -11,8 +11,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from engine.providers.registry import PROVIDERS, new_webhook_credentials
+from engine.providers.registry import (
+    PROVIDERS,
+    build_sandbox,
+    new_webhook_credentials,
+    sandbox_environment,
+)
+from engine.providers.sandbox import SandboxServer
 from engine.storage import db
+from engine.testing import NO_FAULTS
 from tests.support.postgres import ThrowawayPostgres, fresh_postgres_url
 
 pytest_plugins = ["tests.support.dashboard"]  # the seeded-day fixtures
@@ -20,6 +27,24 @@ pytest_plugins = ["tests.support.dashboard"]  # the seeded-day fixtures
 # default); the processes the tests start inherit them.
 for _provider, _credential in new_webhook_credentials().items():
     os.environ.setdefault(PROVIDERS[_provider].webhook_variable, _credential)
+
+
+@pytest.fixture(scope="session")
+def session_sandbox() -> Iterator[SandboxServer]:
+    """One provider sandbox over loopback for the session, without faults; the environment
+    points every process a test starts (serve api, serve worker, ...) at it."""
+    credentials = {n: os.environ[PROVIDERS[n].webhook_variable].split(",")[0]
+                   for n in PROVIDERS}
+    with SandboxServer(build_sandbox(credentials, profile=NO_FAULTS)) as server:
+        saved = dict(os.environ)
+        os.environ.update(sandbox_environment(server.url, credentials))
+        for name in PROVIDERS:  # a stalled answer (a sandbox fault) costs the read time-out
+            os.environ[f"PAYSIGNAL_{name.upper()}_READ_TIMEOUT_S"] = "2"
+        try:
+            yield server
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
 # Table gauges are cached for 15 s in production; tests read them right after each change.
 os.environ.setdefault("PAYSIGNAL_TABLE_GAUGES_TTL_S", "0")
 SYSTEM_DIR = Path(__file__).parent / "system"

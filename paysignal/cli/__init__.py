@@ -10,12 +10,23 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from paysignal.cli import alerts, db, ledger, merchants, reconcile, serve, simtest, simulate, slo
+from paysignal.cli import (
+    alerts,
+    db,
+    ledger,
+    merchants,
+    reconcile,
+    sandbox,
+    serve,
+    simtest,
+    simulate,
+    slo,
+)
 from paysignal.cli import demo as demo_command
 from paysignal.cli._common import console
 
 # The order of `paysignal --help`: first what a newcomer runs, then daily work, then plumbing.
-ORDER = ("demo", "serve", "simulate", "sim-test", "reconcile", "breaks", "slo", "alerts",
+ORDER = ("demo", "serve", "sandbox", "simulate", "sim-test", "reconcile", "breaks", "slo", "alerts",
          "toggles", "admins", "users", "merchants", "ledger", "outbox", "keys", "states", "db")
 
 
@@ -30,6 +41,7 @@ app = typer.Typer(cls=_InOrder, no_args_is_help=True, add_completion=False,
                   help="paysignal: idempotent payments, SLOs and actionable alerts.")
 app.command("demo")(demo_command.demo)
 app.add_typer(serve.serve_app, name="serve")
+app.add_typer(sandbox.sandbox_app, name="sandbox")
 app.command("simulate")(simulate.simulate)
 app.command("sim-test")(simtest.sim_test)
 app.command("reconcile")(reconcile.reconcile)

@@ -60,12 +60,15 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], name: str, seconds: floa
 
 
 def _summary(day: Any, routing_log: Path) -> None:
+    from paysignal.cli.simulate import per_provider_table
+
     sim = day.simulation
     out.print(f"[bold]payments[/]: {sim['payments']:,} simulated · provider charges "
               f"{sim['provider_charges']:,} · [bold]duplicate charges {sim['duplicate_charges']}[/]"
               f" · idempotent replays {sim['idempotent_replays']:,} · unknown outcomes "
               f"{sim['unknown_outcomes']} ({sim['unknown_resolved']} resolved by asking the "
               f"provider) · ledger imbalance {sim['ledger_imbalance_minor']}")
+    out.print(per_provider_table(sim["per_provider"]))
     closed = sum(d["closed_automatically"] for d in day.reconciliation["days"])
     verdict = day.score.describe()
     out.print(f"[bold]reconciliation[/]: {day.reconciliation['matched']:,} settlement lines "
@@ -95,19 +98,23 @@ def demo(
     dashboard_port: Annotated[int, typer.Option(min=1, max=65535)] = 8501,
     worker_metrics_port: Annotated[int, typer.Option(min=1, max=65535)] = 9101,
     api_metrics_port: Annotated[int, typer.Option(min=1, max=65535)] = 9100,
+    sandbox_port: Annotated[int, typer.Option(
+        min=1, max=65535, help="The provider sandbox's port (stripe, adyen, paypal).")] = 8010,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Run a simulated day for three providers, with a scripted adyen incident (timeouts
-    after charging, failures, recovery), settlement files with injected discrepancies,
-    reconciliation, SLO evaluation and alert routing to a local file; then serve the API, the
-    worker and the dashboard together."""
+    """Run a simulated day through the Stripe, Adyen and PayPal connectors over HTTP to the
+    provider sandbox, with a scripted adyen incident (timeouts after charging, failures,
+    recovery), settlement files with injected discrepancies, reconciliation, SLO evaluation and
+    alert routing to a local file; then serve the API, the worker, the dashboard and the
+    sandbox together."""
     from engine.payments.merchants import create_merchant
+    from engine.providers.registry import new_webhook_credentials, sandbox_environment
     from engine.storage import db
     from paysignal.simulation.demo_day import run_day
-    from paysignal.simulation.secrets import ensure_webhook_secrets
 
     count = payments or (300 if fast else 2000)
-    generated = ensure_webhook_secrets()
+    _check_port_free(sandbox_port, "--sandbox-port")
+    credentials = new_webhook_credentials()
     workdir.mkdir(parents=True, exist_ok=True)
     routing_log = (workdir / "alerts.log").resolve()
     routing = workdir / "routing.yaml"
@@ -119,19 +126,27 @@ def demo(
     with console.status("starting") as status:
         day = guarded(lambda: run_day(engine, workdir, payments=count, seed=seed,
                                       duration=timedelta(hours=24), routing=routing,
-                                      step=lambda s: status.update(s)))
+                                      step=lambda s: status.update(s), over_loopback=True,
+                                      credentials=credentials, sandbox_port=sandbox_port))
     engine.dispose()
+    sandbox = day.sandbox_server
+    assert sandbox is not None
     _summary(day, routing_log)
-    if generated:
-        out.print(f"webhook secrets: random for this run ({', '.join(generated)}); "
-                  "production sets its own")
+    out.print(f"the day ran through the stripe, adyen and paypal connectors over HTTP to the "
+              f"provider sandbox at {sandbox.url} (webhook credentials random for this run)")
     if not serve:
+        sandbox.stop()
         return
+    # From now on the sandbox keeps the wall clock and posts its notifications to the API.
+    sandbox.sandbox.clock, sandbox.sandbox.sleep = time.time, None
+    sandbox.sandbox.until_end = None
+    sandbox.deliver_to(lambda provider: f"http://127.0.0.1:{api_port}/v1/webhooks/{provider}")
     for port, option in ((api_port, "--api-port"), (dashboard_port, "--dashboard-port"),
                          (worker_metrics_port, "--worker-metrics-port"),
                          (api_metrics_port, "--api-metrics-port")):
         _check_port_free(port, option)
-    env = {**os.environ, "PAYSIGNAL_DATABASE_URL": url,
+    env = {**os.environ, **sandbox_environment(sandbox.url, credentials),
+           "PAYSIGNAL_DATABASE_URL": url,
            "PAYSIGNAL_ALERT_ROUTES": str(routing.resolve()),
            "PAYSIGNAL_SETTLEMENT_DIR": str(day.settlement_dir.resolve()),
            "PAYSIGNAL_DASHBOARD_URL": f"http://127.0.0.1:{dashboard_port}"}
@@ -164,6 +179,7 @@ paysignal demo is running (Ctrl-C stops it)
   dashboard  http://127.0.0.1:{dashboard_port}/   start here: Overview, then Reconciliation
   API        http://127.0.0.1:{api_port}/docs
   API key    {merchant.api_key}   (a demo merchant's; shown once)
+  sandbox    {sandbox.url}/stripe  /adyen  /paypal   (its books: {sandbox.url}/_sandbox/books)
   metrics    http://127.0.0.1:{api_metrics_port}/metrics and http://127.0.0.1:{worker_metrics_port}/metrics
   alerts     {routing_log}
   logs       {workdir}/api.log, worker.log, dashboard.log
@@ -178,7 +194,8 @@ What to look at:
     curl -i -X POST http://127.0.0.1:{api_port}/v1/payments \\
       -H 'Authorization: Bearer {merchant.api_key}' -H 'Idempotency-Key: demo-1' \\
       -H 'Content-Type: application/json' \\
-      -d '{{"amount": 1250, "currency": "EUR", "reference": "order-1", "payment_method": "tok_approve"}}'
+      -d '{{"amount": 1250, "currency": "EUR", "reference": "order-1",
+           "provider": "stripe", "payment_method": "pm_card_visa"}}'
 """, flush=True)
         while all(p.poll() is None for p in procs.values()):
             time.sleep(0.5)
@@ -197,3 +214,4 @@ What to look at:
                 p.kill()
         for log in logs.values():
             log.close()
+        sandbox.stop()

@@ -26,6 +26,9 @@ def simulate(
              "directory, with ground_truth.json.")] = None,
     discrepancies: Annotated[int, typer.Option(
         min=0, help="How many discrepancies to inject into the settlement files.")] = 8,
+    loopback: Annotated[bool, typer.Option(
+        "--loopback", help="Reach the provider sandbox over HTTP on a loopback port instead "
+                           "of in process (time stays simulated; slower).")] = False,
     database_url: DatabaseUrl = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -37,7 +40,7 @@ def simulate(
         fail(f"--profile: unknown profile {profile!r} (known: {', '.join(PROFILES)})")
     engine = ready_engine(database_url)
     kwargs: dict[str, Any] = {"payments": payments, "seed": seed, "profile": profile,
-                              "duration": timedelta(hours=duration)}
+                              "duration": timedelta(hours=duration), "over_loopback": loopback}
     if as_json:
         result = guarded(lambda: run_simulation(engine, **kwargs))
     else:
@@ -46,6 +49,8 @@ def simulate(
             task = bar.add_task("payments", total=payments)
             result = guarded(lambda: run_simulation(
                 engine, progress=lambda n: bar.update(task, completed=n), **kwargs))
+    if result.sandbox_server is not None:
+        result.sandbox_server.stop()
     if settlements is not None:
         from paysignal.simulation.settlement_files import write_settlement_files
 
@@ -89,6 +94,7 @@ def _print_simulation(f: dict[str, Any]) -> None:
                                        "outbox_pending") and value else ""
         table.add_row(name, f"[{style}]{value}[/]" if style else str(value), meaning)
     out.print(table)
+    out.print(per_provider_table(f["per_provider"]))
     states = ", ".join(f"{k} {v}" for k, v in f["final_states"].items())
     out.print(f"final states: {states}")
     if f["client_errors"]:
@@ -96,3 +102,16 @@ def _print_simulation(f: dict[str, Any]) -> None:
                   ", ".join(f"{k} {v}" for k, v in f["client_errors"].items()))
 
 
+def per_provider_table(per_provider: dict[str, dict[str, int]]) -> Table:
+    """Per provider: payments, what it really charged (its own books), customers charged twice,
+    and payments still waiting on it."""
+    table = Table(title="per provider (charges from the sandbox's own books)")
+    columns = ("payments", "charges", "duplicate_charges", "unknown", "awaiting_confirmation")
+    table.add_column("provider")
+    for column in columns:
+        table.add_column(column.replace("_", " "), justify="right")
+    for provider, figures in per_provider.items():
+        cells = [f"[bold red]{figures[c]}[/]" if c == "duplicate_charges" and figures[c]
+                 else f"{figures[c]:,}" for c in columns]
+        table.add_row(provider, *cells)
+    return table

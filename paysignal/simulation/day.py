@@ -41,11 +41,14 @@ from engine.providers.base import (
 from engine.providers.faults import profile as load_profile
 from engine.providers.registry import (
     build_sandbox,
+    connectors_from_environment,
     in_process_connectors,
     new_webhook_credentials,
     payment_method,
+    provider_names,
+    sandbox_environment,
 )
-from engine.providers.sandbox import Sandbox
+from engine.providers.sandbox import Sandbox, SandboxServer
 from engine.read_models.ledger import total_imbalance_minor
 from engine.storage.tables import payments as payments_table
 
@@ -53,6 +56,11 @@ CURRENCIES = (("USD", 500, 50_000), ("EUR", 500, 40_000), ("GBP", 500, 30_000),
               ("JPY", 300, 60_000), ("KWD", 1_000, 90_000))
 MERCHANTS = ("merchant_acme", "merchant_globex", "merchant_initech")
 # Fault profiles also shape the clients: how often a card gives a provider that never answers.
+# Over loopback the sandbox's time is virtual but the wire is real: a stalled answer costs the
+# connector's real read time-out, so the simulation keeps it short.
+LOOPBACK_TIMEOUTS = {f"PAYSIGNAL_{p.upper()}_{part}_TIMEOUT_S": value
+                     for p in provider_names()
+                     for part, value in (("CONNECT", "1"), ("READ", "0.3"), ("TOTAL", "2"))}
 SILENT_TOKEN_RATE = {"calm": 0.0, "default": 0.002, "provider-outage": 0.004, "chaos": 0.01}
 
 
@@ -133,13 +141,21 @@ def deliver_webhooks(service: PaymentService, sandbox: Sandbox,
 class SimulationResult:
     figures: dict[str, Any]
     payment_ids: list[str] = field(default_factory=list)
+    # over loopback: the sandbox's server, still running (its books and its URL); the caller
+    # stops it
+    sandbox_server: SandboxServer | None = None
 
 
 def run_simulation(engine: Engine, *, payments: int = 1000, seed: int = 42,
                    profile: str = "default", duration: timedelta = timedelta(hours=6),
                    end: datetime | None = None,
                    progress: Callable[[int], None] | None = None,
-                   run_tag: str | None = None) -> SimulationResult:
+                   run_tag: str | None = None, over_loopback: bool = False,
+                   credentials: dict[str, str] | None = None,
+                   sandbox_port: int = 0) -> SimulationResult:
+    """Seeded client traffic through the engine and the real connectors to the sandbox: in
+    process (an httpx transport; exact replays), or `over_loopback` (the sandbox served on a
+    loopback port, time still virtual; the server is left running in the result)."""
     fault_profile = load_profile(profile)
     if payments < 1:
         from engine.exceptions import ValidationError
@@ -152,13 +168,16 @@ def run_simulation(engine: Engine, *, payments: int = 1000, seed: int = 42,
     # seeded decisions ignore it, so the same seed replays the same traffic. A caller that
     # replays whole runs on fresh databases (sim-test) passes its own, so ids replay too.
     run_tag = run_tag or uuid.uuid4().hex[:8]
-    credentials = new_webhook_credentials()
+    credentials = credentials or new_webhook_credentials()
     sandbox = build_sandbox(credentials, seed=seed, profile=fault_profile,
                             clock=lambda: clock.now().timestamp(), sleep=clock.advance,
                             rng_key=lambda key: key.replace(run_tag, "run"))
     sandbox.until_end = lambda: end - clock.now()
-    gateways = {n: _ConcurrentRetryGateway(p)
-                for n, p in in_process_connectors(sandbox, credentials).items()}
+    server = SandboxServer(sandbox, port=sandbox_port).start() if over_loopback else None
+    connectors = (connectors_from_environment(env={
+        **sandbox_environment(server.url, credentials), **LOOPBACK_TIMEOUTS})
+        if server else in_process_connectors(sandbox, credentials))
+    gateways = {n: _ConcurrentRetryGateway(p) for n, p in connectors.items()}
     counter = SimulationCounter()
     id_counter = Counter[str]()
 
@@ -229,11 +248,36 @@ def run_simulation(engine: Engine, *, payments: int = 1000, seed: int = 42,
         "retry_budget_exhausted": counter.budget_exhausted,
         "client_errors": client.errors,
         "final_states": dict(sorted(client.final_states().items())),
+        "per_provider": _per_provider(engine, run_tag, sandbox),
         "ledger_imbalance_minor": total_imbalance_minor(engine),
         "outbox_pending": pending_count(engine),
         "elapsed_s": round(time.perf_counter() - started, 3),
     }
-    return SimulationResult(figures, ids)
+    return SimulationResult(figures, ids, server)
+
+
+def _per_provider(engine: Engine, run_tag: str, sandbox: Sandbox) -> dict[str, dict[str, int]]:
+    """Per provider: the run's payments, what the provider really charged (its own books),
+    customers charged twice, and payments still unknown or awaiting confirmation."""
+    out: dict[str, dict[str, int]] = {}
+    with engine.connect() as conn:
+        rows = conn.execute(select(payments_table.c.provider, payments_table.c.state,
+                                   func.count()).where(
+            payments_table.c.id.like(f"pay_{run_tag}_%")).group_by(
+            payments_table.c.provider, payments_table.c.state)).all()
+    charges = sandbox.books.charges()
+    for provider, state, n in rows:
+        figures = out.setdefault(provider, {"payments": 0, "charges": 0,
+                                            "duplicate_charges": 0, "unknown": 0,
+                                            "awaiting_confirmation": 0})
+        figures["payments"] += n
+        if state in ("unknown", "awaiting_confirmation"):
+            figures[state] += n
+    for provider, figures in out.items():
+        mine = [c for c in charges if c.provider == provider]
+        figures["charges"] = len(mine)
+        figures["duplicate_charges"] = len(mine) - len({c.payment_ref for c in mine})
+    return dict(sorted(out.items()))
 
 
 class _Clients:

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from alerts.model import Alert
+from engine.providers.sandbox import SandboxServer
 from paysignal.simulation.settlement_files import Score
 
 Step = Callable[[str], None]
@@ -44,14 +45,19 @@ class DemoDay:
     pages: list[tuple[str, str]] = field(default_factory=list)
     """(alert, provider or SLO) of every page-severity alert that fired during the day."""
     timings: dict[str, float] = field(default_factory=dict)
+    sandbox_server: SandboxServer | None = None
+    """Over loopback: the sandbox the day ran against, still serving (the caller stops it)."""
 
 
 def run_day(engine: Engine, workdir: Path, *, payments: int = 2000, seed: int = 42,
             profile: str = "incident", duration: timedelta = timedelta(hours=24),
             discrepancies: int = 12, routing: Path | None = None,
-            step: Step | None = None, end: datetime | None = None) -> DemoDay:
+            step: Step | None = None, end: datetime | None = None,
+            over_loopback: bool = False, credentials: dict[str, str] | None = None,
+            sandbox_port: int = 0) -> DemoDay:
     """Simulate the day ending at `end` (default: a few minutes ago), settle and reconcile it,
-    evaluate SLOs and route alerts as of then."""
+    evaluate SLOs and route alerts as of then. `over_loopback`: the connectors reach the
+    sandbox over HTTP on a loopback port, left serving in the result."""
     import time
 
     from alerts.detectors import detect
@@ -81,7 +87,8 @@ def run_day(engine: Engine, workdir: Path, *, payments: int = 2000, seed: int = 
     now = end + ROUTING_SETTLE
     say(f"simulating {payments:,} payments over {duration} ({profile} profile, seed {seed})")
     sim = run_simulation(engine, payments=payments, seed=seed, profile=profile,
-                         duration=duration, end=end)
+                         duration=duration, end=end, over_loopback=over_loopback,
+                         credentials=credentials, sandbox_port=sandbox_port)
     lap("simulate")
     settlement_dir = workdir / "settlements"
     settlement_dir.mkdir(parents=True, exist_ok=True)
@@ -123,4 +130,5 @@ def run_day(engine: Engine, workdir: Path, *, payments: int = 2000, seed: int = 
                    alerts_firing=sorted({a.name for a in alerts.firing}),
                    notifications=notifications + alerts.notifications
                    + alerts_after.notifications, pages=pages,
-                   settlement_dir=settlement_dir, score=score(truth, report), timings=timings)
+                   settlement_dir=settlement_dir, score=score(truth, report), timings=timings,
+                   sandbox_server=sim.sandbox_server)

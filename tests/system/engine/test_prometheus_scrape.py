@@ -13,9 +13,11 @@ import httpx
 import pytest
 
 from engine.payments.merchants import create_merchant
+from engine.providers.faults import PROFILES
 from engine.storage import db
 from tests.support.http import wait_for_http
 from tests.support.postgres import free_port
+from tests.support.sandbox import loopback_sandbox
 
 
 @pytest.fixture(autouse=True)
@@ -23,11 +25,12 @@ def _prometheus_installed() -> None:
     assert shutil.which("prometheus"), "needs Debian's prometheus package (tests/run.sh installs it)"
 
 
-def start_api(db_url: str, port: int, metrics_port: int) -> subprocess.Popen[bytes]:
+def start_api(db_url: str, port: int, metrics_port: int,
+              env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     paysignal = Path(sys.executable).with_name("paysignal")
     return subprocess.Popen([str(paysignal), "serve", "api", "--port", str(port),
                              "--metrics-port", str(metrics_port), "--database-url", db_url],
-                            env={**os.environ, "PAYSIGNAL_PROVIDER_PROFILE": "calm"},
+                            env={**os.environ, **(env or {})},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -52,8 +55,8 @@ def promql(prom: str, query: str) -> dict[str, float]:
     return {r["metric"].get("outcome", ""): float(r["value"][1]) for r in data["data"]["result"]}
 
 
-def test_prometheus_scrapes_the_api_and_promql_returns_the_counters(db_url: str,
-                                                                      tmp_path: Path) -> None:
+def test_prometheus_scrapes_the_api_and_promql_returns_the_counters(  # type: ignore[no-untyped-def]
+        db_url: str, tmp_path: Path, session_sandbox) -> None:
     engine = db.make_engine(db_url)
     api_key = create_merchant(engine, "scraped").api_key
     api_port, prom_port, metrics_port = free_port(), free_port(), free_port()
@@ -69,7 +72,7 @@ def test_prometheus_scrapes_the_api_and_promql_returns_the_counters(db_url: str,
         headers = {"Authorization": f"Bearer {api_key}"}
         for i in range(5):
             body = {"amount": 1000 + i, "currency": "EUR", "reference": f"o{i}",
-                    "payment_method": "tok_approve"}
+                    "provider": "stripe", "payment_method": "pm_card_visa"}
             for _ in range(2 if i < 3 else 1):  # three of them retried once
                 r = httpx.post(f"{base}/v1/payments", json=body,
                                headers={**headers, "Idempotency-Key": f"k{i}"}, timeout=10)
@@ -104,12 +107,9 @@ def test_the_database_and_prometheus_slo_backends_agree_on_the_same_traffic(
     engine = db.make_engine(db_url)
     api_key = create_merchant(engine, "agreeing").api_key
     api_port, prom_port, metrics_port = free_port(), free_port(), free_port()
-    api = subprocess.Popen([str(Path(sys.executable).with_name("paysignal")), "serve", "api",
-                            "--port", str(api_port), "--metrics-port", str(metrics_port),
-                            "--database-url", db_url],
-                           env={**os.environ, "PAYSIGNAL_PROVIDER_PROFILE": "default",
-                                "PAYSIGNAL_PROVIDER_SEED": "3"},
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    faulty = loopback_sandbox(PROFILES["default"], seed=3)
+    _sandbox, sandbox_env = faulty.__enter__()
+    api = start_api(db_url, api_port, metrics_port, sandbox_env)
     prometheus = start_prometheus(tmp_path, metrics_port, prom_port)
     try:
         base, prom = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{prom_port}"
@@ -118,8 +118,8 @@ def test_the_database_and_prometheus_slo_backends_agree_on_the_same_traffic(
         for i in range(40):
             # every fifth card always meets a provider 5xx: technical failures are certain
             httpx.post(f"{base}/v1/payments", timeout=30, json={
-                "amount": 500 + i, "currency": "EUR", "reference": f"a{i}",
-                "payment_method": "tok_server_error" if i % 5 == 0 else "tok_approve"},
+                "amount": 500 + i, "currency": "EUR", "reference": f"a{i}", "provider": "stripe",
+                "payment_method": "pm_card_sandbox_serverError" if i % 5 == 0 else "pm_card_visa"},
                 headers={"Authorization": f"Bearer {api_key}", "Idempotency-Key": f"a{i}"})
         with engine.connect() as conn:
             attempts = conn.execute(select(func.count()).select_from(provider_attempts)
@@ -148,3 +148,4 @@ def test_the_database_and_prometheus_slo_backends_agree_on_the_same_traffic(
         for proc in (api, prometheus):
             proc.terminate()
             proc.wait(20)
+        faulty.__exit__(None, None, None)

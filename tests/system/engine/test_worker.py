@@ -15,7 +15,7 @@ from engine.outbox.relay import pending_count
 from engine.scheduling import Job, Worker
 from engine.storage import db
 from engine.storage.tables import job_runs
-from engine.testing import make_service, payment_request
+from engine.testing import make_service, payment_method, payment_request
 from tests.support.postgres import free_port, fresh_postgres_url
 
 
@@ -35,7 +35,8 @@ def test_a_slot_runs_once_and_is_recorded_with_its_outcome(db_engine: Engine) ->
     assert rows["broken"].status == "failed" and "ZeroDivisionError" in rows["broken"].error
 
 
-def test_two_real_worker_processes_never_run_the_same_job_run_twice(postgres, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_two_real_worker_processes_never_run_the_same_job_run_twice(  # type: ignore[no-untyped-def]
+        postgres, tmp_path: Path, session_sandbox) -> None:
     url = fresh_postgres_url(postgres)
     engine = db.make_engine(url)
     service, _, _ = make_service(engine)
@@ -69,19 +70,23 @@ def test_two_real_worker_processes_never_run_the_same_job_run_twice(postgres, tm
                for m in metrics)
 
 
-def test_a_worker_process_cannot_resolve_tok_unknown_forever_but_resolves_a_timeout(
-        postgres) -> None:  # type: ignore[no-untyped-def]
-    """The documented token charges, times out and is never answered by a lookup: the silence
-    lives in the provider's book, so the worker (another process) sees it too."""
+def test_a_worker_process_cannot_resolve_a_silent_provider_but_resolves_a_timeout(
+        postgres, session_sandbox) -> None:  # type: ignore[no-untyped-def]
+    """The documented sandbox value charges, times out and is never answered about again: the
+    silence lives in the sandbox, so the worker (another process) meets it too."""
     from engine.domain.states import PaymentState
+    from engine.payments.service import PaymentService
+    from engine.providers.registry import connectors_from_environment
 
     url = fresh_postgres_url(postgres)
     engine = db.make_engine(url)
-    service, _, _ = make_service(engine)
+    service = PaymentService(engine, connectors_from_environment())  # the session's sandbox
     silent = service.create_payment("m1", "k-silent", payment_request(
-        reference="o-silent", payment_method="tok_unknown_forever")).body["id"]
+        reference="o-silent", payment_method=payment_method("stripe", "unknown_forever"))
+    ).body["id"]
     answered = service.create_payment("m1", "k-timeout", payment_request(
-        reference="o-timeout", payment_method="tok_timeout_after_charge")).body["id"]
+        reference="o-timeout", payment_method=payment_method("stripe", "timeout_after_charge"))
+    ).body["id"]
     assert {service.get_payment("m1", p).state for p in (silent, answered)} == {
         PaymentState.UNKNOWN}
     paysignal = Path(sys.executable).with_name("paysignal")

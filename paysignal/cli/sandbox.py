@@ -1,0 +1,93 @@
+"""`paysignal sandbox serve`: the provider sandbox (Stripe, Adyen and PayPal protocols) on a
+local port, for development, the demo, compose's `sandbox` profile and the benchmarks."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from paysignal.cli._common import fail, out
+
+sandbox_app = typer.Typer(no_args_is_help=True,
+                          help="The provider sandbox: Stripe, Adyen and PayPal, locally.")
+
+
+@sandbox_app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option(envvar="PAYSIGNAL_SANDBOX_HOST",
+                                      help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="PAYSIGNAL_SANDBOX_PORT", min=0, max=65535,
+                                      help="Port (0: any free one).")] = 8010,
+    profile: Annotated[str, typer.Option(
+        envvar="PAYSIGNAL_SANDBOX_PROFILE",
+        help="Fault profile: calm, default, provider-outage, incident, chaos.")] = "calm",
+    seed: Annotated[int, typer.Option(envvar="PAYSIGNAL_SANDBOX_SEED",
+                                      help="Same seed, same faults.")] = 0,
+    webhooks_to: Annotated[str | None, typer.Option(
+        envvar="PAYSIGNAL_SANDBOX_WEBHOOKS_TO",
+        help="Post signed notifications to URL/<provider> (e.g. "
+             "http://127.0.0.1:8000/v1/webhooks); none: they are only queued.")] = None,
+    env_file: Annotated[Path | None, typer.Option(
+        help="Write the variables that point paysignal at this sandbox (credentials "
+             "included) to this file, mode 0600.")] = None,
+) -> None:
+    """Serve the three providers' protocols under /stripe, /adyen and /paypal, so paysignal's
+    connectors and each provider's own SDK work against it by changing only the base URL. The
+    webhook credentials are read from the same variables paysignal verifies with
+    (PAYSIGNAL_WEBHOOK_SECRET_STRIPE, PAYSIGNAL_WEBHOOK_SECRET_ADYEN, PAYSIGNAL_PAYPAL_WEBHOOK_ID);
+    any unset are generated for this run."""
+    from engine.exceptions import PaysignalError
+    from engine.providers.faults import PROFILES
+    from engine.providers.registry import (
+        PROVIDERS,
+        build_sandbox,
+        provider_names,
+        sandbox_environment,
+    )
+    from engine.providers.sandbox import SandboxServer
+
+    if profile not in PROFILES:
+        fail(f"--profile: unknown profile {profile!r} (known: {', '.join(PROFILES)})")
+    credentials = {}
+    for name in provider_names():
+        spec = PROVIDERS[name]
+        given = (os.environ.get(spec.webhook_variable) or "").split(",")[0].strip()
+        credentials[name] = given or spec.new_webhook_credential()
+    try:
+        server = SandboxServer(build_sandbox(credentials, seed=seed, profile=PROFILES[profile]),
+                               host=host, port=port)
+    except OSError as exc:
+        fail(f"--port: cannot listen on {host}:{port} ({exc.strerror})")
+    except PaysignalError as exc:
+        fail(str(exc))
+    base = (webhooks_to or "").rstrip("/")
+    with server:
+        if base:
+            server.deliver_to(lambda provider: f"{base}/{provider}")
+        environment = sandbox_environment(server.url, credentials)
+        if env_file is not None:
+            env_file.write_text("".join(f"{k}={v}\n" for k, v in sorted(environment.items())))
+            env_file.chmod(0o600)
+        # plain print: a terminal-width wrap would break the URLs
+        print(f"paysignal sandbox ({profile} profile, seed {seed}) at {server.url}", flush=True)
+        for name in provider_names():
+            print(f"  {name:<7} {server.url}/{name}", flush=True)
+        print(f"  books   {server.url}/_sandbox/books", flush=True)
+        print("  webhooks " + (f"posted to {base}/<provider>" if base else "queued only "
+                               "(--webhooks-to to post them)"), flush=True)
+        if env_file is not None:
+            print(f"  the variables that point paysignal here: {env_file}", flush=True)
+        stopped = threading.Event()
+
+        def stop(signum: int, frame: Any) -> None:
+            stopped.set()
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        stopped.wait()
+    out.print("sandbox stopped")
