@@ -30,11 +30,20 @@ def test_demo_runs_the_day_and_exits_with_no_serve(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'demo.db'}"
     for _ in range(2):  # a second run on the same database raises only its own breaks
         done = subprocess.run([PAYSIGNAL, "demo", "--fast", "--no-serve", "--database-url", url,
-                               "--workdir", str(tmp_path / "demo")], env=clean_env(),
+                               "--workdir", str(tmp_path / "demo"),
+                               "--sandbox-port", str(free_port())], env=clean_env(),
                               cwd=tmp_path, capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stdout + done.stderr
         text = " ".join(done.stdout.split())
         assert "duplicate charges 0" in text, text
+        assert "over HTTP to the provider sandbox" in text, text
+        # per provider, from the sandbox's own books: charges made and none twice
+        rows = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:-1]]
+                for line in done.stdout.splitlines()
+                if line.count("│") >= 6 and line.split("│")[1].strip() in
+                ("stripe", "adyen", "paypal")}
+        assert set(rows) == {"stripe", "adyen", "paypal"}, done.stdout
+        assert all(int(r[1].replace(",", "")) > 0 and r[2] == "0" for r in rows.values()), rows
         assert "every one found, no false breaks" in text, text
     truth = json.loads((tmp_path / "demo" / "settlements" / "ground_truth.json").read_text())
     engine = db.make_engine(url)
@@ -56,13 +65,14 @@ def test_demo_runs_the_day_and_exits_with_no_serve(tmp_path: Path) -> None:
 def test_demo_serves_api_worker_and_dashboard_until_interrupted(tmp_path: Path,
                                                                 stop: signal.Signals) -> None:
     ports = {"api": free_port(), "dashboard": free_port(), "worker": free_port(),
-             "api_metrics": free_port()}
+             "api_metrics": free_port(), "sandbox": free_port()}
     url = f"sqlite:///{tmp_path / 'demo.db'}"
     proc = subprocess.Popen(
         [PAYSIGNAL, "demo", "--fast", "--payments", "60", "--database-url", url, "--workdir",
          str(tmp_path / "demo"), "--api-port", str(ports["api"]), "--dashboard-port",
          str(ports["dashboard"]), "--worker-metrics-port", str(ports["worker"]),
-         "--api-metrics-port", str(ports["api_metrics"])],
+         "--api-metrics-port", str(ports["api_metrics"]), "--sandbox-port",
+         str(ports["sandbox"])],
         env=clean_env(), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True, start_new_session=True)
     lines: list[str] = []
@@ -76,7 +86,8 @@ def test_demo_serves_api_worker_and_dashboard_until_interrupted(tmp_path: Path,
         for path in (f"http://127.0.0.1:{ports['api']}/healthz",
                      f"http://127.0.0.1:{ports['worker']}/metrics",
                      f"http://127.0.0.1:{ports['api_metrics']}/metrics",
-                     f"http://127.0.0.1:{ports['dashboard']}/_stcore/health"):
+                     f"http://127.0.0.1:{ports['dashboard']}/_stcore/health",
+                     f"http://127.0.0.1:{ports['sandbox']}/_sandbox/books"):
             with urllib.request.urlopen(path, timeout=10) as response:
                 assert response.status == 200, path
         proc.send_signal(stop)

@@ -18,6 +18,7 @@ import httpx
 
 from engine.payments.merchants import create_merchant
 from engine.storage import db
+from engine.testing import payment_method
 from tests.support.http import WebhookRecorder, wait_for_http
 from tests.support.postgres import ThrowawayPostgres, free_port, fresh_postgres_url
 
@@ -50,7 +51,7 @@ def pages(hook: WebhookRecorder, path: str) -> set[str]:
 
 
 def test_a_provider_incident_pages_through_alertmanager_and_through_paysignal(
-        postgres: ThrowawayPostgres, tmp_path: Path) -> None:
+        postgres: ThrowawayPostgres, tmp_path: Path, session_sandbox: object) -> None:
     assert shutil.which("prometheus") and ALERTMANAGER, "tests/run.sh installs them"
     url = fresh_postgres_url(postgres)
     engine = db.make_engine(url)
@@ -90,7 +91,7 @@ scrape_configs:
     procs = [
         subprocess.Popen([PAYSIGNAL, "serve", "api", "--port", str(api_port),
                           "--metrics-port", str(api_metrics)],
-                         env={**env, "PAYSIGNAL_PROVIDER_PROFILE": "calm"}, **quiet),
+                         env=env, **quiet),
         subprocess.Popen([PAYSIGNAL, "serve", "worker", "--metrics-port", str(worker_port)],
                          env={**env, "PAYSIGNAL_WORKER_INTERVAL_SCALE": "0.05",
                               "PAYSIGNAL_ALERT_ROUTES": str(tmp_path / "paysignal-routes.yml")},
@@ -125,11 +126,13 @@ scrape_configs:
                 f"http://127.0.0.1:{api_port}/v1/payments", timeout=60,
                 headers={"Authorization": f"Bearer {api_key}", "Idempotency-Key": f"t{i}"},
                 json={"amount": 1000 + i, "currency": "EUR", "reference": f"t{i}",
-                      "provider": "adyen", "payment_method": "tok_server_error"}).status_code
+                      "provider": "adyen",
+                      "payment_method": payment_method("adyen", "server_error")}).status_code
 
         with ThreadPoolExecutor(12) as pool:  # enough calls for the rules' minimum of events
             statuses = list(pool.map(pay, range(160)))
-        assert set(statuses) <= {201, 502, 503}, statuses
+        # Adyen's 5xx may have acted: unknown outcomes (202), resolved by the worker later
+        assert set(statuses) <= {201, 202, 502, 503}, statuses
         slo = "authorization-technical-success-adyen"
         deadline = time.monotonic() + 150
         while time.monotonic() < deadline:
