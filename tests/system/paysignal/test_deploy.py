@@ -38,15 +38,22 @@ def test_compose_file_is_valid_with_every_service() -> None:
     assert checked.returncode == 0, checked.stderr
     with_kafka = compose("--profile", "kafka", "config", "--services")
     assert set(with_kafka.stdout.split()) == SERVICES | {"kafka"}
+    with_sandbox = compose("--profile", "sandbox", "config", "--services")
+    assert set(with_sandbox.stdout.split()) == SERVICES | {"sandbox"}
     services = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]
     assert {n for n, s in services.items() if "profiles" not in s} == SERVICES
     assert services["kafka"]["profiles"] == ["kafka"]  # only with --profile kafka
+    assert services["sandbox"]["profiles"] == ["sandbox"]
+    # production points at the providers' real hosts; the sandbox only when told to
+    api = services["api"]["environment"]
+    assert api["PAYSIGNAL_STRIPE_BASE_URL"].endswith(":-https://api.stripe.com}")
+    assert "sandbox" not in " ".join(str(v) for v in api.values())
     kraft = services["kafka"]["environment"]
     assert kraft["KAFKA_PROCESS_ROLES"] == "broker,controller"  # KRaft: no ZooKeeper
     assert services["worker"]["environment"]["PAYSIGNAL_KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
 
 
-@pytest.mark.parametrize("secret", ["PAYSIGNAL_APP_DB_PASSWORD", "PAYSIGNAL_WEBHOOK_SECRET_ADYEN"])
+@pytest.mark.parametrize("secret", ["PAYSIGNAL_APP_DB_PASSWORD", "POSTGRES_PASSWORD"])
 def test_compose_refuses_to_start_without_its_secrets(tmp_path: Path, secret: str) -> None:
     example = (ROOT / ".env.example").read_text()
     partial = tmp_path / ".env"
