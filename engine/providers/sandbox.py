@@ -270,14 +270,15 @@ class Sandbox:
         return self.profile.for_provider(provider, self.until_end() if self.until_end else None)
 
     def decide(self, provider: str, operation: str, key: str, *, booking: bool) -> Fate:
-        with self._lock:
+        faults = self.faults_for(provider)
+        if not booking:  # a read names provider ids (unique per run): seeded by call order
+            rng = random.Random(f"{self.seed}|{provider}|read|{self.next_serial()}")
+            return Fate.SERVER_ERROR if rng.random() < faults.lookup_unavailable else Fate.NORMAL
+        with self._lock:  # the n-th call with this key: a repeat meets its own fate
             n = self._calls[(provider, operation, key)] = (
                 self._calls.get((provider, operation, key), 0) + 1)
-        faults = self.faults_for(provider)
         rng = random.Random(f"{self.seed}|{provider}|{operation}|{self.rng_key(key)}|{n}")
         r = rng.random()
-        if not booking:
-            return Fate.SERVER_ERROR if r < faults.lookup_unavailable else Fate.NORMAL
         for fate, p in ((Fate.SERVER_ERROR, faults.server_error),
                         (Fate.TIMEOUT_BEFORE, faults.timeout_before_charge),
                         (Fate.RATE_LIMITED, faults.rate_limited),
@@ -314,7 +315,8 @@ class Sandbox:
     def enqueue_webhook(self, webhook: OutgoingWebhook) -> None:
         """Queue a notification with the profile's delay, duplicates, reordering and loss."""
         faults = self.faults_for(webhook.provider)
-        rng = random.Random(f"{self.seed}|webhook|{webhook.event_id}")
+        # seeded by the order of notifications, not their ids (which are unique per run)
+        rng = random.Random(f"{self.seed}|webhook|{webhook.provider}|{self.next_serial()}")
         if rng.random() < faults.lost_notification:
             return
         delay = faults.notification_delay_s * rng.random() * 2

@@ -36,10 +36,9 @@ def compose(*args: str, env_file: Path = ROOT / ".env.example") -> subprocess.Co
 def test_compose_file_is_valid_with_every_service() -> None:
     checked = compose("config", "-q")
     assert checked.returncode == 0, checked.stderr
-    with_kafka = compose("--profile", "kafka", "config", "--services")
-    assert set(with_kafka.stdout.split()) == SERVICES | {"kafka"}
-    with_sandbox = compose("--profile", "sandbox", "config", "--services")
-    assert set(with_sandbox.stdout.split()) == SERVICES | {"sandbox"}
+    # docker-compose 1.29 lists every service, profiled or not; the profiles are checked below
+    listed = compose("--profile", "kafka", "--profile", "sandbox", "config", "--services")
+    assert set(listed.stdout.split()) == SERVICES | {"kafka", "sandbox"}
     services = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]
     assert {n for n, s in services.items() if "profiles" not in s} == SERVICES
     assert services["kafka"]["profiles"] == ["kafka"]  # only with --profile kafka
