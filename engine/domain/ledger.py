@@ -76,9 +76,15 @@ def _txn(payment: Postable, kind: str, at: datetime,
 
 
 def postings_for(payment: Postable, operation: Operation, amount: int, fee_minor: int,
-                 at: datetime) -> list[JournalTransaction]:
-    """The journal transactions of one successful provider operation on a payment."""
+                 at: datetime, captured: bool = False) -> list[JournalTransaction]:
+    """The journal transactions of one successful provider operation on a payment. An
+    authorization that also `captured` books the receivable at once, with no hold."""
     a = accounts(payment.provider, payment.merchant_id)
+    if operation is Operation.AUTHORIZE and captured:
+        out = [_txn(payment, "capture", at, [(a["receivable"], a["payable"], amount)])]
+        if fee_minor:
+            out.append(_txn(payment, "provider_fee", at, [(a["fees"], a["receivable"], fee_minor)]))
+        return out
     if operation is Operation.AUTHORIZE:
         return [_txn(payment, "authorization_hold", at, [(a["hold"], a["hold_offset"], amount)])]
     if operation is Operation.VOID:

@@ -148,23 +148,26 @@ class Payment:
 
     def settle(self, succeeded: bool, *, reason: str, actor: str, at: datetime,
                trace_id: str | None = None, provider_reference: str | None = None,
-               fee_minor: int = 0, declined: bool = False) -> None:
-        """Apply the provider's definitive answer to the pending operation."""
+               fee_minor: int = 0, declined: bool = False, captured: bool = False) -> None:
+        """Apply the provider's definitive answer to the pending operation (`captured`: an
+        authorization the provider also captured, in one call)."""
         op = self.pending_operation
         if op is None:
             raise InvalidTransitionError(self.id, self.state.value, "settled")
         amount = self.pending_amount_minor
-        target = self._target_after(op, succeeded, declined)
+        captured = captured and succeeded and op is Operation.AUTHORIZE
+        target = PaymentState.CAPTURED if captured else self._target_after(op, succeeded,
+                                                                            declined)
         if not is_allowed(self.state, target):
             raise InvalidTransitionError(self.id, self.state.value, target.value)
         if provider_reference:
             self.provider_reference = provider_reference
         if succeeded:
-            if op is Operation.CAPTURE:
+            if op is Operation.CAPTURE or captured:
                 self.captured_minor = amount
             elif op is Operation.REFUND:
                 self.refunded_minor += amount
-            self.new_journal.extend(postings_for(self, op, amount, fee_minor, at))
+            self.new_journal.extend(postings_for(self, op, amount, fee_minor, at, captured))
             self.fee_minor += fee_minor
         elif declined and op is Operation.AUTHORIZE:
             self.decline_reason = reason

@@ -57,9 +57,9 @@ _PROVIDER_RETURNED = {
     Operation.REFUND: RecoveryPoint.REFUND_PROVIDER_RETURNED,
 }
 
-# The points a new automatic-capture payment passes, in order (crash tests kill at each).
+# The points a new automatic-capture payment passes, in order (crash tests kill at each): the
+# provider authorizes and captures in one call, so two durable phases.
 AUTOMATIC_CAPTURE_PATH = (
     RecoveryPoint.AUTHORIZE_REQUESTED, RecoveryPoint.AUTHORIZE_PROVIDER_RETURNED,
-    RecoveryPoint.CAPTURE_REQUESTED, RecoveryPoint.CAPTURE_PROVIDER_RETURNED,
     RecoveryPoint.FINISHED,
 )

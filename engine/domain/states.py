@@ -27,7 +27,8 @@ S = PaymentState
 # from-state -> the states it may move to. Anything not listed is illegal.
 TRANSITIONS: dict[PaymentState, frozenset[PaymentState]] = {
     S.CREATED: frozenset({S.AUTHORIZING}),
-    S.AUTHORIZING: frozenset({S.AUTHORIZED, S.DECLINED, S.FAILED, S.UNKNOWN,
+    # an automatic-capture payment is authorized and captured in one provider call
+    S.AUTHORIZING: frozenset({S.AUTHORIZED, S.CAPTURED, S.DECLINED, S.FAILED, S.UNKNOWN,
                               S.AWAITING_CONFIRMATION}),
     # unknown is left only by asking the provider what happened to the pending operation (or
     # by its notification); a repeat it answers "received" leaves the payment awaiting

@@ -21,6 +21,9 @@ _SECRETS = [
     (re.compile(r"psk_[A-Za-z0-9_\-]+"), "psk_[redacted]"),  # merchant API keys
     (re.compile(r"pat_[A-Za-z0-9_\-]+"), "pat_[redacted]"),  # admin tokens
     (re.compile(r"(?i)bearer\s+\S+"), "Bearer [redacted]"),
+    (re.compile(r"(?i)basic\s+[A-Za-z0-9+/=]{8,}"), "Basic [redacted]"),
+    (re.compile(r"\b(?:sk|rk)_(?:test|live)_[A-Za-z0-9_]+"), "sk_[redacted]"),  # Stripe keys
+    (re.compile(r"\bwhsec_[A-Za-z0-9_]+"), "whsec_[redacted]"),  # Stripe endpoint secrets
     (re.compile(r"\b(?:\d[ -]?){12,18}\d\b"), "[redacted-pan]"),
     # a password inside a URL (database, SMTP, Kafka): scheme://user:PASSWORD@host
     (re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s]+@", re.I), r"\1[redacted]@"),
@@ -36,8 +39,12 @@ def redact(text: str) -> str:
 
 
 def _configured_secrets() -> list[str]:
-    """The webhook secrets this process holds (PAYSIGNAL_WEBHOOK_SECRET_*): never logged."""
-    return [s for name, value in os.environ.items() if name.startswith(SECRET_VARIABLE_PREFIX)
+    """The secrets this process holds — webhook secrets (PAYSIGNAL_WEBHOOK_SECRET_*) and each
+    provider's credentials (engine.providers.registry.SECRET_VARIABLES): never logged."""
+    from engine.providers.registry import SECRET_VARIABLES
+
+    return [s.strip() for name, value in os.environ.items()
+            if name.startswith(SECRET_VARIABLE_PREFIX) or name in SECRET_VARIABLES
             for s in value.split(",") if len(s.strip()) >= 8]
 
 
@@ -68,4 +75,8 @@ def configure_logging(level: str = "INFO", stream: TextIO = sys.stderr) -> loggi
         root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # httpx logs every provider request's URL at INFO: the engine's own log line per payment
+    # says what happened, without provider object ids
+    for chatty in ("httpx", "httpcore"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     return handler

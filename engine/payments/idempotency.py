@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from engine.domain.fingerprint import canonical_json, differing_fields, request_fingerprint
-from engine.domain.model import Payment, Transition
+from engine.domain.model import CaptureMode, Payment, Transition
 from engine.domain.operations import Operation
 from engine.domain.recovery import RecoveryPoint
 from engine.domain.retry import RetryPolicy
@@ -100,6 +100,8 @@ def provider_request(payment: Payment, payment_method: str | None,
                            payment.pending_amount_minor, payment.currency,
                            payment_method if op is Operation.AUTHORIZE else None,
                            payment.provider_reference,
+                           capture=(op is Operation.AUTHORIZE
+                                    and payment.capture_mode is CaptureMode.AUTOMATIC),
                            age_s=max(0.0, (now - payment.updated_at).total_seconds()))
 
 

@@ -20,9 +20,12 @@ def apply_outcome(payment: Payment, outcome: ProviderOutcome, *, actor: str, at:
     op = payment.pending_operation
     kind = outcome.kind
     if kind is OutcomeKind.SUCCEEDED:
-        payment.settle(True, reason=f"{op} succeeded ({outcome.raw_status})",
+        captured = outcome.captured and op is Operation.AUTHORIZE
+        payment.settle(True, reason=f"{'authorize and capture' if captured else op} succeeded "
+                       f"({outcome.raw_status})",
                        provider_reference=outcome.provider_reference,
-                       fee_minor=outcome.fee_minor, actor=actor, at=at, trace_id=trace_id)
+                       fee_minor=outcome.fee_minor, actor=actor, at=at, trace_id=trace_id,
+                       captured=captured)
     elif kind is OutcomeKind.DECLINED:
         payment.settle(False, declined=True, reason=outcome.reason or outcome.raw_status,
                        provider_reference=outcome.provider_reference, actor=actor, at=at,
@@ -42,8 +45,8 @@ def apply_outcome(payment: Payment, outcome: ProviderOutcome, *, actor: str, at:
 
 
 def follow_up(payment: Payment, settled: Operation | None) -> Operation | None:
-    """The operation a settled one calls for next: an automatic-capture payment that has just
-    been authorized is captured in full. None when nothing follows."""
+    """The operation a settled one calls for next: an automatic-capture payment that the
+    provider authorized without capturing is captured in full. None when nothing follows."""
     if (settled is Operation.AUTHORIZE and payment.state is PaymentState.AUTHORIZED
             and payment.capture_mode is CaptureMode.AUTOMATIC):
         return Operation.CAPTURE

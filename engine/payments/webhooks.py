@@ -19,7 +19,7 @@ import time
 from collections import defaultdict
 from datetime import UTC, datetime
 
-from engine.domain.model import Payment
+from engine.domain.model import CaptureMode, Payment
 from engine.domain.operations import Operation
 from engine.domain.states import AWAITING_ANSWER_STATES
 from engine.domain.text import is_identifier
@@ -165,9 +165,11 @@ def _apply(service: PaymentService, provider: str, note: ParsedNotification, bod
             return "duplicate", None
         if settles and payment is not None:
             kind = OutcomeKind.SUCCEEDED if note.succeeded else OutcomeKind.DECLINED
+            captured = _captured(payment, note)
             outcome = ProviderOutcome(kind, "notification", note.provider_reference,
                                       reason=None if note.succeeded else "declined",
-                                      fee_minor=_fee(service, payment, note))
+                                      fee_minor=_fee(service, payment, note, captured),
+                                      captured=captured)
             settled = service.resolver.settle_unknown(uow, payment, outcome, f"webhook:{provider}")
         uow.commit()
     if settled is not None:
@@ -175,8 +177,19 @@ def _apply(service: PaymentService, provider: str, note: ParsedNotification, bod
     return result, max(0.0, (at - sent_at).total_seconds())
 
 
-def _fee(service: PaymentService, payment: Payment, note: ParsedNotification) -> int:
+def _captured(payment: Payment, note: ParsedNotification) -> bool:
+    """Whether an authorization's notification also tells of its capture: as the provider
+    says, or else as the request asked (an automatic-capture payment's)."""
+    if note.operation is not Operation.AUTHORIZE or not note.succeeded:
+        return False
+    if note.captured is not None:
+        return note.captured
+    return payment.capture_mode is CaptureMode.AUTOMATIC
+
+
+def _fee(service: PaymentService, payment: Payment, note: ParsedNotification,
+         captured: bool) -> int:
     gateway = service.gateways[payment.provider]
-    if note.operation is Operation.CAPTURE and note.succeeded:
+    if note.succeeded and (note.operation is Operation.CAPTURE or captured):
         return gateway.fee_for(payment.pending_amount_minor, payment.currency)
     return 0

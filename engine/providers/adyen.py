@@ -188,7 +188,9 @@ class AdyenConnector:
             body: dict[str, Any] = {
                 "merchantAccount": account, "amount": amount, "reference": req.payment_ref,
                 "paymentMethod": {k: v for k, v in method.items() if k != "_shopper"},
-                "additionalData": {"manualCapture": "true"},
+                # automatic capture at once (whatever the account's default delay), else manual
+                **({"captureDelayHours": 0} if req.capture else
+                   {"additionalData": {"manualCapture": "true"}}),
                 "metadata": {"paysignal_request_id": req.request_id}}
             if "_shopper" in method:
                 body.update(shopperReference=method["_shopper"], shopperInteraction="ContAuth",
@@ -223,7 +225,9 @@ class AdyenConnector:
                 raise MaybeSent(f"a modification answered {body.get('status')!r}")
             code, ref = str(body.get("resultCode")), body.get("pspReference")
             if code == "Authorised":
-                return ProviderOutcome(OutcomeKind.SUCCEEDED, code, ref, latency_s=latency)
+                fee = self.fee_for(req.amount_minor, req.currency) if req.capture else 0
+                return ProviderOutcome(OutcomeKind.SUCCEEDED, code, ref, latency_s=latency,
+                                       captured=req.capture, fee_minor=fee)
             if code in ("Refused", "Cancelled"):
                 reason = _REFUSALS.get(str(body.get("refusalReason")), ("", "refused"))[1]
                 return ProviderOutcome(OutcomeKind.DECLINED, code, ref, reason=reason,

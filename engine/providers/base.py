@@ -30,6 +30,7 @@ class ProviderRequest:
     currency: str
     payment_method: str | None = None
     provider_reference: str | None = None
+    capture: bool = False  # an authorization that captures at once (automatic capture)
     # how long ago the operation was first sent, by the engine's clock (lookups decide by it
     # whether the provider still keeps the idempotency key)
     age_s: float = 0.0
@@ -44,6 +45,7 @@ class ProviderOutcome:
     fee_minor: int = 0
     latency_s: float = 0.0
     retry_after_s: float | None = None  # the provider asked to wait this long (429)
+    captured: bool = False  # an authorization the provider also captured (one call)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +77,8 @@ class ParsedNotification:
     amount_minor: int | None = None  # the amount the notification is about, when it says
     request_id: str | None = None  # our provider-side request id, when the provider echoes it
     sent_at: float | None = None  # when the provider says it sent it (unix seconds)
+    # an authorization's notification: whether it also captured (None: as the request asked)
+    captured: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -215,7 +215,7 @@ class PayPalConnector:
     def _request(self, req: ProviderRequest) -> tuple[str, dict[str, Any] | None]:
         if req.operation is Operation.AUTHORIZE:
             return "/v2/checkout/orders", {
-                "intent": "AUTHORIZE",
+                "intent": "CAPTURE" if req.capture else "AUTHORIZE",
                 "purchase_units": [{"reference_id": req.payment_ref, "custom_id": req.payment_ref,
                                     "amount": _amount(req.amount_minor, req.currency)}],
                 "payment_source": {"card": {"vault_id": req.payment_method}}}
@@ -370,8 +370,10 @@ class _Rejected(Exception):
 def _resource_outcome(req: ProviderRequest, body: dict[str, Any],
                       latency: float) -> ProviderOutcome:
     op = req.operation
+    captured = False
     if op is Operation.AUTHORIZE and "purchase_units" in body:  # an order
         payments = (body["purchase_units"][0].get("payments") or {})
+        captured = bool(payments.get("captures"))  # intent CAPTURE: one call
         auths = payments.get("authorizations") or payments.get("captures") or []
         if not auths:
             word = str(body.get("status"))
@@ -396,11 +398,12 @@ def _resource_outcome(req: ProviderRequest, body: dict[str, Any],
                                reason=_DECLINES.get(code, "declined"), latency_s=latency)
     if status == "PENDING":
         return ProviderOutcome(OutcomeKind.SUBMITTED, status, ref, latency_s=latency)
-    if op is Operation.CAPTURE and status in ("COMPLETED", "PARTIALLY_REFUNDED", "REFUNDED"):
+    if (op is Operation.CAPTURE or captured) and status in ("COMPLETED", "PARTIALLY_REFUNDED",
+                                                            "REFUNDED"):
         breakdown = body.get("seller_receivable_breakdown") or {}
         fee = _minor(breakdown["paypal_fee"]) if "paypal_fee" in breakdown else 0
         return ProviderOutcome(OutcomeKind.SUCCEEDED, status, ref, fee_minor=fee,
-                               latency_s=latency)
+                               latency_s=latency, captured=captured)
     if op is Operation.AUTHORIZE and status in ("CREATED", "CAPTURED", "PARTIALLY_CAPTURED",
                                                 "VOIDED"):
         return ProviderOutcome(OutcomeKind.SUCCEEDED, status, ref, latency_s=latency)
@@ -423,6 +426,10 @@ _EVENTS = {  # event_type -> (operation, succeeded)
 def parse_event(event: dict[str, Any], sent_at: float) -> ParsedNotification:
     operation, succeeded = _EVENTS[event["event_type"]]
     resource = event["resource"]
+    related = (resource.get("supplementary_data") or {}).get("related_ids") or {}
+    captured = None
+    if operation is Operation.CAPTURE and "authorization_id" not in related:
+        operation, captured = Operation.AUTHORIZE, True  # an intent CAPTURE order's one call
     amount = (_minor(resource["amount"])
               if operation is not Operation.VOID and "amount" in resource else None)
     reference = resource["id"]
@@ -430,7 +437,7 @@ def parse_event(event: dict[str, Any], sent_at: float) -> ParsedNotification:
         up = [link["href"] for link in resource.get("links", []) if link.get("rel") == "up"]
         reference = up[0].rstrip("/").rsplit("/", 1)[-1] if up else resource["id"]
     return ParsedNotification(event["id"], resource["custom_id"], reference, operation,
-                              succeeded, amount_minor=amount, sent_at=sent_at)
+                              succeeded, amount_minor=amount, sent_at=sent_at, captured=captured)
 
 
 # --- the emulator: PayPal's side of the sandbox --------------------------------------------
@@ -589,7 +596,10 @@ class PayPalEmulator:
                 "CREATED" if intent == "AUTHORIZE" else "COMPLETED"),
             "amount": amount, "custom_id": custom,
             "processor_response": {"response_code": code or "0000"},
+            "supplementary_data": {"related_ids": {"order_id": order_id}},
             "create_time": _iso(ctx.now())}
+        if intent == "CAPTURE" and not code:
+            resource.update(_receivable(minor, amount["currency_code"]), refunded=0)
         order = {"id": order_id, "intent": intent, "status": "COMPLETED",
                  "purchase_units": [{"reference_id": unit.get("reference_id", "default"),
                                      "custom_id": custom, "amount": amount,
@@ -635,16 +645,13 @@ class PayPalEmulator:
         if minor > _minor(auth["amount"]):
             return _error(422, "UNPROCESSABLE_ENTITY", "Capture amount exceeds the authorized "
                           "amount.", "CAPTURE_AMOUNT_EXCEEDS_AUTHORIZED")
-        fee = minor * PRICING_BPS // 10_000 + PRICING_FIXED_MINOR
         currency = amount["currency_code"]
         capture = {"id": ctx.new_id("", key)[:17].upper(), "status": "COMPLETED",
                    "amount": amount, "custom_id": auth["custom_id"], "final_capture": True,
-                   "seller_receivable_breakdown": {
-                       "gross_amount": amount,
-                       "paypal_fee": {"currency_code": currency,
-                                      "value": Money(fee, currency).to_decimal_string()},
-                       "net_amount": {"currency_code": currency,
-                                      "value": Money(minor - fee, currency).to_decimal_string()}},
+                   **_receivable(minor, currency),
+                   "supplementary_data": {"related_ids": {
+                       "authorization_id": auth_id,
+                       "order_id": auth["supplementary_data"]["related_ids"]["order_id"]}},
                    "refunded": 0, "create_time": _iso(ctx.now()),
                    "links": [{"rel": "up", "href": f"/v2/payments/authorizations/{auth_id}"}]}
         self._captures[capture["id"]] = capture
@@ -739,6 +746,18 @@ def _after(fate: Fate, answer: SandboxResponse) -> SandboxResponse:
         wire = Wire.STALL if fate is Fate.TIMEOUT_AFTER else Wire.RESET
         return SandboxResponse(answer.status, answer.body or b" ", answer.headers, wire)
     return answer
+
+
+def _receivable(minor: int, currency: str) -> dict[str, Any]:
+    """A capture's seller_receivable_breakdown at the published price."""
+    fee = minor * PRICING_BPS // 10_000 + PRICING_FIXED_MINOR
+    return {"seller_receivable_breakdown": {
+        "gross_amount": {"currency_code": currency,
+                         "value": Money(minor, currency).to_decimal_string()},
+        "paypal_fee": {"currency_code": currency,
+                       "value": Money(fee, currency).to_decimal_string()},
+        "net_amount": {"currency_code": currency,
+                       "value": Money(minor - fee, currency).to_decimal_string()}}}
 
 
 def _public(resource: dict[str, Any]) -> dict[str, Any]:

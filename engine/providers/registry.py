@@ -20,6 +20,10 @@ from engine.providers.base import Gateway
 from engine.providers.faults import PROFILES, FaultProfile
 from engine.providers.sandbox import Emulator, Sandbox, SandboxTransport
 
+# Every variable that holds a provider credential (what logs redact wherever it appears).
+SECRET_VARIABLES = frozenset({stripe.API_KEY_VARIABLE, adyen.API_KEY_VARIABLE,
+                              paypal.CLIENT_SECRET_VARIABLE})
+
 BEHAVIOURS = ("approve", "decline_insufficient_funds", "decline_do_not_honor",
               "timeout_after_charge", "timeout_before_charge", "server_error",
               "unknown_forever")

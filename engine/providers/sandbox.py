@@ -337,6 +337,11 @@ class Sandbox:
                 out.append(heapq.heappop(self._webhooks)[2])
         return out
 
+    def next_webhook_due(self) -> float | None:
+        """When the next queued notification is due (None: none queued)."""
+        with self._lock:
+            return self._webhooks[0][0] if self._webhooks else None
+
     def pending_webhooks(self) -> int:
         with self._lock:
             return len(self._webhooks)

@@ -192,7 +192,8 @@ class StripeConnector:
             return "/v1/payment_intents", {
                 "amount": req.amount_minor, "currency": req.currency.lower(),
                 "payment_method": req.payment_method, "confirm": True,
-                "capture_method": "manual", "payment_method_types": ["card"],
+                "capture_method": "automatic" if req.capture else "manual",
+                "payment_method_types": ["card"],
                 "metadata": {"paysignal_payment_id": req.payment_ref,
                              "paysignal_request_id": req.request_id},
                 "expand": expand}
@@ -323,13 +324,17 @@ def _intent_outcome(op: Operation, pi: dict[str, Any], latency: float) -> Provid
     if not isinstance(ref, str):
         raise MaybeSent("a PaymentIntent without an id")
 
-    def out(kind: OutcomeKind, reason: str | None = None, fee: int = 0) -> ProviderOutcome:
-        return ProviderOutcome(kind, status, ref, reason=reason, fee_minor=fee, latency_s=latency)
+    def out(kind: OutcomeKind, reason: str | None = None, fee: int = 0,
+            captured: bool = False) -> ProviderOutcome:
+        return ProviderOutcome(kind, status, ref, reason=reason, fee_minor=fee, latency_s=latency,
+                               captured=captured)
 
     if status == "processing":
         return out(OutcomeKind.UNKNOWN)
     if op is Operation.AUTHORIZE:
-        if status in ("requires_capture", "succeeded"):
+        if status == "succeeded":  # automatic capture: authorized and captured in one call
+            return out(OutcomeKind.SUCCEEDED, fee=_fee(pi), captured=True)
+        if status == "requires_capture":
             return out(OutcomeKind.SUCCEEDED)
         error = pi.get("last_payment_error") or {}
         if status in ("requires_payment_method", "canceled"):
@@ -374,6 +379,9 @@ def parse_event(event: dict[str, Any], sent_at: float) -> ParsedNotification:
     operation, succeeded = _EVENT_OPERATIONS[event["type"]]
     obj = event["data"]["object"]
     metadata = obj.get("metadata") or {}
+    captured = None
+    if operation is Operation.CAPTURE and obj.get("capture_method") != "manual":
+        operation, captured = Operation.AUTHORIZE, True  # an automatic-capture intent's one call
     if operation is Operation.REFUND:
         if obj.get("status") == "failed":
             succeeded = False
@@ -384,11 +392,13 @@ def parse_event(event: dict[str, Any], sent_at: float) -> ParsedNotification:
                                   sent_at=float(sent_at))
     amount = {Operation.CAPTURE: obj.get("amount_received"),
               Operation.AUTHORIZE: obj.get("amount")}.get(operation, obj.get("amount"))
+    if captured:
+        amount = obj.get("amount_received")
     request_id = (metadata.get("paysignal_request_id") if operation is Operation.AUTHORIZE
                   else None)  # the intent's metadata names the request that created it
     return ParsedNotification(event["id"], metadata["paysignal_payment_id"], obj["id"],
                               operation, succeeded, amount_minor=amount,
-                              request_id=request_id, sent_at=float(sent_at))
+                              request_id=request_id, sent_at=float(sent_at), captured=captured)
 
 
 # --- the emulator: Stripe's side of the sandbox --------------------------------------------

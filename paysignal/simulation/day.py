@@ -120,14 +120,15 @@ class _ConcurrentRetryGateway:
 
 
 def deliver_webhooks(service: PaymentService, sandbox: Sandbox,
-                     results: Counter[str] | None = None,
-                     every_pending: bool = False) -> Counter[str]:
-    """Deliver the sandbox's due notifications (`every_pending`: all of them, however late)
-    to the engine, as the providers would post them (signed at the moment of sending); counts
-    each one's result."""
+                     results: Counter[str] | None = None, every_pending: bool = False,
+                     up_to: float | None = None) -> Counter[str]:
+    """Deliver the sandbox's notifications due by now (or `up_to`; `every_pending`: all of
+    them, however late) to the engine, as the providers would post them (signed at the moment
+    of sending); counts each one's result."""
     results = Counter() if results is None else results
     now = sandbox.clock()
-    for webhook in sandbox.due_webhooks(float("inf") if every_pending else now):
+    limit = float("inf") if every_pending else max(now, up_to or now)
+    for webhook in sandbox.due_webhooks(limit):
         try:
             for result in ingest(service, webhook.provider, webhook.headers(now), webhook.body,
                                  now=now).split(","):
@@ -209,7 +210,14 @@ def run_simulation(engine: Engine, *, payments: int = 1000, seed: int = 42,
     # The worker's resolver runs alongside the traffic, as in production: an unknown outcome
     # is asked about within RESOLVE_UNKNOWN_EVERY of the time-out, not at the end of the day.
     next_resolution = end - duration + RESOLVE_UNKNOWN_EVERY
+    def deliver_until(until: datetime) -> None:
+        # notifications arrive when they are due, between the clients' requests
+        while (due := sandbox.next_webhook_due()) is not None and due <= until.timestamp():
+            clock.at_least(datetime.fromtimestamp(due, UTC))
+            deliver_webhooks(service, sandbox, deliveries, up_to=due)
+
     for i in range(payments):
+        deliver_until(end - duration + step * i)
         clock.at_least(end - duration + step * i)
         if clock.now() >= next_resolution:
             if counter.unknown_count > counter.resolved_count:

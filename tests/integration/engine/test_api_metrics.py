@@ -55,7 +55,7 @@ def test_traffic_shows_up_in_the_catalogue_metrics(client: TestClient) -> None:
     assert value(s, "paysignal_idempotency_requests_total", outcome="new") == 2
     assert value(s, "paysignal_idempotency_requests_total", outcome="replayed") == 1
     assert value(s, "paysignal_idempotency_requests_total", outcome="conflict") == 1
-    assert value(s, "paysignal_payment_transitions_total", from_state="capturing",
+    assert value(s, "paysignal_payment_transitions_total", from_state="authorizing",
                  to_state="captured", provider="stripe") == 1
     assert value(s, "paysignal_payment_transitions_total", from_state="authorizing",
                  to_state="unknown", provider="stripe") == 1

@@ -7,6 +7,7 @@ import os
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client import generate_latest
 from sqlalchemy import Engine, select
 
 from engine.api.app import create_app
@@ -53,15 +54,15 @@ def test_one_trace_per_request_with_the_expected_span_tree(setup, db_engine: Eng
     assert root.name == "POST /v1/payments" and root.attributes["http.response.status_code"] == 201
     names = [s.name for s in sorted(spans, key=lambda s: s.start_time)]
     assert names[:2] == ["POST /v1/payments", "idempotency.check"]
-    assert names.count("payment.phase.write") == 3
+    assert names.count("payment.phase.write") == 2  # automatic capture: two durable phases
     auth = next(s for s in spans if s.name == "provider.authorize")
     assert dict(auth.attributes) == {"paysignal.provider": "stripe",
                                      "paysignal.operation": "authorize", "paysignal.attempt": 1,
                                      "paysignal.outcome": "succeeded"}
-    assert any(s.name == "provider.capture" for s in spans)
+    assert not any(s.name == "provider.capture" for s in spans)  # one call authorized and captured
     writes = [s for s in spans if s.name == "payment.phase.write"]
     assert sum(s.attributes["paysignal.ledger.entries"] for s in writes) > 0
-    assert sum(s.attributes["paysignal.outbox.events"] for s in writes) == 5
+    assert sum(s.attributes["paysignal.outbox.events"] for s in writes) == 3
     for span in spans:  # every span hangs off the request's root
         while span.parent is not None:
             span = by_id[span.parent.span_id]
@@ -127,3 +128,60 @@ def test_no_api_key_secret_or_card_number_reaches_logs_metrics_or_spans(  # type
         for secret in (api_key, planted_key, pan, "tok_approve", admin_token, webhook_secret,
                        "PLANTEDdbPASSWORD42"):
             assert secret not in text, f"{secret[:8]}… leaked into {where}"
+
+
+def test_no_provider_credential_reaches_logs_metrics_or_spans(  # type: ignore[no-untyped-def]
+        db_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each provider's credentials, planted in the environment as production sets them, used
+    for real traffic through the three connectors (and webhooks), then pasted into a log line:
+    none of them appears in any signal."""
+    from engine.payments.service import PaymentService
+    from engine.payments.webhooks import ingest
+    from engine.providers.registry import (
+        build_sandbox,
+        connectors_from_environment,
+        new_webhook_credentials,
+        sandbox_environment,
+    )
+    from engine.providers.sandbox import SandboxTransport
+
+    planted = {"PAYSIGNAL_STRIPE_API_KEY": "sk_test_PLANTEDstripeKEY0123456789",
+               "PAYSIGNAL_ADYEN_API_KEY": "AQEPLANTEDadyenKEY0123456789",
+               "PAYSIGNAL_PAYPAL_CLIENT_SECRET": "PLANTEDpaypalSECRET0123456789"}
+    credentials = new_webhook_credentials()
+    sandbox = build_sandbox(credentials, sleep=None)
+    for name, value in {**sandbox_environment(sandbox.public_url, credentials),
+                        **planted}.items():
+        monkeypatch.setenv(name, value)
+    exporter = span_exporter()
+    logs = io.StringIO()
+    handler = logging.StreamHandler(logs)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.addHandler(handler)
+    old_level = root.level
+    root.setLevel(logging.DEBUG)
+    try:
+        metrics = Metrics()
+        service = PaymentService(db_engine, connectors_from_environment(SandboxTransport(sandbox)),
+                                 observer=PrometheusObserver(metrics))
+        for provider in ("stripe", "adyen", "paypal"):
+            service.create_payment("m", f"k-{provider}", {
+                "amount": 1000, "currency": "EUR", "reference": provider, "provider": provider,
+                "payment_method": payment_method(provider), "capture": "manual"})
+        for webhook in sandbox.due_webhooks(float("inf")):
+            ingest(service, webhook.provider, webhook.headers(sandbox.clock()), webhook.body)
+        logging.getLogger("paysignal.engine").warning(
+            "config dump: %s; webhook credentials %s", planted, credentials)
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+    span_text = json.dumps([{"name": s.name, "attributes": dict(s.attributes or {})}
+                            for s in exporter.get_finished_spans()])
+    signals = {"logs": logs.getvalue(), "metrics": generate_latest(metrics.registry).decode(),
+               "spans": span_text}
+    assert "config dump" in signals["logs"] and len(exporter.get_finished_spans()) > 3
+    secrets = [*planted.values(), credentials["stripe"], credentials["adyen"]]
+    for where, text in signals.items():
+        for secret in secrets:
+            assert secret not in text, f"{secret[:10]}… leaked into {where}"

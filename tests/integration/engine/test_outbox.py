@@ -29,16 +29,16 @@ def test_each_state_change_writes_its_event_in_the_same_transaction(db_engine: E
     with db_engine.connect() as conn:
         names = conn.execute(select(outbox.c.name).where(outbox.c.payment_id == pid)
                              .order_by(outbox.c.id)).scalars().all()
-    assert names == ["PaymentCreated", "AuthorizationRequested", "PaymentAuthorized",
-                     "CaptureRequested", "PaymentCaptured"]
+    # automatic capture is one provider call: authorized and captured at once
+    assert names == ["PaymentCreated", "AuthorizationRequested", "PaymentCaptured"]
 
 
 def test_relay_publishes_everything_in_order_per_payment(db_engine: Engine) -> None:
     service, _, _ = make_service(db_engine)
     for i in range(5):
         service.create_payment("m1", f"k{i}", payment_request(reference=f"o{i}"))
-    assert pending_count(db_engine) == 25
-    assert OutboxRelay(db_engine, DatabaseEventLogSink(), batch_size=7).drain() == 25
+    assert pending_count(db_engine) == 15
+    assert OutboxRelay(db_engine, DatabaseEventLogSink(), batch_size=7).drain() == 15
     assert pending_count(db_engine) == 0
     with db_engine.connect() as conn:
         rows = conn.execute(select(event_log.c.payment_id, event_log.c.name, event_log.c.payload)
@@ -47,7 +47,7 @@ def test_relay_publishes_everything_in_order_per_payment(db_engine: Engine) -> N
     for pid, _name, payload in rows:
         by_payment.setdefault(pid, []).append(json.loads(payload)["state"])
     for states in by_payment.values():
-        assert states == ["created", "authorizing", "authorized", "capturing", "captured"]
+        assert states == ["created", "authorizing", "captured"]
 
 
 def test_relay_crash_after_publish_republishes_and_consumers_apply_once(
@@ -56,17 +56,17 @@ def test_relay_crash_after_publish_republishes_and_consumers_apply_once(
     store = db.make_engine(f"sqlite:///{tmp_path / 'events.db'}")
     db.upgrade(store)
     service, _, _ = make_service(db_engine)
-    service.create_payment("m1", "k", payment_request())
+    service.create_payment("m1", "k", payment_request())  # three events
 
     def crash(_events: list[OutboxEvent]) -> None:
         raise Crash("relay killed between publish and mark")
 
     with pytest.raises(Crash):
         OutboxRelay(db_engine, DatabaseEventLogSink(store), after_publish=crash).run_once()
-    assert pending_count(db_engine) == 5  # not marked: it will be published again
-    assert OutboxRelay(db_engine, DatabaseEventLogSink(store)).drain() == 5
+    assert pending_count(db_engine) == 3  # not marked: it will be published again
+    assert OutboxRelay(db_engine, DatabaseEventLogSink(store)).drain() == 3
     with store.connect() as conn:
-        assert conn.execute(select(func.count()).select_from(event_log)).scalar_one() == 5
+        assert conn.execute(select(func.count()).select_from(event_log)).scalar_one() == 3
 
     applied: list[str] = []
 
@@ -75,9 +75,9 @@ def test_relay_crash_after_publish_republishes_and_consumers_apply_once(
 
     consumer = IdempotentConsumer(store, "finance-projection", handler)
     last, n = consumer.consume_event_log()
-    assert n == 5
+    assert n == 3
     _, again = consumer.consume_event_log(after_id=0)  # redelivery from the start
-    assert again == 0 and len(applied) == len(set(applied)) == 5
+    assert again == 0 and len(applied) == len(set(applied)) == 3
 
 
 def test_kafka_sink_needs_bootstrap_servers(monkeypatch: pytest.MonkeyPatch) -> None:

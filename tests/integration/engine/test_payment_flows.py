@@ -24,13 +24,20 @@ def audit(engine: Engine, payment_id: str) -> list[tuple[str, str, str]]:
             .order_by(payment_transitions.c.id))]
 
 
-def test_automatic_capture_walks_the_state_machine_and_audits_every_step(db_engine: Engine) -> None:
-    service, _, _ = make_service(db_engine)
-    body = service.create_payment("m1", "k", payment_request(), trace_id="abc123").body
+@pytest.mark.parametrize("provider", ["stripe", "adyen", "paypal"])
+def test_automatic_capture_is_one_provider_call_and_audits_every_step(
+        db_engine: Engine, provider: str) -> None:
+    service, sandbox, _ = make_service(db_engine)
+    body = service.create_payment("m1", "k", payment_request(provider=provider),
+                                  trace_id="abc123").body
     assert body["state"] == "captured" and body["captured_amount"] == 2500
     assert [(f, t) for f, t, _ in audit(db_engine, body["id"])] == [
-        ("created", "authorizing"), ("authorizing", "authorized"),
-        ("authorized", "capturing"), ("capturing", "captured")]
+        ("created", "authorizing"), ("authorizing", "captured")]
+    [charge] = sandbox.books.charges()
+    assert charge.captured and [e.operation for e in sandbox.books.entries()] == ["authorize"]
+    assert total_imbalance_minor(db_engine) == 0
+    assert service.get_payment("m1", body["id"]).fee_minor == service.gateways[
+        provider].fee_for(2500, "USD")
     with db_engine.connect() as conn:
         traces = conn.execute(select(payment_transitions.c.trace_id)).scalars().all()
     assert set(traces) == {"abc123"}
@@ -151,4 +158,23 @@ def test_an_automatic_payment_resolved_from_unknown_is_then_captured_once(db_eng
     assert payment.state is PaymentState.CAPTURED and payment.captured_minor == 2500
     assert len(sandbox.books.charges()) == 1
     assert service.resolve_unknown(payment.id) is PaymentState.CAPTURED  # nothing more to do
+    assert total_imbalance_minor(db_engine) == 0
+
+
+def test_an_automatic_payment_the_provider_only_authorized_is_then_captured_in_full(
+        db_engine: Engine) -> None:
+    """Should a provider answer an automatic-capture authorization without capturing it, the
+    engine captures it itself, in the same transaction's follow-up."""
+    from dataclasses import replace
+
+    service, sandbox, _ = make_service(db_engine)
+    stripe = service.gateways["stripe"]
+    original = stripe.execute
+    stripe.execute = lambda req: original(replace(req, capture=False))  # type: ignore[method-assign]
+    body = service.create_payment("m1", "k", payment_request()).body
+    assert body["state"] == "captured"
+    assert [(f, t) for f, t, _ in audit(db_engine, body["id"])] == [
+        ("created", "authorizing"), ("authorizing", "authorized"),
+        ("authorized", "capturing"), ("capturing", "captured")]
+    assert [e.operation for e in sandbox.books.entries()] == ["authorize", "capture"]
     assert total_imbalance_minor(db_engine) == 0

@@ -54,5 +54,6 @@ def test_on_the_demo_day_only_the_incident_provider_pages(seeded_engine: Engine)
     assert {slo for _, slo in slo_alerts} == {"authorization-technical-success-adyen"}
     unknown = latest["unknown-outcome-resolution"]
     assert unknown["events"]["total"] > 0 and unknown["sli"] == 1.0
-    assert latest["webhook-processing-freshness"]["events"]["total"] == 0
-    assert latest["webhook-processing-freshness"]["sli"] is None  # no data, not 100 %
+    # the providers' notifications flow through the day, processed as soon as they arrive
+    fresh = latest["webhook-processing-freshness"]
+    assert fresh["events"]["total"] > 0 and fresh["sli"] >= fresh["objective"], fresh

@@ -96,7 +96,7 @@ def test_capture_above_the_authorized_amount_is_rejected() -> None:
     assert p.state is S.AUTHORIZED
 
 
-def test_every_transition_emits_a_past_tense_event() -> None:
+def test_every_transition_emits_a_past_tense_event() -> None:  # (manual capture: two calls)
     p = captured()
     names = [e.name for e in p.new_events]
     assert names == ["PaymentCreated", "AuthorizationRequested", "PaymentAuthorized",

@@ -88,7 +88,7 @@ def test_help_lists_commands_in_the_order_a_newcomer_meets_them() -> None:
     result = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "120"})
     commands = result.output.split("Commands")[1]
     listed = [m[1] for m in re.finditer(r"^│ (\S+)  ", commands, re.M)]
-    assert listed[:5] == ["demo", "serve", "simulate", "sim-test", "reconcile"]
+    assert listed[:6] == ["demo", "serve", "sandbox", "simulate", "sim-test", "reconcile"]
     assert listed[-2:] == ["states", "db"]
 
 
