@@ -44,7 +44,13 @@ from engine.domain.recovery import AUTOMATIC_CAPTURE_PATH
 from engine.domain.retry import ExponentialJitter, RetryPolicy, stop_after_attempt
 from engine.domain.states import IN_FLIGHT_STATES, PaymentState
 from engine.exceptions import PaysignalError
-from engine.outbox.relay import DatabaseEventLogSink, IdempotentConsumer, OutboxEvent, OutboxRelay
+from engine.outbox.relay import (
+    DatabaseEventLogSink,
+    IdempotentConsumer,
+    OutboxEvent,
+    OutboxRelay,
+    pending_count,
+)
 from engine.payments.service import EngineSettings, PaymentService
 from engine.providers.faults import profile as load_profile
 from engine.providers.registry import (
@@ -226,7 +232,9 @@ def run_seed(seed: int, profile: str, template: Path, workload: Workload | None 
             result.figures["flaky_duplicates"] = sandbox.books.duplicate_charges()
 
             # 4. the relay dies between publish and mark on a seeded batch; consumers dedupe
-            crash_batch = rng.randrange(1, 4)
+            # on one of the first three batches that exist (25 events each)
+            batches_pending = max(1, -(-pending_count(engine) // 25))
+            crash_batch = rng.randrange(1, min(3, batches_pending) + 1)
             batches = Counter[str]()
 
             def die_once(events: list[OutboxEvent]) -> None:

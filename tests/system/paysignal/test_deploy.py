@@ -46,7 +46,7 @@ def test_compose_file_is_valid_with_every_service() -> None:
     # production points at the providers' real hosts; the sandbox only when told to
     api = services["api"]["environment"]
     assert api["PAYSIGNAL_STRIPE_BASE_URL"].endswith(":-https://api.stripe.com}")
-    assert "sandbox" not in " ".join(str(v) for v in api.values())
+    assert "http://sandbox:" not in " ".join(str(v) for v in api.values())
     kraft = services["kafka"]["environment"]
     assert kraft["KAFKA_PROCESS_ROLES"] == "broker,controller"  # KRaft: no ZooKeeper
     assert services["worker"]["environment"]["PAYSIGNAL_KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
