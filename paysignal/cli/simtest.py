@@ -19,6 +19,8 @@ def sim_test(
                                               "chaos.")] = "default",
     keep_going: Annotated[bool, typer.Option(help="Run every seed even after a failure.")]
     = False,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Processes running seeds side by "
+                                                            "side (same results).")] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object: seeds, "
                                                          "violations, first_failing_seed.")]
     = False,
@@ -44,7 +46,8 @@ def sim_test(
                 for v in r.violations:
                     console.print(f"[bold red]seed {r.seed}: {v.invariant}[/] — {v.detail}")
 
-        results = run_seeds(chosen, profile, on_seed=done, stop_at_first=not keep_going)
+        results = run_seeds(chosen, profile, on_seed=done, stop_at_first=not keep_going,
+                            workers=workers)
     failing = [r for r in results if r.violations]
     first = failing[0] if failing else None
     reproduce = (f"paysignal sim-test --seeds 1 --from-seed {first.seed} --profile {profile}"

@@ -29,9 +29,11 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -331,18 +333,28 @@ def _check(result: SeedResult, engine: Engine, broker: Engine,
 
 def run_seeds(seeds: list[int], profile: str, workload: Workload | None = None,
               on_seed: Callable[[SeedResult], None] | None = None,
-              stop_at_first: bool = False) -> list[SeedResult]:
+              stop_at_first: bool = False, workers: int = 1) -> list[SeedResult]:
+    """Each seed on its own copy of a migrated database; `workers` processes run seeds side
+    by side (each seed is independent, so the results are the same), in seed order."""
     with tempfile.TemporaryDirectory(prefix="paysignal-sim-") as tmp:
         template = Path(tmp) / "template.db"
         engine = db.make_engine(f"sqlite:///{template}")
         db.upgrade(engine)
         engine.dispose()
         results = []
-        for seed in seeds:
-            r = run_seed(seed, profile, template, workload, Path(tmp))
-            results.append(r)
-            if on_seed:
-                on_seed(r)
-            if stop_at_first and r.violations:
-                break
+        with ProcessPoolExecutor(workers) if workers > 1 else nullcontext() as pool:
+            if pool is None:
+                outcomes: Iterator[SeedResult] = (
+                    run_seed(seed, profile, template, workload, Path(tmp)) for seed in seeds)
+            else:
+                outcomes = pool.map(run_seed, seeds, repeat(profile), repeat(template),
+                                    repeat(workload), repeat(Path(tmp)))
+            for r in outcomes:
+                results.append(r)
+                if on_seed:
+                    on_seed(r)
+                if stop_at_first and r.violations:
+                    if pool is not None:
+                        pool.shutdown(cancel_futures=True)
+                    break
     return results

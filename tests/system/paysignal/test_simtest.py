@@ -60,3 +60,25 @@ def test_a_consumer_that_forgets_to_dedupe_is_caught(monkeypatch: pytest.MonkeyP
 def test_an_unknown_profile_is_named() -> None:
     result = cli("--profile", "storm")
     assert result.exit_code == 2 and "unknown profile 'storm'" in result.output
+
+
+@pytest.mark.slow
+def test_two_hundred_seeds_across_the_profiles_keep_every_invariant() -> None:
+    """40 seeds per fault profile (a lighter workload: a process crash in every tenth seed;
+    the crash tests kill one at every recovery point), two processes side by side."""
+    from engine.providers.faults import PROFILES
+    from paysignal.simulation.simtest import run_seeds
+
+    light = Workload(payments=20, crashes=0, flaky_payments=6, discrepancies=4)
+    crashing = Workload(payments=20, crashes=1, flaky_payments=6, discrepancies=4)
+    ran, violations = 0, []
+    for p, profile in enumerate(PROFILES):
+        first = 1000 + 100 * p
+        for workload, seeds in ((light, [s for s in range(first, first + 40) if s % 10]),
+                                (crashing, [s for s in range(first, first + 40) if not s % 10])):
+            results = run_seeds(seeds, profile, workload, workers=2)
+            ran += len(results)
+            violations += [(profile, r.seed, v.invariant, v.detail)
+                           for r in results for v in r.violations]
+    assert ran == 200 and len(PROFILES) == 5
+    assert violations == []
