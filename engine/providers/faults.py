@@ -1,4 +1,5 @@
-"""Seeded fault profiles for the simulated providers."""
+"""Seeded fault profiles for the provider sandbox: per provider, the share of calls that fail
+each way, latency, and what becomes of notifications."""
 
 from __future__ import annotations
 
@@ -72,13 +73,15 @@ class FaultProfile:
 _CALM = Faults(decline=0.03)
 _DEFAULT = Faults(timeout_after_charge=0.02, timeout_before_charge=0.01, server_error=0.03,
                   decline=0.06, lookup_unavailable=0.1, duplicate_notification=0.05,
-                  out_of_order_notification=0.05)
+                  out_of_order_notification=0.05, lost_notification=0.01, rate_limited=0.01,
+                  reset_after_charge=0.01)
 
 PROFILES: dict[str, FaultProfile] = {
     p.name: p for p in [
         FaultProfile("calm", "healthy providers: a few declines, no technical faults", _CALM),
-        FaultProfile("default", "everyday faults: some 5xx, timeouts (some after charging), "
-                     "declines, duplicate and out-of-order notifications", _DEFAULT),
+        FaultProfile("default", "everyday faults: some 5xx and 429s, timeouts and resets (some "
+                     "after charging), declines, duplicate, out-of-order and lost notifications",
+                     _DEFAULT),
         FaultProfile(
             "provider-outage", "adyen is failing: half its calls are 5xx or time out "
             "(many after charging); the others are normal",
@@ -88,7 +91,7 @@ PROFILES: dict[str, FaultProfile] = {
                                   latency_mean_s=1.5, latency_p99_s=8.0)},
         ),
         FaultProfile(
-            "incident", "healthy providers, then a adyen incident starting an hour before "
+            "incident", "healthy providers, then an adyen incident starting an hour before "
             "the end of the timeline: 10 minutes in which most calls charge and then time out, "
             "10 minutes degraded (most calls fail or time out, slowly), then it recovers", _CALM,
             incident=Incident("adyen", (
@@ -104,7 +107,8 @@ PROFILES: dict[str, FaultProfile] = {
                      Faults(timeout_after_charge=0.12, timeout_before_charge=0.08,
                             server_error=0.2, decline=0.1, lookup_unavailable=0.35,
                             duplicate_notification=0.3, out_of_order_notification=0.3,
-                            latency_mean_s=0.8, latency_p99_s=5.0)),
+                            lost_notification=0.05, rate_limited=0.05, reset_after_charge=0.05,
+                            notification_delay_s=20.0, latency_mean_s=0.8, latency_p99_s=5.0)),
     ]
 }
 

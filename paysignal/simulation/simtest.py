@@ -317,6 +317,14 @@ def _check(result: SeedResult, engine: Engine, broker: Engine,
                       if a.name == "UnknownOutcomesStale")
         result.check("payments_at_rest", flagged == unknown,
                      f"{unknown} unknown payments but UnknownOutcomesStale covers {flagged}")
+    awaiting = states.get(PaymentState.AWAITING_CONFIRMATION.value, 0)
+    if awaiting:  # a lost notification: never re-submitted, and on-call is told with its age
+        alerts = operational_alerts(engine, now + timedelta(hours=1), Thresholds())
+        flagged = sum(int(str(a.details["count"])) for a in alerts
+                      if a.name == "ConfirmationsLate")
+        result.check("payments_at_rest", flagged == awaiting,
+                     f"{awaiting} payments await confirmation but ConfirmationsLate covers "
+                     f"{flagged}")
     published = {e.event_id for e in _logged_events(engine) + _logged_events(broker)}
     missing = outbox_ids - published
     twice = {k: n for k, n in applied.items() if n != 1}
