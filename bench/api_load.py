@@ -1,7 +1,8 @@
 """The payment API over HTTP on PostgreSQL, against pgbench on the same server.
 
-Starts `--replicas` `paysignal serve api` processes (each its own uvicorn, as replicas behind a
-load balancer would run), then `--clients` concurrent clients send a mix for `--seconds`:
+Starts the provider sandbox (`paysignal sandbox serve`, its own process) and `--replicas`
+`paysignal serve api` processes pointed at it (each its own uvicorn, as replicas behind a load
+balancer would run), then `--clients` concurrent clients send a mix for `--seconds`:
 new payments (automatic capture), same-key retries of earlier requests, and manual payments
 followed by a capture. A payment counts once it is committed (201/200), replays do not.
 
@@ -16,32 +17,59 @@ import random
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx  # noqa: E402
-from sqlalchemy import func, select  # noqa: E402
 
 from bench._common import base_parser, pgbench_tps, report, server  # noqa: E402
 from engine.payments.merchants import create_merchant  # noqa: E402
+from engine.providers.registry import PROVIDERS, new_webhook_credentials  # noqa: E402
 from engine.storage import db  # noqa: E402
-from engine.storage.tables import sim_provider_operations as ops  # noqa: E402
-from paysignal.simulation.secrets import ensure_webhook_secrets  # noqa: E402
 from tests.support.postgres import free_port  # noqa: E402
 
+PAYSIGNAL = Path(sys.executable).with_name("paysignal")
 
-def start_replicas(url: str, count: int) -> tuple[list[subprocess.Popen[bytes]], list[str]]:
-    paysignal = Path(sys.executable).with_name("paysignal")
-    ensure_webhook_secrets()  # the API refuses to start without them; the bench sends none
+
+def start_sandbox(workdir: Path) -> tuple[subprocess.Popen[bytes], str, dict[str, str]]:
+    """The provider sandbox as its own process (no faults: the calm profile declines a few)."""
+    port = free_port()
+    credentials = new_webhook_credentials()
+    env_file = workdir / "sandbox.env"
+    proc = subprocess.Popen(
+        [str(PAYSIGNAL), "sandbox", "serve", "--port", str(port), "--profile", "calm",
+         "--env-file", str(env_file)],
+        env={**os.environ, **{PROVIDERS[n].webhook_variable: v for n, v in credentials.items()}},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while not env_file.exists() or not _answers(f"{base}/_sandbox/books"):
+        if time.monotonic() > deadline or proc.poll() is not None:
+            raise RuntimeError("the sandbox did not start")
+        time.sleep(0.2)
+    env = dict(line.split("=", 1) for line in env_file.read_text().splitlines() if line)
+    return proc, base, env
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def start_replicas(url: str, count: int, sandbox_env: dict[str, str],
+                   ) -> tuple[list[subprocess.Popen[bytes]], list[str]]:
     procs, bases = [], []
     for _ in range(count):
         port = free_port()
         procs.append(subprocess.Popen(
-            [str(paysignal), "serve", "api", "--port", str(port), "--metrics-port",
+            [str(PAYSIGNAL), "serve", "api", "--port", str(port), "--metrics-port",
              str(free_port()), "--database-url", url],
-            env={**os.environ, "PAYSIGNAL_PROVIDER_PROFILE": "calm", "PAYSIGNAL_LOG_LEVEL": "WARNING"},
+            env={**os.environ, **sandbox_env, "PAYSIGNAL_LOG_LEVEL": "WARNING"},
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         bases.append(f"http://127.0.0.1:{port}")
     deadline = time.monotonic() + 90
@@ -80,7 +108,8 @@ async def drive(bases: list[str], api_key: str, clients: int, seconds: float) ->
                     key = f"c{n}-{i}"
                     manual = roll > 0.85
                     body = {"amount": rng.randint(100, 50_000), "currency": "USD",
-                            "reference": key, "payment_method": "tok_approve",
+                            "reference": key, "provider": "stripe",
+                            "payment_method": "pm_card_visa",
                             "capture": "manual" if manual else "automatic"}
                     path, expect_replay = "/v1/payments", False
                 started = time.perf_counter()
@@ -113,14 +142,9 @@ async def drive(bases: list[str], api_key: str, clients: int, seconds: float) ->
             "p99_ms": quantiles[98] * 1000}
 
 
-def duplicate_charges(url: str) -> int:
-    engine = db.make_engine(url)
-    with engine.connect() as conn:
-        per_payment = conn.execute(select(ops.c.payment_ref, func.count()).where(
-            ops.c.operation == "authorize", ops.c.status.in_(("done", "timeout_done")))
-            .group_by(ops.c.payment_ref)).all()
-    engine.dispose()
-    return sum(n - 1 for _ref, n in per_payment)
+def duplicate_charges(sandbox_url: str) -> int:
+    """Customers charged twice, from the sandbox's own books."""
+    return int(httpx.get(f"{sandbox_url}/_sandbox/books", timeout=60).json()["duplicate_charges"])
 
 
 def main() -> None:
@@ -136,14 +160,16 @@ def main() -> None:
         db.upgrade(engine)
         api_key = create_merchant(engine, "bench").api_key
         engine.dispose()
-        procs, bases = start_replicas(url, args.replicas)
-        try:
-            figures = asyncio.run(drive(bases, api_key, args.clients, args.seconds))
-        finally:
-            for p in procs:
-                p.terminate()
-                p.wait(30)
-        figures["duplicate_charges"] = duplicate_charges(url)
+        with tempfile.TemporaryDirectory() as tmp:
+            sandbox, sandbox_url, sandbox_env = start_sandbox(Path(tmp))
+            procs, bases = start_replicas(url, args.replicas, sandbox_env)
+            try:
+                figures = asyncio.run(drive(bases, api_key, args.clients, args.seconds))
+                figures["duplicate_charges"] = duplicate_charges(sandbox_url)
+            finally:
+                for p in [*procs, sandbox]:
+                    p.terminate()
+                    p.wait(30)
         srv.drop("paysignal_bench_api")
     figures.update(pgbench_tps=round(tps, 1), ratio=round(figures["payments_per_s"] / tps, 3),
                    clients=args.clients, replicas=args.replicas)

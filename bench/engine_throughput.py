@@ -1,8 +1,10 @@
 """Engine core throughput on PostgreSQL (no HTTP) against pgbench on the same server.
 
-Each counted payment is create + authorize + capture, committed (three transactions with
-the idempotency record, audit rows, ledger entries and outbox events). Workers are processes,
-as the API runs them in production; the providers are the simulated ones with no faults.
+Each counted payment is create + authorize-and-capture (one provider call, automatic capture),
+committed: two transactions with the idempotency record, audit rows, ledger entries and outbox
+events. Workers are processes, as the API runs them in production; the providers are the real
+connectors on the provider sandbox mounted in process (no faults, no simulated latency), so the
+figure is the engine's own cost.
 
     python bench/engine_throughput.py [--database-url URL] [--json] [--workers 8] [--seconds 15]
 """
@@ -21,14 +23,22 @@ from bench._common import base_parser, pgbench_tps, report, server  # noqa: E402
 
 def _worker(url: str, worker: int, seconds: float, start_at: float, results: mp.Queue,
             measured: mp.Event) -> None:
-    from engine.providers.simulated import InMemoryBook, build_simulated_providers
-
     from engine.payments.service import PaymentService
+    from engine.providers.registry import (
+        build_sandbox,
+        in_process_connectors,
+        new_webhook_credentials,
+        payment_method,
+    )
     from engine.storage import db
     from engine.testing import NO_FAULTS
 
     engine = db.make_engine(url, pool_size=2)
-    service = PaymentService(engine, build_simulated_providers(InMemoryBook(), faults=NO_FAULTS))
+    credentials = new_webhook_credentials()
+    sandbox = build_sandbox(credentials, profile=NO_FAULTS, sleep=None)
+    service = PaymentService(engine, in_process_connectors(sandbox, credentials))
+    providers = ("stripe", "adyen", "paypal")
+    methods = {p: payment_method(p) for p in providers}
     time.sleep(max(0.0, start_at - time.time()))
     cpu_start = time.process_time()
     done = failed = 0
@@ -38,7 +48,7 @@ def _worker(url: str, worker: int, seconds: float, start_at: float, results: mp.
         i += 1
         response = service.create_payment(f"merchant-{worker % 3}", f"w{worker}-{i}", {
             "amount": 1000 + i, "currency": "USD", "reference": f"w{worker}-{i}",
-            "payment_method": "tok_approve", "provider": ("stripe", "adyen", "paypal")[i % 3]})
+            "payment_method": methods[providers[i % 3]], "provider": providers[i % 3]})
         if response.body["state"] == "captured":
             done += 1
         else:
@@ -109,7 +119,7 @@ def main() -> None:
                "python_cpu_ms_per_payment": round(py_ms, 2),
                "postgres_cpu_ms_per_payment": round(pg_ms, 2)}
     report(figures, args.json, [
-        f"engine: {rate:.1f} payments/s (create+authorize+capture, {args.workers} workers, "
+        f"engine: {rate:.1f} payments/s (create + authorize-and-capture, {args.workers} workers, "
         f"{done} payments)",
         f"CPU per payment: engine processes {py_ms:.2f} ms, postgres {pg_ms:.2f} ms "
         "(postgres is 0 when the server is not local)",
