@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Protocol
 
 from engine.domain.operations import Operation
 
@@ -46,15 +46,6 @@ class ProviderOutcome:
     latency_s: float = 0.0
     retry_after_s: float | None = None  # the provider asked to wait this long (429)
     captured: bool = False  # an authorization the provider also captured (one call)
-
-
-@dataclass(frozen=True, slots=True)
-class RawResponse:
-    """What came over the wire, in the provider's vocabulary. http_status None = timed out."""
-
-    http_status: int | None
-    body: dict[str, Any]
-    latency_s: float = 0.0
 
 
 class WebhookSignatureError(Exception):

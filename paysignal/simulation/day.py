@@ -198,7 +198,7 @@ def run_simulation(engine: Engine, *, payments: int = 1000, seed: int = 42,
     deliveries: Counter[str] = Counter()
 
     def resolve_this_runs_unknowns() -> None:
-        # Only this run's payments: its simulated providers know nothing of earlier runs.
+        # Only this run's payments: its sandbox knows nothing of earlier runs.
         with engine.connect() as conn:
             pending = conn.execute(select(payments_table.c.id).where(
                 payments_table.c.state == PaymentState.UNKNOWN.value,

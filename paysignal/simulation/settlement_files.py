@@ -1,4 +1,5 @@
-"""The simulated providers' settlement files, with known discrepancies and their ground truth."""
+"""Each provider's settlement files for a simulated run (the sandbox's side of reconciliation),
+with known discrepancies and their ground truth."""
 
 from __future__ import annotations
 
