@@ -141,3 +141,19 @@ def test_certificates_come_only_from_the_configured_host() -> None:
                 "https://api.paypal.com/v1/other/CERT-1",
                 "https://api.paypal.com/v1/notifications/certs/../../x"):
         assert not cert_url_allowed(url, base), url
+
+
+def test_the_sandbox_like_paypal_takes_a_card_given_in_full_from_other_clients(
+        server: SandboxServer) -> None:
+    """Other PayPal clients may send a card in full (paysignal never does: it takes vault tokens
+    only); the sandbox accepts it as PayPal does."""
+    import httpx
+
+    paypal = paypal_connector(server.base_url("paypal"))
+    r = httpx.post(server.base_url("paypal") + "/v2/checkout/orders", headers={
+        "Authorization": f"Bearer {paypal.access_token()}", "PayPal-Request-Id": "other-1"},
+        json={"intent": "CAPTURE", "purchase_units": [
+            {"custom_id": "their-order", "amount": {"currency_code": "USD", "value": "10.00"}}],
+            "payment_source": {"card": {"number": "4111111111111111", "expiry": "2030-03"}}})
+    assert r.status_code == 201 and r.json()["status"] == "COMPLETED"
+    assert r.json()["purchase_units"][0]["payments"]["captures"][0]["status"] == "COMPLETED"

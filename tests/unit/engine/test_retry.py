@@ -85,3 +85,16 @@ def test_invalid_policies_are_rejected() -> None:
         stop_after_attempt(0)
     with pytest.raises(ValueError, match="ratio"):
         RetryBudget(ratio=1.5)
+
+
+def test_a_providers_retry_after_is_honoured_but_never_past_the_deadline() -> None:
+    """A 429's Retry-After replaces a shorter backoff; a wait that would end after the stop's
+    deadline ends the retries instead (the engine never sleeps past its own budget)."""
+    t = FakeTime()
+    policy = RetryPolicy(stop=stop_after_attempt(5) | stop_after_delay(4.0),
+                         wait=ExponentialJitter(0.1, 2.0, 5.0, False), clock=t.clock,
+                         sleep=t.sleep)
+    asked = {1: 1.5, 2: None, 3: 0.05}
+    result = policy.run(lambda n: n, lambda n: True, wait_hint=lambda n: asked.get(n, 9.0))
+    assert t.sleeps == [1.5, 0.2, 0.4]  # asked 1.5; none asked; asked less than the backoff
+    assert result.stopped_by == "stop" and result.attempts == 4  # the 9 s ask ends it
