@@ -51,8 +51,9 @@ from engine.providers.sandbox import (
     SandboxRequest,
     SandboxResponse,
     Wire,
+    lost_on_the_wire,
 )
-from engine.providers.wire import MaybeSent, NotSent, WireClient, WireResponse
+from engine.providers.wire import MaybeSent, WireClient, WireResponse, outcome_of
 
 NAME = "adyen"
 TEST_URL = "https://checkout-test.adyen.com"  # live: https://{prefix}-checkout-live.adyenpayments.com/checkout
@@ -205,15 +206,9 @@ class AdyenConnector:
 
     def execute(self, req: ProviderRequest) -> ProviderOutcome:
         path, body = self._request(req)
-        try:
-            response = self.client.request("POST", path, headers={
-                "X-API-Key": self.config.api_key, "Idempotency-Key": req.request_id[:64],
-                "Content-Type": "application/json"}, content=json.dumps(body).encode())
-            return self._outcome(req, response)
-        except NotSent as exc:
-            return ProviderOutcome(OutcomeKind.RETRYABLE, f"not sent: {exc}")
-        except MaybeSent as exc:
-            return ProviderOutcome(OutcomeKind.UNKNOWN, f"no answer: {exc}")
+        return outcome_of(lambda: self._outcome(req, self.client.request("POST", path, headers={
+            "X-API-Key": self.config.api_key, "Idempotency-Key": req.request_id[:64],
+            "Content-Type": "application/json"}, content=json.dumps(body).encode())))
 
     def _outcome(self, req: ProviderRequest, r: WireResponse) -> ProviderOutcome:
         body, latency = r.json(), r.latency_s
@@ -341,8 +336,7 @@ class AdyenEmulator:
             return SandboxResponse(saved.status, saved.body,
                                    {**saved.headers, "idempotency-key": key})
         response = self._execute(request.path, body, ctx, key)
-        if response.wire is Wire.REFUSE or response.status in (429,) or (
-                response.wire is Wire.STALL and not response.body) or response.status >= 500:
+        if response.unbooked:
             ctx.idempotency.release(scope)
         else:
             ctx.idempotency.finish(scope, response)
@@ -360,19 +354,11 @@ class AdyenEmulator:
 
     def _fated(self, ctx: SandboxContext, operation: str, key: str,
                forced: Fate | None = None) -> Fate | SandboxResponse:
-        fate = forced or ctx.fate(operation, key, booking=True)
-        ctx.pause(key)
-        if fate is Fate.SERVER_ERROR:
-            return _error(500, "901", "Internal error", "internal")
-        if fate is Fate.RATE_LIMITED:
-            return SandboxResponse.json(429, {"status": 429, "errorCode": "429",
-                                              "message": "Too many requests",
-                                              "errorType": "throttling"}, {"retry-after": "1"})
-        if fate is Fate.TIMEOUT_BEFORE:
-            return SandboxResponse(wire=Wire.STALL)
-        if fate is Fate.REFUSED:
-            return SandboxResponse(wire=Wire.REFUSE)
-        return fate
+        return ctx.fated(operation, key, forced,
+                         server_error=_error(500, "901", "Internal error", "internal"),
+                         rate_limited=SandboxResponse.json(429, {
+                             "status": 429, "errorCode": "429", "message": "Too many requests",
+                             "errorType": "throttling"}, {"retry-after": "1"}))
 
     def _authorise(self, b: dict[str, Any], ctx: SandboxContext, key: str) -> SandboxResponse:
         try:
@@ -418,12 +404,7 @@ class AdyenEmulator:
         else:
             answer.update(resultCode="Authorised",
                           additionalData={"authCode": f"{ctx.rng('auth', key).randint(0, 999999):06d}"})
-        response = SandboxResponse.json(200, answer)
-        if fate is Fate.TIMEOUT_AFTER:
-            return SandboxResponse(response.status, response.body, response.headers, Wire.STALL)
-        if fate is Fate.RESET_AFTER:
-            return SandboxResponse(response.status, response.body, response.headers, Wire.RESET)
-        return response
+        return lost_on_the_wire(fate, SandboxResponse.json(200, answer))
 
     def _modify(self, psp: str, kind: str, b: dict[str, Any], ctx: SandboxContext,
                 key: str) -> SandboxResponse:
@@ -468,11 +449,7 @@ class AdyenEmulator:
                   "status": "received"}
         if kind != "cancels":
             answer["amount"] = amount
-        response = SandboxResponse.json(201, answer)
-        if fate in (Fate.TIMEOUT_AFTER, Fate.RESET_AFTER):
-            wire = Wire.STALL if fate is Fate.TIMEOUT_AFTER else Wire.RESET
-            return SandboxResponse(response.status, response.body, response.headers, wire)
-        return response
+        return lost_on_the_wire(fate, SandboxResponse.json(201, answer))
 
     def _notify(self, ctx: SandboxContext, event: str, psp: str, original: str | None,
                 payment: dict[str, Any], amount: dict[str, Any], success: bool,

@@ -60,8 +60,9 @@ from engine.providers.sandbox import (
     SandboxRequest,
     SandboxResponse,
     Wire,
+    lost_on_the_wire,
 )
-from engine.providers.wire import MaybeSent, NotSent, WireClient, WireResponse
+from engine.providers.wire import MaybeSent, NotSent, WireClient, WireResponse, outcome_of
 
 NAME = "paypal"
 SANDBOX_URL = "https://api-m.sandbox.paypal.com"  # live: https://api-m.paypal.com
@@ -237,12 +238,8 @@ class PayPalConnector:
     def _send(self, req: ProviderRequest, method: str, path: str, body: dict[str, Any] | None,
               request_id: str | None) -> ProviderOutcome:
         try:
-            r = self._call(method, path, body, request_id)
-            return self._outcome(req, r)
-        except NotSent as exc:
-            return ProviderOutcome(OutcomeKind.RETRYABLE, f"not sent: {exc}")
-        except MaybeSent as exc:
-            return ProviderOutcome(OutcomeKind.UNKNOWN, f"no answer: {exc}")
+            return outcome_of(lambda: self._outcome(req, self._call(method, path, body,
+                                                                    request_id)))
         except _Rejected as exc:
             return ProviderOutcome(OutcomeKind.REJECTED, str(exc)[:64])
 
@@ -496,8 +493,7 @@ class PayPalEmulator:
                 return _error(503, "SERVICE_UNAVAILABLE", "Service Unavailable.")
             return self._latest(existing.response)
         response = self._execute(path, body, ctx, request_id)
-        if response.wire is Wire.REFUSE or response.status == 429 or response.status >= 500 or (
-                response.wire is Wire.STALL and not response.body):
+        if response.unbooked:
             ctx.idempotency.release(scope)
         else:
             ctx.idempotency.finish(scope, response)
@@ -536,18 +532,12 @@ class PayPalEmulator:
 
     def _fated(self, ctx: SandboxContext, operation: str, key: str,
                forced: Fate | None = None) -> Fate | SandboxResponse:
-        fate = forced or ctx.fate(operation, key, booking=True)
-        ctx.pause(key)
-        if fate is Fate.SERVER_ERROR:
-            return _error(500, "INTERNAL_SERVER_ERROR", "An internal server error occurred.")
-        if fate is Fate.RATE_LIMITED:
-            return SandboxResponse.json(429, {"name": "RATE_LIMIT_REACHED", "message":
-                                              "Too many requests."}, {"retry-after": "1"})
-        if fate is Fate.TIMEOUT_BEFORE:
-            return SandboxResponse(wire=Wire.STALL)
-        if fate is Fate.REFUSED:
-            return SandboxResponse(wire=Wire.REFUSE)
-        return fate
+        return ctx.fated(operation, key, forced,
+                         server_error=_error(500, "INTERNAL_SERVER_ERROR",
+                                             "An internal server error occurred."),
+                         rate_limited=SandboxResponse.json(429, {
+                             "name": "RATE_LIMIT_REACHED", "message": "Too many requests."},
+                             {"retry-after": "1"}))
 
     def _execute(self, path: str, b: dict[str, Any], ctx: SandboxContext,
                  key: str) -> SandboxResponse:
@@ -617,7 +607,7 @@ class PayPalEmulator:
             self._event(ctx, "PAYMENT.AUTHORIZATION.CREATED" if intent == "AUTHORIZE"
                         else "PAYMENT.CAPTURE.COMPLETED", resource, "authorization")
         response = SandboxResponse.json(201, _public(order))
-        return _after(fate, response)
+        return lost_on_the_wire(fate, response)
 
     def _authorization_action(self, auth_id: str, action: str, b: dict[str, Any],
                               ctx: SandboxContext, key: str) -> SandboxResponse:
@@ -639,7 +629,7 @@ class PayPalEmulator:
                                        _minor(auth["amount"]),
                                        auth["amount"]["currency_code"], "succeeded"))
             self._event(ctx, "PAYMENT.AUTHORIZATION.VOIDED", auth, "authorization")
-            return _after(fate, SandboxResponse(204))
+            return lost_on_the_wire(fate, SandboxResponse(204))
         amount = b.get("amount") or auth["amount"]
         minor = _minor(amount)
         if minor > _minor(auth["amount"]):
@@ -659,7 +649,7 @@ class PayPalEmulator:
         ctx.books.record(BookEntry(NAME, "capture", auth["custom_id"], capture["id"], minor,
                                    currency, "succeeded"))
         self._event(ctx, "PAYMENT.CAPTURE.COMPLETED", capture, "capture")
-        return _after(fate, SandboxResponse.json(201, _public(capture)))
+        return lost_on_the_wire(fate, SandboxResponse.json(201, _public(capture)))
 
     def _refund(self, capture_id: str, b: dict[str, Any], ctx: SandboxContext,
                 key: str) -> SandboxResponse:
@@ -686,7 +676,7 @@ class PayPalEmulator:
         ctx.books.record(BookEntry(NAME, "refund", capture["custom_id"], capture_id, minor,
                                    amount["currency_code"], "succeeded"))
         self._event(ctx, "PAYMENT.CAPTURE.REFUNDED", refund, "refund")
-        return _after(fate, SandboxResponse.json(201, refund))
+        return lost_on_the_wire(fate, SandboxResponse.json(201, refund))
 
     def _read(self, path: str, ctx: SandboxContext) -> SandboxResponse:
         if ctx.fate("lookup", path, booking=False) is Fate.SERVER_ERROR:
@@ -739,13 +729,6 @@ class PayPalEmulator:
                     "paypal-auth-algo": "SHA256withRSA"}
 
         ctx.notify(OutgoingWebhook(NAME, body, event_id, headers))
-
-
-def _after(fate: Fate, answer: SandboxResponse) -> SandboxResponse:
-    if fate in (Fate.TIMEOUT_AFTER, Fate.RESET_AFTER):
-        wire = Wire.STALL if fate is Fate.TIMEOUT_AFTER else Wire.RESET
-        return SandboxResponse(answer.status, answer.body or b" ", answer.headers, wire)
-    return answer
 
 
 def _receivable(minor: int, currency: str) -> dict[str, Any]:

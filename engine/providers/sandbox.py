@@ -25,7 +25,7 @@ import struct
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
 from enum import StrEnum
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -63,6 +63,9 @@ class SandboxResponse:
     body: bytes = b""
     headers: Mapping[str, str] = field(default_factory=dict)
     wire: Wire = Wire.ANSWER
+    # answered before the provider did anything (a fault's 5xx or 429, a stall before booking,
+    # a refused connection): no idempotent result is kept, so a repeat runs afresh
+    unbooked: bool = False
 
     @classmethod
     def json(cls, status: int, value: Any, headers: Mapping[str, str] | None = None,
@@ -221,6 +224,19 @@ class SandboxContext:
         (so it may be declined or time out after booking); lookups only fail or stall."""
         return self._sandbox.decide(self.provider, operation, key, booking=booking)
 
+    def fated(self, operation: str, key: str, forced: Fate | None = None, *,
+              server_error: SandboxResponse, rate_limited: SandboxResponse,
+              ) -> Fate | SandboxResponse:
+        """The call's fate (forced by a sandbox test value, or drawn from the profile), after
+        the provider's latency; the faults that answer before anything is booked come back as
+        the response to send, in the provider's words (`server_error`, `rate_limited`)."""
+        fate = forced or self.fate(operation, key, booking=True)
+        self.pause(key)
+        before = {Fate.SERVER_ERROR: server_error, Fate.RATE_LIMITED: rate_limited,
+                  Fate.TIMEOUT_BEFORE: SandboxResponse(wire=Wire.STALL),
+                  Fate.REFUSED: SandboxResponse(wire=Wire.REFUSE)}.get(fate)
+        return fate if before is None else replace(before, unbooked=True)
+
     def pause(self, key: str) -> None:
         """Spend the provider's latency for this call (real or virtual time), so concurrent
         requests for the same key meet while the first is still being processed."""
@@ -345,6 +361,13 @@ class Sandbox:
     def pending_webhooks(self) -> int:
         with self._lock:
             return len(self._webhooks)
+
+
+def lost_on_the_wire(fate: Fate, answer: SandboxResponse) -> SandboxResponse:
+    """The booked answer, or (the trap) the same answer lost on the wire: the connection
+    stalls past the client's read time-out, or is reset mid-answer."""
+    wire = {Fate.TIMEOUT_AFTER: Wire.STALL, Fate.RESET_AFTER: Wire.RESET}.get(fate)
+    return answer if wire is None else replace(answer, wire=wire)
 
 
 # --- served in process ----------------------------------------------------------------------

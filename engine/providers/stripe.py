@@ -46,8 +46,9 @@ from engine.providers.sandbox import (
     SandboxRequest,
     SandboxResponse,
     Wire,
+    lost_on_the_wire,
 )
-from engine.providers.wire import MaybeSent, NotSent, WireClient, WireResponse
+from engine.providers.wire import MaybeSent, NotSent, WireClient, WireResponse, outcome_of
 
 NAME = "stripe"
 LIVE_URL = "https://api.stripe.com"
@@ -214,16 +215,8 @@ class StripeConnector:
     def _send(self, req: ProviderRequest, method: str, path: str,
               params: dict[str, Any] | None, key: str | None = None,
               query: dict[str, str] | None = None) -> ProviderOutcome:
-        try:
-            response = self._call(method, path, params, key, query)
-        except NotSent as exc:
-            return ProviderOutcome(OutcomeKind.RETRYABLE, f"not sent: {exc}")
-        except MaybeSent as exc:
-            return ProviderOutcome(OutcomeKind.UNKNOWN, f"no answer: {exc}")
-        try:
-            return self._outcome(req, response)
-        except MaybeSent as exc:
-            return ProviderOutcome(OutcomeKind.UNKNOWN, str(exc), latency_s=response.latency_s)
+        return outcome_of(lambda: self._outcome(req, self._call(method, path, params, key,
+                                                                query)))
 
     def _outcome(self, req: ProviderRequest, r: WireResponse) -> ProviderOutcome:
         body = r.json()
@@ -498,21 +491,12 @@ class StripeEmulator:
 
     def _fated(self, ctx: SandboxContext, operation: str, key: str,
                forced: Fate | None = None) -> Fate | SandboxResponse:
-        fate = forced or ctx.fate(operation, key, booking=True)
-        ctx.pause(key)
-        if fate is Fate.SERVER_ERROR:
-            return SandboxResponse.json(500, {"error": {
-                "type": "api_error", "message": "An error occurred with our connection to "
-                "Stripe. Request was retried 0 times."}}, {"stripe-should-retry": "true"})
-        if fate is Fate.RATE_LIMITED:
-            return SandboxResponse.json(429, {"error": {
+        return ctx.fated(operation, key, forced, server_error=SandboxResponse.json(500, {"error": {
+            "type": "api_error", "message": "An error occurred with our connection to Stripe. "
+            "Request was retried 0 times."}}, {"stripe-should-retry": "true"}),
+            rate_limited=SandboxResponse.json(429, {"error": {
                 "type": "invalid_request_error", "code": "rate_limit",
-                "message": "Too many requests hit the API too quickly."}}, {"retry-after": "1"})
-        if fate is Fate.TIMEOUT_BEFORE:
-            return SandboxResponse(wire=Wire.STALL)
-        if fate is Fate.REFUSED:
-            return SandboxResponse(wire=Wire.REFUSE)
-        return fate
+                "message": "Too many requests hit the API too quickly."}}, {"retry-after": "1"}))
 
     def _create(self, p: dict[str, Any], ctx: SandboxContext, key: str) -> SandboxResponse:
         try:
@@ -571,7 +555,7 @@ class StripeEmulator:
             pi.update(status="requires_capture", amount_capturable=amount)
             self._book(ctx, "authorize", pi, amount, "succeeded")
             self._event(ctx, "payment_intent.amount_capturable_updated", pi)
-        return self._after(fate, SandboxResponse.json(200, self._expanded(pi, p)))
+        return lost_on_the_wire(fate, SandboxResponse.json(200, self._expanded(pi, p)))
 
     def _modify(self, pi_id: str, action: str, p: dict[str, Any], ctx: SandboxContext,
                 key: str) -> SandboxResponse:
@@ -602,7 +586,7 @@ class StripeEmulator:
                       cancellation_reason=p.get("cancellation_reason"))
             self._book(ctx, "void", pi, pi["amount"], "succeeded")
             self._event(ctx, "payment_intent.canceled", pi)
-        return self._after(fate, SandboxResponse.json(200, self._expanded(pi, p)))
+        return lost_on_the_wire(fate, SandboxResponse.json(200, self._expanded(pi, p)))
 
     def _refund(self, p: dict[str, Any], ctx: SandboxContext, key: str) -> SandboxResponse:
         pi = self._intents.get(str(p.get("payment_intent")))
@@ -628,16 +612,7 @@ class StripeEmulator:
         ctx.books.record(BookEntry(NAME, "refund", pi["metadata"].get(
             "paysignal_payment_id", ""), pi["id"], amount, pi["currency"].upper(), "succeeded"))
         self._event(ctx, "refund.created", refund)
-        return self._after(fate, SandboxResponse.json(200, refund))
-
-    @staticmethod
-    def _after(fate: Fate, answer: SandboxResponse) -> SandboxResponse:
-        """The answer, or (the trap) the same booked answer lost on the wire."""
-        if fate is Fate.TIMEOUT_AFTER:
-            return SandboxResponse(answer.status, answer.body, answer.headers, Wire.STALL)
-        if fate is Fate.RESET_AFTER:
-            return SandboxResponse(answer.status, answer.body, answer.headers, Wire.RESET)
-        return answer
+        return lost_on_the_wire(fate, SandboxResponse.json(200, refund))
 
     def _book(self, ctx: SandboxContext, operation: str, pi: dict[str, Any], amount: int,
               status: str, captured: bool = False) -> None:
@@ -707,9 +682,7 @@ class StripeEmulator:
 def _never_executed(response: SandboxResponse) -> bool:
     """Stripe saves no result for a request that failed validation, was rate limited, or
     never began executing; a repeat with the key then runs afresh."""
-    if response.wire is Wire.REFUSE or (response.wire is Wire.STALL and not response.body):
-        return True
-    if response.status == 429 or response.headers.get("stripe-should-retry") == "true":
+    if response.unbooked:
         return True
     if response.status == 400:
         code = (json.loads(response.body).get("error") or {}).get("code")

@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
 from engine.exceptions import ConfigurationError
+from engine.providers.base import OutcomeKind, ProviderOutcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +81,17 @@ class WireResponse:
             return max(0.0, float(raw)) if raw is not None else None
         except ValueError:
             return None
+
+
+def outcome_of(call: Callable[[], ProviderOutcome]) -> ProviderOutcome:
+    """Run a provider call and its answer's mapping: a request that never left is retryable
+    (nothing happened); one that left without a usable answer is an unknown outcome."""
+    try:
+        return call()
+    except NotSent as exc:
+        return ProviderOutcome(OutcomeKind.RETRYABLE, f"not sent: {exc}")
+    except MaybeSent as exc:
+        return ProviderOutcome(OutcomeKind.UNKNOWN, f"no answer: {exc}")
 
 
 class WireClient:
