@@ -24,7 +24,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
 from enum import StrEnum
@@ -358,9 +358,6 @@ class Sandbox:
         with self._lock:
             return self._webhooks[0][0] if self._webhooks else None
 
-    def pending_webhooks(self) -> int:
-        with self._lock:
-            return len(self._webhooks)
 
 
 def lost_on_the_wire(fate: Fate, answer: SandboxResponse) -> SandboxResponse:
@@ -525,10 +522,3 @@ def _handler_for(sandbox: Sandbox, stop: threading.Event) -> type[BaseHTTPReques
         do_GET = do_POST = do_DELETE = do_PATCH = _serve  # noqa: N815
 
     return Handler
-
-
-def iterate_books(sandbox_url: str) -> Iterator[BookEntry]:
-    """A running sandbox's books, over HTTP (for tests and the demo's figures)."""
-    body = httpx.get(f"{sandbox_url}/_sandbox/books", timeout=10).json()
-    for entry in body["entries"]:
-        yield BookEntry(**entry)

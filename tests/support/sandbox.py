@@ -5,8 +5,11 @@ from __future__ import annotations
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 
+from engine.domain.operations import Operation
 from engine.providers.adyen import AdyenConfig, AdyenConnector, AdyenEmulator
+from engine.providers.base import ProviderRequest
 from engine.providers.config import Endpoint
 from engine.providers.faults import PROFILES, FaultProfile
 from engine.providers.paypal import PayPalConfig, PayPalConnector, PayPalEmulator
@@ -70,3 +73,10 @@ def loopback_sandbox(profile: FaultProfile = NO_FAULTS, seed: int = 0,
     credentials = new_webhook_credentials()
     with SandboxServer(build_sandbox(credentials, seed=seed, profile=profile)) as server:
         yield server, sandbox_environment(server.url, credentials)
+
+
+def then(req: ProviderRequest, op: Operation, request_id: str, amount: int,
+         reference: str | None) -> ProviderRequest:
+    """The next operation on the payment `req` authorized: no payment method, its reference."""
+    return replace(req, operation=op, request_id=request_id, amount_minor=amount,
+                   payment_method=None, provider_reference=reference)

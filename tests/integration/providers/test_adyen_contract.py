@@ -24,7 +24,7 @@ from tests.support.sandbox import (
     ADYEN_HMAC_KEY,
     adyen_connector,
     closed_port,
-    sandbox_server,
+    then,
 )
 
 CARD = "test_4111111111111111|test_03|test_2030|test_737"
@@ -35,16 +35,6 @@ def authorize(request_id: str, method: str = CARD, amount: int = 5000,
     return ProviderRequest(Operation.AUTHORIZE, request_id, payment, amount, "EUR", method)
 
 
-def then(req: ProviderRequest, op: Operation, request_id: str, amount: int,
-         reference: str) -> ProviderRequest:
-    return replace(req, operation=op, request_id=request_id, amount_minor=amount,
-                   payment_method=None, provider_reference=reference)
-
-
-@pytest.fixture
-def server():  # type: ignore[no-untyped-def]
-    with sandbox_server() as s:
-        yield s
 
 
 def webhooks(server: SandboxServer) -> list[dict[str, object]]:

@@ -9,13 +9,6 @@ import stripe
 from Adyen.exceptions import AdyenAPIUnprocessableEntity
 
 from engine.providers.sandbox import SandboxServer
-from tests.support.sandbox import sandbox_server
-
-
-@pytest.fixture
-def server():  # type: ignore[no-untyped-def]
-    with sandbox_server() as s:
-        yield s
 
 
 def test_stripe_python_creates_confirms_captures_refunds_and_sees_replays(

@@ -14,7 +14,7 @@ from engine.exceptions import ValidationError
 from engine.providers.base import OutcomeKind, ProviderRequest, WebhookSignatureError
 from engine.providers.paypal import cert_url_allowed
 from engine.providers.sandbox import SandboxServer
-from tests.support.sandbox import closed_port, paypal_connector, sandbox_server
+from tests.support.sandbox import closed_port, paypal_connector, then
 
 
 def authorize(request_id: str, method: str = "7a8b9c0d", amount: int = 5000,
@@ -22,16 +22,6 @@ def authorize(request_id: str, method: str = "7a8b9c0d", amount: int = 5000,
     return ProviderRequest(Operation.AUTHORIZE, request_id, payment, amount, "USD", method)
 
 
-def then(req: ProviderRequest, op: Operation, request_id: str, amount: int,
-         reference: str | None) -> ProviderRequest:
-    return replace(req, operation=op, request_id=request_id, amount_minor=amount,
-                   payment_method=None, provider_reference=reference)
-
-
-@pytest.fixture
-def server():  # type: ignore[no-untyped-def]
-    with sandbox_server() as s:
-        yield s
 
 
 def test_authorize_capture_refund_void_with_one_cached_token(server: SandboxServer) -> None:

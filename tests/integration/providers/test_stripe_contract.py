@@ -22,6 +22,7 @@ from tests.support.sandbox import (
     closed_port,
     sandbox_server,
     stripe_connector,
+    then,
 )
 
 AUTH = {"Authorization": "Bearer sk_test_contract"}
@@ -32,16 +33,6 @@ def authorize(request_id: str, method: str = "pm_card_visa", amount: int = 5000,
     return ProviderRequest(Operation.AUTHORIZE, request_id, payment, amount, "EUR", method)
 
 
-def then(req: ProviderRequest, op: Operation, request_id: str, amount: int,
-         reference: str) -> ProviderRequest:
-    return replace(req, operation=op, request_id=request_id, amount_minor=amount,
-                   payment_method=None, provider_reference=reference)
-
-
-@pytest.fixture
-def server():  # type: ignore[no-untyped-def]
-    with sandbox_server() as s:
-        yield s
 
 
 def charges(server: SandboxServer) -> int:
