@@ -96,13 +96,14 @@ def seed(url: str, payments: int, days: int) -> None:
 def write_files(url: str, directory: Path) -> set[tuple[str, str, str]]:
     """One file per provider-day from the seeded ledger, with PER_KIND discrepancies of each
     kind. Returns the injected (kind, provider, provider reference) triples."""
+    from engine.providers.registry import PROVIDERS as SPECS
     from engine.settlement.expected import iter_expected
-    from engine.settlement.formats import SPECS, SettlementLine
+    from engine.settlement.lines import SettlementLine
     from engine.settlement.reconcile import BREAK_KINDS
     from engine.storage import db
 
     engine = db.make_engine(url)
-    lines = [SettlementLine(e.provider, e.provider_reference, e.payment_id, e.kind,
+    lines = [SettlementLine(e.provider, "", e.provider_reference, e.payment_id, e.kind,
                             e.amount_minor, e.fee_minor, e.currency, e.expected_on)
              for e in iter_expected(engine)]
     engine.dispose()
@@ -131,8 +132,8 @@ def write_files(url: str, directory: Path) -> set[tuple[str, str, str]]:
             extra.append(line)
         elif kind == "status_mismatch":
             number = n // len(BREAK_KINDS) + 1
-            line = SettlementLine(PROVIDERS[number % 3], f"void{number}", f"pay_void{number}",
-                                  "charge", 5000, 0, "USD", line.settled_on)
+            line = SettlementLine(PROVIDERS[number % 3], "", f"void{number}",
+                                  f"pay_void{number}", "charge", 5000, 0, "USD", line.settled_on)
             extra.append(line)
         injected.add((kind, line.provider, line.provider_reference))
     by_file: dict[tuple[str, object], list[SettlementLine]] = defaultdict(list)
@@ -142,8 +143,8 @@ def write_files(url: str, directory: Path) -> set[tuple[str, str, str]]:
     for line in extra:
         by_file[(line.provider, line.settled_on)].append(line)
     for (provider, day), day_lines in by_file.items():
-        spec = SPECS[provider]
-        (directory / spec.file_name(day)).write_bytes(spec.render(day_lines))
+        for name, data in SPECS[provider].settlement_report.render(day_lines, day).items():
+            (directory / name).write_bytes(data)
     return injected
 
 

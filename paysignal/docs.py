@@ -13,7 +13,7 @@ from engine.api.problems import problem_types_markdown
 from engine.domain.states import transition_table_markdown
 from engine.observability.signals import catalogue_markdown as signal_catalogue
 from engine.providers.registry import test_payment_methods_markdown
-from engine.settlement.formats import format_reference_markdown
+from engine.settlement.importer import format_reference_markdown
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 GENERATED: dict[str, Callable[[], str]] = {

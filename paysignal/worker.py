@@ -19,7 +19,7 @@ from engine.outbox.relay import OutboxRelay, sink_from_environment
 from engine.payments.resolution import RESOLVE_UNKNOWN_EVERY
 from engine.payments.service import PaymentService
 from engine.scheduling import Job
-from engine.settlement.run import reconcile_directory
+from engine.settlement.run import reconcile_directory, settlement_min_age_s
 from slo.backends import make_backend
 from slo.evaluate import evaluate_all
 from slo.spec import load_definitions
@@ -39,9 +39,13 @@ def worker_jobs(engine: Engine, service: PaymentService) -> list[Job]:
     ]
     settlement_dir = os.environ.get("PAYSIGNAL_SETTLEMENT_DIR")
     if settlement_dir:
+        min_age_s = settlement_min_age_s()  # a bad value stops the worker at start
+
         def reconcile() -> dict[str, object]:
-            report = reconcile_directory(engine, Path(settlement_dir))
-            return {"breaks": sum(len(day.breaks) for day in report.days)}
+            report = reconcile_directory(engine, Path(settlement_dir), min_age_s=min_age_s)
+            return {"breaks": sum(len(day.breaks) for day in report.days),
+                    "files": len(report.imports),
+                    "skipped": {f.file: f"{f.status}: {f.reason}" for f in report.skipped}}
 
         jobs.append(Job("settlement_reconcile", 600 * scale, reconcile))
     jobs.append(Job("slo_evaluation", 60 * scale, _slo_evaluation(engine)))

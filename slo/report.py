@@ -6,7 +6,6 @@ CSV."""
 from __future__ import annotations
 
 import base64
-import csv
 import html
 import io
 import json
@@ -17,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
+from engine.exports import csv_rows
 from engine.read_models.sli_events import INCREMENTAL, WINDOWED, new_events, windowed_events
 from engine.storage.tables import slo_evaluations
 from slo import maths
@@ -190,15 +190,13 @@ def render_html(reports: list[SloReport], period: timedelta) -> str:
 
 
 def render_csv(reports: list[SloReport]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["slo", "owner", "objective", "attained", "good", "total",
-                     "budget_consumed", "alerts_fired", "worst_day", "top_bad_provider"])
-    for r in reports:
-        writer.writerow([r.slo.name, r.slo.owner, r.slo.target,
+    """Spreadsheet-safe: no cell can become a formula."""
+    header = ["slo", "owner", "objective", "attained", "good", "total", "budget_consumed",
+              "alerts_fired", "worst_day", "top_bad_provider"]
+    return csv_rows([header] + [
+        [r.slo.name, r.slo.owner, r.slo.target,
                          round(maths.attainment(r.counts), 6) if r.counts.total else "",
                          r.counts.good, r.counts.total,
                          round(r.consumed, 6), len(r.alerts),
                          r.worst_days[0][0].date().isoformat() if r.worst_days else "",
-                         r.bad_by_provider[0][0] if r.bad_by_provider else ""])
-    return out.getvalue()
+         r.bad_by_provider[0][0] if r.bad_by_provider else ""] for r in reports])

@@ -4,6 +4,7 @@ import streamlit as st
 
 from dashboard import actions, queries, ui
 from dashboard.auth import Action
+from engine.exports import csv_text, neutralised
 from engine.settlement.breaks import BREAK_TRANSITIONS, show_break
 from engine.settlement.reconcile import BREAK_KINDS
 
@@ -30,9 +31,13 @@ st.markdown(f"**Break queue** — {len(queue):,} breaks")
 if queue.empty:
     st.caption("No break matches these filters.")
 else:
-    st.dataframe(queue[["id", "provider", "settled_on", "kind", "provider_reference",
-                        "payment_id", "expected", "actual", "status", "owner", "age_hours"]],
-                 hide_index=True, width="stretch")
+    shown = ["id", "provider", "settled_on", "kind", "provider_reference", "payment_id",
+             "expected", "actual", "status", "owner", "age_hours"]
+    # text from providers' files is shown (and downloaded) so no spreadsheet runs it
+    safe = queue[shown].map(neutralised)
+    st.dataframe(safe, hide_index=True, width="stretch")
+    st.download_button("Download the queue (CSV)", csv_text(safe.to_dict("records"), shown),
+                       file_name="breaks.csv", mime="text/csv", key="queue_download")
 
     ids = list(queue["id"])
     wanted = st.query_params.get("break", "")

@@ -19,6 +19,7 @@ from engine.providers import adyen, paypal, stripe
 from engine.providers.base import Gateway
 from engine.providers.faults import PROFILES, FaultProfile
 from engine.providers.sandbox import Emulator, Sandbox, SandboxTransport
+from engine.settlement.lines import ReportFormat
 
 # Every variable that holds a provider credential (what logs redact wherever it appears).
 SECRET_VARIABLES = frozenset({stripe.API_KEY_VARIABLE, adyen.API_KEY_VARIABLE,
@@ -57,6 +58,17 @@ class ProviderSpec:
         methods: Mapping[str, str] = self.module.SANDBOX_METHODS
         return methods
 
+    def predicted_fee(self, amount_minor: int) -> int:
+        """The fee the provider's configured pricing predicts for a capture."""
+        bps: int = self.module.PRICING_BPS
+        fixed: int = self.module.PRICING_FIXED_MINOR
+        return amount_minor * bps // 10_000 + fixed
+
+    @property
+    def settlement_report(self) -> ReportFormat:
+        report: ReportFormat = self.module.SETTLEMENT_REPORT
+        return report
+
     @property
     def test_payment_methods(self) -> Mapping[str, str]:
         methods: Mapping[str, str] = self.module.TEST_PAYMENT_METHODS
@@ -78,6 +90,14 @@ PROVIDERS: dict[str, ProviderSpec] = {p.name: p for p in (
 
 def provider_names() -> list[str]:
     return sorted(PROVIDERS)
+
+
+def report_format_of(filename: str) -> ReportFormat | None:
+    """The provider report a file's name says it is, if any."""
+    for spec in PROVIDERS.values():
+        if spec.settlement_report.file_name.match(filename):
+            return spec.settlement_report
+    return None
 
 
 def spec(name: str) -> ProviderSpec:

@@ -102,18 +102,21 @@ class BookEntry:
     currency: str
     status: str  # succeeded | declined | submitted
     captured: bool = False  # an authorization that captured at once (automatic capture)
+    at: float = 0.0  # the sandbox's clock when it happened (stamped by Books.record)
 
 
 class Books:
     """The sandbox's own ledger of what it did. Thread-safe; in memory."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._entries: list[BookEntry] = []
         self._lock = threading.Lock()
+        self._clock = clock
 
     def record(self, entry: BookEntry) -> None:
+        stamped = entry if entry.at else replace(entry, at=self._clock())
         with self._lock:
-            self._entries.append(entry)
+            self._entries.append(stamped)
 
     def entries(self) -> list[BookEntry]:
         with self._lock:
@@ -265,7 +268,7 @@ class Sandbox:
         self.emulators = {e.provider: e for e in emulators}
         self.rng_key = rng_key  # what of a request's key seeds its fate (a run tag is not)
         self.seed, self.profile, self.clock, self.sleep = seed, profile, clock, sleep
-        self.books = Books()
+        self.books = Books(lambda: self.clock())
         self.idempotency = IdempotencyStore()
         self.until_end: Callable[[], timedelta] | None = None  # simulated timelines set this
         self.public_url = "http://sandbox.invalid"  # in process; SandboxServer sets its own

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -13,6 +11,7 @@ from sqlalchemy import Connection, Engine, and_, insert, select, update
 from engine.domain.money import CURRENCY_EXPONENTS, Money
 from engine.domain.text import validate_text
 from engine.exceptions import PaysignalError, ValidationError
+from engine.exports import csv_text
 from engine.files import write_atomically
 from engine.storage.repository import utc
 from engine.storage.tables import (
@@ -248,11 +247,7 @@ def export(rows: list[dict[str, Any]], path: Path, columns: tuple[str, ...]) -> 
 
 
 def to_csv(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
-    out = io.StringIO()
+    """Spreadsheet-safe CSV: text from outside never becomes a formula."""
     fields = columns or ([k for k in rows[0] if k != "audit"] if rows else [])
-    if fields:
-        writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore",
-                                lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-    return out.getvalue()
+    return csv_text(({k: ("" if v is None else v) for k, v in r.items()} for r in rows),
+                    fields) if fields else ""

@@ -32,6 +32,7 @@ class ExpectedLine:
     fee_minor: int
     currency: str
     expected_on: date
+    entry_id: str = ""  # the journal transaction this expectation comes from
 
 
 def _window(first: date, last: date) -> tuple[datetime, datetime]:
@@ -88,7 +89,7 @@ def iter_expected(engine: Engine, provider: str | None = None, *,
                 charge = r[8] == "capture"
                 yield ExpectedLine(r[0], r[1], r[2], "charge" if charge else "refund",
                                    r[3] if charge else -r[3], int(r[4]), r[5],
-                                   utc(r[6]).date() + SETTLEMENT_DELAY)
+                                   utc(r[6]).date() + SETTLEMENT_DELAY, str(r[7]))
 
 
 def expected_settlement(engine: Engine, provider: str | None = None, *, on: date | None = None,

@@ -3,9 +3,12 @@
 Matching: by provider reference and kind first. Fallback, for a line whose reference we do not
 know: the same payment reference (our payment id), amount and currency among the day's still
 unmatched expectations. Every difference becomes a break of a named kind; a break is identified
-by (provider, kind, provider reference), so re-running a day never duplicates one. A break that
-no longer occurs when its day is reconciled again, or a missing settlement that a later file
-brings, is closed automatically with an audit entry."""
+by (provider, kind, provider reference, line key) — the line key is the settlement line's own
+identity, or the expected ledger entry's for a missing settlement — so re-running a day never
+duplicates one and two discrepancies on one reference never merge. A break that no longer occurs
+when its day is reconciled again, or a missing settlement that a later file brings, is closed
+automatically with an audit entry; if the reconciler closed it and it occurs again, it is
+reopened with an audit entry (a break a person resolved or wrote off stays as they left it)."""
 
 from __future__ import annotations
 
@@ -19,9 +22,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import cast
 
-from sqlalchemy import Engine, and_, delete, insert, select, update
+from sqlalchemy import Connection, Engine, and_, case, delete, insert, select, update
 
 from engine.settlement.expected import ExpectedLine, expected_settlement, iter_expected
+from engine.settlement.lines import MATCHED_KINDS
 from engine.storage.sql import insert_ignoring_conflicts
 from engine.storage.tables import (
     payments,
@@ -47,6 +51,8 @@ class Break:
     expected_minor: int | None
     actual_minor: int | None
     expected_currency: str | None = None  # ours; differs on a currency_mismatch
+    line_key: str = ""  # the settlement line's identity, or the expected entry's
+    expected_entry: str | None = None  # the expected ledger entry a late line settles
 
     def at_stake(self) -> tuple[str | None, int]:
         """(currency, minor units) this break puts in doubt: a duplicate charge, an unexpected
@@ -71,8 +77,9 @@ class DayResult:
     closed: int = 0
     new_breaks: list[Break] = field(default_factory=list)
     """Of `breaks`, those this reconciliation opened (the others were open already)."""
-    closed_breaks: list[tuple[str, str]] = field(default_factory=list)
-    """(kind, provider reference) of the breaks this reconciliation closed."""
+    closed_breaks: list[tuple[str, str, str]] = field(default_factory=list)
+    """(kind, provider reference, line key) of the breaks this reconciliation closed."""
+    reopened: int = 0
 
     def match(self, currency: str, amount_minor: int) -> None:
         self.matched += 1
@@ -100,9 +107,9 @@ class DayResult:
         return out
 
 
-ActualLine = tuple[str, str | None, str, int, int, str]
-"""A settlement line as matched: (provider reference, payment reference, kind, amount, fee,
-currency)."""
+ActualLine = tuple[str, str | None, str, int, int | None, str, str]
+"""A settlement line as matched: (provider reference, payment reference, kind, amount, fee (None
+when not in the gross currency), currency, line id)."""
 
 
 def _actual_lines(engine: Engine, provider: str, day: date) -> list[ActualLine]:
@@ -110,19 +117,26 @@ def _actual_lines(engine: Engine, provider: str, day: date) -> list[ActualLine]:
     with engine.connect() as conn:
         result = conn.execute(select(
             lines.provider_reference, lines.payment_reference, lines.kind, lines.amount_minor,
-            lines.fee_minor, lines.currency).where(lines.provider == provider,
-                                                   lines.settled_on == day)
+            # a fee in another currency than the gross (Adyen's net currency after
+            # conversion) is not comparable with the fee we expected
+            case((lines.net_currency == lines.currency, lines.fee_minor), else_=None),
+            lines.currency, lines.line_id).where(
+                lines.provider == provider, lines.settled_on == day,
+                lines.kind.in_(sorted(MATCHED_KINDS)))
             .order_by(lines.file_id, lines.line_no))
         # plain DBAPI tuples: these columns need no type conversion, and a day can be large
         assert result.cursor is not None
-        return cast(list[tuple[str, str | None, str, int, int, str]], result.cursor.fetchall())
+        return cast(list[ActualLine], result.cursor.fetchall())
 
 
 def compare_day(expected: list[ExpectedLine], actual: list[ActualLine], provider: str,
-                day: date, known: dict[str, tuple[str, str]]) -> DayResult:
+                day: date, known: dict[str, tuple[str, str]],
+                ours: dict[str, str] | None = None) -> DayResult:
     """Pure matching. `expected` must hold the lines expected on `day` and any earlier
     expectation an actual line may be a late settlement of; `known`: provider reference ->
-    (payment id, state) of our payments for the lines that match no expectation."""
+    (payment id, state) of our payments for the lines that match no expectation; `ours`:
+    payment id -> state for the payment references those lines carry (a payment we hold that
+    the provider settled, though we never learned its reference: a status mismatch)."""
     result = DayResult(provider, day)
     todays: dict[tuple[str, str], list[ExpectedLine]] = defaultdict(list)
     first: dict[tuple[str, str], ExpectedLine] = {}
@@ -136,24 +150,26 @@ def compare_day(expected: list[ExpectedLine], actual: list[ActualLine], provider
             earlier[key] = e
     fallback: dict[tuple[object, ...], list[ExpectedLine]] | None = None
     seen: set[tuple[str, str]] = set()
-    for ref, payment_reference, kind, amount, fee, currency in actual:
+    for ref, payment_reference, kind, amount, fee, currency, line_id in actual:
         key = (ref, kind)
         candidates = todays.get(key, [])
         if not candidates:
             if key in seen and kind == "charge":
                 e = first[key]
                 result.breaks.append(Break("duplicate_charge", provider, ref, e.payment_id,
-                                           currency, e.amount_minor, amount, e.currency))
+                                           currency, e.amount_minor, amount, e.currency,
+                                           line_id))
                 continue
             if key in earlier:
                 e = earlier[key]
                 result.breaks.append(Break("late_settlement", provider, ref, e.payment_id,
-                                           currency, e.amount_minor, amount, e.currency))
+                                           currency, e.amount_minor, amount, e.currency,
+                                           line_id, e.entry_id))
                 continue
             if ref in known:
                 pid, _state = known[ref]
                 result.breaks.append(Break("status_mismatch", provider, ref, pid, currency,
-                                           0, amount, currency))
+                                           0, amount, currency, line_id))
                 continue
             if fallback is None:
                 fallback = _fallback_index(todays)
@@ -162,9 +178,13 @@ def compare_day(expected: list[ExpectedLine], actual: list[ActualLine], provider
                 e = same.pop()
                 todays[(e.provider_reference, e.kind)].remove(e)
                 result.match(currency, amount)
+            elif ours and payment_reference in ours:
+                result.breaks.append(Break("status_mismatch", provider, ref, payment_reference,
+                                           currency, 0, amount, currency, line_id))
             else:
                 result.breaks.append(Break("missing_in_ledger", provider, ref,
-                                           payment_reference, currency, None, amount))
+                                           payment_reference, currency, None, amount,
+                                           line_key=line_id))
             continue
         seen.add(key)
         e = candidates[0] if len(candidates) == 1 else min(
@@ -174,20 +194,20 @@ def compare_day(expected: list[ExpectedLine], actual: list[ActualLine], provider
             fallback[(e.payment_id, e.kind, e.amount_minor, e.currency)].remove(e)
         if currency != e.currency:
             result.breaks.append(Break("currency_mismatch", provider, ref, e.payment_id,
-                                       currency, e.amount_minor, amount, e.currency))
+                                       currency, e.amount_minor, amount, e.currency, line_id))
         elif amount != e.amount_minor:
             result.breaks.append(Break("amount_mismatch", provider, ref, e.payment_id, currency,
-                                       e.amount_minor, amount, e.currency))
-        elif fee != e.fee_minor:
+                                       e.amount_minor, amount, e.currency, line_id))
+        elif fee is not None and fee != e.fee_minor:
             result.breaks.append(Break("fee_mismatch", provider, ref, e.payment_id, currency,
-                                       e.fee_minor, fee, e.currency))
+                                       e.fee_minor, fee, e.currency, line_id))
         else:
             result.match(currency, amount)
     for remaining in todays.values():
         for e in remaining:
             result.breaks.append(Break("missing_in_provider", provider, e.provider_reference,
                                        e.payment_id, e.currency, e.amount_minor, None,
-                                       e.currency))
+                                       e.currency, e.entry_id))
     return result
 
 
@@ -223,7 +243,14 @@ def reconcile_day(engine: Engine, provider: str, day: date, actor: str = "reconc
                     select(payments.c.provider_reference, payments.c.id, payments.c.state).where(
                         payments.c.provider == provider,
                         payments.c.provider_reference.in_(refs[i:i + 1000])))})
-    result = compare_day(expected, actual, provider, day, known)
+    ours: dict[str, str] = {}
+    carried = sorted({line[1] for line in actual if line[0] in strangers and line[1]})
+    with engine.connect() as conn:
+        for i in range(0, len(carried), 1000):
+            ours.update({r.id: r.state for r in conn.execute(
+                select(payments.c.id, payments.c.state).where(
+                    payments.c.provider == provider, payments.c.id.in_(carried[i:i + 1000])))})
+    result = compare_day(expected, actual, provider, day, known, ours)
     _store(engine, result, actor)
     return result
 
@@ -292,64 +319,100 @@ def _reconcile_in_order(engine: Engine, days: set[tuple[str, date]], actor: str,
 
 def _store(engine: Engine, result: DayResult, actor: str) -> None:
     now = datetime.now(UTC)
-    found = {(b.kind, b.provider_reference) for b in result.breaks}
+    breaks = recon_breaks.c
+    found = {(b.kind, b.provider_reference, b.line_key) for b in result.breaks}
     with engine.begin() as conn:
-        stmt = insert_ignoring_conflicts(conn, recon_breaks, "provider", "kind",
-                                         "provider_reference")
-        inserted: set[tuple[str, str]] = set()
+        inserted: set[tuple[str, str, str]] = set()
         if result.breaks:
-            stmt = stmt.returning(recon_breaks.c.kind, recon_breaks.c.provider_reference)
-            inserted = {(r.kind, r.provider_reference) for r in conn.execute(stmt, [dict(
+            stmt = insert_ignoring_conflicts(conn, recon_breaks, "provider", "kind",
+                                             "provider_reference", "line_key").returning(
+                breaks.kind, breaks.provider_reference, breaks.line_key)
+            inserted = {(r.kind, r.provider_reference, r.line_key) for r in conn.execute(stmt, [dict(
                 id=f"brk_{uuid.uuid4().hex}", provider=b.provider, settled_on=result.settled_on,
-                kind=b.kind, provider_reference=b.provider_reference, payment_id=b.payment_id,
-                currency=b.currency, expected_currency=b.expected_currency,
-                expected_minor=b.expected_minor, actual_minor=b.actual_minor,
-                status="open", opened_at=now, updated_at=now) for b in result.breaks])}
-        result.new_breaks = [b for b in result.breaks if (b.kind, b.provider_reference) in inserted]
-        stale = conn.execute(select(recon_breaks.c.id, recon_breaks.c.status, recon_breaks.c.kind,
-                                    recon_breaks.c.provider_reference).where(
-            recon_breaks.c.provider == result.provider,
-            recon_breaks.c.settled_on == result.settled_on,
-            recon_breaks.c.status.in_(OPEN_STATUSES))).all()
+                kind=b.kind, provider_reference=b.provider_reference, line_key=b.line_key,
+                payment_id=b.payment_id, currency=b.currency,
+                expected_currency=b.expected_currency, expected_minor=b.expected_minor,
+                actual_minor=b.actual_minor, status="open", opened_at=now, updated_at=now)
+                for b in result.breaks])}
+        result.new_breaks = [b for b in result.breaks
+                             if (b.kind, b.provider_reference, b.line_key) in inserted]
+        result.reopened = _reopen(conn, result, found - inserted, actor, now)
+        stale = conn.execute(select(breaks.id, breaks.status, breaks.kind,
+                                    breaks.provider_reference, breaks.line_key).where(
+            breaks.provider == result.provider, breaks.settled_on == result.settled_on,
+            breaks.status.in_(OPEN_STATUSES))).all()
         to_close = [(r.id, r.status, "no longer found when the day was reconciled again",
-                     r.kind, r.provider_reference)
-                    for r in stale if (r.kind, r.provider_reference) not in found]
-        late_refs = [b.provider_reference for b in result.breaks if b.kind == "late_settlement"]
-        if late_refs:
+                     r.kind, r.provider_reference, r.line_key)
+                    for r in stale if (r.kind, r.provider_reference, r.line_key) not in found]
+        settled_entries = [b.expected_entry for b in result.breaks
+                           if b.kind == "late_settlement" and b.expected_entry]
+        if settled_entries:
             to_close += [(r.id, r.status, f"settled late, on {result.settled_on}", r.kind,
-                          r.provider_reference)
-                         for r in conn.execute(select(recon_breaks.c.id, recon_breaks.c.status,
-                                                      recon_breaks.c.kind,
-                                                      recon_breaks.c.provider_reference)
-                         .where(recon_breaks.c.provider == result.provider,
-                                recon_breaks.c.kind == "missing_in_provider",
-                                recon_breaks.c.provider_reference.in_(late_refs),
-                                recon_breaks.c.status.in_(OPEN_STATUSES)))]
-        for break_id, status, note, _kind, _ref in to_close:
-            conn.execute(update(recon_breaks).where(recon_breaks.c.id == break_id)
+                          r.provider_reference, r.line_key)
+                         for r in conn.execute(select(breaks.id, breaks.status, breaks.kind,
+                                                      breaks.provider_reference, breaks.line_key)
+                         .where(breaks.provider == result.provider,
+                                breaks.kind == "missing_in_provider",
+                                breaks.line_key.in_(settled_entries),
+                                breaks.status.in_(OPEN_STATUSES)))]
+        for break_id, status, note, *_ in to_close:
+            conn.execute(update(recon_breaks).where(breaks.id == break_id)
                          .values(status="resolved", updated_at=now))
             conn.execute(insert(recon_break_audit).values(
                 break_id=break_id, from_status=status, to_status="resolved", actor=actor,
                 note=note, at=now))
         result.closed = len(to_close)
-        result.closed_breaks = [(kind, ref) for *_, kind, ref in to_close]
-        checkpoint = {"matched_count": result.matched, "break_count": len(result.breaks),
-                      "reconciled_at": now}
-        where = and_(recon_checkpoints.c.provider == result.provider,
-                     recon_checkpoints.c.settled_on == result.settled_on)
-        if conn.execute(select(recon_checkpoints.c.provider).where(where)).first():
-            conn.execute(update(recon_checkpoints).where(where).values(**checkpoint))
-        else:
-            conn.execute(insert(recon_checkpoints).values(
-                provider=result.provider, settled_on=result.settled_on, **checkpoint))
-        amounts = recon_checkpoint_amounts.c
-        conn.execute(delete(recon_checkpoint_amounts).where(
-            amounts.provider == result.provider, amounts.settled_on == result.settled_on))
-        rows = result.by_currency()
-        if rows:
-            conn.execute(insert(recon_checkpoint_amounts), [
-                {"provider": result.provider, "settled_on": result.settled_on, "currency": cur,
-                 **figures} for cur, figures in rows.items()])
+        result.closed_breaks = [(kind, ref, key) for *_, kind, ref, key in to_close]
+        _checkpoint(conn, result, now)
+
+
+def _reopen(conn: Connection, result: DayResult, present: set[tuple[str, str, str]],
+            actor: str, now: datetime) -> int:
+    """Breaks found again that the reconciler itself had closed: open again, audited."""
+    if not present:
+        return 0
+    breaks, audit = recon_breaks.c, recon_break_audit.c
+    refs = sorted({ref for _, ref, _ in present})
+    reopened = 0
+    for i in range(0, len(refs), 1000):
+        rows = conn.execute(select(breaks.id, breaks.kind, breaks.provider_reference,
+                                   breaks.line_key).where(
+            breaks.provider == result.provider, breaks.status == "resolved",
+            breaks.provider_reference.in_(refs[i:i + 1000]))).all()
+        for row in rows:
+            if (row.kind, row.provider_reference, row.line_key) not in present:
+                continue
+            closed_by = conn.execute(select(audit.actor).where(audit.break_id == row.id)
+                                     .order_by(audit.id.desc()).limit(1)).scalar()
+            if closed_by != actor:
+                continue  # a person resolved it: their decision stands
+            conn.execute(update(recon_breaks).where(breaks.id == row.id)
+                         .values(status="open", updated_at=now, settled_on=result.settled_on))
+            conn.execute(insert(recon_break_audit).values(
+                break_id=row.id, from_status="resolved", to_status="open", actor=actor,
+                note=f"found again when {result.settled_on} was reconciled", at=now))
+            reopened += 1
+    return reopened
+
+
+def _checkpoint(conn: Connection, result: DayResult, now: datetime) -> None:
+    checkpoint = {"matched_count": result.matched, "break_count": len(result.breaks),
+                  "reconciled_at": now}
+    where = and_(recon_checkpoints.c.provider == result.provider,
+                 recon_checkpoints.c.settled_on == result.settled_on)
+    if conn.execute(select(recon_checkpoints.c.provider).where(where)).first():
+        conn.execute(update(recon_checkpoints).where(where).values(**checkpoint))
+    else:
+        conn.execute(insert(recon_checkpoints).values(
+            provider=result.provider, settled_on=result.settled_on, **checkpoint))
+    amounts = recon_checkpoint_amounts.c
+    conn.execute(delete(recon_checkpoint_amounts).where(
+        amounts.provider == result.provider, amounts.settled_on == result.settled_on))
+    rows = result.by_currency()
+    if rows:
+        conn.execute(insert(recon_checkpoint_amounts), [
+            {"provider": result.provider, "settled_on": result.settled_on, "currency": cur,
+             **figures} for cur, figures in rows.items()])
 
 
 def open_breaks(engine: Engine) -> list[dict[str, object]]:

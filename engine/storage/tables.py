@@ -272,6 +272,22 @@ settlement_files = Table(
     Column("lines", Integer, nullable=False),
     Column("rejected_rows", Integer, nullable=False),
     Column("imported_at", TS, nullable=False),
+    # lines already imported from an earlier (partial or re-sent) file: skipped, not doubled
+    Column("duplicate_lines", Integer, nullable=False, server_default="0"),
+    Column("status", String(16), nullable=False, server_default="imported"),  # or superseded
+    Column("superseded_by", String(64)),
+)
+
+# What happened to a settlement file after its import (superseded by a corrected file).
+settlement_file_audit = Table(
+    "settlement_file_audit", metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("file_id", String(64), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("note", String(1000), nullable=False),
+    Column("at", TS, nullable=False),
+    Index("ix_settlement_file_audit_file", "file_id", "id"),
 )
 
 settlement_lines = Table(
@@ -280,15 +296,20 @@ settlement_lines = Table(
     Column("file_id", String(64), nullable=False),
     Column("line_no", Integer, nullable=False),
     Column("provider", String(32), nullable=False),
+    Column("line_id", String(255), nullable=False),  # the provider's own identity of the line
     Column("provider_reference", String(128), nullable=False),
     Column("payment_reference", String(255)),
-    Column("kind", String(16), nullable=False),
+    Column("kind", String(24), nullable=False),
     Column("amount_minor", BigInteger, nullable=False),
     Column("fee_minor", BigInteger, nullable=False),
     Column("currency", String(3), nullable=False),
     Column("settled_on", Date, nullable=False),
+    Column("net_minor", BigInteger, nullable=False, server_default="0"),
+    Column("net_currency", String(3)),
+    Column("payout_reference", String(128)),
     Index("ix_settlement_lines_reference", "provider", "provider_reference"),
     Index("ix_settlement_lines_day", "provider", "settled_on"),
+    Index("uq_settlement_lines_line", "provider", "line_id", unique=True),
 )
 
 settlement_row_errors = Table(
@@ -300,7 +321,9 @@ settlement_row_errors = Table(
     Column("raw", Text, nullable=False),
 )
 
-# Reconciliation breaks: one per (provider, kind, provider reference); re-runs never duplicate.
+# Reconciliation breaks: one per (provider, kind, provider reference, the settlement line or the
+# expected ledger entry it is about); re-runs never duplicate one, distinct discrepancies on one
+# reference never merge.
 recon_breaks = Table(
     "recon_breaks", metadata,
     Column("id", String(64), primary_key=True),
@@ -317,7 +340,9 @@ recon_breaks = Table(
     Column("owner", String(128)),
     Column("opened_at", TS, nullable=False),
     Column("updated_at", TS, nullable=False),
-    UniqueConstraint("provider", "kind", "provider_reference", name="uq_recon_breaks_identity"),
+    Column("line_key", String(255), nullable=False, server_default=""),
+    UniqueConstraint("provider", "kind", "provider_reference", "line_key",
+                     name="uq_recon_breaks_identity"),
     Index("ix_recon_breaks_status", "status", "provider", "settled_on"),
 )
 
@@ -389,7 +414,7 @@ job_runs = Table(
 )
 
 APPEND_ONLY_TABLES = ("payment_transitions", "journal_transactions", "journal_entries",
-                      "toggle_audit", "recon_break_audit")
+                      "toggle_audit", "recon_break_audit", "settlement_file_audit")
 
 
 # SLO evaluation (slo/): per-minute good/total counts of each SLO, the source mark each SLO's

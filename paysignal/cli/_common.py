@@ -9,6 +9,7 @@ from typing import Annotated, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import Engine
 
@@ -27,8 +28,14 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object in
 
 
 def fail(message: str) -> NoReturn:
-    console.print(f"[bold red]error:[/] {message}")
+    console.print(f"[bold red]error:[/] {escape(message)}")
     raise typer.Exit(2)
+
+
+def esc(value: object) -> str:
+    """Text from outside (a settlement file, a provider, a note) printed as it is: never read
+    as Rich markup."""
+    return escape("" if value is None else str(value))
 
 
 def guarded(fn: Callable[[], T]) -> T:

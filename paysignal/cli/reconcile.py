@@ -15,6 +15,7 @@ from paysignal.cli._common import (
     DatabaseUrl,
     JsonFlag,
     console,
+    esc,
     fail,
     guarded,
     id_table,
@@ -33,9 +34,18 @@ def reconcile(
     provider: Annotated[str | None, typer.Option(help="Reconcile one provider-day...")] = None,
     day: Annotated[str | None, typer.Option("--date", help="...on this day (YYYY-MM-DD).")] = None,
     file: Annotated[Path | None, typer.Option(help="Import this file first.")] = None,
+    supersedes: Annotated[str | None, typer.Option(
+        help="With --file: the file id (stf_…) this corrected file replaces; the earlier "
+             "file's lines are replaced, with an audit row.")] = None,
+    actor: Annotated[str, typer.Option(help="Who supersedes (audited).")] = "cli",
     database_url: DatabaseUrl = None, as_json: JsonFlag = False,
 ) -> None:
-    """Match provider settlement files against the ledger and record breaks."""
+    """Import provider settlement reports (Stripe's itemized reports, Adyen's settlement
+    details report, PayPal's STL) and match them against the ledger, recording breaks.
+
+    With --dir, files are recognised by name; a file of unknown name is moved to
+    DIR/quarantine/ and reported, and a file that cannot be taken is reported and left for
+    the next run; neither stops the others."""
     from datetime import date as date_type
 
     from engine.settlement.run import reconcile_directory, reconcile_provider_day
@@ -45,6 +55,8 @@ def reconcile(
         fail("use either --dir DIR, or --provider P --date D [--file F]")
     if directory is None and not (provider and day):
         fail("--provider and --date are required without --dir")
+    if supersedes is not None and file is None:
+        fail("--supersedes needs --file (the corrected file)")
     with Progress(TextColumn("[bold]{task.description}[/]"), BarColumn(),
                   TaskProgressColumn(), TimeRemainingColumn(), console=console,
                   transient=True, disable=as_json) as bar:
@@ -64,25 +76,32 @@ def reconcile(
                 fail(f"--date: {day!r} is not a date (YYYY-MM-DD)")
             if file is not None and not file.is_file():
                 fail(f"--file: {file} does not exist")
-            report = guarded(lambda: reconcile_provider_day(engine, provider or "", on, file,
-                                                            progress))
+            report = guarded(lambda: reconcile_provider_day(
+                engine, provider or "", on, file, progress, supersedes=supersedes, actor=actor))
     figures = report.as_json()
     if as_json:
         print(json.dumps(figures))
         return
     for f in figures["files"]:
         note = "already imported" if f["already_imported"] else f"{f['lines']} lines"
-        out.print(f"{f['file']}: {note}" + (f", {len(f['row_errors'])} rejected rows"
-                                            if f["row_errors"] else ""))
+        if f["duplicate_lines"]:
+            note += f", {f['duplicate_lines']} lines already imported from an earlier file"
+        out.print(f"{esc(f['file'])} ({f['provider']}): {note}"
+                  + (f", {len(f['row_errors'])} rejected rows" if f["row_errors"] else ""))
         for e in f["row_errors"][:10]:
-            out.print(f"  line {e['line']}: {e['reason']}")
+            out.print(f"  line {e['line']}: {esc(e['reason'])}")
+        if len(f["row_errors"]) > 10:
+            out.print(f"  … and {len(f['row_errors']) - 10} more (--json lists them all)")
+    for f in figures["skipped"]:
+        out.print(f"[yellow]{esc(f['file'])}: {f['status']}[/]: {esc(f['reason'])}")
     out.print(f"matched {figures['matched']:,} lines on {len(figures['days'])} provider-days")
     opened, closed = figures["opened"], figures["closed"]
     if opened:
         table = Table("kind", "provider", "provider reference", "payment", "expected", "actual",
                       title=f"{len(opened)} breaks opened")
         for b in opened:
-            table.add_row(b["kind"], b["provider"], b["provider_reference"], b["payment_id"] or "",
+            table.add_row(b["kind"], b["provider"], esc(b["provider_reference"]),
+                          esc(b["payment_id"]),
                           money(b["expected_minor"], b["currency"]),
                           money(b["actual_minor"], b["currency"]))
         out.print(table)
@@ -90,16 +109,16 @@ def reconcile(
         out.print("no new breaks")
     if closed:
         out.print(f"{len(closed)} breaks closed: " + ", ".join(
-            f"{c['kind']} {c['provider']} {c['provider_reference']}" for c in closed))
+            f"{c['kind']} {c['provider']} {esc(c['provider_reference'])}" for c in closed))
     still = figures["already_open"]
     if still:
         out.print(f"{still} breaks of these days were already open "
                   "(paysignal breaks list --status open)")
     truth = directory / "ground_truth.json" if directory is not None else None
     if truth is not None and truth.is_file():
-        from paysignal.simulation.settlement_files import score
+        from paysignal.simulation.settlement_files import in_flight_payment_ids, score
 
-        verdict = score(json.loads(truth.read_text()), report)
+        verdict = score(json.loads(truth.read_text()), report, in_flight_payment_ids(engine))
         out.print(f"against {truth}: " + (verdict.describe() if verdict.exact
                                           else f"[bold red]{verdict.describe()}[/]"))
 
@@ -132,8 +151,8 @@ def breaks_list(
                      "age h")
     for r in rows:
         table.add_row(r["id"], f"{r['settled_on']} {r['provider']}", r["kind"],
-                      _expected_actual(r), f"{r['status']}" + (f" {r['owner']}" if r["owner"]
-                                                                 else ""),
+                      _expected_actual(r), f"{r['status']}" + (f" {esc(r['owner'])}"
+                                                                 if r["owner"] else ""),
                       str(r["age_hours"]))
     out.print(table)
 
@@ -155,17 +174,17 @@ def breaks_show(break_id: str, database_url: DatabaseUrl = None, as_json: JsonFl
         return
     out.print(f"[bold]{row['id']}[/]  {row['kind']} at {row['provider']}, settlement day "
               f"{row['settled_on']}")
-    out.print(f"provider reference {row['provider_reference']} · payment "
-              f"{row['payment_id'] or '—'}")
+    out.print(f"provider reference {esc(row['provider_reference'])} · payment "
+              f"{esc(row['payment_id'] or '—')}")
     out.print(f"expected → actual: {_expected_actual(row)}")
-    out.print(f"status {row['status']}" + (f", owner {row['owner']}" if row["owner"] else "")
+    out.print(f"status {row['status']}" + (f", owner {esc(row['owner'])}" if row["owner"] else "")
               + f" · opened {row['opened_at']:%Y-%m-%d %H:%M %Z} · updated "
               f"{row['updated_at']:%Y-%m-%d %H:%M %Z}")
     if row["audit"]:
         trail = Table("at", "from → to", "by", "note", title="audit trail")
         for a in row["audit"]:
             trail.add_row(f"{a['at']:%Y-%m-%d %H:%M %Z}", f"{a['from_status']} → {a['to_status']}",
-                          a["actor"], a["note"])
+                          esc(a["actor"]), esc(a["note"]))
         out.print(trail)
     else:
         out.print("no audit entries yet")
@@ -181,7 +200,7 @@ def breaks_assign(break_id: str, owner: Annotated[str, typer.Option()],
 
     row = guarded(lambda: move_break(ready_engine(database_url), break_id, "investigating",
                                      actor=actor, note=note, owner=owner))
-    out.print(f"{row['id']}: {row['status']}, owner {row['owner']}")
+    out.print(f"{row['id']}: {row['status']}, owner {esc(row['owner'])}")
 
 
 @breaks_app.command("resolve")
@@ -217,13 +236,14 @@ def breaks_sign_off(provider: Annotated[str, typer.Option()],
         fail(f"--date: {day!r} is not a date (YYYY-MM-DD)")
     row = guarded(lambda: sign_off(ready_engine(database_url), provider, on, actor=actor,
                                    override=override))
-    out.print(f"{provider} {day} signed off by {row['signed_off_by']}"
-              + (f" with override: {row['sign_off_override']}" if row["sign_off_override"] else ""))
+    out.print(f"{esc(provider)} {esc(day)} signed off by {esc(row['signed_off_by'])}"
+              + (f" with override: {esc(row['sign_off_override'])}"
+                 if row["sign_off_override"] else ""))
     earlier = row["sign_offs"][:-1]
     if earlier:
         last = earlier[-1]
         out.print(f"this supersedes {len(earlier)} earlier sign-off(s), the last by "
-                  f"{last['actor']} at {last['at']}; all are kept (breaks checkpoints)")
+                  f"{esc(last['actor'])} at {last['at']}; all are kept (breaks checkpoints)")
 
 
 @breaks_app.command("checkpoints")
@@ -261,11 +281,11 @@ def breaks_checkpoints(export_to: Annotated[Path | None, typer.Option(
                              if a["break_minor"])
         signed = "—"
         if r["signed_off_by"]:
-            signed = f"{r['signed_off_by']} {r['signed_off_at']:%Y-%m-%d %H:%M %Z}"
+            signed = f"{esc(r['signed_off_by'])} {r['signed_off_at']:%Y-%m-%d %H:%M %Z}"
             if len(r["sign_offs"]) > 1:
                 signed += f" (supersedes {len(r['sign_offs']) - 1})"
             if r["sign_off_override"]:
-                signed += f"; override: {r['sign_off_override']}"
+                signed += f"; override: {esc(r['sign_off_override'])}"
         table.add_row(f"{r['settled_on']} {r['provider']}", f"{r['matched_count']:,}",
                       f"{r['break_count']:,}", matched or "—", at_stake or "—", signed)
     out.print(table)

@@ -54,8 +54,10 @@ def simulate(
     if settlements is not None:
         from paysignal.simulation.settlement_files import write_settlement_files
 
-        truth = write_settlement_files(engine, settlements, discrepancies=discrepancies,
-                                       seed=seed, payment_ids=result.payment_ids)
+        assert result.sandbox is not None
+        truth = write_settlement_files(result.sandbox.books.entries(), settlements,
+                                       discrepancies=discrepancies, seed=seed,
+                                       payment_ids=result.payment_ids)
         result.figures["settlement_dir"] = str(settlements)
         result.figures["discrepancies_injected"] = len(truth)
     if as_json:

@@ -145,6 +145,7 @@ class SimulationResult:
     # over loopback: the sandbox's server, still running (its books and its URL); the caller
     # stops it
     sandbox_server: SandboxServer | None = None
+    sandbox: Sandbox | None = None  # its books settle the run's payments
 
 
 def run_simulation(engine: Engine, *, payments: int = 1000, seed: int = 42,
@@ -261,7 +262,7 @@ def run_simulation(engine: Engine, *, payments: int = 1000, seed: int = 42,
         "outbox_pending": pending_count(engine),
         "elapsed_s": round(time.perf_counter() - started, 3),
     }
-    return SimulationResult(figures, ids, server)
+    return SimulationResult(figures, ids, server, sandbox)
 
 
 def _per_provider(engine: Engine, run_tag: str, sandbox: Sandbox) -> dict[str, dict[str, int]]:

@@ -66,7 +66,11 @@ def run_day(engine: Engine, workdir: Path, *, payments: int = 2000, seed: int = 
     from alerts.routing import load_config, record_routing_in_use
     from engine.settlement.run import reconcile_directory
     from paysignal.simulation.day import run_simulation
-    from paysignal.simulation.settlement_files import score, write_settlement_files
+    from paysignal.simulation.settlement_files import (
+        in_flight_payment_ids,
+        score,
+        write_settlement_files,
+    )
     from slo.backends import make_backend
     from slo.evaluate import evaluate_all
     from slo.spec import load_definitions
@@ -95,7 +99,9 @@ def run_day(engine: Engine, workdir: Path, *, payments: int = 2000, seed: int = 
     for old in settlement_dir.iterdir():
         old.unlink()
     say(f"writing settlement files with {discrepancies} injected discrepancies")
-    truth = write_settlement_files(engine, settlement_dir, discrepancies=discrepancies, seed=seed,
+    assert sim.sandbox is not None
+    truth = write_settlement_files(sim.sandbox.books.entries(), settlement_dir,
+                                   discrepancies=discrepancies, seed=seed,
                                    payment_ids=sim.payment_ids)
     lap("settlement_files")
     say("evaluating SLOs and alerts along the day")
@@ -130,5 +136,6 @@ def run_day(engine: Engine, workdir: Path, *, payments: int = 2000, seed: int = 
                    alerts_firing=sorted({a.name for a in alerts.firing}),
                    notifications=notifications + alerts.notifications
                    + alerts_after.notifications, pages=pages,
-                   settlement_dir=settlement_dir, score=score(truth, report), timings=timings,
+                   settlement_dir=settlement_dir,
+                   score=score(truth, report, in_flight_payment_ids(engine)), timings=timings,
                    sandbox_server=sim.sandbox_server)

@@ -196,6 +196,7 @@ def run_seed(seed: int, profile: str, template: Path, workload: Workload | None 
                     settings=EngineSettings(lock_timeout_s=LOCK_TIMEOUT_S, actor="sim-test")),
                     server.sandbox, every_pending=True)
                 result.figures["crash_duplicates"] = server.sandbox.books.duplicate_charges()
+                crash_books = server.sandbox.books.entries()
             result.check("payments_at_rest", not crash_errors, "; ".join(crash_errors))
 
             # 3. dropped connections, client retries with the same key, signed notifications
@@ -263,7 +264,9 @@ def run_seed(seed: int, profile: str, template: Path, workload: Workload | None 
 
             # 5. settlement files with injected discrepancies
             settlements = root / "settlements"
-            truth = write_settlement_files(engine, settlements, discrepancies=w.discrepancies,
+            assert sim.sandbox is not None
+            books = (sim.sandbox.books.entries() + crash_books + sandbox.books.entries())
+            truth = write_settlement_files(books, settlements, discrepancies=w.discrepancies,
                                            seed=seed)
             reconcile_directory(engine, settlements)
             _check(result, engine, broker, applied, truth, clock.now())

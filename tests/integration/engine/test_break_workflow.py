@@ -29,8 +29,9 @@ from paysignal.simulation.settlement_files import write_settlement_files
 
 @pytest.fixture
 def reconciled(db_engine: Engine, tmp_path: Path) -> Engine:
-    run_simulation(db_engine, payments=120, seed=4, profile="calm")
-    write_settlement_files(db_engine, tmp_path / "s", discrepancies=8, seed=4)
+    sim = run_simulation(db_engine, payments=120, seed=4, profile="calm")
+    assert sim.sandbox is not None
+    write_settlement_files(sim.sandbox.books.entries(), tmp_path / "s", discrepancies=8, seed=4)
     reconcile_directory(db_engine, tmp_path / "s")
     return db_engine
 
