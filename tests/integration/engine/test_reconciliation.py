@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
+from engine.providers.sandbox import BookEntry
 from engine.settlement.reconcile import open_breaks
 from engine.settlement.run import reconcile_directory
 from engine.storage.tables import recon_break_audit, recon_breaks
-from engine.providers.sandbox import BookEntry
 from paysignal.simulation.day import SimulationResult, run_simulation
 from paysignal.simulation.settlement_files import (
     DISCREPANCY_KINDS,
