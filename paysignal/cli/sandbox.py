@@ -91,3 +91,51 @@ def serve(
         signal.signal(signal.SIGTERM, stop)
         stopped.wait()
     out.print("sandbox stopped")
+
+
+@sandbox_app.command("reports")
+def reports(
+    directory: Annotated[Path, typer.Option("--dir", help="Write the reports into DIR.")],
+    day: Annotated[str | None, typer.Option(
+        "--date", help="Only this settlement day (YYYY-MM-DD); default: every day the books "
+                       "settle (each movement settles the day after it happened, UTC).")] = None,
+    sandbox_url: Annotated[str, typer.Option(
+        "--from", envvar="PAYSIGNAL_SANDBOX_URL",
+        help="The running sandbox whose books to settle.")] = "http://127.0.0.1:8010",
+    discrepancies: Annotated[int, typer.Option(
+        min=0, help="Discrepancies to inject, of every kind reconciliation detects.")] = 0,
+    seed: Annotated[int, typer.Option(help="Same seed, same discrepancies.")] = 0,
+) -> None:
+    """Write each provider's own settlement report (Stripe's itemized balance-change report,
+    Adyen's settlement details report, PayPal's STL) from a running sandbox's books, with
+    DIR/ground_truth.json listing the discrepancies injected; `paysignal reconcile --dir DIR`
+    then grades itself against it."""
+    from datetime import date as date_type
+
+    import httpx
+
+    from engine.providers.sandbox import BookEntry
+    from paysignal.simulation.settlement_files import write_settlement_files
+
+    try:
+        on = date_type.fromisoformat(day) if day else None
+    except ValueError:
+        fail(f"--date: {day!r} is not a date (YYYY-MM-DD)")
+    if directory.exists() and not directory.is_dir():
+        fail(f"--dir: {directory} is not a directory")
+    url = f"{sandbox_url.rstrip('/')}/_sandbox/books"
+    try:
+        answer = httpx.get(url, timeout=10.0)
+        answer.raise_for_status()
+        entries = [BookEntry(**e) for e in answer.json()["entries"]]
+    except httpx.HTTPError as exc:
+        fail(f"--from: cannot read the sandbox's books at {url} ({exc})")
+    except (ValueError, KeyError, TypeError) as exc:
+        fail(f"--from: {url} did not answer with a sandbox's books ({exc})")
+    truth = write_settlement_files(entries, directory, discrepancies=discrepancies, seed=seed,
+                                   day=on)
+    written = sorted(p.name for p in directory.iterdir() if p.name != "ground_truth.json")
+    out.print(f"wrote {len(written)} reports to {directory} from {len(entries)} book entries"
+              f" ({len(truth)} discrepancies injected; ground truth in ground_truth.json)")
+    for name in written:
+        out.print(f"  {name}")

@@ -63,16 +63,18 @@ def _known_not_settled(entries: list[BookEntry]) -> list[BookEntry]:
 def write_settlement_files(entries: list[BookEntry], directory: Path, *,
                            discrepancies: int = 0, seed: int = 0,
                            providers: list[str] | None = None,
-                           payment_ids: Collection[str] | None = None) -> list[dict[str, str]]:
+                           payment_ids: Collection[str] | None = None,
+                           day: date | None = None) -> list[dict[str, str]]:
     """Write each provider's own settlement report for every settlement day of the sandbox's
     books (`entries`), plus DIR/ground_truth.json. With `payment_ids`, only those payments'
     movements settle (one simulated run's: earlier runs' payments were settled by their own
-    files). Returns the ground truth: [{"kind", "provider", "provider_reference"}]."""
+    files); with `day`, only that settlement day's. Returns the ground truth:
+    [{"kind", "provider", "provider_reference"}]."""
     rng = random.Random(f"settlements|{seed}")
     only = set(payment_ids) if payment_ids is not None else None
     chosen = [e for e in entries if (not providers or e.provider in providers)
               and (only is None or e.payment_ref in only)]
-    lines = book_lines(chosen)
+    lines = [line for line in book_lines(chosen) if day is None or line.settled_on == day]
     truth: list[dict[str, str]] = []
     charges = [i for i, line in enumerate(lines) if line.kind == CHARGE]
     rng.shuffle(charges)
@@ -115,8 +117,11 @@ def write_settlement_files(entries: list[BookEntry], directory: Path, *,
             lines[i] = replace(line, fee_minor=line.fee_minor + rng.randint(1, 50))
         elif kind == "duplicate_charge":
             added.append(line)
-        elif kind == "late_settlement":
+        elif kind == "late_settlement" and day is None:
             lines[i] = replace(line, settled_on=line.settled_on + timedelta(days=1))
+        elif kind == "late_settlement":  # one day's files: the line is not in them at all
+            removed.add(i)
+            kind = "missing_in_provider"
         truth.append({"kind": kind, "provider": line.provider,
                       "provider_reference": line.provider_reference})
     final = [line for i, line in enumerate(lines) if i not in removed] + added
@@ -126,8 +131,8 @@ def write_settlement_files(entries: list[BookEntry], directory: Path, *,
     for line in final:
         by_file[(line.provider, line.settled_on)].append(line)
     directory.mkdir(parents=True, exist_ok=True)
-    for (provider, day), day_lines in sorted(by_file.items()):
-        for name, data in PROVIDERS[provider].settlement_report.render(day_lines, day).items():
+    for (provider, on), day_lines in sorted(by_file.items()):
+        for name, data in PROVIDERS[provider].settlement_report.render(day_lines, on).items():
             write_atomically(directory / name, partial_writer(data))
     (directory / "ground_truth.json").write_text(json.dumps(truth, indent=2))
     return truth
