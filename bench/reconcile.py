@@ -43,6 +43,9 @@ WITH s AS (
          (ARRAY['stripe','adyen','paypal'])[1 + g % 3] AS provider,
          (ARRAY['USD','EUR','GBP'])[1 + (g / 3) % 3] AS currency,
          100 + (g::bigint * 7919) % 99900 AS amount,
+         -- each provider's published price, as engine/providers/<name>.py PRICING
+         (ARRAY[30, 13, 49])[1 + g % 3] + (100 + (g::bigint * 7919) % 99900)
+           * (ARRAY[290, 60, 349])[1 + g % 3] / 10000 AS fee,
          timestamptz '2026-01-01 00:00:00+00' + ((g % :days) || ' days')::interval
            + ((g * 37 % 86000) || ' seconds')::interval AS at
   FROM generate_series(1, :n) AS g
@@ -54,7 +57,7 @@ INSERTS = {
   reference, capture_mode, state, captured_minor, refunded_minor, fee_minor, provider_reference,
   pending_amount_minor, created_at, updated_at, version)
 SELECT id, 'merchant-' || (g % 5), amount, currency, provider, 'order-' || g, 'automatic',
-  'captured', amount, 0, 30 + amount * 29 / 1000, 'ref' || g, 0, at, at, 3 FROM s""",
+  'captured', amount, 0, fee, 'ref' || g, 0, at, at, 3 FROM s""",
     "journal_transactions": """INSERT INTO journal_transactions (id, payment_id, kind, currency, at)
 SELECT 'jtx_c' || g, id, 'capture', currency, at FROM s
 UNION ALL SELECT 'jtx_f' || g, id, 'provider_fee', currency, at FROM s""",
@@ -63,10 +66,8 @@ SELECT 'jtx_c' || g, 'authorization_hold_offsets:' || provider, 'debit', amount 
 UNION ALL SELECT 'jtx_c' || g, 'authorization_holds:' || provider, 'credit', amount FROM s
 UNION ALL SELECT 'jtx_c' || g, 'provider_receivable:' || provider, 'debit', amount FROM s
 UNION ALL SELECT 'jtx_c' || g, 'merchant_payable:merchant-' || (g % 5), 'credit', amount FROM s
-UNION ALL SELECT 'jtx_f' || g, 'provider_fees:' || provider, 'debit', 30 + amount * 29 / 1000
-  FROM s
-UNION ALL SELECT 'jtx_f' || g, 'provider_receivable:' || provider, 'credit',
-  30 + amount * 29 / 1000 FROM s""",
+UNION ALL SELECT 'jtx_f' || g, 'provider_fees:' || provider, 'debit', fee FROM s
+UNION ALL SELECT 'jtx_f' || g, 'provider_receivable:' || provider, 'credit', fee FROM s""",
 }
 
 
@@ -98,10 +99,11 @@ def write_files(url: str, directory: Path) -> set[tuple[str, str, str]]:
     kind. Returns the injected (kind, provider, provider reference) triples."""
     from engine.providers.registry import PROVIDERS as SPECS
     from engine.settlement.expected import iter_expected
+    from engine.settlement.kinds import kinds_of
     from engine.settlement.lines import SettlementLine
-    from engine.settlement.reconcile import BREAK_KINDS
     from engine.storage import db
 
+    BREAK_KINDS = kinds_of("line")  # noqa: N806 (the line-level kinds a file can carry)
     engine = db.make_engine(url)
     lines = [SettlementLine(e.provider, "", e.provider_reference, e.payment_id, e.kind,
                             e.amount_minor, e.fee_minor, e.currency, e.expected_on)
@@ -122,7 +124,7 @@ def write_files(url: str, directory: Path) -> set[tuple[str, str, str]]:
         elif kind == "currency_mismatch":
             lines[i] = replace(line, currency="EUR" if line.currency != "EUR" else "GBP")
         elif kind == "fee_mismatch":
-            lines[i] = replace(line, fee_minor=line.fee_minor + 1)
+            lines[i] = replace(line, fee_minor=line.fee_minor + 2)  # beyond the tolerance
         elif kind == "duplicate_charge":
             extra.append(line)
         elif kind == "late_settlement":

@@ -14,6 +14,7 @@ from engine.domain.states import transition_table_markdown
 from engine.observability.signals import catalogue_markdown as signal_catalogue
 from engine.providers.registry import test_payment_methods_markdown
 from engine.settlement.importer import format_reference_markdown
+from engine.settlement.kinds import catalogue_markdown as break_kinds
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 GENERATED: dict[str, Callable[[], str]] = {
@@ -23,6 +24,7 @@ GENERATED: dict[str, Callable[[], str]] = {
     "settlement-formats": format_reference_markdown,
     "problem-types": problem_types_markdown,
     "test-payment-methods": test_payment_methods_markdown,
+    "break-kinds": break_kinds,
 }
 _SECTION = re.compile(r"(<!-- (?P<name>[a-z-]+):start -->\n)(?P<body>.*?)(\n?<!-- (?P=name):end -->)",
                       re.S)

@@ -6,7 +6,7 @@ from dashboard import actions, queries, ui
 from dashboard.auth import Action
 from engine.exports import csv_text, neutralised
 from engine.settlement.breaks import BREAK_TRANSITIONS, show_break
-from engine.settlement.reconcile import BREAK_KINDS
+from engine.settlement.kinds import BREAK_KINDS
 
 ctx = ui.context()
 f = ctx.filters

@@ -44,7 +44,7 @@ from engine.providers.base import (
     ProviderRequest,
     WebhookSignatureError,
 )
-from engine.providers.config import Endpoint, env_secret, webhook_secrets
+from engine.providers.config import Endpoint, Pricing, env_secret, webhook_secrets
 from engine.providers.sandbox import (
     BookEntry,
     Fate,
@@ -65,7 +65,8 @@ API_KEY_VARIABLE = "PAYSIGNAL_ADYEN_API_KEY"
 MERCHANT_ACCOUNT_VARIABLE = "PAYSIGNAL_ADYEN_MERCHANT_ACCOUNT"
 # Adyen documents a minimum of 31 days for keys; secondary sources say 7. The safe reading.
 KEY_RETENTION = timedelta(days=7)
-PRICING_BPS, PRICING_FIXED_MINOR = 60, 13  # processing fee + a card scheme's markup, configurable
+# processing fee + a card scheme's markup, and the chargeback fee; configurable
+PRICING = Pricing(60, 13, dispute_fee_minor=750)
 STORED = re.compile(r"^[A-Za-z0-9_.-]{1,64}:[A-Za-z0-9]{4,64}$")  # shopperReference:storedId
 ENCRYPTED_FIELDS = 4  # card number | expiry month | expiry year | security code
 
@@ -104,6 +105,7 @@ class AdyenConfig:
     api_key: str
     merchant_account: str
     hmac_keys: tuple[str, ...]  # hex, the current one first during a rotation
+    pricing: Pricing = PRICING
 
     @classmethod
     def from_environment(cls, env: Mapping[str, str] | None = None) -> AdyenConfig | None:
@@ -115,7 +117,7 @@ class AdyenConfig:
             raise ConfigurationError(f"{MERCHANT_ACCOUNT_VARIABLE}: is not set (Adyen needs "
                                      "the merchant account with the API key)")
         return cls(Endpoint.from_environment(NAME, TEST_URL, env), key, account,
-                   tuple(webhook_secrets(NAME, env)))
+                   tuple(webhook_secrets(NAME, env)), Pricing.from_environment(NAME, PRICING, env))
 
     @property
     def is_live(self) -> bool:
@@ -171,7 +173,7 @@ class AdyenConnector:
                               "card fields joined by | (number|month|year|security code)")
 
     def fee_for(self, amount_minor: int, currency: str) -> int:
-        return amount_minor * PRICING_BPS // 10_000 + PRICING_FIXED_MINOR
+        return self.config.pricing.capture_fee(amount_minor)
 
     def acknowledgement(self) -> Acknowledgement:
         return Acknowledgement(200, "[accepted]", "text/plain")

@@ -62,3 +62,47 @@ class Endpoint:
                          env: Mapping[str, str] | None = None) -> Endpoint:
         return cls(base_url(provider, default_url, env),
                    Timeouts.from_environment(provider, env))
+
+
+MAX_FEE_BPS = 10_000
+MAX_FEE_FIXED_MINOR = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class Pricing:
+    """A provider's price for card payments as configured: basis points of the amount plus a
+    fixed fee in minor units; on a refund some providers return the percentage part."""
+
+    bps: int
+    fixed_minor: int
+    dispute_fee_minor: int = 0
+    refund_returns_percentage: bool = False
+
+    def capture_fee(self, amount_minor: int) -> int:
+        return amount_minor * self.bps // 10_000 + self.fixed_minor
+
+    def refund_fee(self, amount_minor: int) -> int:
+        """The fee on a refund: negative when part of the original fee comes back."""
+        return -(amount_minor * self.bps // 10_000) if self.refund_returns_percentage else 0
+
+    @classmethod
+    def from_environment(cls, provider: str, default: Pricing,
+                         env: Mapping[str, str] | None = None) -> Pricing:
+        """PAYSIGNAL_<PROVIDER>_FEE_BPS, _FEE_FIXED_MINOR and _DISPUTE_FEE_MINOR override the
+        provider's published price (a negotiated rate)."""
+        env = os.environ if env is None else env
+        prefix = f"PAYSIGNAL_{provider.upper()}_"
+
+        def number(name: str, fallback: int, limit: int) -> int:
+            raw = env.get(prefix + name, "").strip()
+            if not raw:
+                return fallback
+            if not raw.isdigit() or int(raw) > limit:
+                raise ConfigurationError(f"{prefix}{name}={raw!r}: must be a whole number from "
+                                         f"0 to {limit}")
+            return int(raw)
+
+        return cls(number("FEE_BPS", default.bps, MAX_FEE_BPS),
+                   number("FEE_FIXED_MINOR", default.fixed_minor, MAX_FEE_FIXED_MINOR),
+                   number("DISPUTE_FEE_MINOR", default.dispute_fee_minor, MAX_FEE_FIXED_MINOR),
+                   default.refund_returns_percentage)

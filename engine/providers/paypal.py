@@ -54,7 +54,7 @@ from engine.providers.base import (
     ProviderRequest,
     WebhookSignatureError,
 )
-from engine.providers.config import Endpoint, env_secret
+from engine.providers.config import Endpoint, Pricing, env_secret
 from engine.providers.sandbox import (
     BookEntry,
     Fate,
@@ -76,7 +76,9 @@ WEBHOOK_ID_VARIABLE = "PAYSIGNAL_PAYPAL_WEBHOOK_ID"
 VERIFY_VARIABLE = "PAYSIGNAL_PAYPAL_WEBHOOK_VERIFICATION"  # postback (default) | offline
 ORDER_KEY_RETENTION = timedelta(hours=5)  # PayPal keeps order request ids 6 hours
 PAYMENT_KEY_RETENTION = timedelta(days=44)  # and payments' 45 days
-PRICING_BPS, PRICING_FIXED_MINOR = 349, 49  # the published card price: 3.49% + 49
+# the published card price, 3.49% + 49 (a refund returns the percentage part), and the
+# dispute fee; configurable
+PRICING = Pricing(349, 49, dispute_fee_minor=2000, refund_returns_percentage=True)
 VAULT_TOKEN = re.compile(r"^[A-Za-z0-9_-]{4,64}$")
 CERT_PATH = "/v1/notifications/certs/"
 
@@ -110,6 +112,7 @@ class PayPalConfig:
     client_secret: str
     webhook_id: str | None
     verification: str = "postback"
+    pricing: Pricing = PRICING
 
     @classmethod
     def from_environment(cls, env: Mapping[str, str] | None = None) -> PayPalConfig | None:
@@ -125,7 +128,8 @@ class PayPalConfig:
             raise ConfigurationError(f"{VERIFY_VARIABLE}: {verification!r} is neither "
                                      "'postback' nor 'offline'")
         return cls(Endpoint.from_environment(NAME, SANDBOX_URL, env), client_id, secret,
-                   env_secret(WEBHOOK_ID_VARIABLE, env), verification)
+                   env_secret(WEBHOOK_ID_VARIABLE, env), verification,
+                   Pricing.from_environment(NAME, PRICING, env))
 
 
 def _amount(minor: int, currency: str) -> dict[str, str]:
@@ -172,7 +176,7 @@ class PayPalConnector:
         return value
 
     def fee_for(self, amount_minor: int, currency: str) -> int:
-        return amount_minor * PRICING_BPS // 10_000 + PRICING_FIXED_MINOR
+        return self.config.pricing.capture_fee(amount_minor)
 
     def acknowledgement(self) -> Acknowledgement:
         return Acknowledgement()
@@ -737,7 +741,7 @@ class PayPalEmulator:
 
 def _receivable(minor: int, currency: str) -> dict[str, Any]:
     """A capture's seller_receivable_breakdown at the published price."""
-    fee = minor * PRICING_BPS // 10_000 + PRICING_FIXED_MINOR
+    fee = PRICING.capture_fee(minor)
     return {"seller_receivable_breakdown": {
         "gross_amount": {"currency_code": currency,
                          "value": Money(minor, currency).to_decimal_string()},

@@ -17,6 +17,7 @@ import httpx
 from engine.exceptions import ValidationError
 from engine.providers import adyen, paypal, stripe
 from engine.providers.base import Gateway
+from engine.providers.config import Pricing
 from engine.providers.faults import PROFILES, FaultProfile
 from engine.providers.sandbox import Emulator, Sandbox, SandboxTransport
 from engine.settlement.lines import ReportFormat
@@ -58,11 +59,16 @@ class ProviderSpec:
         methods: Mapping[str, str] = self.module.SANDBOX_METHODS
         return methods
 
-    def predicted_fee(self, amount_minor: int) -> int:
-        """The fee the provider's configured pricing predicts for a capture."""
-        bps: int = self.module.PRICING_BPS
-        fixed: int = self.module.PRICING_FIXED_MINOR
-        return amount_minor * bps // 10_000 + fixed
+    @property
+    def published_pricing(self) -> Pricing:
+        """What the provider charges by its published price (what its sandbox charges)."""
+        pricing: Pricing = self.module.PRICING
+        return pricing
+
+    def pricing(self, env: Mapping[str, str] | None = None) -> Pricing:
+        """The price configured for the provider (PAYSIGNAL_<P>_FEE_BPS, …), by default the
+        published one: what reconciliation expects each settlement line's fee to be."""
+        return Pricing.from_environment(self.name, self.published_pricing, env)
 
     @property
     def settlement_report(self) -> ReportFormat:

@@ -39,7 +39,7 @@ from engine.providers.base import (
     ProviderRequest,
     WebhookSignatureError,
 )
-from engine.providers.config import Endpoint, env_secret, webhook_secrets
+from engine.providers.config import Endpoint, Pricing, env_secret, webhook_secrets
 from engine.providers.sandbox import (
     BookEntry,
     Fate,
@@ -62,7 +62,8 @@ KEY_RETENTION = timedelta(hours=23)
 # Search is eventually consistent (under a minute normally, up to an hour in an outage): an
 # empty search proves nothing sooner.
 SEARCH_SETTLES = timedelta(hours=1)
-PRICING_BPS, PRICING_FIXED_MINOR = 290, 30  # the published card price: 2.9% + 30
+# the published card price, 2.9% + 30, and the dispute fee (15.00); configurable
+PRICING = Pricing(290, 30, dispute_fee_minor=1500)
 PAYMENT_METHOD = re.compile(r"^pm_[A-Za-z0-9_]{1,250}$")
 
 _DECLINES = {  # Stripe's documented test PaymentMethods that decline: (code, decline_code)
@@ -101,6 +102,7 @@ class StripeConfig:
     endpoint: Endpoint
     api_key: str
     webhook_secrets: tuple[str, ...]
+    pricing: Pricing = PRICING
 
     @classmethod
     def from_environment(cls, env: Mapping[str, str] | None = None) -> StripeConfig | None:
@@ -109,7 +111,7 @@ class StripeConfig:
         if not key:
             return None
         return cls(Endpoint.from_environment(NAME, LIVE_URL, env), key,
-                   tuple(webhook_secrets(NAME, env)))
+                   tuple(webhook_secrets(NAME, env)), Pricing.from_environment(NAME, PRICING, env))
 
 
 # --- the signature scheme (both ends) -----------------------------------------------------
@@ -171,7 +173,7 @@ class StripeConnector:
         return value
 
     def fee_for(self, amount_minor: int, currency: str) -> int:
-        return amount_minor * PRICING_BPS // 10_000 + PRICING_FIXED_MINOR
+        return self.config.pricing.capture_fee(amount_minor)
 
     def acknowledgement(self) -> Acknowledgement:
         return Acknowledgement()
@@ -626,8 +628,7 @@ class StripeEmulator:
     def _expanded(self, pi: dict[str, Any], p: dict[str, Any]) -> dict[str, Any]:
         out = dict(pi)
         if "latest_charge.balance_transaction" in (p.get("expand") or []) and pi["latest_charge"]:
-            fee = (pi["amount_received"] * PRICING_BPS // 10_000 + PRICING_FIXED_MINOR
-                   if pi["amount_received"] else 0)
+            fee = PRICING.capture_fee(pi["amount_received"]) if pi["amount_received"] else 0
             out["latest_charge"] = {"id": pi["latest_charge"], "object": "charge",
                                     "balance_transaction": {
                                         "id": "txn_" + pi["latest_charge"][3:], "object":

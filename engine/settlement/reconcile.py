@@ -16,18 +16,23 @@ import multiprocessing
 import os
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from typing import cast
 
 from sqlalchemy import Connection, Engine, and_, case, delete, insert, select, update
 
+from engine.exceptions import ConfigurationError
+from engine.providers.config import Pricing
+from engine.providers.registry import PROVIDERS
 from engine.settlement.expected import ExpectedLine, expected_settlement, iter_expected
-from engine.settlement.lines import MATCHED_KINDS
+from engine.settlement.lines import CHARGE, MATCHED_KINDS, REFUND, digest
 from engine.storage.sql import insert_ignoring_conflicts
 from engine.storage.tables import (
+    journal_entries,
+    journal_transactions,
     payments,
     recon_break_audit,
     recon_breaks,
@@ -36,8 +41,6 @@ from engine.storage.tables import (
     settlement_lines,
 )
 
-BREAK_KINDS = ("missing_in_provider", "missing_in_ledger", "amount_mismatch", "currency_mismatch",
-               "status_mismatch", "duplicate_charge", "fee_mismatch", "late_settlement")
 OPEN_STATUSES = ("open", "investigating")
 
 
@@ -66,6 +69,14 @@ class Break:
         return self.currency, abs(self.actual_minor - (self.expected_minor or 0))
 
 
+@dataclass(frozen=True, slots=True)
+class FeeAdjustment:
+    payment_id: str
+    line_id: str
+    fee_minus_booked: int  # the provider's fee on the line less the fee we booked at capture
+    currency: str
+
+
 @dataclass
 class DayResult:
     provider: str
@@ -80,6 +91,9 @@ class DayResult:
     closed_breaks: list[tuple[str, str, str]] = field(default_factory=list)
     """(kind, provider reference, line key) of the breaks this reconciliation closed."""
     reopened: int = 0
+    fee_adjustments: list[FeeAdjustment] = field(default_factory=list)
+    """Matched lines whose fee differs from the fee we booked: the ledger is brought to the
+    provider's fee."""
 
     def match(self, currency: str, amount_minor: int) -> None:
         self.matched += 1
@@ -129,14 +143,30 @@ def _actual_lines(engine: Engine, provider: str, day: date) -> list[ActualLine]:
         return cast(list[ActualLine], result.cursor.fetchall())
 
 
+@dataclass(frozen=True, slots=True)
+class FeeRule:
+    """What a line's fee should be (the provider's configured pricing) and how far it may be
+    off before it is a fee_mismatch."""
+    pricing: Pricing
+    tolerance_minor: int = 1
+
+    def predicted(self, kind: str, amount_minor: int) -> int:
+        if kind == CHARGE:
+            return self.pricing.capture_fee(amount_minor)
+        if kind == REFUND:
+            return self.pricing.refund_fee(-amount_minor)
+        return 0
+
+
 def compare_day(expected: list[ExpectedLine], actual: list[ActualLine], provider: str,
                 day: date, known: dict[str, tuple[str, str]],
-                ours: dict[str, str] | None = None) -> DayResult:
+                ours: dict[str, str] | None = None, fees: FeeRule | None = None) -> DayResult:
     """Pure matching. `expected` must hold the lines expected on `day` and any earlier
     expectation an actual line may be a late settlement of; `known`: provider reference ->
     (payment id, state) of our payments for the lines that match no expectation; `ours`:
     payment id -> state for the payment references those lines carry (a payment we hold that
-    the provider settled, though we never learned its reference: a status mismatch)."""
+    the provider settled, though we never learned its reference: a status mismatch); `fees`:
+    the provider's pricing each matched line's fee is held to (default: the fee we booked)."""
     result = DayResult(provider, day)
     todays: dict[tuple[str, str], list[ExpectedLine]] = defaultdict(list)
     first: dict[tuple[str, str], ExpectedLine] = {}
@@ -198,11 +228,17 @@ def compare_day(expected: list[ExpectedLine], actual: list[ActualLine], provider
         elif amount != e.amount_minor:
             result.breaks.append(Break("amount_mismatch", provider, ref, e.payment_id, currency,
                                        e.amount_minor, amount, e.currency, line_id))
-        elif fee is not None and fee != e.fee_minor:
-            result.breaks.append(Break("fee_mismatch", provider, ref, e.payment_id, currency,
-                                       e.fee_minor, fee, e.currency, line_id))
         else:
-            result.match(currency, amount)
+            predicted = e.fee_minor if fees is None else fees.predicted(kind, amount)
+            tolerance = 0 if fees is None else fees.tolerance_minor
+            if fee is not None and abs(fee - predicted) > tolerance:
+                result.breaks.append(Break("fee_mismatch", provider, ref, e.payment_id,
+                                           currency, predicted, fee, e.currency, line_id))
+            else:
+                result.match(currency, amount)
+            if fee is not None and fee != e.fee_minor:  # the ledger takes the provider's fee
+                result.fee_adjustments.append(FeeAdjustment(e.payment_id, line_id,
+                                                            fee - e.fee_minor, currency))
     for remaining in todays.values():
         for e in remaining:
             result.breaks.append(Break("missing_in_provider", provider, e.provider_reference,
@@ -250,9 +286,22 @@ def reconcile_day(engine: Engine, provider: str, day: date, actor: str = "reconc
             ours.update({r.id: r.state for r in conn.execute(
                 select(payments.c.id, payments.c.state).where(
                     payments.c.provider == provider, payments.c.id.in_(carried[i:i + 1000])))})
-    result = compare_day(expected, actual, provider, day, known, ours)
+    result = compare_day(expected, actual, provider, day, known, ours, fee_rule(provider))
     _store(engine, result, actor)
     return result
+
+
+FEE_TOLERANCE_VARIABLE = "PAYSIGNAL_FEE_TOLERANCE_MINOR"
+
+
+def fee_rule(provider: str, env: Mapping[str, str] | None = None) -> FeeRule:
+    """The provider's configured pricing, and the tolerance (PAYSIGNAL_FEE_TOLERANCE_MINOR,
+    minor units, default 1: rounding)."""
+    raw = (os.environ if env is None else env).get(FEE_TOLERANCE_VARIABLE, "").strip() or "1"
+    if not raw.isdigit() or int(raw) > 100_000:
+        raise ConfigurationError(f"{FEE_TOLERANCE_VARIABLE}={raw!r}: must be a whole number of "
+                                 "minor units from 0 to 100000")
+    return FeeRule(PROVIDERS[provider].pricing(env), int(raw))
 
 
 def reconcile_days(engine: Engine, days: set[tuple[str, date]], actor: str = "reconciler",
@@ -363,7 +412,45 @@ def _store(engine: Engine, result: DayResult, actor: str) -> None:
                 note=note, at=now))
         result.closed = len(to_close)
         result.closed_breaks = [(kind, ref, key) for *_, kind, ref, key in to_close]
+        _post_fee_adjustments(conn, result)
         _checkpoint(conn, result, now)
+
+
+def _post_fee_adjustments(conn: Connection, result: DayResult) -> None:
+    """Bring the ledger's fee expense to the provider's fee, once per settlement line: each
+    line's postings are named after it, so a day reconciled again posts only what is still
+    missing (a corrected file's new fee posts the difference)."""
+    if not result.fee_adjustments:
+        return
+    jt, je = journal_transactions.c, journal_entries.c
+    start = datetime.combine(result.settled_on, time(), tzinfo=UTC)
+    posted: dict[str, tuple[int, int]] = {}  # line prefix -> (postings, fee posted so far)
+    for txn_id, side, amount in conn.execute(
+            select(jt.id, je.side, je.amount_minor)
+            .join(journal_entries, je.transaction_id == jt.id)
+            .where(jt.kind == "settlement_fee", jt.at == start,
+                   je.account == f"provider_fees:{result.provider}")):
+        prefix = txn_id.rsplit("_", 1)[0]
+        count, fee = posted.get(prefix, (0, 0))
+        posted[prefix] = (count + 1, fee + (amount if side == "debit" else -amount))
+    for adj in result.fee_adjustments:
+        prefix = f"jtx_sf_{digest(result.provider, adj.line_id, length=24).lower()}"
+        count, fee = posted.get(prefix, (0, 0))
+        missing = adj.fee_minus_booked - fee
+        if not missing:
+            continue
+        fees, receivable = (f"provider_fees:{result.provider}",
+                            f"provider_receivable:{result.provider}")
+        debit, credit = (fees, receivable) if missing > 0 else (receivable, fees)
+        txn = f"{prefix}_{count + 1}"
+        conn.execute(insert(journal_transactions).values(
+            id=txn, payment_id=adj.payment_id, kind="settlement_fee", currency=adj.currency,
+            at=start))
+        conn.execute(insert(journal_entries), [
+            {"transaction_id": txn, "account": debit, "side": "debit",
+             "amount_minor": abs(missing)},
+            {"transaction_id": txn, "account": credit, "side": "credit",
+             "amount_minor": abs(missing)}])
 
 
 def _reopen(conn: Connection, result: DayResult, present: set[tuple[str, str, str]],

@@ -18,12 +18,13 @@ from engine.domain.states import AWAITING_ANSWER_STATES
 from engine.files import write_atomically
 from engine.providers.registry import PROVIDERS
 from engine.providers.sandbox import BookEntry
+from engine.settlement.kinds import kinds_of
 from engine.settlement.lines import CHARGE, REFUND, SettlementLine
-from engine.settlement.reconcile import BREAK_KINDS
 from engine.settlement.run import RunReport
 from engine.storage.tables import payments
 
-DISCREPANCY_KINDS = BREAK_KINDS  # what can be injected is exactly what reconciliation detects
+# what a report can carry that the ledger does not: every line-level break kind
+DISCREPANCY_KINDS = kinds_of("line")
 _SAME_EXPONENT = {"USD": "EUR", "EUR": "GBP", "GBP": "USD", "JPY": "KRW", "KWD": "BHD"}
 SETTLEMENT_DELAY = timedelta(days=1)  # the sandbox settles each movement the next day (UTC)
 
@@ -40,7 +41,9 @@ def book_lines(entries: Iterable[BookEntry]) -> list[SettlementLine]:
             continue
         day = datetime.fromtimestamp(e.at, UTC).date() + SETTLEMENT_DELAY
         amount = e.amount_minor if captured else -e.amount_minor
-        fee = PROVIDERS[e.provider].predicted_fee(e.amount_minor) if captured else 0
+        pricing = PROVIDERS[e.provider].published_pricing  # what the provider charges
+        fee = (pricing.capture_fee(e.amount_minor) if captured
+               else pricing.refund_fee(e.amount_minor))
         out.append(SettlementLine(e.provider, "", e.provider_reference, e.payment_ref or None,
                                   CHARGE if captured else REFUND, amount, fee, e.currency, day,
                                   amount - fee, e.currency))
@@ -114,7 +117,8 @@ def write_settlement_files(entries: list[BookEntry], directory: Path, *,
         elif kind == "currency_mismatch":
             lines[i] = replace(line, currency=_SAME_EXPONENT.get(line.currency, "USD"))
         elif kind == "fee_mismatch":
-            lines[i] = replace(line, fee_minor=line.fee_minor + rng.randint(1, 50))
+            # beyond the default tolerance (1 minor unit) of the configured pricing
+            lines[i] = replace(line, fee_minor=line.fee_minor + rng.randint(2, 50))
         elif kind == "duplicate_charge":
             added.append(line)
         elif kind == "late_settlement" and day is None:

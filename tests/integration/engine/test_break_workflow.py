@@ -20,7 +20,7 @@ from engine.settlement.breaks import (
     show_break,
     sign_off,
 )
-from engine.settlement.reconcile import BREAK_KINDS
+from engine.settlement.kinds import BREAK_KINDS
 from engine.settlement.run import reconcile_directory
 from paysignal.cli import app
 from paysignal.simulation.day import run_simulation
