@@ -580,17 +580,20 @@ def _fee_parts(fee: int) -> list[int]:
     return [fee - interchange - scheme - markup, markup, scheme, interchange]
 
 
-def batch_number(day: date) -> int:
-    """The sandbox's batch for a settlement day: one batch a day, numbered from 2020."""
-    return (day - date(2020, 1, 1)).days + 1
+def batch_number(day: date, day_lines: list[lines.SettlementLine]) -> int:
+    """The sandbox's batch for a settlement day's lines: the day (numbered from 2020) and three
+    digits of its own, so two sandboxes' batches of one day stay apart."""
+    own = int(lines.digest(*(x.provider_reference for x in day_lines[:50]), length=6), 16)
+    return ((day - date(2020, 1, 1)).days + 1) * 1000 + own % 1000
 
 
-def render_report(day_lines: list[lines.SettlementLine], day: date) -> dict[str, bytes]:
+def render_report(day_lines: list[lines.SettlementLine], day: date,
+                  payout_offsets: Mapping[str, int] | None = None) -> dict[str, bytes]:
     """The sandbox's settlement details report for the day's batch, its payout rows last."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(REPORT_COLUMNS)
-    batch = batch_number(day)
+    batch = batch_number(day, day_lines)
     cet = timezone(timedelta(hours=1))
     nets: dict[str, int] = {}
 
@@ -615,6 +618,7 @@ def render_report(day_lines: list[lines.SettlementLine], day: date) -> dict[str,
             money(net if net > 0 else None, currency),
             *(money(p, currency) for p in parts), "visa", "", batch, *([""] * 7)])
     for currency, net in sorted(nets.items()):
+        net += (payout_offsets or {}).get(currency, 0)
         when = datetime.combine(day, datetime.min.time(), UTC) + timedelta(hours=23)
         writer.writerow([
             "PaysignalCo", "PaysignalECOM", "", "", "", when.astimezone(cet).strftime(

@@ -31,7 +31,7 @@ import threading
 import time
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlsplit
@@ -864,6 +864,7 @@ def parse_report(data: bytes, filename: str) -> lines.ParsedReport:
                                       "footer (truncated, or still being written?)")
     header: list[str] | None = None
     section_day: date | None = None
+    section_start = 0
     out = lines.ParsedReport()
     report_rows = file_rows = section_rows = 0
     report_totals: Totals = {}
@@ -885,6 +886,7 @@ def parse_report(data: bytes, filename: str) -> lines.ParsedReport:
                 raise lines.FileRejectedError(filename, f"line {number}: unreadable SH section "
                                               f"header ({exc})") from None
             section_rows, section_totals, declared_section = 0, {}, {}
+            section_start = len(out.lines)
         elif record == "SB":
             if header is None or section_day is None:
                 raise lines.FileRejectedError(filename, f"line {number}: an SB row before the "
@@ -914,6 +916,7 @@ def parse_report(data: bytes, filename: str) -> lines.ParsedReport:
                                               f"{values[1]} rows, the section has "
                                               f"{section_rows}")
             _check("SF", declared_section, section_totals, filename)
+            out.lines[section_start:] = _paid_out(out.lines[section_start:])
         elif record == "RF":
             currency, figures = _footer_totals(values, filename, number)
             declared_report[currency] = figures
@@ -926,6 +929,18 @@ def parse_report(data: bytes, filename: str) -> lines.ParsedReport:
             raise lines.FileRejectedError(filename, f"FF footer counts {values[1]} rows, "
                                           f"the file has {file_rows}")
     return out
+
+
+def _paid_out(section: list[lines.SettlementLine]) -> list[lines.SettlementLine]:
+    """A withdrawal (T0400) pays out its section's net in its currency: its lines carry it as
+    their payout (a currency with several withdrawals in one section is left unassigned)."""
+    withdrawals: dict[str, list[str]] = {}
+    for line in section:
+        if line.kind == lines.PAYOUT:
+            withdrawals.setdefault(line.currency, []).append(line.provider_reference)
+    return [replace(line, payout_reference=withdrawals[line.currency][0])
+            if line.kind != lines.PAYOUT and len(withdrawals.get(line.currency, [])) == 1
+            else line for line in section]
 
 
 def _line(row: dict[str, str], day: date,
@@ -964,7 +979,8 @@ def _stl_time(moment: datetime) -> str:
 _PACIFIC = timezone(timedelta(hours=-8))
 
 
-def render_report(day_lines: list[lines.SettlementLine], day: date) -> dict[str, bytes]:
+def render_report(day_lines: list[lines.SettlementLine], day: date,
+                  payout_offsets: Mapping[str, int] | None = None) -> dict[str, bytes]:
     """The sandbox's STL for a day: one section, the day's withdrawal per currency last, and
     footers that agree with the rows."""
     out = io.StringIO()
@@ -1007,7 +1023,8 @@ def render_report(day_lines: list[lines.SettlementLine], day: date) -> dict[str,
     for currency, net in sorted(nets.items()):
         row(lines.digest("withdrawal", day, currency,
                          *(x.provider_reference for x in day_lines[:50]), length=17),
-            "", "T0400", -net, 0, currency, "", 86_000)
+            "", "T0400", -(net + (payout_offsets or {}).get(currency, 0)), 0, currency, "",
+            86_000)
     footer = [[currency, *figures] for currency, figures in sorted(totals.items())]
     for figures in footer:
         writer.writerow(["SF", *figures])

@@ -751,7 +751,8 @@ def parse_report(data: bytes, filename: str) -> lines.ParsedReport:
     return lines.parse_rows(table.rows(), convert)
 
 
-def render_report(day_lines: list[lines.SettlementLine], day: date) -> dict[str, bytes]:
+def render_report(day_lines: list[lines.SettlementLine], day: date,
+                  payout_offsets: Mapping[str, int] | None = None) -> dict[str, bytes]:
     """The sandbox's itemized balance-change report for a day: each line, then one payout per
     currency of the day's net (its `automatic_payout_id` on every line it pays out)."""
     out = io.StringIO()
@@ -783,9 +784,10 @@ def render_report(day_lines: list[lines.SettlementLine], day: date) -> dict[str,
             "", line.provider_reference, payout, line.payment_reference or ""])
     for currency, net in sorted(nets.items()):
         payout = payout_of(currency)
+        paid = net + (payout_offsets or {}).get(currency, 0)
         writer.writerow([f"txn_{payout}", f"{day.isoformat()} 06:00:00", available,
-                         currency.lower(), lines.major_text(-net, currency), "0",
-                         lines.major_text(-net, currency), "payout", payout,
+                         currency.lower(), lines.major_text(-paid, currency), "0",
+                         lines.major_text(-paid, currency), "payout", payout,
                          "STRIPE PAYOUT", "", payout, ""])
     return {f"Itemized_balance_change_from_activity_{day.isoformat()}_to_"
             f"{(day + timedelta(days=1)).isoformat()}_UTC.csv": out.getvalue().encode()}

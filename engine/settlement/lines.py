@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Protocol
 
 from engine.domain.money import CURRENCY_EXPONENTS, MAX_AMOUNT_MINOR
 from engine.exceptions import PaysignalError, ValidationError
@@ -73,6 +74,14 @@ class ParsedReport:
     errors: list[RowError] = field(default_factory=list)
 
 
+class Renderer(Protocol):
+    def __call__(self, day_lines: list[SettlementLine], day: date,
+                 payout_offsets: Mapping[str, int] | None = None) -> dict[str, bytes]:
+        """The day's files (file name -> bytes) for some lines, each currency's payout being
+        the lines' net plus its offset (an injected payout discrepancy); the sandbox's side."""
+        ...
+
+
 @dataclass(frozen=True)
 class ReportFormat:
     """A provider's settlement report as paysignal reads and (in the sandbox) writes it."""
@@ -81,8 +90,7 @@ class ReportFormat:
     title: str
     file_name: re.Pattern[str]  # the names this format's files carry
     parse: Callable[[bytes, str], ParsedReport]
-    render: Callable[[list[SettlementLine], date], dict[str, bytes]]
-    """The day's files (file name -> bytes) for some lines; the sandbox's side."""
+    render: Renderer
     reference: str  # markdown for docs/reconciliation.md: layout, columns, signs, kinds
     complete_by_footer: bool  # the format proves it is complete (footers); else min age
 

@@ -23,11 +23,13 @@ from datetime import UTC, date, datetime, time
 from typing import cast
 
 from sqlalchemy import Connection, Engine, and_, case, delete, insert, select, update
+from sqlalchemy.sql import ColumnElement
 
 from engine.exceptions import ConfigurationError
 from engine.providers.config import Pricing
 from engine.providers.registry import PROVIDERS
 from engine.settlement.expected import ExpectedLine, expected_settlement, iter_expected
+from engine.settlement.kinds import kinds_of
 from engine.settlement.lines import CHARGE, MATCHED_KINDS, REFUND, digest
 from engine.storage.sql import insert_ignoring_conflicts
 from engine.storage.tables import (
@@ -41,6 +43,7 @@ from engine.storage.tables import (
     settlement_lines,
 )
 
+LINE_KINDS = kinds_of("line")
 OPEN_STATUSES = ("open", "investigating")
 
 
@@ -389,7 +392,7 @@ def _store(engine: Engine, result: DayResult, actor: str) -> None:
         stale = conn.execute(select(breaks.id, breaks.status, breaks.kind,
                                     breaks.provider_reference, breaks.line_key).where(
             breaks.provider == result.provider, breaks.settled_on == result.settled_on,
-            breaks.status.in_(OPEN_STATUSES))).all()
+            breaks.kind.in_(LINE_KINDS), breaks.status.in_(OPEN_STATUSES))).all()
         to_close = [(r.id, r.status, "no longer found when the day was reconciled again",
                      r.kind, r.provider_reference, r.line_key)
                     for r in stale if (r.kind, r.provider_reference, r.line_key) not in found]
@@ -508,3 +511,52 @@ def open_breaks(engine: Engine) -> list[dict[str, object]]:
                             .order_by(recon_breaks.c.provider, recon_breaks.c.settled_on,
                                       recon_breaks.c.kind)).all()
     return [dict(r._mapping) for r in rows]
+
+
+def record_breaks(conn: Connection, found: list[tuple[date, Break]], kinds: tuple[str, ...],
+                  scope: ColumnElement[bool] | None, actor: str, now: datetime,
+                  ) -> tuple[list[Break], list[Break]]:
+    """Record the breaks a comparison of `kinds` found (each with its day) and close, with an
+    audit entry, the open breaks of those kinds within `scope` (all, when None) that it no
+    longer finds; a break the reconciler had closed and finds again is reopened, audited.
+    Returns (opened, closed)."""
+    breaks, audit = recon_breaks.c, recon_break_audit.c
+    keys = {(b.provider, b.kind, b.provider_reference, b.line_key) for _, b in found}
+    inserted: set[tuple[str, str, str, str]] = set()
+    if found:
+        stmt = insert_ignoring_conflicts(conn, recon_breaks, "provider", "kind",
+                                         "provider_reference", "line_key").returning(
+            breaks.provider, breaks.kind, breaks.provider_reference, breaks.line_key)
+        inserted = {tuple(r) for r in conn.execute(stmt, [dict(
+            id=f"brk_{uuid.uuid4().hex}", provider=b.provider, settled_on=day, kind=b.kind,
+            provider_reference=b.provider_reference, line_key=b.line_key,
+            payment_id=b.payment_id, currency=b.currency, expected_currency=b.expected_currency,
+            expected_minor=b.expected_minor, actual_minor=b.actual_minor, status="open",
+            opened_at=now, updated_at=now) for day, b in found])}
+    rows = conn.execute(select(breaks.id, breaks.status, breaks.provider, breaks.kind,
+                               breaks.provider_reference, breaks.line_key).where(
+        breaks.kind.in_(kinds), *([scope] if scope is not None else []))).all()
+    closed: list[Break] = []
+    for row in rows:
+        key = (row.provider, row.kind, row.provider_reference, row.line_key)
+        if row.status in OPEN_STATUSES and key not in keys:
+            move, note = "resolved", "no longer found when reconciled again"
+        elif row.status == "resolved" and key in keys - inserted:
+            closed_by = conn.execute(select(audit.actor).where(audit.break_id == row.id)
+                                     .order_by(audit.id.desc()).limit(1)).scalar()
+            if closed_by != actor:
+                continue  # a person resolved it: their decision stands
+            move, note = "open", "found again when reconciled"
+        else:
+            continue
+        conn.execute(update(recon_breaks).where(breaks.id == row.id)
+                     .values(status=move, updated_at=now))
+        conn.execute(insert(recon_break_audit).values(
+            break_id=row.id, from_status=row.status, to_status=move, actor=actor, note=note,
+            at=now))
+        if move == "resolved":
+            closed.append(Break(row.kind, row.provider, row.provider_reference, None, None, None,
+                                None, line_key=row.line_key))
+    opened = [b for _, b in found if (b.provider, b.kind, b.provider_reference, b.line_key)
+              in inserted]
+    return opened, closed

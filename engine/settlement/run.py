@@ -18,8 +18,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from engine.exceptions import ConfigurationError, PaysignalError, ValidationError
 from engine.providers.registry import PROVIDERS, report_format_of
+from engine.settlement.bank import BankImport, BankMatch, import_statement, is_bank_statement, match_bank
 from engine.settlement.importer import ImportReport, import_file
 from engine.settlement.lines import FileRejectedError
+from engine.settlement.payouts import PayoutCheck, refresh_payouts
 from engine.settlement.reconcile import Break, DayResult, reconcile_day, reconcile_days
 
 log = logging.getLogger("paysignal.settlement")
@@ -62,17 +64,28 @@ class RunReport:
     imports: list[ImportReport] = field(default_factory=list)
     days: list[DayResult] = field(default_factory=list)
     skipped: list[SkippedFile] = field(default_factory=list)
+    payouts: list[PayoutCheck] = field(default_factory=list)
+    statements: list[BankImport] = field(default_factory=list)
+    bank: BankMatch | None = None
+
+    def _money_loop(self) -> tuple[list[Break], list[Break]]:
+        """(opened, closed) breaks of payouts and the bank."""
+        checks: list[PayoutCheck | BankMatch] = [*self.payouts, *([self.bank] if self.bank
+                                                                 else [])]
+        return ([b for c in checks for b in c.opened], [b for c in checks for b in c.closed])
 
     def opened(self) -> list[Break]:
         """Breaks this run opened and did not close again (a late line closes the
         missing-settlement break its own earlier day opened)."""
         closed = {(d.provider, *key) for d in self.days for key in d.closed_breaks}
         return [b for d in self.days for b in d.new_breaks
-                if (b.provider, b.kind, b.provider_reference, b.line_key) not in closed]
+                if (b.provider, b.kind, b.provider_reference, b.line_key) not in closed
+                ] + self._money_loop()[0]
 
     def closed(self) -> list[tuple[str, str, str]]:
         """(provider, kind, provider reference) of the breaks this run closed."""
-        return [(d.provider, kind, ref) for d in self.days for kind, ref, _ in d.closed_breaks]
+        return [(d.provider, kind, ref) for d in self.days for kind, ref, _ in d.closed_breaks
+                ] + [(b.provider, b.kind, b.provider_reference) for b in self._money_loop()[1]]
 
     def matched_by_currency(self) -> dict[str, int]:
         """Currency -> matched amount in minor units (never summed across currencies)."""
@@ -101,6 +114,15 @@ class RunReport:
                                       for e in r.row_errors]} for r in self.imports],
             "skipped": [{"file": f.file, "status": f.status, "reason": f.reason}
                         for f in self.skipped],
+            "payouts_checked": sum(c.payouts for c in self.payouts),
+            "bank": None if self.bank is None else {
+                "statements": [{"file": b.filename, "already_imported": b.already_imported,
+                                "credits": b.credits, "duplicate_credits": b.duplicate_credits,
+                                "row_errors": [{"line": e.line_no, "reason": e.reason}
+                                               for e in b.row_errors]}
+                               for b in self.statements],
+                "payouts_matched": self.bank.matched,
+                "as_of": self.bank.as_of.isoformat() if self.bank.as_of else None},
         }
 
 
@@ -183,7 +205,8 @@ def _days_of(engine: Engine, reports: list[ImportReport]) -> set[tuple[str, date
 
 def reconcile_files(engine: Engine, files: list[tuple[str | None, Path]],
                     progress: Progress | None = None, *,
-                    skipped: list[SkippedFile] | None = None) -> RunReport:
+                    skipped: list[SkippedFile] | None = None,
+                    statements: list[Path] | None = None) -> RunReport:
     """Import each (provider or None, path), then reconcile every provider-day the new lines
     cover, oldest first (so a late line can close the missing-settlement break of an earlier
     day)."""
@@ -191,9 +214,27 @@ def reconcile_files(engine: Engine, files: list[tuple[str | None, Path]],
     report = RunReport(imports=[o for o in outcomes if isinstance(o, ImportReport)],
                        skipped=list(skipped or []) + [o for o in outcomes
                                                       if isinstance(o, SkippedFile)])
-    report.days = reconcile_days(engine, _days_of(engine, report.imports), progress=(
+    days = _days_of(engine, report.imports)
+    report.days = reconcile_days(engine, days, progress=(
         (lambda n, total: progress("reconciling", n, total)) if progress else None))
+    _close_the_loop(engine, report, days, statements or [])
     return report
+
+
+def _close_the_loop(engine: Engine, report: RunReport, days: set[tuple[str, date]],
+                    statements: list[Path]) -> None:
+    """Payouts against the lines they pay out, then bank statements against payouts."""
+    for provider in sorted({p for p, _ in days}):
+        report.payouts.append(refresh_payouts(engine, provider,
+                                              {d for p, d in days if p == provider}))
+    for path in statements:
+        try:
+            report.statements.append(import_statement(engine, path.read_bytes(), path.name))
+        except (PaysignalError, OSError) as exc:
+            reason = exc.reason if isinstance(exc, FileRejectedError) else str(exc)
+            report.skipped.append(SkippedFile(path.name, "rejected", reason))
+    if report.payouts or report.statements:
+        report.bank = match_bank(engine)
 
 
 def reconcile_directory(engine: Engine, directory: Path, progress: Progress | None = None, *,
@@ -204,6 +245,7 @@ def reconcile_directory(engine: Engine, directory: Path, progress: Progress | No
     if not directory.is_dir():
         raise ValidationError("dir", f"{directory} is not a directory")
     files: list[tuple[str | None, Path]] = []
+    statements: list[Path] = []
     skipped: list[SkippedFile] = []
     now = time.time()
     for path in sorted(directory.iterdir()):
@@ -212,6 +254,13 @@ def reconcile_directory(engine: Engine, directory: Path, progress: Progress | No
         if path.name.lower().endswith(_NOT_YET):
             skipped.append(SkippedFile(path.name, "waiting", "still being written (its name "
                                        "says so); taken once renamed"))
+            continue
+        if is_bank_statement(path.name):
+            if now - path.stat().st_mtime >= min_age_s:
+                statements.append(path)
+            else:
+                skipped.append(SkippedFile(path.name, "waiting", "a bank statement is taken "
+                                           f"once unchanged for {min_age_s:.0f} s"))
             continue
         found = report_format_of(path.name)
         if found is None:
@@ -224,7 +273,7 @@ def reconcile_directory(engine: Engine, directory: Path, progress: Progress | No
                                        f"once unchanged for {min_age_s:.0f} s"))
             continue
         files.append((found.provider, path))
-    return reconcile_files(engine, files, progress, skipped=skipped)
+    return reconcile_files(engine, files, progress, skipped=skipped, statements=statements)
 
 
 def _quarantine(directory: Path, path: Path) -> str:
@@ -259,5 +308,7 @@ def reconcile_provider_day(engine: Engine, provider: str, on: date, file: Path |
     if isinstance(outcome, SkippedFile):
         raise FileRejectedError(outcome.file, outcome.reason)
     report = RunReport(imports=[outcome])
-    report.days = reconcile_days(engine, _days_of(engine, [outcome]) | {(provider, on)})
+    days = _days_of(engine, [outcome]) | {(provider, on)}
+    report.days = reconcile_days(engine, days)
+    _close_the_loop(engine, report, days, [])
     return report

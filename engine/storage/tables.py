@@ -278,6 +278,54 @@ settlement_files = Table(
     Column("superseded_by", String(64)),
 )
 
+# A provider's payout to the bank, from its settlement report's payout line: its amount, the net
+# of the lines it pays out, and the bank credit it arrived as.
+payouts = Table(
+    "payouts", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("provider", String(32), nullable=False),
+    Column("reference", String(128), nullable=False),  # po_…, "batch 42", a withdrawal id
+    Column("currency", String(3), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),  # sent to the bank (positive)
+    Column("lines_net_minor", BigInteger, nullable=False),
+    Column("line_count", Integer, nullable=False),
+    Column("paid_on", Date, nullable=False),
+    Column("bank_credit_id", String(64)),
+    Column("arrived_on", Date),
+    Column("updated_at", TS, nullable=False),
+    UniqueConstraint("provider", "reference", "currency", name="uq_payouts_reference"),
+    Index("ix_payouts_paid_on", "paid_on"),
+)
+
+# Bank statements (ISO 20022 camt.053, or a CSV export) and the credits they report.
+bank_statements = Table(
+    "bank_statements", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("filename", String(255), nullable=False),
+    Column("sha256", String(64), nullable=False, unique=True),
+    Column("format", String(16), nullable=False),
+    Column("account", String(64), nullable=False),
+    Column("credits", Integer, nullable=False),
+    Column("covers_to", Date, nullable=False),  # the last day the statement reports on
+    Column("imported_at", TS, nullable=False),
+)
+
+bank_credits = Table(
+    "bank_credits", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("statement_id", String(64), nullable=False),
+    Column("account", String(64), nullable=False),
+    Column("entry_ref", String(128), nullable=False),  # the bank's own reference of the entry
+    Column("booked_on", Date, nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("reference", String(500), nullable=False),  # remittance information
+    Column("counterparty", String(255), nullable=False),
+    Column("payout_id", String(64)),
+    UniqueConstraint("account", "entry_ref", name="uq_bank_credits_entry"),
+    Index("ix_bank_credits_booked", "currency", "booked_on"),
+)
+
 # What happened to a settlement file after its import (superseded by a corrected file).
 settlement_file_audit = Table(
     "settlement_file_audit", metadata,
@@ -310,6 +358,7 @@ settlement_lines = Table(
     Index("ix_settlement_lines_reference", "provider", "provider_reference"),
     Index("ix_settlement_lines_day", "provider", "settled_on"),
     Index("uq_settlement_lines_line", "provider", "line_id", unique=True),
+    Index("ix_settlement_lines_payout", "provider", "payout_reference"),
 )
 
 settlement_row_errors = Table(

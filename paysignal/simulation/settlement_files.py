@@ -18,13 +18,16 @@ from engine.domain.states import AWAITING_ANSWER_STATES
 from engine.files import write_atomically
 from engine.providers.registry import PROVIDERS
 from engine.providers.sandbox import BookEntry
+from engine.settlement.bank import BANK, Credit, arrival_days, render_camt053
 from engine.settlement.kinds import kinds_of
-from engine.settlement.lines import CHARGE, REFUND, SettlementLine
+from engine.settlement.lines import CHARGE, REFUND, SettlementLine, digest
 from engine.settlement.run import RunReport
 from engine.storage.tables import payments
 
-# what a report can carry that the ledger does not: every line-level break kind
-DISCREPANCY_KINDS = kinds_of("line")
+# what the reports and the bank statement can carry that the ledger does not: every break kind
+# of lines, payouts and the bank
+DISCREPANCY_KINDS = kinds_of("line", "payout", "bank")
+LINE_KINDS = kinds_of("line")
 _SAME_EXPONENT = {"USD": "EUR", "EUR": "GBP", "GBP": "USD", "JPY": "KRW", "KWD": "BHD"}
 SETTLEMENT_DELAY = timedelta(days=1)  # the sandbox settles each movement the next day (UTC)
 
@@ -67,11 +70,13 @@ def write_settlement_files(entries: list[BookEntry], directory: Path, *,
                            discrepancies: int = 0, seed: int = 0,
                            providers: list[str] | None = None,
                            payment_ids: Collection[str] | None = None,
-                           day: date | None = None) -> list[dict[str, str]]:
+                           day: date | None = None,
+                           bank_statement: bool = True) -> list[dict[str, str]]:
     """Write each provider's own settlement report for every settlement day of the sandbox's
     books (`entries`), plus DIR/ground_truth.json. With `payment_ids`, only those payments'
     movements settle (one simulated run's: earlier runs' payments were settled by their own
-    files); with `day`, only that settlement day's. Returns the ground truth:
+    files); with `day`, only that settlement day's. With `bank_statement`, the bank's camt.053
+    statement of the payouts the reports state is written too. Returns the ground truth:
     [{"kind", "provider", "provider_reference"}]."""
     rng = random.Random(f"settlements|{seed}")
     only = set(payment_ids) if payment_ids is not None else None
@@ -85,8 +90,12 @@ def write_settlement_files(entries: list[BookEntry], directory: Path, *,
     rng.shuffle(unsettled)
     removed: set[int] = set()
     added: list[SettlementLine] = []
+    money_loop: list[str] = []
     for n in range(discrepancies):
         kind = DISCREPANCY_KINDS[n % len(DISCREPANCY_KINDS)]
+        if kind not in LINE_KINDS:
+            money_loop.append(kind)
+            continue
         if kind == "status_mismatch" and not unsettled:
             kind = "amount_mismatch"
         if kind in ("missing_in_ledger", "status_mismatch"):
@@ -135,10 +144,80 @@ def write_settlement_files(entries: list[BookEntry], directory: Path, *,
     for line in final:
         by_file[(line.provider, line.settled_on)].append(line)
     directory.mkdir(parents=True, exist_ok=True)
+    offsets: dict[tuple[str, date], dict[str, int]] = defaultdict(dict)
+    mismatched: set[tuple[str, date, str]] = set()
+    if "payout_lines_mismatch" in money_loop:
+        groups = sorted({(x.provider, x.settled_on, x.currency) for x in final})
+        for _ in range(money_loop.count("payout_lines_mismatch")):
+            if groups:
+                provider, on, currency = groups.pop(rng.randrange(len(groups)))
+                offsets[(provider, on)][currency] = -rng.randint(1, 500)  # a withheld amount
+                mismatched.add((provider, on, currency))
+    paid: list[Payout] = []
     for (provider, on), day_lines in sorted(by_file.items()):
-        for name, data in PROVIDERS[provider].settlement_report.render(day_lines, on).items():
+        report = PROVIDERS[provider].settlement_report
+        for name, data in report.render(day_lines, on, offsets.get((provider, on))).items():
             write_atomically(directory / name, partial_writer(data))
+            paid += [Payout(provider, str(x.payout_reference), x.currency, -x.amount_minor, on)
+                     for x in report.parse(data, name).lines if x.kind == "payout"]
+    truth += [{"kind": "payout_lines_mismatch", "provider": p.provider,
+               "provider_reference": p.reference} for p in paid
+              if (p.provider, p.paid_on, p.currency) in mismatched]
+    if bank_statement and paid:
+        truth += _write_bank_statement(directory, paid, money_loop, rng)
     (directory / "ground_truth.json").write_text(json.dumps(truth, indent=2))
+    return truth
+
+
+@dataclass(frozen=True, slots=True)
+class Payout:
+    provider: str
+    reference: str
+    currency: str
+    amount_minor: int
+    paid_on: date
+
+
+SANDBOX_IBAN = "NL91ABNA0417164300"
+
+
+def _write_bank_statement(directory: Path, paid: list[Payout], money_loop: list[str],
+                          rng: random.Random) -> list[dict[str, str]]:
+    """The bank's camt.053 statement: each payout arrives the next day, referenced by the
+    payout's id, except the injected missing, short and stray ones. Its period runs past the
+    last payout by the arrival window, so a missing payout is known to be missing."""
+    arriving = [p for p in paid if p.amount_minor > 0]
+    rng.shuffle(arriving)
+    truth: list[dict[str, str]] = []
+    credits: list[Credit] = []
+    missing = money_loop.count("payout_missing")
+    short = money_loop.count("payout_amount_mismatch")
+    for i, p in enumerate(arriving):
+        if i < missing:
+            truth.append({"kind": "payout_missing", "provider": p.provider,
+                          "provider_reference": p.reference})
+            continue
+        amount = p.amount_minor
+        if i < missing + short and amount > 1:
+            amount -= rng.randint(1, min(300, amount - 1))  # the bank's charge on the transfer
+            truth.append({"kind": "payout_amount_mismatch", "provider": p.provider,
+                          "provider_reference": p.reference})
+        credits.append(Credit(f"SBX{digest(p.provider, p.reference, p.currency)}",
+                              p.paid_on + timedelta(days=1), amount, p.currency,
+                              f"{p.provider.upper()} PAYOUT {p.reference}",
+                              p.provider.capitalize()))
+    first = min(p.paid_on for p in paid)
+    for n in range(money_loop.count("bank_credit_unmatched")):
+        stray = Credit(f"SBX{digest('stray', first, n, rng.random())}", first,
+                       rng.randint(1_000, 90_000), rng.choice(sorted({p.currency for p in paid})),
+                       f"INVOICE {rng.randint(1000, 9999)} ACME GMBH", "ACME GmbH")
+        credits.append(stray)
+        truth.append({"kind": "bank_credit_unmatched", "provider": BANK,
+                      "provider_reference": stray.entry_ref})
+    covers_to = max(p.paid_on for p in paid) + timedelta(days=arrival_days() + 1)
+    credits.sort(key=lambda c: (c.booked_on, c.entry_ref))
+    data = render_camt053(SANDBOX_IBAN, credits, covers_to, f"STMT-{covers_to:%Y%m%d}")
+    write_atomically(directory / f"camt053_{covers_to.isoformat()}.xml", partial_writer(data))
     return truth
 
 
@@ -186,6 +265,7 @@ def score(truth: list[dict[str, str]], report: RunReport,
     resolved)."""
     expected = {(t["kind"], t["provider"], t["provider_reference"]) for t in truth}
     present = {(b.kind, b.provider, b.provider_reference) for d in report.days for b in d.breaks}
+    present |= {(b.kind, b.provider, b.provider_reference) for b in report.opened()}
     opened = {(b.kind, b.provider, b.provider_reference): b.payment_id for b in report.opened()}
     unexpected = {key for key in opened if key not in expected}
     explained = {key for key in unexpected if opened[key] in in_flight}

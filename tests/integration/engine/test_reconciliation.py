@@ -131,7 +131,8 @@ def test_large_batches_on_postgresql_run_in_parallel_with_the_same_findings(
              if b["payment_id"] not in in_flight}
     assert found == {(t["kind"], t["provider"], t["provider_reference"]) for t in truth}
     assert stages["importing"][0] == stages["importing"][1] == sum(
-        p.stat().st_size for p in (tmp_path / "s").iterdir() if p.name != "ground_truth.json")
+        p.stat().st_size for p in (tmp_path / "s").iterdir()
+        if p.name != "ground_truth.json" and not p.name.startswith("camt053"))
     assert stages["reconciling"][0] == stages["reconciling"][1] == len(report.days)
     engine.dispose()
 

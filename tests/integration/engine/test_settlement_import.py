@@ -69,13 +69,14 @@ EXPECTED = {
         ("adyen", "payout", "TX42XT batch 42, AcmeEU", None, -4931, 0, "EUR", -4931, "EUR", DAY,
          "batch 42")],
     PAYPAL: [
+        # the section's USD withdrawal pays out its USD lines
         ("paypal", "charge", "5AB12345CD678901E", "pay_1001", 10000, 379, "USD", 9621, "USD", DAY,
-         None),
+         "8WD33333DD444555F"),
         # a refund returns part of the fee (fee CR): a negative fee
         ("paypal", "refund", "5AB12345CD678901E", "pay_1001", -4000, -120, "USD", -3880, "USD",
-         DAY, None),
+         DAY, "8WD33333DD444555F"),
         ("paypal", "chargeback", "4ZZ00000BB111222F", "pay_0990", -2500, 0, "USD", -2500, "USD",
-         DAY, None),
+         DAY, "8WD33333DD444555F"),
         ("paypal", "charge", "1EU22222CC333444E", "pay_1004", 2000, 100, "EUR", 1900, "EUR", DAY,
          None),
         ("paypal", "payout", "8WD33333DD444555F", None, -3241, 0, "USD", -3241, "USD", DAY,
