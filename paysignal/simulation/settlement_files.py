@@ -112,7 +112,8 @@ def write_settlement_files(entries: list[BookEntry], directory: Path, *,
                                       CHARGE, u.amount_minor, 0, u.currency, template.settled_on)
             added.append(line)
             truth.append({"kind": kind, "provider": line.provider,
-                          "provider_reference": line.provider_reference})
+                          "provider_reference": line.provider_reference,
+                          "payment_id": line.payment_reference or ""})
             continue
         if not charges:
             break
@@ -136,7 +137,8 @@ def write_settlement_files(entries: list[BookEntry], directory: Path, *,
             removed.add(i)
             kind = "missing_in_provider"
         truth.append({"kind": kind, "provider": line.provider,
-                      "provider_reference": line.provider_reference})
+                      "provider_reference": line.provider_reference,
+                      "payment_id": line.payment_reference or ""})
     final = [line for i, line in enumerate(lines) if i not in removed] + added
     by_file: dict[tuple[str, date], list[SettlementLine]] = defaultdict(list)
     for line in lines:  # every provider-day gets a file, even one whose lines were all removed
@@ -208,7 +210,7 @@ def _write_bank_statement(directory: Path, paid: list[Payout], money_loop: list[
                               p.provider.capitalize()))
     first = min(p.paid_on for p in paid)
     for n in range(money_loop.count("bank_credit_unmatched")):
-        stray = Credit(f"SBX{digest('stray', first, n, rng.random())}", first,
+        stray = Credit(f"SBX{digest('stray', n, *sorted(p.reference for p in paid))}", first,
                        rng.randint(1_000, 90_000), rng.choice(sorted({p.currency for p in paid})),
                        f"INVOICE {rng.randint(1000, 9999)} ACME GMBH", "ACME GmbH")
         credits.append(stray)
@@ -257,17 +259,31 @@ def in_flight_payment_ids(engine: Engine) -> set[str]:
             payments.c.state.in_(sorted(s.value for s in AWAITING_ANSWER_STATES)))).scalars())
 
 
+def grade(truth: list[dict[str, str]], breaks: Collection[tuple[str, str, str, str | None]],
+          in_flight: Collection[str] = frozenset(),
+          ) -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str]], int]:
+    """(missed, false, explained) of `breaks` — (kind, provider, provider reference, payment
+    id) — against the injected `truth`. A payment the engine still holds as unknown or awaiting
+    confirmation is a discrepancy of its own (the provider settled what the engine has not
+    resolved): a break about it that was not injected is a true finding (`explained`), and an
+    injected discrepancy on it cannot be graded (the ledger has nothing settled to compare)."""
+    expected = {(t["kind"], t["provider"], t["provider_reference"]) for t in truth}
+    present = {(k, p, r) for k, p, r, _ in breaks}
+    unresolved = {(t["kind"], t["provider"], t["provider_reference"]) for t in truth
+                  if t.get("payment_id") and t["payment_id"] in in_flight}
+    missed = sorted(expected - present - unresolved)
+    unexpected = {(k, p, r): pid for k, p, r, pid in breaks if (k, p, r) not in expected}
+    explained = {key for key, pid in unexpected.items() if pid in in_flight}
+    return missed, sorted(set(unexpected) - explained), len(explained)
+
+
 def score(truth: list[dict[str, str]], report: RunReport,
           in_flight: Collection[str] = frozenset()) -> Score:
-    """Recall and precision: every injected discrepancy must be among the day's breaks, and
-    every break the run opened (and did not close again) must be an injected one, or be about
-    a payment still `in_flight` (counted apart: the provider settled what the engine has not
-    resolved)."""
-    expected = {(t["kind"], t["provider"], t["provider_reference"]) for t in truth}
-    present = {(b.kind, b.provider, b.provider_reference) for d in report.days for b in d.breaks}
-    present |= {(b.kind, b.provider, b.provider_reference) for b in report.opened()}
-    opened = {(b.kind, b.provider, b.provider_reference): b.payment_id for b in report.opened()}
-    unexpected = {key for key in opened if key not in expected}
-    explained = {key for key in unexpected if opened[key] in in_flight}
-    return Score(len(expected), sorted(expected - present), sorted(unexpected - explained),
-                 len(explained))
+    """Recall and precision of a run (see `grade`): every injected discrepancy among the
+    breaks, and every break the run opened (and did not close again) an injected one."""
+    seen = [(b.kind, b.provider, b.provider_reference, b.payment_id)
+            for d in report.days for b in d.breaks]
+    opened = [(b.kind, b.provider, b.provider_reference, b.payment_id) for b in report.opened()]
+    missed, _, _ = grade(truth, seen + opened, in_flight)
+    _, false, explained = grade(truth, opened, in_flight)
+    return Score(len(truth), missed, false, explained)
