@@ -15,6 +15,7 @@ from paysignal.cli import (
     db,
     ledger,
     merchants,
+    money,
     reconcile,
     sandbox,
     serve,
@@ -26,7 +27,8 @@ from paysignal.cli import demo as demo_command
 from paysignal.cli._common import console
 
 # The order of `paysignal --help`: first what a newcomer runs, then daily work, then plumbing.
-ORDER = ("demo", "serve", "sandbox", "simulate", "sim-test", "reconcile", "breaks", "slo", "alerts",
+ORDER = ("demo", "serve", "sandbox", "simulate", "sim-test", "reconcile", "breaks", "payouts",
+         "bank", "slo", "alerts",
          "toggles", "admins", "users", "merchants", "ledger", "outbox", "keys", "states", "db")
 
 
@@ -46,6 +48,8 @@ app.command("simulate")(simulate.simulate)
 app.command("sim-test")(simtest.sim_test)
 app.command("reconcile")(reconcile.reconcile)
 app.add_typer(reconcile.breaks_app, name="breaks")
+app.add_typer(money.payouts_app, name="payouts")
+app.add_typer(money.bank_app, name="bank")
 app.add_typer(slo.app, name="slo")
 app.add_typer(alerts.app, name="alerts")
 app.add_typer(merchants.merchants_app, name="merchants")

@@ -132,3 +132,44 @@ def test_bad_entries_are_row_errors_and_the_rest_is_read() -> None:
                                                        b'<Amt Ccy="EUR">14.305</Amt>')
     parsed = parse_camt053(camt, STATEMENT)
     assert len(parsed.credits) == 2 and "more decimals than EUR allows" in parsed.errors[0].reason
+
+
+def test_finance_lists_payouts_and_imports_statements_from_the_cli(
+        db_engine: Engine, db_url: str, tmp_path: Path) -> None:
+    import csv
+    import io
+    import json
+
+    from typer.testing import CliRunner
+
+    from paysignal.cli import app
+
+    reconcile_directory(db_engine, drop(tmp_path, *REPORTS))
+    runner = CliRunner()
+    imported = runner.invoke(app, ["bank", "import", str(EXAMPLES / STATEMENT), "--json",
+                                   "--database-url", db_url])
+    assert imported.exit_code == 0, imported.output
+    figures = json.loads(imported.stdout)
+    assert figures["payouts_matched"] == 2 and figures["as_of"] == "2026-03-09"
+    assert {(b["kind"], b["reference"]) for b in figures["opened"]} == {
+        ("payout_amount_mismatch", "batch 42"), ("payout_missing", "8WD33333DD444555F"),
+        ("bank_credit_unmatched", "ACMEBANK-0304-09")}
+    listed = runner.invoke(app, ["payouts", "list", "--database-url", db_url],
+                           env={"COLUMNS": "120"})
+    assert listed.exit_code == 0, listed.output
+    assert "po_9Z" in listed.stdout and "arrived 2026-03-03" in listed.stdout
+    assert "payout_amount_mismatch" in listed.stdout and "in transit" in listed.stdout
+    transit = json.loads(runner.invoke(app, ["payouts", "list", "--status", "in_transit",
+                                             "--json", "--database-url", db_url]).stdout)
+    assert [(p["provider"], p["currency"], p["amount_minor"]) for p in transit] == [
+        ("paypal", "USD", 3241)]
+    out = tmp_path / "payouts.csv"
+    assert runner.invoke(app, ["payouts", "list", "--export", str(out), "--database-url",
+                               db_url]).exit_code == 0
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert {r["reference"] for r in rows} == {"po_9Z", "batch 42", "8WD33333DD444555F"}
+    bad = runner.invoke(app, ["payouts", "list", "--status", "lost", "--database-url", db_url])
+    assert bad.exit_code == 2 and "--status" in bad.output
+    missing = runner.invoke(app, ["bank", "import", str(tmp_path / "nope.xml"),
+                                  "--database-url", db_url])
+    assert missing.exit_code == 2 and "no such file" in missing.output
