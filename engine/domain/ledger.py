@@ -101,6 +101,18 @@ def postings_for(payment: Postable, operation: Operation, amount: int, fee_minor
     return [_txn(payment, "refund", at, [(a["payable"], a["receivable"], amount)])]
 
 
+def dispute_postings(payment: Postable, withdrawn: bool, amount: int, fee_minor: int,
+                     at: datetime) -> list[JournalTransaction]:
+    """A dispute's money: its amount `withdrawn` from what the provider owes us (what we owe
+    the merchant shrinks with it) and the provider's dispute fee; or, when won, the amount
+    reinstated (the fee is not returned)."""
+    a = accounts(payment.provider, payment.merchant_id)
+    if withdrawn:
+        return [_txn(payment, "chargeback", at, [(a["payable"], a["receivable"], amount),
+                                                 (a["fees"], a["receivable"], fee_minor)])]
+    return [_txn(payment, "chargeback_reversal", at, [(a["receivable"], a["payable"], amount)])]
+
+
 def imbalances(rows: list[tuple[str, str, str, int]]) -> dict[tuple[str, str], int]:
     """(transaction id, currency, side, amount) rows -> {(txn, currency): debits - credits} != 0."""
     totals: dict[tuple[str, str], int] = defaultdict(int)

@@ -203,6 +203,10 @@ class Payment:
         self.transition(PaymentState.AWAITING_CONFIRMATION, reason=reason, actor=actor, at=at,
                         trace_id=trace_id)
 
+    def announce(self, name: str, at: datetime, extra: dict[str, Any]) -> None:
+        """An event about the payment that is not a state change (a dispute's funds moving)."""
+        self._emit(name, at, extra)
+
     def _emit(self, name: str, at: datetime, extra: dict[str, Any]) -> None:
         payload = {
             "payment_id": self.id, "merchant_id": self.merchant_id, "state": self.state.value,

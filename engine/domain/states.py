@@ -20,6 +20,9 @@ class PaymentState(StrEnum):
     REFUNDING = "refunding"
     PARTIALLY_REFUNDED = "partially_refunded"
     REFUNDED = "refunded"
+    DISPUTED = "disputed"
+    DISPUTE_WON = "dispute_won"
+    CHARGED_BACK = "charged_back"
 
 
 S = PaymentState
@@ -45,10 +48,15 @@ TRANSITIONS: dict[PaymentState, frozenset[PaymentState]] = {
     S.AUTHORIZED: frozenset({S.CAPTURING, S.VOIDING}),
     S.CAPTURING: frozenset({S.CAPTURED, S.AUTHORIZED, S.UNKNOWN, S.AWAITING_CONFIRMATION}),
     S.VOIDING: frozenset({S.VOIDED, S.AUTHORIZED, S.UNKNOWN, S.AWAITING_CONFIRMATION}),
-    S.CAPTURED: frozenset({S.REFUNDING}),
+    # a cardholder's dispute, from the provider's notification (or a chargeback it settles)
+    S.CAPTURED: frozenset({S.REFUNDING, S.DISPUTED}),
     S.REFUNDING: frozenset({S.PARTIALLY_REFUNDED, S.REFUNDED, S.CAPTURED, S.UNKNOWN,
                             S.AWAITING_CONFIRMATION}),
-    S.PARTIALLY_REFUNDED: frozenset({S.REFUNDING}),
+    S.PARTIALLY_REFUNDED: frozenset({S.REFUNDING, S.DISPUTED}),
+    # won: the disputed funds come back; lost (in part or whole): the chargeback stands
+    S.DISPUTED: frozenset({S.DISPUTE_WON, S.CHARGED_BACK}),
+    S.DISPUTE_WON: frozenset({S.REFUNDING, S.DISPUTED}),
+    S.CHARGED_BACK: frozenset(),
     S.DECLINED: frozenset(),
     S.FAILED: frozenset(),
     S.VOIDED: frozenset(),
@@ -81,6 +89,9 @@ EVENT_FOR_STATE: dict[PaymentState, str] = {
     S.REFUNDING: "RefundRequested",
     S.PARTIALLY_REFUNDED: "PaymentPartiallyRefunded",
     S.REFUNDED: "PaymentRefunded",
+    S.DISPUTED: "PaymentDisputed",
+    S.DISPUTE_WON: "DisputeWon",
+    S.CHARGED_BACK: "PaymentChargedBack",
 }
 
 

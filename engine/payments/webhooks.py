@@ -24,9 +24,12 @@ from engine.domain.operations import Operation
 from engine.domain.states import AWAITING_ANSWER_STATES
 from engine.domain.text import is_identifier
 from engine.exceptions import PaysignalError, ProviderNotFoundError
+from engine.payments import disputes
 from engine.payments.service import PaymentService
 from engine.providers.base import (
+    Notification,
     OutcomeKind,
+    ParsedDispute,
     ParsedNotification,
     ProviderOutcome,
     WebhookSignatureError,
@@ -96,7 +99,9 @@ def ingest(service: PaymentService, provider: str, headers: dict[str, str], body
     results = []
     for note in notes:
         sent_at = datetime.fromtimestamp(note.sent_at if note.sent_at is not None else now, UTC)
-        result, lag = _apply(service, provider, note, body, sent_at)
+        result, lag = (_apply_dispute(service, provider, note, body, sent_at)
+                       if isinstance(note, ParsedDispute)
+                       else _apply(service, provider, note, body, sent_at))
         service.observer.webhook(provider, result)
         if lag is not None:
             service.observer.webhook_lag(provider, lag)
@@ -106,10 +111,16 @@ def ingest(service: PaymentService, provider: str, headers: dict[str, str], body
     return results[0] if len(results) == 1 else ",".join(results)
 
 
-def _well_formed(note: ParsedNotification) -> ParsedNotification:
-    for value in (note.event_id, note.payment_ref, note.provider_reference):
+def _well_formed(note: Notification) -> Notification:
+    ids = ((note.event_id, note.dispute_ref, note.provider_reference)
+           if isinstance(note, ParsedDispute)
+           else (note.event_id, note.payment_ref, note.provider_reference))
+    for value in ids:
         if not isinstance(value, str) or not value:
             raise ValueError("a notification's ids must be non-empty strings")
+    if isinstance(note, ParsedDispute) and (not isinstance(note.amount_minor, int)
+                                            or note.amount_minor <= 0):
+        raise ValueError("a dispute's amount must be a positive integer")
     if note.amount_minor is not None and (not isinstance(note.amount_minor, int)
                                           or isinstance(note.amount_minor, bool)):
         raise ValueError("a notification's amount must be an integer")
@@ -174,6 +185,34 @@ def _apply(service: PaymentService, provider: str, note: ParsedNotification, bod
         uow.commit()
     if settled is not None:
         service.resolver.finish(settled)
+    return result, max(0.0, (at - sent_at).total_seconds())
+
+
+def _apply_dispute(service: PaymentService, provider: str, note: ParsedDispute, body: bytes,
+                   sent_at: datetime) -> tuple[str, float | None]:
+    """A dispute notification: recorded once (by event id); it moves the dispute, the payment
+    and the ledger when it says something new about a payment we know."""
+    at = service.clock()
+    with service.unit_of_work() as uow:
+        payment = disputes.find_payment(uow, provider, note)
+        stmt = insert_ignoring_conflicts(uow.conn, webhook_events, "provider", "event_id")
+        moved = False
+        if payment is not None:
+            moved = disputes.apply(uow, provider, payment, note, f"webhook:{provider}", at)
+        result = "unmatched" if payment is None else ("settled" if moved else "recorded")
+        inserted = uow.conn.execute(stmt.values(
+            provider=provider, event_id=note.event_id[:128],
+            payment_id=payment.id if payment else None,
+            provider_reference=note.provider_reference[:128], operation="dispute",
+            outcome=note.stage.value, result=result,
+            body=body.decode(errors="replace")[:MAX_STORED_BODY], received_at=at,
+            sent_at=sent_at,
+        ).returning(webhook_events.c.id)).first()
+        if inserted is None:
+            return "duplicate", None  # nothing written: the transaction is rolled back
+        if payment is not None and moved:
+            uow.payments.flush(payment)
+        uow.commit()
     return result, max(0.0, (at - sent_at).total_seconds())
 
 

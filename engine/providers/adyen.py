@@ -37,8 +37,11 @@ from engine.domain.operations import Operation
 from engine.exceptions import ConfigurationError, ValidationError
 from engine.providers.base import (
     Acknowledgement,
+    DisputeStage,
     MalformedNotificationError,
+    Notification,
     OutcomeKind,
+    ParsedDispute,
     ParsedNotification,
     ProviderOutcome,
     ProviderRequest,
@@ -257,7 +260,7 @@ class AdyenConnector:
         return ProviderOutcome(OutcomeKind.UNKNOWN, "no lookup at Adyen: awaiting the webhook")
 
     def verify_notifications(self, headers: dict[str, str], body: bytes, now: float,
-                             tolerance_s: float) -> list[ParsedNotification]:
+                             tolerance_s: float) -> list[Notification]:
         try:
             items = [i["NotificationRequestItem"] for i in json.loads(body)["notificationItems"]]
             signatures = [str(i["additionalData"]["hmacSignature"]) for i in items]
@@ -280,7 +283,17 @@ _EVENTS = {"AUTHORISATION": (Operation.AUTHORIZE, None), "CAPTURE": (Operation.C
            "REFUND": (Operation.REFUND, None), "REFUND_FAILED": (Operation.REFUND, False)}
 
 
-def parse_item(item: dict[str, Any]) -> ParsedNotification:
+# NOTIFICATION_OF_CHARGEBACK tells of a dispute before any money moves; CHARGEBACK debits it;
+# CHARGEBACK_REVERSED returns it (won); SECOND_CHARGEBACK takes it again for good (lost).
+_DISPUTE_EVENTS = {"NOTIFICATION_OF_CHARGEBACK": DisputeStage.OPENED,
+                   "CHARGEBACK": DisputeStage.FUNDS_WITHDRAWN,
+                   "CHARGEBACK_REVERSED": DisputeStage.WON,
+                   "SECOND_CHARGEBACK": DisputeStage.LOST}
+
+
+def parse_item(item: dict[str, Any]) -> Notification:
+    if item["eventCode"] in _DISPUTE_EVENTS:
+        return _parse_dispute(item)
     operation, forced = _EVENTS[item["eventCode"]]
     succeeded = item["success"] == "true" if forced is None else forced
     payment_reference = item.get("originalReference") or item["pspReference"]
@@ -291,6 +304,21 @@ def parse_item(item: dict[str, Any]) -> ParsedNotification:
         item["merchantReference"], payment_reference, operation, succeeded,
         amount_minor=int(item["amount"]["value"]) if operation is not Operation.VOID else None,
         request_id=request_id if operation is Operation.AUTHORIZE else None, sent_at=sent_at)
+
+
+def _parse_dispute(item: dict[str, Any]) -> ParsedDispute:
+    extra = item.get("additionalData") or {}
+    due = extra.get("defensePeriodEndsAt")
+    # the dispute is known by the payment's reference and its own (the chargeback's) reference
+    payment = item.get("originalReference") or item["pspReference"]
+    return ParsedDispute(
+        f"{item['pspReference']}:{item['eventCode']}:{item['success']}",
+        str(extra.get("disputePspReference") or f"{payment}-chargeback"), payment,
+        _DISPUTE_EVENTS[item["eventCode"]], int(item["amount"]["value"]),
+        str(item["amount"]["currency"]), payment_ref=str(item.get("merchantReference") or ""),
+        reason=str(item.get("reason") or extra.get("chargebackReasonCode") or ""),
+        due_by=datetime.fromisoformat(due).timestamp() if due else None,
+        sent_at=datetime.fromisoformat(item["eventDate"]).timestamp())
 
 
 # --- the emulator: Adyen's side of the sandbox ---------------------------------------------
@@ -456,9 +484,40 @@ class AdyenEmulator:
             answer["amount"] = amount
         return lost_on_the_wire(fate, SandboxResponse.json(201, answer))
 
+    def dispute(self, ctx: SandboxContext, provider_reference: str, amount_minor: int | None,
+                outcome: str) -> str | None:
+        payment = self._payments.get(provider_reference)
+        if payment is None or not payment["captured"]:
+            return None
+        value = amount_minor or payment["captured"]
+        amount = {"value": value, "currency": payment["amount"]["currency"]}
+        dispute_psp = ctx.new_id("", "chargeback", provider_reference)[:16].upper()
+        extra = {"disputePspReference": dispute_psp,
+                 "defensePeriodEndsAt": datetime.fromtimestamp(
+                     ctx.now() + 14 * 86_400, UTC).isoformat(timespec="seconds")}
+        self._notify(ctx, "NOTIFICATION_OF_CHARGEBACK", dispute_psp, provider_reference,
+                     payment, amount, True, "Fraud", extra=extra)
+        if outcome == "open":
+            return dispute_psp
+        self._notify(ctx, "CHARGEBACK", dispute_psp, provider_reference, payment, amount, True,
+                     "Fraud", extra=extra)
+        ctx.books.record(BookEntry(NAME, "chargeback", payment["reference"], provider_reference,
+                                   value, amount["currency"], "succeeded"))
+        if outcome == "won":
+            self._notify(ctx, "CHARGEBACK_REVERSED", dispute_psp, provider_reference, payment,
+                         amount, True, "Fraud", extra=extra)
+            ctx.books.record(BookEntry(NAME, "chargeback_reversal", payment["reference"],
+                                       provider_reference, value, amount["currency"],
+                                       "succeeded"))
+        else:
+            self._notify(ctx, "SECOND_CHARGEBACK", dispute_psp, provider_reference, payment,
+                         amount, True, "Fraud", extra=extra)
+        return dispute_psp
+
     def _notify(self, ctx: SandboxContext, event: str, psp: str, original: str | None,
                 payment: dict[str, Any], amount: dict[str, Any], success: bool,
-                reason: str | None, reference: str | None = None) -> None:
+                reason: str | None, reference: str | None = None,
+                extra: dict[str, str] | None = None) -> None:
         if not self.hmac_key or payment["psp"] in self._silent:
             return
         additional = {f"metadata.{k}": v for k, v in payment["metadata"].items()}
@@ -468,7 +527,7 @@ class AdyenEmulator:
             "merchantAccountCode": payment["account"],
             "merchantReference": reference or payment["reference"],
             "pspReference": psp, "reason": reason or "", "success": str(success).lower(),
-            "additionalData": additional if event == "AUTHORISATION" else {}}
+            "additionalData": additional if event == "AUTHORISATION" else dict(extra or {})}
         if original:
             item["originalReference"] = original
         item["additionalData"]["hmacSignature"] = hmac_signature(self.hmac_key, item)

@@ -72,6 +72,36 @@ class ParsedNotification:
     captured: bool | None = None
 
 
+class DisputeStage(StrEnum):
+    """Where a cardholder's dispute stands, in paysignal's words."""
+
+    OPENED = "opened"  # notice only: no money moved yet (Adyen's NOTIFICATION_OF_CHARGEBACK)
+    FUNDS_WITHDRAWN = "funds_withdrawn"  # the disputed amount was taken from the balance
+    WON = "won"  # decided for the merchant: withdrawn funds come back
+    LOST = "lost"  # decided for the cardholder: the chargeback stands
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedDispute:
+    """A dispute (chargeback) notification in normalized words, after its signature checked
+    out. The payment is found by its provider reference, or by `payment_ref` when the provider
+    echoes ours."""
+
+    event_id: str
+    dispute_ref: str  # the provider's id of the dispute
+    provider_reference: str  # the disputed payment's reference at the provider
+    stage: DisputeStage
+    amount_minor: int
+    currency: str
+    payment_ref: str = ""
+    reason: str = ""
+    due_by: float | None = None  # when evidence is due (unix seconds), when the provider says
+    sent_at: float | None = None
+
+
+Notification = ParsedNotification | ParsedDispute
+
+
 @dataclass(frozen=True, slots=True)
 class Acknowledgement:
     """What a provider expects back for a notification it may stop retrying."""
@@ -104,7 +134,7 @@ class Gateway(Protocol):
         ...
 
     def verify_notifications(self, headers: dict[str, str], body: bytes, now: float,
-                             tolerance_s: float) -> list[ParsedNotification]:
+                             tolerance_s: float) -> list[Notification]:
         """The notifications a request carries (a provider may batch several), each verified:
         WebhookSignatureError unless signed and fresh, MalformedNotificationError if not in
         the provider's format. Headers are lower-cased."""

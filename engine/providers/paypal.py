@@ -47,8 +47,11 @@ from engine.domain.operations import Operation
 from engine.exceptions import ConfigurationError, ValidationError
 from engine.providers.base import (
     Acknowledgement,
+    DisputeStage,
     MalformedNotificationError,
+    Notification,
     OutcomeKind,
+    ParsedDispute,
     ParsedNotification,
     ProviderOutcome,
     ProviderRequest,
@@ -289,7 +292,7 @@ class PayPalConnector:
     # --- notifications ------------------------------------------------------------------
 
     def verify_notifications(self, headers: dict[str, str], body: bytes, now: float,
-                             tolerance_s: float) -> list[ParsedNotification]:
+                             tolerance_s: float) -> list[Notification]:
         names = ("paypal-transmission-id", "paypal-transmission-time", "paypal-transmission-sig",
                  "paypal-cert-url", "paypal-auth-algo")
         if any(not headers.get(n) for n in names):
@@ -428,7 +431,14 @@ _EVENTS = {  # event_type -> (operation, succeeded)
 }
 
 
-def parse_event(event: dict[str, Any], sent_at: float) -> ParsedNotification:
+# PayPal holds the disputed amount when the dispute is created; the outcome decides it.
+_OUTCOMES = {"RESOLVED_SELLER_FAVOUR": DisputeStage.WON, "CANCELED_BY_BUYER": DisputeStage.WON,
+             "RESOLVED_BUYER_FAVOUR": DisputeStage.LOST, "RESOLVED_WITH_PAYOUT": DisputeStage.LOST}
+
+
+def parse_event(event: dict[str, Any], sent_at: float) -> Notification:
+    if event["event_type"].startswith("CUSTOMER.DISPUTE."):
+        return _parse_dispute(event, sent_at)
     operation, succeeded = _EVENTS[event["event_type"]]
     resource = event["resource"]
     related = (resource.get("supplementary_data") or {}).get("related_ids") or {}
@@ -443,6 +453,21 @@ def parse_event(event: dict[str, Any], sent_at: float) -> ParsedNotification:
         reference = up[0].rstrip("/").rsplit("/", 1)[-1] if up else resource["id"]
     return ParsedNotification(event["id"], resource["custom_id"], reference, operation,
                               succeeded, amount_minor=amount, sent_at=sent_at, captured=captured)
+
+
+def _parse_dispute(event: dict[str, Any], sent_at: float) -> ParsedDispute:
+    dispute = event["resource"]
+    [transaction] = dispute["disputed_transactions"][:1]
+    stage = DisputeStage.FUNDS_WITHDRAWN
+    if event["event_type"] == "CUSTOMER.DISPUTE.RESOLVED":
+        stage = _OUTCOMES[dispute["dispute_outcome"]["outcome_code"]]
+    due = dispute.get("seller_response_due_date")
+    return ParsedDispute(
+        event["id"], dispute["dispute_id"], transaction["seller_transaction_id"], stage,
+        _minor(dispute["dispute_amount"]), dispute["dispute_amount"]["currency_code"],
+        payment_ref=str(transaction.get("custom") or ""), reason=str(dispute.get("reason", "")),
+        due_by=datetime.fromisoformat(due.replace("Z", "+00:00")).timestamp() if due else None,
+        sent_at=sent_at)
 
 
 # --- the emulator: PayPal's side of the sandbox --------------------------------------------
@@ -712,6 +737,42 @@ class PayPalEmulator:
         except (KeyError, TypeError, ValueError, binascii.Error, InvalidSignature):
             ok = False
         return SandboxResponse.json(200, {"verification_status": "SUCCESS" if ok else "FAILURE"})
+
+    def dispute(self, ctx: SandboxContext, provider_reference: str, amount_minor: int | None,
+                outcome: str) -> str | None:
+        capture = self._captures.get(provider_reference)
+        if capture is None:  # a payment captured from an authorization is known by the latter
+            capture = next((c for c in self._captures.values()
+                            if ((c.get("supplementary_data") or {}).get("related_ids") or {})
+                            .get("authorization_id") == provider_reference), None)
+        if capture is None:
+            return None
+        minor = amount_minor or _minor(capture["amount"])
+        currency = capture["amount"]["currency_code"]
+        dispute_id = "PP-D-" + ctx.new_id("", "dispute", capture["id"])[:10].upper()
+        dispute: dict[str, Any] = {
+            "id": dispute_id, "dispute_id": dispute_id,
+            "reason": "MERCHANDISE_OR_SERVICE_NOT_RECEIVED",
+            "status": "WAITING_FOR_SELLER_RESPONSE",
+            "dispute_amount": {"currency_code": currency,
+                               "value": Money(minor, currency).to_decimal_string()},
+            "disputed_transactions": [{"seller_transaction_id": provider_reference,
+                                       "custom": capture["custom_id"]}],
+            "seller_response_due_date": _iso(ctx.now() + 10 * 86_400),
+            "create_time": _iso(ctx.now())}
+        self._event(ctx, "CUSTOMER.DISPUTE.CREATED", dict(dispute), "dispute")
+        ctx.books.record(BookEntry(NAME, "chargeback", capture["custom_id"], provider_reference,
+                                   minor, currency, "succeeded"))
+        if outcome == "open":
+            return dispute_id
+        code = "RESOLVED_SELLER_FAVOUR" if outcome == "won" else "RESOLVED_BUYER_FAVOUR"
+        self._event(ctx, "CUSTOMER.DISPUTE.RESOLVED",
+                    {**dispute, "status": "RESOLVED", "dispute_outcome": {"outcome_code": code}},
+                    "dispute")
+        if outcome == "won":
+            ctx.books.record(BookEntry(NAME, "chargeback_reversal", capture["custom_id"],
+                                       provider_reference, minor, currency, "succeeded"))
+        return dispute_id
 
     def _event(self, ctx: SandboxContext, event_type: str, resource: dict[str, Any],
                resource_type: str) -> None:

@@ -162,6 +162,16 @@ class Emulator(Protocol):
 
     def handle(self, request: SandboxRequest, ctx: SandboxContext) -> SandboxResponse: ...
 
+    def dispute(self, ctx: SandboxContext, provider_reference: str, amount_minor: int | None,
+                outcome: str) -> str | None:
+        """A cardholder disputes a captured payment: the provider's notifications for it (and
+        its decision, `won` or `lost`; `open`: none yet) are sent, and its books record the
+        money withdrawn and returned. Returns the dispute's id (None: no such payment)."""
+        ...
+
+
+DISPUTE_OUTCOMES = ("open", "won", "lost")
+
 
 @dataclass(slots=True)
 class _Idempotent:
@@ -316,10 +326,40 @@ class Sandbox:
 
     # --- requests -------------------------------------------------------------------------
 
+    def dispute(self, provider: str, provider_reference: str, amount_minor: int | None = None,
+                outcome: str = "lost") -> str | None:
+        """Have a cardholder dispute a payment at `provider` (see Emulator.dispute)."""
+        if outcome not in DISPUTE_OUTCOMES:
+            raise ValueError(f"outcome must be one of {DISPUTE_OUTCOMES}")
+        return self.emulators[provider].dispute(self._contexts[provider], provider_reference,
+                                                amount_minor, outcome)
+
+    def _dispute_request(self, body: bytes) -> SandboxResponse:
+        """POST /_sandbox/disputes {"provider", "provider_reference", "amount"?, "outcome"?}."""
+        try:
+            asked = json.loads(body)
+            provider, reference = str(asked["provider"]), str(asked["provider_reference"])
+            amount = asked.get("amount")
+            outcome = str(asked.get("outcome", "lost"))
+            if provider not in self.emulators or outcome not in DISPUTE_OUTCOMES or not (
+                    amount is None or (isinstance(amount, int) and amount > 0)):
+                raise ValueError
+        except (ValueError, KeyError, TypeError):
+            return SandboxResponse.json(400, {"error": "expected {provider, provider_reference, "
+                                              "amount (minor units, optional), outcome: open, "
+                                              "won or lost}"})
+        dispute = self.dispute(provider, reference, amount, outcome)
+        if dispute is None:
+            return SandboxResponse.json(404, {"error": f"no captured {provider} payment "
+                                              f"{reference!r}"})
+        return SandboxResponse.json(201, {"dispute": dispute, "outcome": outcome})
+
     def handle(self, method: str, url_path: str, query: Mapping[str, list[str]],
                headers: Mapping[str, str], body: bytes) -> SandboxResponse:
         if url_path.rstrip("/") == "/_sandbox/books" and method == "GET":
             return SandboxResponse.json(200, self.books.as_json())
+        if url_path.rstrip("/") == "/_sandbox/disputes" and method == "POST":
+            return self._dispute_request(body)
         prefix, _, rest = url_path.lstrip("/").partition("/")
         emulator = self.emulators.get(prefix)
         if emulator is None:

@@ -32,8 +32,11 @@ from engine.domain.operations import Operation
 from engine.exceptions import ValidationError
 from engine.providers.base import (
     Acknowledgement,
+    DisputeStage,
     MalformedNotificationError,
+    Notification,
     OutcomeKind,
+    ParsedDispute,
     ParsedNotification,
     ProviderOutcome,
     ProviderRequest,
@@ -298,7 +301,7 @@ class StripeConnector:
     # --- notifications ----------------------------------------------------------------------
 
     def verify_notifications(self, headers: dict[str, str], body: bytes, now: float,
-                             tolerance_s: float) -> list[ParsedNotification]:
+                             tolerance_s: float) -> list[Notification]:
         header = headers.get("stripe-signature")
         if not header:
             raise WebhookSignatureError("no Stripe-Signature header")
@@ -373,7 +376,19 @@ _EVENT_OPERATIONS = {  # event type -> (operation, succeeded)
 }
 
 
-def parse_event(event: dict[str, Any], sent_at: float) -> ParsedNotification:
+# Stripe withdraws the disputed amount when the dispute is created; `funds_reinstated` and a
+# `closed` dispute with status `won` return it.
+_DISPUTE_EVENTS = {"charge.dispute.created": DisputeStage.FUNDS_WITHDRAWN,
+                   "charge.dispute.funds_withdrawn": DisputeStage.FUNDS_WITHDRAWN,
+                   "charge.dispute.funds_reinstated": DisputeStage.WON,
+                   "charge.dispute.updated": DisputeStage.OPENED}
+_CLOSED = {"won": DisputeStage.WON, "lost": DisputeStage.LOST,
+           "warning_closed": DisputeStage.WON}
+
+
+def parse_event(event: dict[str, Any], sent_at: float) -> Notification:
+    if event["type"].startswith("charge.dispute."):
+        return _parse_dispute(event, sent_at)
     operation, succeeded = _EVENT_OPERATIONS[event["type"]]
     obj = event["data"]["object"]
     metadata = obj.get("metadata") or {}
@@ -397,6 +412,19 @@ def parse_event(event: dict[str, Any], sent_at: float) -> ParsedNotification:
     return ParsedNotification(event["id"], metadata["paysignal_payment_id"], obj["id"],
                               operation, succeeded, amount_minor=amount,
                               request_id=request_id, sent_at=float(sent_at), captured=captured)
+
+
+def _parse_dispute(event: dict[str, Any], sent_at: float) -> ParsedDispute:
+    dispute = event["data"]["object"]
+    if event["type"] == "charge.dispute.closed":
+        stage = _CLOSED[dispute["status"]]
+    else:
+        stage = _DISPUTE_EVENTS[event["type"]]
+    due = (dispute.get("evidence_details") or {}).get("due_by")
+    return ParsedDispute(event["id"], dispute["id"], dispute["payment_intent"], stage,
+                         int(dispute["amount"]), str(dispute["currency"]).upper(),
+                         reason=str(dispute.get("reason") or ""),
+                         due_by=float(due) if due else None, sent_at=float(sent_at))
 
 
 # --- the emulator: Stripe's side of the sandbox --------------------------------------------
@@ -670,6 +698,28 @@ class StripeEmulator:
         return _error(404, "invalid_request_error", f"Unrecognized request URL (GET: {path})")
 
     # --- webhooks ---------------------------------------------------------------------------
+
+    def dispute(self, ctx: SandboxContext, provider_reference: str, amount_minor: int | None,
+                outcome: str) -> str | None:
+        pi = self._intents.get(provider_reference)
+        if pi is None or not pi["amount_received"]:
+            return None
+        amount = amount_minor or pi["amount_received"]
+        dispute = {"id": ctx.new_id("dp_", "dispute", pi["id"]), "object": "dispute",
+                   "amount": amount, "currency": pi["currency"], "charge": pi["latest_charge"],
+                   "payment_intent": pi["id"], "reason": "fraudulent",
+                   "status": "needs_response", "created": int(ctx.now()),
+                   "evidence_details": {"due_by": int(ctx.now()) + 7 * 86_400}}
+        payment_ref = pi["metadata"].get("paysignal_payment_id", "")
+        self._event(ctx, "charge.dispute.created", dict(dispute))  # funds withdrawn at once
+        ctx.books.record(BookEntry(NAME, "chargeback", payment_ref, pi["id"], amount,
+                                   pi["currency"].upper(), "succeeded"))
+        if outcome != "open":
+            self._event(ctx, "charge.dispute.closed", {**dispute, "status": outcome})
+        if outcome == "won":
+            ctx.books.record(BookEntry(NAME, "chargeback_reversal", payment_ref, pi["id"],
+                                       amount, pi["currency"].upper(), "succeeded"))
+        return str(dispute["id"])
 
     def _event(self, ctx: SandboxContext, type_: str, obj: dict[str, Any]) -> None:
         if not self.webhook_secret or obj["id"] in self._silent:

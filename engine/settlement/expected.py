@@ -13,6 +13,8 @@ from typing import Any
 from sqlalchemy import CompoundSelect, Engine, Select, literal, select, union_all
 from sqlalchemy.sql import ColumnElement
 
+from engine.providers.registry import PROVIDERS
+from engine.settlement.lines import CHARGE, CHARGEBACK, CHARGEBACK_REVERSAL, REFUND
 from engine.storage.repository import utc
 from engine.storage.tables import journal_entries as je
 from engine.storage.tables import journal_transactions as jt
@@ -27,7 +29,7 @@ class ExpectedLine:
     provider: str
     provider_reference: str
     payment_id: str
-    kind: str  # charge | refund
+    kind: str  # charge | refund | chargeback | chargeback_reversal
     amount_minor: int  # signed like settlement lines: charges positive, refunds negative
     fee_minor: int
     currency: str
@@ -64,7 +66,19 @@ def _query(provider: str | None, window: tuple[datetime, datetime] | None,
 
     return union_all(lines("capture", payments.c.fee_minor,
                            je.c.account.startswith("provider_receivable:")),
-                     lines("refund", literal(0))).order_by("at", "txn")
+                     lines("refund", literal(0)),
+                     # a dispute's funds withdrawn (its fee is the provider's dispute fee)
+                     lines("chargeback", literal(0), je.c.account.startswith("merchant_payable:")),
+                     lines("chargeback_reversal", literal(0))).order_by("at", "txn")
+
+
+# journal kind -> (settlement line kind, sign of the money in the provider's balance)
+_KINDS = {"capture": (CHARGE, 1), "refund": (REFUND, -1), "chargeback": (CHARGEBACK, -1),
+          "chargeback_reversal": (CHARGEBACK_REVERSAL, 1)}
+
+
+def _dispute_fee(provider: str) -> int:
+    return PROVIDERS[provider].pricing().dispute_fee_minor if provider in PROVIDERS else 0
 
 
 def iter_expected(engine: Engine, provider: str | None = None, *,
@@ -86,9 +100,9 @@ def iter_expected(engine: Engine, provider: str | None = None, *,
         for chunk in chunks:
             query = _query(provider, window, chunk)
             for r in conn.execution_options(yield_per=20_000).execute(query):
-                charge = r[8] == "capture"
-                yield ExpectedLine(r[0], r[1], r[2], "charge" if charge else "refund",
-                                   r[3] if charge else -r[3], int(r[4]), r[5],
+                kind, sign = _KINDS[r[8]]
+                fee = (_dispute_fee(r[0]) if kind == CHARGEBACK else int(r[4]))
+                yield ExpectedLine(r[0], r[1], r[2], kind, sign * r[3], fee, r[5],
                                    utc(r[6]).date() + SETTLEMENT_DELAY, str(r[7]))
 
 

@@ -27,7 +27,7 @@ CHARGEBACK, CHARGEBACK_REVERSAL = "chargeback", "chargeback_reversal"
 FEE, PAYOUT, ADJUSTMENT = "fee", "payout", "adjustment"
 LINE_KINDS = (CHARGE, REFUND, REFUND_REVERSAL, CHARGEBACK, CHARGEBACK_REVERSAL, FEE, PAYOUT,
               ADJUSTMENT)
-MATCHED_KINDS = frozenset({CHARGE, REFUND})
+MATCHED_KINDS = frozenset({CHARGE, REFUND, CHARGEBACK, CHARGEBACK_REVERSAL})
 """The kinds matched one by one against the ledger's expected settlement."""
 
 

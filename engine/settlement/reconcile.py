@@ -30,7 +30,14 @@ from engine.providers.config import Pricing
 from engine.providers.registry import PROVIDERS
 from engine.settlement.expected import ExpectedLine, expected_settlement, iter_expected
 from engine.settlement.kinds import kinds_of
-from engine.settlement.lines import CHARGE, MATCHED_KINDS, REFUND, digest
+from engine.settlement.lines import (
+    CHARGE,
+    CHARGEBACK,
+    CHARGEBACK_REVERSAL,
+    MATCHED_KINDS,
+    REFUND,
+    digest,
+)
 from engine.storage.sql import insert_ignoring_conflicts
 from engine.storage.tables import (
     journal_entries,
@@ -43,7 +50,8 @@ from engine.storage.tables import (
     settlement_lines,
 )
 
-LINE_KINDS = kinds_of("line")
+LINE_KINDS = kinds_of("line", "dispute")
+DISPUTE_KINDS = frozenset({CHARGEBACK, CHARGEBACK_REVERSAL})
 OPEN_STATUSES = ("open", "investigating")
 
 
@@ -158,6 +166,8 @@ class FeeRule:
             return self.pricing.capture_fee(amount_minor)
         if kind == REFUND:
             return self.pricing.refund_fee(-amount_minor)
+        if kind == CHARGEBACK:
+            return self.pricing.dispute_fee_minor
         return 0
 
 
@@ -186,6 +196,12 @@ def compare_day(expected: list[ExpectedLine], actual: list[ActualLine], provider
     for ref, payment_reference, kind, amount, fee, currency, line_id in actual:
         key = (ref, kind)
         candidates = todays.get(key, [])
+        if not candidates and kind in DISPUTE_KINDS and key not in earlier:
+            # money a dispute moved, for a payment with no such dispute in our ledger
+            result.breaks.append(Break("dispute_not_in_ledger", provider, ref,
+                                       (known.get(ref) or (payment_reference, ""))[0],
+                                       currency, None, amount, currency, line_id))
+            continue
         if not candidates:
             if key in seen and kind == "charge":
                 e = first[key]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Date,
     DateTime,
@@ -276,6 +277,29 @@ settlement_files = Table(
     Column("duplicate_lines", Integer, nullable=False, server_default="0"),
     Column("status", String(16), nullable=False, server_default="imported"),  # or superseded
     Column("superseded_by", String(64)),
+)
+
+# Cardholders' disputes (chargebacks), one per provider dispute id; the payment's state and
+# ledger move with them.
+disputes = Table(
+    "disputes", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("provider", String(32), nullable=False),
+    Column("dispute_ref", String(128), nullable=False),
+    Column("payment_id", String(64), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("reason", String(255), nullable=False),
+    Column("status", String(16), nullable=False),  # open | won | lost
+    Column("funds_withdrawn", Boolean, nullable=False),
+    Column("fee_minor", BigInteger, nullable=False),
+    Column("due_by", TS),
+    Column("opened_at", TS, nullable=False),
+    Column("closed_at", TS),
+    Column("updated_at", TS, nullable=False),
+    UniqueConstraint("provider", "dispute_ref", name="uq_disputes_reference"),
+    Index("ix_disputes_payment", "payment_id"),
+    Index("ix_disputes_opened", "provider", "opened_at"),
 )
 
 # A provider's payout to the bank, from its settlement report's payout line: its amount, the net

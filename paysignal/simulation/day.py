@@ -34,7 +34,7 @@ from engine.payments.webhooks import WebhookRejectedError, ingest
 from engine.providers.base import (
     Acknowledgement,
     Gateway,
-    ParsedNotification,
+    Notification,
     ProviderOutcome,
     ProviderRequest,
 )
@@ -112,7 +112,7 @@ class _ConcurrentRetryGateway:
         return self.inner.validate_payment_method(value)
 
     def verify_notifications(self, headers: dict[str, str], body: bytes, now: float,
-                             tolerance_s: float) -> list[ParsedNotification]:
+                             tolerance_s: float) -> list[Notification]:
         return self.inner.verify_notifications(headers, body, now, tolerance_s)
 
     def acknowledgement(self) -> Acknowledgement:

@@ -20,7 +20,14 @@ from engine.providers.registry import PROVIDERS
 from engine.providers.sandbox import BookEntry
 from engine.settlement.bank import BANK, Credit, arrival_days, render_camt053
 from engine.settlement.kinds import kinds_of
-from engine.settlement.lines import CHARGE, REFUND, SettlementLine, digest
+from engine.settlement.lines import (
+    CHARGE,
+    CHARGEBACK,
+    CHARGEBACK_REVERSAL,
+    REFUND,
+    SettlementLine,
+    digest,
+)
 from engine.settlement.run import RunReport
 from engine.storage.tables import payments
 
@@ -40,16 +47,20 @@ def book_lines(entries: Iterable[BookEntry]) -> list[SettlementLine]:
         if e.status != "succeeded":
             continue
         captured = e.operation == "capture" or (e.operation == "authorize" and e.captured)
-        if not captured and e.operation != "refund":
+        pricing = PROVIDERS[e.provider].published_pricing  # what the provider charges
+        if captured:
+            kind, amount, fee = CHARGE, e.amount_minor, pricing.capture_fee(e.amount_minor)
+        elif e.operation == "refund":
+            kind, amount, fee = REFUND, -e.amount_minor, pricing.refund_fee(e.amount_minor)
+        elif e.operation == "chargeback":
+            kind, amount, fee = CHARGEBACK, -e.amount_minor, pricing.dispute_fee_minor
+        elif e.operation == "chargeback_reversal":
+            kind, amount, fee = CHARGEBACK_REVERSAL, e.amount_minor, 0
+        else:
             continue
         day = datetime.fromtimestamp(e.at, UTC).date() + SETTLEMENT_DELAY
-        amount = e.amount_minor if captured else -e.amount_minor
-        pricing = PROVIDERS[e.provider].published_pricing  # what the provider charges
-        fee = (pricing.capture_fee(e.amount_minor) if captured
-               else pricing.refund_fee(e.amount_minor))
         out.append(SettlementLine(e.provider, "", e.provider_reference, e.payment_ref or None,
-                                  CHARGE if captured else REFUND, amount, fee, e.currency, day,
-                                  amount - fee, e.currency))
+                                  kind, amount, fee, e.currency, day, amount - fee, e.currency))
     return out
 
 

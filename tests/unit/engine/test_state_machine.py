@@ -39,9 +39,14 @@ def captured(amount: int = 1000, capture: int | None = None) -> Payment:
 def test_table_covers_every_state_and_required_states_exist() -> None:
     assert set(TRANSITIONS) == set(PaymentState)
     required = {"created", "authorizing", "authorized", "unknown", "capturing", "captured",
-                "voided", "refunding", "refunded", "partially_refunded", "declined", "failed"}
+                "voided", "refunding", "refunded", "partially_refunded", "declined", "failed",
+                "disputed", "dispute_won", "charged_back"}
     assert required <= {s.value for s in PaymentState}
-    assert {S.DECLINED, S.FAILED, S.VOIDED, S.REFUNDED} == TERMINAL_STATES
+    assert {S.DECLINED, S.FAILED, S.VOIDED, S.REFUNDED, S.CHARGED_BACK} == TERMINAL_STATES
+    # a dispute is only ever about money captured, and ends won or lost
+    assert {f for f, to in TRANSITIONS.items() if S.DISPUTED in to} == {
+        S.CAPTURED, S.PARTIALLY_REFUNDED, S.DISPUTE_WON}
+    assert TRANSITIONS[S.DISPUTED] == {S.DISPUTE_WON, S.CHARGED_BACK}
 
 
 @pytest.mark.parametrize("from_state", list(PaymentState))

@@ -1,0 +1,135 @@
+"""Disputes in the payment's life: each provider's own dispute notifications (Stripe
+charge.dispute.*, Adyen NOTIFICATION_OF_CHARGEBACK / CHARGEBACK / CHARGEBACK_REVERSED /
+SECOND_CHARGEBACK, PayPal CUSTOMER.DISPUTE.*) move the payment, the ledger and the outbox; the
+provider's report then settles exactly what moved."""
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, select
+
+from engine.domain.states import PaymentState
+from engine.providers.base import DisputeStage, ParsedDispute
+from engine.providers.registry import PROVIDERS, provider_names
+from engine.read_models.ledger import total_imbalance_minor
+from engine.settlement.breaks import list_breaks
+from engine.settlement.run import reconcile_directory
+from engine.storage.tables import (
+    disputes,
+    journal_entries,
+    journal_transactions,
+    outbox,
+    payment_transitions,
+)
+from engine.testing import make_service, payment_method, payment_request
+from paysignal.simulation.day import deliver_webhooks
+from paysignal.simulation.settlement_files import write_settlement_files
+
+
+def journal(engine: Engine, payment_id: str) -> list[tuple[str, str, str, int]]:
+    jt, je = journal_transactions.c, journal_entries.c
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(  # type: ignore[misc]
+            select(jt.kind, je.account, je.side, je.amount_minor)
+            .join(journal_entries, je.transaction_id == jt.id)
+            .where(jt.payment_id == payment_id, jt.kind.in_(("chargeback",
+                                                             "chargeback_reversal")))
+            .order_by(je.id))]
+
+
+@pytest.mark.parametrize("provider", provider_names())
+@pytest.mark.parametrize("outcome", ["lost", "won"])
+def test_a_dispute_moves_the_payment_the_ledger_and_the_outbox_then_settles_cleanly(
+        db_engine: Engine, tmp_path: Path, provider: str, outcome: str) -> None:
+    service, sandbox, clock = make_service(db_engine)
+    created = service.create_payment("m-1", "k-1", payment_request(
+        provider=provider, payment_method=payment_method(provider), amount=5_000,
+        currency="EUR"))
+    payment = service.get_payment("m-1", str(created.payment_id))
+    assert payment.state is PaymentState.CAPTURED
+    clock.advance(3600)
+    dispute_ref = sandbox.dispute(provider, str(payment.provider_reference), 3_000, outcome)
+    assert dispute_ref
+    clock.advance(600)
+    delivered = deliver_webhooks(service, sandbox)
+    assert delivered, "the provider's dispute notifications were delivered"
+
+    after = service.get_payment("m-1", payment.id)
+    assert after.state is (PaymentState.CHARGED_BACK if outcome == "lost"
+                           else PaymentState.DISPUTE_WON)
+    fee = PROVIDERS[provider].pricing().dispute_fee_minor
+    withdrawn = [("chargeback", f"merchant_payable:m-1", "debit", 3_000),
+                 ("chargeback", f"provider_receivable:{provider}", "credit", 3_000),
+                 ("chargeback", f"provider_fees:{provider}", "debit", fee),
+                 ("chargeback", f"provider_receivable:{provider}", "credit", fee)]
+    returned = [("chargeback_reversal", f"provider_receivable:{provider}", "debit", 3_000),
+                ("chargeback_reversal", "merchant_payable:m-1", "credit", 3_000)]
+    assert journal(db_engine, payment.id) == withdrawn + (returned if outcome == "won" else [])
+    assert total_imbalance_minor(db_engine) == 0
+    with db_engine.connect() as conn:
+        row = conn.execute(select(disputes)).one()
+        moves = [(r.from_state, r.to_state) for r in conn.execute(
+            select(payment_transitions).where(payment_transitions.c.payment_id == payment.id)
+            .order_by(payment_transitions.c.id))][-2:]
+        events = [r.name for r in conn.execute(select(outbox).where(
+            outbox.c.payment_id == payment.id).order_by(outbox.c.id))]
+    assert (row.provider, row.payment_id, row.amount_minor, row.currency, row.status,
+            row.funds_withdrawn, row.fee_minor) == (provider, payment.id, 3_000, "EUR", outcome,
+                                                    True, fee)
+    assert row.due_by is not None and row.closed_at is not None
+    assert moves == [("captured", "disputed"),
+                     ("disputed", "charged_back" if outcome == "lost" else "dispute_won")]
+    assert events[-3:] == ["PaymentDisputed", "DisputeFundsWithdrawn",
+                           "PaymentChargedBack" if outcome == "lost" else "DisputeWon"]
+
+    # the provider's report of the next day carries the chargeback (and its reversal): matched
+    write_settlement_files(sandbox.books.entries(), tmp_path / "reports")
+    report = reconcile_directory(db_engine, tmp_path / "reports")
+    assert list_breaks(db_engine, status="open") == [], report.as_json()["opened"]
+    assert sum(d.matched for d in report.days) == (3 if outcome == "won" else 2)
+
+    # the same notifications again change nothing
+    assert set(deliver_webhooks(service, sandbox, every_pending=True)) <= {"duplicate"}
+    assert journal(db_engine, payment.id) == withdrawn + (returned if outcome == "won" else [])
+
+
+def test_a_decision_before_the_opening_and_repeats_are_absorbed(db_engine: Engine) -> None:
+    from engine.payments import disputes as dispute_flow
+
+    service, _, clock = make_service(db_engine)
+    created = service.create_payment("m-1", "k-1", payment_request(amount=5_000))
+    payment = service.get_payment("m-1", str(created.payment_id))
+
+    def note(stage: DisputeStage, event: str) -> ParsedDispute:
+        return ParsedDispute(event, "dp_1", str(payment.provider_reference), stage, 5_000,
+                             "USD")
+
+    for stage, event in ((DisputeStage.LOST, "evt_2"), (DisputeStage.FUNDS_WITHDRAWN, "evt_1"),
+                         (DisputeStage.WON, "evt_3")):
+        with service.unit_of_work() as uow:
+            current = dispute_flow.find_payment(uow, "stripe", note(stage, event))
+            assert current is not None
+            if dispute_flow.apply(uow, "stripe", current, note(stage, event), "test",
+                                  clock.now()):
+                uow.payments.flush(current)
+            uow.commit()
+    final = service.get_payment("m-1", payment.id)
+    assert final.state is PaymentState.CHARGED_BACK  # decided once; later words change nothing
+    assert [k for k, *_ in journal(db_engine, payment.id)] == ["chargeback"] * 4
+    assert total_imbalance_minor(db_engine) == 0
+
+
+def test_a_chargeback_in_a_report_with_no_dispute_in_the_ledger_is_a_break(
+        db_engine: Engine, tmp_path: Path) -> None:
+    service, sandbox, clock = make_service(db_engine)
+    created = service.create_payment("m-1", "k-1", payment_request(amount=5_000))
+    payment = service.get_payment("m-1", str(created.payment_id))
+    sandbox.dispute("stripe", str(payment.provider_reference), None, "lost")
+    # its notifications never arrive: only the report tells
+    write_settlement_files(sandbox.books.entries(), tmp_path / "reports")
+    reconcile_directory(db_engine, tmp_path / "reports")
+    [brk] = list_breaks(db_engine, status="open")
+    assert (brk["kind"], brk["provider_reference"], brk["payment_id"], brk["actual_minor"]) == (
+        "dispute_not_in_ledger", payment.provider_reference, payment.id, -5_000)
+    assert clock.now() - timedelta(days=1) < clock.now()
