@@ -59,7 +59,7 @@ def test_a_dispute_moves_the_payment_the_ledger_and_the_outbox_then_settles_clea
     assert after.state is (PaymentState.CHARGED_BACK if outcome == "lost"
                            else PaymentState.DISPUTE_WON)
     fee = PROVIDERS[provider].pricing().dispute_fee_minor
-    withdrawn = [("chargeback", f"merchant_payable:m-1", "debit", 3_000),
+    withdrawn = [("chargeback", "merchant_payable:m-1", "debit", 3_000),
                  ("chargeback", f"provider_receivable:{provider}", "credit", 3_000),
                  ("chargeback", f"provider_fees:{provider}", "debit", fee),
                  ("chargeback", f"provider_receivable:{provider}", "credit", fee)]
