@@ -59,6 +59,12 @@ CATALOGUE: tuple[AlertSpec, ...] = (
     AlertSpec("WebhookSignatureFailures", "ticket", "payments",
               "provider notifications with bad signatures above the threshold in the last 15 "
               "minutes", "a secret was rotated without us, or someone is forging notifications"),
+    AlertSpec("DisputeRateHigh", "ticket", "payments+finance",
+              "a provider's disputes this month reach the card schemes' early-warning level: "
+              "0.65 % of the month's captured payments and 75 disputes by default (Visa's "
+              "Dispute Monitoring Program)",
+              "fines and higher fees follow if the standard thresholds (0.9 % Visa, 1.0 %–1.5 % "
+              "Mastercard) are crossed; the acquirer may close the account"),
     AlertSpec("RetryBudgetExhausted", "ticket", "payments",
               "retries to a provider were refused because the retry budget was spent",
               "a provider is failing enough that paysignal stopped retrying it; payments fail "

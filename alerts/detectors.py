@@ -13,6 +13,7 @@ from sqlalchemy import Engine, func, select
 from alerts.model import Alert
 from engine.domain.money import Money, display_amounts
 from engine.domain.states import PaymentState
+from engine.read_models.disputes import dispute_rates
 from engine.read_models.health import (
     oldest_pending_outbox_event,
     open_breaks_by_kind,
@@ -37,6 +38,11 @@ class Thresholds:
     break_amount_minor: int = 100_000
     slo_freshness: timedelta = timedelta(minutes=10)  # ignore SLO evaluations older than this
     bad_signatures: int = 5  # in the last 15 minutes, per provider
+    # a provider-month's dispute ratio and count at which the card schemes start watching:
+    # Visa's Dispute Monitoring Program warns at 0.65 % and 75 disputes (standard: 0.9 % and
+    # 100); Mastercard's Excessive Chargeback Program monitors from 1.0 % and 100
+    dispute_ratio: float = 0.0065
+    dispute_min_count: int = 75
 
     @classmethod
     def from_environment(cls) -> Thresholds:
@@ -45,7 +51,10 @@ class Thresholds:
                    outbox_after=_env_minutes("PAYSIGNAL_ALERT_OUTBOX_AFTER_MIN", 5),
                    break_amount_minor=int(os.environ.get("PAYSIGNAL_ALERT_BREAK_AMOUNT_MINOR",
                                                          100_000)),
-                   bad_signatures=int(os.environ.get("PAYSIGNAL_ALERT_BAD_SIGNATURES", 5)))
+                   bad_signatures=int(os.environ.get("PAYSIGNAL_ALERT_BAD_SIGNATURES", 5)),
+                   dispute_ratio=float(os.environ.get("PAYSIGNAL_ALERT_DISPUTE_RATE_PCT",
+                                                      0.65)) / 100,
+                   dispute_min_count=int(os.environ.get("PAYSIGNAL_ALERT_DISPUTE_MIN_COUNT", 75)))
 
 
 def _age(delta: timedelta) -> str:
@@ -123,6 +132,15 @@ def operational_alerts(engine: Engine, at: datetime, t: Thresholds) -> list[Aler
                 f"{display_amounts(totals.at_stake)} at stake, the oldest open for {_age(age)}",
                 {"count": count, "amount_minor_by_currency": totals.at_stake},
                 provider=provider))
+    for rate in dispute_rates(engine, at):
+        if rate.ratio >= t.dispute_ratio and rate.disputes >= t.dispute_min_count:
+            out.append(Alert.of(
+                "DisputeRateHigh", f"{rate.disputes} disputes at {rate.provider} this month "
+                f"against {rate.captured} captured payments: {rate.ratio:.2%}, at or over the "
+                f"{t.dispute_ratio:.2%} where the card schemes' monitoring starts",
+                {"count": rate.disputes, "captured": rate.captured,
+                 "ratio": round(rate.ratio, 6), "month": rate.month.isoformat()},
+                provider=rate.provider))
     by_currency: dict[str, int] = {}
     for i in imbalances(engine):
         by_currency[i.currency] = by_currency.get(i.currency, 0) + abs(i.debits_minus_credits)

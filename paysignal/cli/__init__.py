@@ -28,7 +28,7 @@ from paysignal.cli._common import console
 
 # The order of `paysignal --help`: first what a newcomer runs, then daily work, then plumbing.
 ORDER = ("demo", "serve", "sandbox", "simulate", "sim-test", "reconcile", "breaks", "payouts",
-         "bank", "slo", "alerts",
+         "disputes", "bank", "slo", "alerts",
          "toggles", "admins", "users", "merchants", "ledger", "outbox", "keys", "states", "db")
 
 
@@ -50,6 +50,7 @@ app.command("reconcile")(reconcile.reconcile)
 app.add_typer(reconcile.breaks_app, name="breaks")
 app.add_typer(money.payouts_app, name="payouts")
 app.add_typer(money.bank_app, name="bank")
+app.add_typer(money.disputes_app, name="disputes")
 app.add_typer(slo.app, name="slo")
 app.add_typer(alerts.app, name="alerts")
 app.add_typer(merchants.merchants_app, name="merchants")

@@ -121,3 +121,70 @@ def bank_import(
                   f"{money(b.actual_minor, b.currency) or '—'}")
     if matched.closed:
         out.print(f"{len(matched.closed)} breaks closed")
+
+
+disputes_app = typer.Typer(no_args_is_help=True,
+                           help="Disputes (chargebacks): deadlines, amounts, outcomes.")
+DISPUTE_EXPORT_COLUMNS = ("id", "provider", "dispute_ref", "payment_id", "amount_minor",
+                          "currency", "reason", "status", "funds_withdrawn", "fee_minor",
+                          "due_by", "opened_at", "closed_at")
+
+
+@disputes_app.command("list")
+def disputes_list(
+    status: Annotated[str | None, typer.Option(help="open, won or lost")] = None,
+    provider: Annotated[str | None, typer.Option()] = None,
+    month: Annotated[str | None, typer.Option(
+        help="The month of the dispute ratios, YYYY-MM (default: this one, UTC).")] = None,
+    export_to: Annotated[Path | None, typer.Option(
+        "--export", help="Write the disputes to this .csv file (spreadsheet-safe).")] = None,
+    database_url: DatabaseUrl = None, as_json: JsonFlag = False,
+) -> None:
+    """Disputes, the open ones whose evidence is due soonest first; with each provider's
+    dispute ratio this month against the card schemes' monitoring thresholds."""
+    from datetime import UTC, datetime
+
+    from engine.exports import csv_text
+    from engine.files import write_atomically
+    from engine.read_models.disputes import dispute_rates, list_disputes
+
+    if status not in (None, "open", "won", "lost"):
+        fail(f"--status: {status!r} is not open, won or lost")
+    try:
+        at = (datetime.strptime(month, "%Y-%m").replace(tzinfo=UTC) if month
+              else datetime.now(UTC))
+    except ValueError:
+        fail(f"--month: {month!r} is not a month (YYYY-MM)")
+    engine = ready_engine(database_url)
+    rows = guarded(lambda: list_disputes(engine, status=status, provider=provider))
+    if export_to is not None:
+        if export_to.suffix.lower() != ".csv" or not export_to.parent.is_dir():
+            fail(f"--export: {export_to} must be a .csv file in an existing directory")
+        text = csv_text(rows, DISPUTE_EXPORT_COLUMNS)
+        write_atomically(export_to, lambda partial: partial.write_text(text))
+        out.print(f"wrote {len(rows)} disputes to {export_to}")
+        return
+    rates = dispute_rates(engine, at)
+    if as_json:
+        print(json.dumps({"disputes": rows, "rates": [
+            {"provider": rate.provider, "month": rate.month.isoformat(),
+             "disputes": rate.disputes, "captured": rate.captured,
+             "ratio": round(rate.ratio, 6)} for rate in rates]},
+            default=json_default))
+        return
+    if not rows:
+        out.print("no disputes")
+    else:
+        table = id_table("dispute", "provider · payment", "amount", "reason", "status",
+                         "evidence due")
+        for r in rows:
+            table.add_row(esc(r["dispute_ref"]), f"{r['provider']} {esc(r['payment_id'])}",
+                          money(int(r["amount_minor"]), str(r["currency"])), esc(r["reason"]),
+                          str(r["status"]) + (" (funds withdrawn)" if r["funds_withdrawn"]
+                                              and r["status"] == "open" else ""),
+                          f"{r['due_by']:%Y-%m-%d %H:%M}" if r["due_by"] else "—")
+        out.print(table)
+    for rate in rates:
+        out.print(f"{rate.provider} {rate.month:%Y-%m}: {rate.disputes} disputes / "
+                  f"{rate.captured} captured = {rate.ratio:.2%} (Visa warns at 0.65 % and 75, "
+                  "Mastercard monitors at 1.0 % and 100)")

@@ -133,3 +133,44 @@ def test_a_chargeback_in_a_report_with_no_dispute_in_the_ledger_is_a_break(
     assert (brk["kind"], brk["provider_reference"], brk["payment_id"], brk["actual_minor"]) == (
         "dispute_not_in_ledger", payment.provider_reference, payment.id, -5_000)
     assert clock.now() - timedelta(days=1) < clock.now()
+
+
+def test_a_dispute_rate_near_the_schemes_thresholds_alerts_and_finance_sees_it(
+        db_engine: Engine, db_url: str) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from alerts.detectors import Thresholds, operational_alerts
+    from paysignal.cli import app
+
+    service, sandbox, clock = make_service(db_engine)
+    references = []
+    for n in range(10):
+        created = service.create_payment("m-1", f"k-{n}", payment_request(amount=1_000 + n))
+        references.append(service.get_payment("m-1", str(created.payment_id)).provider_reference)
+    for reference in references[:3]:
+        sandbox.dispute("stripe", str(reference), None, "open")
+    clock.advance(600)
+    deliver_webhooks(service, sandbox)
+    # Visa's defaults (0.65 % and 75 disputes) are far: no alert for 3 disputes
+    assert not [a for a in operational_alerts(db_engine, clock.now(), Thresholds())
+                if a.name == "DisputeRateHigh"]
+    near = Thresholds(dispute_ratio=0.25, dispute_min_count=3)
+    [alert] = [a for a in operational_alerts(db_engine, clock.now(), near)
+               if a.name == "DisputeRateHigh"]
+    assert alert.labels["provider"] == "stripe"
+    assert (alert.details["count"], alert.details["captured"], alert.details["ratio"]) == (
+        3, 10, 0.3)
+    assert "30.00%" in alert.summary
+    month = clock.now().strftime("%Y-%m")
+    listed = json.loads(CliRunner().invoke(app, ["disputes", "list", "--status", "open",
+                                                 "--month", month, "--json",
+                                                 "--database-url", db_url]).stdout)
+    assert len(listed["disputes"]) == 3
+    assert {d["status"] for d in listed["disputes"]} == {"open"}
+    assert all(d["due_by"] for d in listed["disputes"])
+    assert listed["rates"][0]["disputes"] == 3 and listed["rates"][0]["captured"] == 10
+    human = CliRunner().invoke(app, ["disputes", "list", "--month", month, "--database-url",
+                                     db_url], env={"COLUMNS": "140"})
+    assert "fraudulent" in human.stdout and "30.00%" in human.stdout
