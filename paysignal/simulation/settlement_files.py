@@ -32,9 +32,9 @@ from engine.settlement.run import RunReport
 from engine.storage.tables import payments
 
 # what the reports and the bank statement can carry that the ledger does not: every break kind
-# of lines, payouts and the bank
-DISCREPANCY_KINDS = kinds_of("line", "payout", "bank")
-LINE_KINDS = kinds_of("line")
+# of lines, disputes, payouts and the bank
+DISCREPANCY_KINDS = kinds_of("line", "dispute", "payout", "bank")
+LINE_KINDS = kinds_of("line", "dispute")
 _SAME_EXPONENT = {"USD": "EUR", "EUR": "GBP", "GBP": "USD", "JPY": "KRW", "KWD": "BHD"}
 SETTLEMENT_DELAY = timedelta(days=1)  # the sandbox settles each movement the next day (UTC)
 
@@ -130,7 +130,11 @@ def write_settlement_files(entries: list[BookEntry], directory: Path, *,
             break
         i = charges.pop()
         line = lines[i]
-        if kind == "missing_in_provider":
+        if kind == "dispute_not_in_ledger":  # a chargeback nobody told the engine about
+            line = replace(line, kind=CHARGEBACK, amount_minor=-line.amount_minor,
+                           fee_minor=PROVIDERS[line.provider].published_pricing.dispute_fee_minor)
+            added.append(line)
+        elif kind == "missing_in_provider":
             removed.add(i)
         elif kind == "amount_mismatch":
             lines[i] = replace(line, amount_minor=line.amount_minor + rng.choice((-1, 1)) *
