@@ -16,7 +16,9 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
+from engine.domain.money import display_amounts
 from engine.exports import csv_rows
+from engine.read_models.finance import ProviderFinance
 from engine.read_models.sli_events import INCREMENTAL, WINDOWED, new_events, windowed_events
 from engine.storage.tables import slo_evaluations
 from slo import maths
@@ -155,7 +157,27 @@ def _details(r: SloReport) -> list[tuple[str, str]]:
     ]
 
 
-def render_markdown(reports: list[SloReport], period: timedelta) -> str:
+def _money_by_currency(amounts: dict[str, int]) -> str:
+    return display_amounts(amounts) if amounts else "—"
+
+
+def _finance_rows(money: list[ProviderFinance]) -> list[tuple[str, str, str, str]]:
+    """(provider, fees, disputes, payout lag) in words, one row per provider."""
+    rows = []
+    for f in money:
+        disputes = (f"{f.disputes_opened} opened ({_money_by_currency(f.disputed_minor)}), "
+                    f"{f.disputes_won} won, {f.disputes_lost} lost" if f.disputes_opened
+                    else "none")
+        lag = ("no payouts" if not f.payouts else
+               f"{f.payouts_arrived}/{f.payouts} arrived" + (
+                   f", {f.mean_payout_days:.1f} days on average, at most "
+                   f"{max(f.payout_days)}" if f.payout_days else ""))
+        rows.append((f.provider, _money_by_currency(f.fees_minor), disputes, lag))
+    return rows
+
+
+def render_markdown(reports: list[SloReport], period: timedelta,
+                    money: list[ProviderFinance] | None = None) -> str:
     out = [f"# SLO review — last {period.days} days", ""]
     for owner in ("payments", "finance"):
         out += [f"## {owner.capitalize()}", "",
@@ -169,10 +191,17 @@ def render_markdown(reports: list[SloReport], period: timedelta) -> str:
             out += [f"### {r.slo.display_name}", ""]
             out += [f"{label}: {text}  " for label, text in _details(r)]
             out.append("")
+        if owner == "finance" and money is not None:
+            out += ["### Fees, disputes and payout lag", "",
+                    "| provider | fees taken | disputes | payouts to the bank |",
+                    "|---|---|---|---|"]
+            out += [f"| {' | '.join(row)} |" for row in _finance_rows(money)]
+            out.append("")
     return "\n".join(out)
 
 
-def render_html(reports: list[SloReport], period: timedelta) -> str:
+def render_html(reports: list[SloReport], period: timedelta,
+                money: list[ProviderFinance] | None = None) -> str:
     parts = [f"<!doctype html><meta charset='utf-8'><title>SLO review</title>"
              f"<h1>SLO review — last {period.days} days</h1>"]
     for owner in ("payments", "finance"):
@@ -186,6 +215,12 @@ def render_html(reports: list[SloReport], period: timedelta) -> str:
                 f"<img alt='budget burn-down of {html.escape(r.slo.name)}' "
                 f"src='data:image/png;base64,{chart}'>"
                 + "".join(f"<p>{label}: {html.escape(text)}</p>" for label, text in _details(r)))
+        if owner == "finance" and money is not None:
+            parts.append("<h3>Fees, disputes and payout lag</h3><table><tr><th>provider</th>"
+                         "<th>fees taken</th><th>disputes</th><th>payouts to the bank</th></tr>"
+                         + "".join("<tr>" + "".join(f"<td>{html.escape(cell)}</td>"
+                                                    for cell in row) + "</tr>"
+                                   for row in _finance_rows(money)) + "</table>")
     return "".join(parts)
 
 

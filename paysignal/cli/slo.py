@@ -128,6 +128,7 @@ def report(
 ) -> None:
     """The SLO review report: objectives, attainment, budget burn-down, worst days, top
     providers by bad events, alerts fired; engineering and finance side by side."""
+    from engine.read_models.finance import finance_summary
     from slo.backends import make_backend
     from slo.report import build_report, render_csv, render_html, render_markdown
     from slo.spec import load_definitions, to_timedelta
@@ -145,8 +146,10 @@ def report(
     engine = ready_engine(database_url)
     chosen = guarded(lambda: make_backend(backend, engine=engine, prometheus_url=prometheus_url))
     reports = guarded(lambda: build_report(engine, chosen, slos, span))
-    text = (render_markdown(reports, span) if fmt == "md" else
-            render_html(reports, span) if fmt == "html" else render_csv(reports))
+    now = datetime.now(UTC)
+    money = finance_summary(engine, now - span, now)
+    text = (render_markdown(reports, span, money) if fmt == "md" else
+            render_html(reports, span, money) if fmt == "html" else render_csv(reports))
     if out_file is None:
         print(text)
         return

@@ -83,6 +83,15 @@ def test_a_dispute_moves_the_payment_the_ledger_and_the_outbox_then_settles_clea
     assert events[-3:] == ["PaymentDisputed", "DisputeFundsWithdrawn",
                            "PaymentChargedBack" if outcome == "lost" else "DisputeWon"]
 
+    # finance's summary counts it, with its amount in its currency
+    from engine.read_models.finance import finance_summary
+
+    [money] = finance_summary(db_engine, clock.now() - timedelta(days=1),
+                              clock.now() + timedelta(days=1))
+    assert (money.provider, money.disputes_opened, money.disputed_minor) == (
+        provider, 1, {"EUR": 3_000})
+    assert (money.disputes_won, money.disputes_lost) == ((1, 0) if outcome == "won" else (0, 1))
+
     # the provider's report of the next day carries the chargeback (and its reversal): matched
     write_settlement_files(sandbox.books.entries(), tmp_path / "reports")
     report = reconcile_directory(db_engine, tmp_path / "reports")

@@ -173,3 +173,17 @@ def test_finance_lists_payouts_and_imports_statements_from_the_cli(
     missing = runner.invoke(app, ["bank", "import", str(tmp_path / "nope.xml"),
                                   "--database-url", db_url])
     assert missing.exit_code == 2 and "no such file" in missing.output
+
+
+def test_finance_sees_each_providers_payout_lag(db_engine: Engine, tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from engine.read_models.finance import finance_summary
+
+    reconcile_directory(db_engine, drop(tmp_path, *REPORTS, STATEMENT))
+    summary = {f.provider: f for f in finance_summary(
+        db_engine, datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC))}
+    assert (summary["stripe"].payouts, summary["stripe"].payout_days) == (1, [1])
+    assert (summary["adyen"].payouts, summary["adyen"].payout_days) == (1, [2])
+    assert (summary["paypal"].payouts, summary["paypal"].payouts_arrived) == (1, 0)
+    assert summary["paypal"].mean_payout_days is None

@@ -154,8 +154,23 @@ def test_the_review_report_in_markdown_html_and_csv(db_engine: Engine, db_url: s
     runner = CliRunner()
     md = runner.invoke(app, ["report", "--period", "7d", "--database-url", db_url])
     assert md.exit_code == 0, md.output
-    assert md.stdout.index("## Payments") < md.stdout.index("## Finance")
+    assert md.stdout.index("## Payments") < md.stdout.index("## Finance") < md.stdout.index(
+        "### Fees, disputes and payout lag")
     assert "authorization-technical-success-adyen" in md.stdout
+    # finance's section: each provider's fees as the ledger holds them, per currency
+    from engine.domain.money import display_amounts
+    from engine.storage.tables import journal_entries, journal_transactions
+
+    with db_engine.connect() as conn:
+        fees = conn.execute(select(journal_transactions.c.currency,
+                                   func.sum(journal_entries.c.amount_minor))
+                            .join(journal_transactions,
+                                  journal_transactions.c.id == journal_entries.c.transaction_id)
+                            .where(journal_entries.c.account == "provider_fees:stripe",
+                                   journal_entries.c.side == "debit")
+                            .group_by(journal_transactions.c.currency)).all()
+    stripe_row = next(line for line in md.stdout.splitlines() if line.startswith("| stripe |"))
+    assert display_amounts({c: int(t) for c, t in fees}) in stripe_row
     page = tmp_path / "review.html"
     result = runner.invoke(app, ["report", "--format", "html", "--out", str(page),
                                  "--database-url", db_url])
