@@ -20,6 +20,7 @@ PAGES = [
     PageSpec(VIEWS / "payments.py", "Payments", "payments", ":material/receipt_long:"),
     PageSpec(VIEWS / "reconciliation.py", "Reconciliation", "reconciliation",
              ":material/account_balance:"),
+    PageSpec(VIEWS / "money.py", "Money", "money", ":material/payments:"),
     PageSpec(VIEWS / "slos.py", "SLOs", "slos", ":material/speed:"),
     PageSpec(VIEWS / "alerts.py", "Alerts", "alerts", ":material/notifications:"),
     PageSpec(VIEWS / "runbooks.py", "Runbooks", RUNBOOKS_PAGE, ":material/menu_book:"),

@@ -407,3 +407,66 @@ def has_data(engine: Engine) -> dict[str, bool]:
     with engine.connect() as conn:
         return {name: bool(conn.execute(select(exists().select_from(table))).scalar())
                 for name, table in tables.items()}
+
+
+# --- finance: the money loop -----------------------------------------------------------------
+
+def payouts_view(engine: Engine, f: Filters) -> pd.DataFrame:
+    """Payouts paid in the range: expected (in transit) or arrived at the bank, with breaks."""
+    from engine.settlement.payouts import list_payouts
+
+    rows = [r for r in list_payouts(engine, provider=f.provider or None)
+            if f.start <= r["paid_on"] <= f.end and (not f.currency or r["currency"] == f.currency)]
+    return pd.DataFrame([{
+        "paid_on": str(r["paid_on"]), "provider": r["provider"], "payout": r["reference"],
+        "amount": money(int(r["amount_minor"]), str(r["currency"])),
+        "lines_net": money(int(r["lines_net_minor"]), str(r["currency"])),
+        "bank": f"arrived {r['arrived_on']}" if r["arrived_on"] else "in transit",
+        "breaks": ", ".join(r["breaks"]) or "—"} for r in rows],
+        columns=["paid_on", "provider", "payout", "amount", "lines_net", "bank", "breaks"])
+
+
+def open_disputes(engine: Engine, f: Filters) -> pd.DataFrame:
+    from engine.read_models.disputes import list_disputes
+
+    rows = [r for r in list_disputes(engine, status="open", provider=f.provider or None)
+            if not f.currency or r["currency"] == f.currency]
+    return pd.DataFrame([{
+        "evidence_due": f"{utc(r['due_by']):%Y-%m-%d %H:%M}" if r["due_by"] else "—",
+        "provider": r["provider"], "payment": r["payment_id"],
+        "amount": money(int(r["amount_minor"]), str(r["currency"])), "reason": r["reason"],
+        "funds": "withdrawn" if r["funds_withdrawn"] else "not yet"} for r in rows],
+        columns=["evidence_due", "provider", "payment", "amount", "reason", "funds"])
+
+
+def fees_by_provider(engine: Engine, f: Filters) -> pd.DataFrame:
+    """Fees the providers took in the range, per provider and currency (never summed across)."""
+    from datetime import UTC, time, timedelta
+
+    from engine.read_models.finance import finance_summary
+
+    start = datetime.combine(f.start, time(), UTC)
+    end = datetime.combine(f.end + timedelta(days=1), time(), UTC)
+    rows = [{"provider": s.provider, "currency": c, "fees": money(m, c)}
+            for s in finance_summary(engine, start, end) for c, m in sorted(s.fees_minor.items())
+            if (not f.provider or s.provider == f.provider) and (not f.currency or c == f.currency)]
+    return pd.DataFrame(rows, columns=["provider", "currency", "fees"])
+
+
+AGE_BUCKETS = (("under 1 day", 24.0), ("1–2 days", 48.0), ("2–7 days", 168.0),
+               ("over 7 days", float("inf")))
+
+
+def break_aging(engine: Engine, f: Filters) -> pd.DataFrame:
+    """Open breaks by age, per owner team (the catalogue's)."""
+    from engine.settlement.kinds import BY_NAME as KINDS
+
+    counts: dict[tuple[str, str], int] = {}
+    for status in ("open", "investigating"):
+        for r in list_breaks(engine, status=status, provider=f.provider or None):
+            bucket = next(name for name, limit in AGE_BUCKETS if r["age_hours"] < limit)
+            owner = KINDS[r["kind"]].owner if r["kind"] in KINDS else "finance"
+            counts[(bucket, owner)] = counts.get((bucket, owner), 0) + 1
+    return pd.DataFrame([{"age": name, "owner": owner, "open_breaks": counts[(name, owner)]}
+                         for name, _ in AGE_BUCKETS for owner in sorted({o for _, o in counts})
+                         if (name, owner) in counts], columns=["age", "owner", "open_breaks"])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, update
 
@@ -93,7 +94,7 @@ def _upsert(conn: Connection, pid: str, provider: str, reference: str, currency:
 
 
 def list_payouts(engine: Engine, *, provider: str | None = None, status: str | None = None,
-                 ) -> list[dict[str, object]]:
+                 ) -> list[dict[str, Any]]:
     """Payouts, newest first, with where each stands: `arrived` (a bank credit matched it),
     `in_transit`."""
     query = select(payouts).order_by(payouts.c.paid_on.desc(), payouts.c.provider,

@@ -52,7 +52,7 @@ def payouts_list(
     if export_to is not None:
         if export_to.suffix.lower() != ".csv" or not export_to.parent.is_dir():
             fail(f"--export: {export_to} must be a .csv file in an existing directory")
-        text = csv_text(({**r, "breaks": " ".join(map(str, r["breaks"]))}  # type: ignore[call-overload]
+        text = csv_text(({**r, "breaks": " ".join(map(str, r["breaks"]))}
                          for r in rows), PAYOUT_EXPORT_COLUMNS)
         write_atomically(export_to, lambda partial: partial.write_text(text))
         out.print(f"wrote {len(rows)} payouts to {export_to}")
@@ -70,7 +70,7 @@ def payouts_list(
         table.add_row(esc(r["reference"]), f"{r['paid_on']} {r['provider']}", amount,
                       net if net != amount else "= amount",
                       f"arrived {r['arrived_on']}" if r["status"] == "arrived" else "in transit",
-                      ", ".join(map(str, r["breaks"])) or "—")  # type: ignore[call-overload]
+                      ", ".join(map(str, r["breaks"])) or "—")
     out.print(table)
 
 

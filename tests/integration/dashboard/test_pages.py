@@ -362,3 +362,32 @@ def test_the_slo_page_opens_on_the_burning_slo_with_readable_conditions(  # type
     assert metric(quiet, "Attained") == "no data"
     assert len(quiet.dataframe) == 1  # the burn rates; no empty conditions table
     assert any("below its threshold" in c.value for c in quiet.caption)
+
+
+def test_the_money_page_shows_payouts_disputes_fees_and_break_aging(  # type: ignore[no-untyped-def]
+        monkeypatch, seeded_url, seeded_engine) -> None:
+    """The demo day's reports state each provider's payouts and the bank's statement shows
+    them arriving (or not); finance sees both, the fees, and how old the open breaks are."""
+    from engine.settlement.payouts import list_payouts
+    from engine.storage.tables import payouts as payouts_table
+
+    at = open_page(monkeypatch, seeded_url, "money")
+    shown = Filters.default()  # the last week through tomorrow
+    with seeded_engine.connect() as conn:
+        total = conn.execute(select(func.count()).select_from(payouts_table).where(
+            payouts_table.c.paid_on.between(shown.start, shown.end))).scalar_one()
+    listed = [p for p in list_payouts(seeded_engine)
+              if shown.start <= p["paid_on"] <= shown.end]
+    arrived = sum(1 for p in listed if p["arrived_on"])
+    assert total > 0 and metric(at, "Payouts") == f"{total:,}"
+    assert metric(at, "Arrived at the bank") == f"{arrived:,}"
+    assert metric(at, "In transit") == f"{total - arrived:,}"
+    rows = light_table(at, "paid_on", "provider", "payout", "amount", "lines_net", "bank")
+    assert {r["payout"] for r in rows} == {str(p["reference"]) for p in listed}
+    assert any(r["bank"].startswith("arrived ") for r in rows)
+    fees = light_table(at, "provider", "currency", "fees")
+    assert {r["provider"] for r in fees} == {"stripe", "adyen", "paypal"}
+    aging = light_table(at, "age", "owner", "open_breaks")
+    open_breaks = scalar(seeded_engine, select(func.count()).select_from(recon_breaks).where(
+        recon_breaks.c.status.in_(("open", "investigating"))))
+    assert sum(int(r["open_breaks"]) for r in aging) == open_breaks

@@ -111,3 +111,27 @@ def test_every_alerts_runbook_link_opens_its_runbook(served, monkeypatch) -> Non
             body = browser.find_element(By.TAG_NAME, "body").text
             assert "What it means" in body and spec.condition in body, spec.name
         browser.save_screenshot(str(ARTIFACTS / "dashboard-runbook.png"))
+
+
+def test_finance_sees_payouts_arrive_and_the_open_breaks_age_on_the_money_page(served) -> None:  # type: ignore[no-untyped-def]
+    from engine.storage.tables import payouts
+
+    base, url = served
+    engine = db.make_engine(url)
+    with engine.connect() as conn:
+        arrived = conn.execute(select(payouts.c.reference).where(
+            payouts.c.arrived_on.is_not(None)).order_by(payouts.c.reference).limit(1)
+        ).scalar_one()
+    engine.dispose()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with headless_chromium() as browser:
+        browser.get(f"{base}/money")
+        wait = WebDriverWait(browser, 60)
+        wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "body"),
+                                                    "Payouts: expected and arrived"))
+        wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "body"), arrived))
+        text = browser.find_element(By.TAG_NAME, "body").text
+        assert "Arrived at the bank" in text and "Open breaks by age" in text
+        assert "Fees taken" in text and "arrived 20" in text
+        browser.save_screenshot(str(ARTIFACTS / "dashboard-money.png"))
+    assert (ARTIFACTS / "dashboard-money.png").stat().st_size > 10_000
