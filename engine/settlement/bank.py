@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from xml.etree.ElementTree import Element
+from xml.sax.saxutils import escape
 
 from defusedxml import ElementTree
 from defusedxml.common import DefusedXmlException
@@ -33,6 +34,7 @@ from engine.settlement.lines import (
     currency_code,
     decode,
     digest,
+    major_text,
     major_units,
     required,
 )
@@ -266,16 +268,16 @@ def import_statement(engine: Engine, data: bytes, filename: str) -> BankImport:
     else:
         raise ValidationError("file", f"{filename}: a bank statement is named *camt053*.xml "
                                       "(ISO 20022 camt.053) or bank-*.csv (a CSV export)")
+    covers_to = statement.last_day()
+    if covers_to is None:
+        raise FileRejectedError(filename, "no booked entry and no statement period: nothing to "
+                                "learn from it")
     statement_id = f"bst_{digest_hex[:24]}"
     with engine.begin() as conn:
         seen = set(conn.execute(select(bank_credits.c.entry_ref).where(
             bank_credits.c.account == statement.account)).scalars())
         fresh = [c for c in statement.credits if c.entry_ref not in seen]
         unique = list({c.entry_ref: c for c in fresh}.values())
-        covers_to = statement.last_day()
-        if covers_to is None:
-            raise FileRejectedError(filename, "no booked entry and no statement period: "
-                                    "nothing to learn from it")
         conn.execute(insert(bank_statements).values(
             id=statement_id, filename=filename[:255], sha256=digest_hex,
             format=statement.format, account=statement.account, credits=len(unique),
@@ -383,17 +385,11 @@ def render_camt053(account: str, credits: list[Credit], covers_to: date,
                    statement_id: str) -> bytes:
     """A camt.053.001.02 statement with one booked credit entry per credit, its period ending
     `covers_to`."""
-    from xml.sax.saxutils import escape
-
-    def amount(c: Credit) -> str:
-        from engine.settlement.lines import major_text
-
-        return major_text(c.amount_minor, c.currency)
-
     first = min((c.booked_on for c in credits), default=covers_to)
     entries = "".join(
         f"<Ntry><NtryRef>{escape(c.entry_ref)}</NtryRef>"
-        f"<Amt Ccy=\"{c.currency}\">{amount(c)}</Amt><CdtDbtInd>CRDT</CdtDbtInd>"
+        f"<Amt Ccy=\"{c.currency}\">{major_text(c.amount_minor, c.currency)}</Amt>"
+        f"<CdtDbtInd>CRDT</CdtDbtInd>"
         f"<Sts>BOOK</Sts><BookgDt><Dt>{c.booked_on.isoformat()}</Dt></BookgDt>"
         f"<ValDt><Dt>{c.booked_on.isoformat()}</Dt></ValDt>"
         f"<AcctSvcrRef>{escape(c.entry_ref)}</AcctSvcrRef>"

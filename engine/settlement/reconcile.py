@@ -101,7 +101,6 @@ class DayResult:
     """Of `breaks`, those this reconciliation opened (the others were open already)."""
     closed_breaks: list[tuple[str, str, str]] = field(default_factory=list)
     """(kind, provider reference, line key) of the breaks this reconciliation closed."""
-    reopened: int = 0
     fee_adjustments: list[FeeAdjustment] = field(default_factory=list)
     """Matched lines whose fee differs from the fee we booked: the ledger is brought to the
     provider's fee."""
@@ -388,51 +387,38 @@ def _reconcile_in_order(engine: Engine, days: set[tuple[str, date]], actor: str,
 def _store(engine: Engine, result: DayResult, actor: str) -> None:
     now = datetime.now(UTC)
     breaks = recon_breaks.c
-    found = {(b.kind, b.provider_reference, b.line_key) for b in result.breaks}
     with engine.begin() as conn:
-        inserted: set[tuple[str, str, str]] = set()
-        if result.breaks:
-            stmt = insert_ignoring_conflicts(conn, recon_breaks, "provider", "kind",
-                                             "provider_reference", "line_key").returning(
-                breaks.kind, breaks.provider_reference, breaks.line_key)
-            inserted = {(r.kind, r.provider_reference, r.line_key) for r in conn.execute(stmt, [dict(
-                id=f"brk_{uuid.uuid4().hex}", provider=b.provider, settled_on=result.settled_on,
-                kind=b.kind, provider_reference=b.provider_reference, line_key=b.line_key,
-                payment_id=b.payment_id, currency=b.currency,
-                expected_currency=b.expected_currency, expected_minor=b.expected_minor,
-                actual_minor=b.actual_minor, status="open", opened_at=now, updated_at=now)
-                for b in result.breaks])}
-        result.new_breaks = [b for b in result.breaks
-                             if (b.kind, b.provider_reference, b.line_key) in inserted]
-        result.reopened = _reopen(conn, result, found - inserted, actor, now)
-        stale = conn.execute(select(breaks.id, breaks.status, breaks.kind,
-                                    breaks.provider_reference, breaks.line_key).where(
-            breaks.provider == result.provider, breaks.settled_on == result.settled_on,
-            breaks.kind.in_(LINE_KINDS), breaks.status.in_(OPEN_STATUSES))).all()
-        to_close = [(r.id, r.status, "no longer found when the day was reconciled again",
-                     r.kind, r.provider_reference, r.line_key)
-                    for r in stale if (r.kind, r.provider_reference, r.line_key) not in found]
-        settled_entries = [b.expected_entry for b in result.breaks
-                           if b.kind == "late_settlement" and b.expected_entry]
-        if settled_entries:
-            to_close += [(r.id, r.status, f"settled late, on {result.settled_on}", r.kind,
-                          r.provider_reference, r.line_key)
-                         for r in conn.execute(select(breaks.id, breaks.status, breaks.kind,
-                                                      breaks.provider_reference, breaks.line_key)
-                         .where(breaks.provider == result.provider,
-                                breaks.kind == "missing_in_provider",
-                                breaks.line_key.in_(settled_entries),
-                                breaks.status.in_(OPEN_STATUSES)))]
-        for break_id, status, note, *_ in to_close:
-            conn.execute(update(recon_breaks).where(breaks.id == break_id)
-                         .values(status="resolved", updated_at=now))
-            conn.execute(insert(recon_break_audit).values(
-                break_id=break_id, from_status=status, to_status="resolved", actor=actor,
-                note=note, at=now))
-        result.closed = len(to_close)
-        result.closed_breaks = [(kind, ref, key) for *_, kind, ref, key in to_close]
+        result.new_breaks, closed = record_breaks(
+            conn, [(result.settled_on, b) for b in result.breaks], LINE_KINDS,
+            and_(breaks.provider == result.provider, breaks.settled_on == result.settled_on),
+            actor, now)
+        closed += _close_settled_late(conn, result, actor, now)
+        result.closed = len(closed)
+        result.closed_breaks = [(b.kind, b.provider_reference, b.line_key) for b in closed]
         _post_fee_adjustments(conn, result)
         _checkpoint(conn, result, now)
+
+
+def _close_settled_late(conn: Connection, result: DayResult, actor: str, now: datetime,
+                        ) -> list[Break]:
+    """The missing-settlement breaks of earlier days whose lines this day brought late."""
+    entries = [b.expected_entry for b in result.breaks
+               if b.kind == "late_settlement" and b.expected_entry]
+    if not entries:
+        return []
+    breaks = recon_breaks.c
+    rows = conn.execute(select(breaks.id, breaks.status, breaks.kind, breaks.provider_reference,
+                               breaks.line_key).where(
+        breaks.provider == result.provider, breaks.kind == "missing_in_provider",
+        breaks.line_key.in_(entries), breaks.status.in_(OPEN_STATUSES))).all()
+    for row in rows:
+        conn.execute(update(recon_breaks).where(breaks.id == row.id)
+                     .values(status="resolved", updated_at=now))
+        conn.execute(insert(recon_break_audit).values(
+            break_id=row.id, from_status=row.status, to_status="resolved", actor=actor,
+            note=f"settled late, on {result.settled_on}", at=now))
+    return [Break(r.kind, result.provider, r.provider_reference, None, None, None, None,
+                  line_key=r.line_key) for r in rows]
 
 
 def _post_fee_adjustments(conn: Connection, result: DayResult) -> None:
@@ -470,35 +456,6 @@ def _post_fee_adjustments(conn: Connection, result: DayResult) -> None:
              "amount_minor": abs(missing)},
             {"transaction_id": txn, "account": credit, "side": "credit",
              "amount_minor": abs(missing)}])
-
-
-def _reopen(conn: Connection, result: DayResult, present: set[tuple[str, str, str]],
-            actor: str, now: datetime) -> int:
-    """Breaks found again that the reconciler itself had closed: open again, audited."""
-    if not present:
-        return 0
-    breaks, audit = recon_breaks.c, recon_break_audit.c
-    refs = sorted({ref for _, ref, _ in present})
-    reopened = 0
-    for i in range(0, len(refs), 1000):
-        rows = conn.execute(select(breaks.id, breaks.kind, breaks.provider_reference,
-                                   breaks.line_key).where(
-            breaks.provider == result.provider, breaks.status == "resolved",
-            breaks.provider_reference.in_(refs[i:i + 1000]))).all()
-        for row in rows:
-            if (row.kind, row.provider_reference, row.line_key) not in present:
-                continue
-            closed_by = conn.execute(select(audit.actor).where(audit.break_id == row.id)
-                                     .order_by(audit.id.desc()).limit(1)).scalar()
-            if closed_by != actor:
-                continue  # a person resolved it: their decision stands
-            conn.execute(update(recon_breaks).where(breaks.id == row.id)
-                         .values(status="open", updated_at=now, settled_on=result.settled_on))
-            conn.execute(insert(recon_break_audit).values(
-                break_id=row.id, from_status="resolved", to_status="open", actor=actor,
-                note=f"found again when {result.settled_on} was reconciled", at=now))
-            reopened += 1
-    return reopened
 
 
 def _checkpoint(conn: Connection, result: DayResult, now: datetime) -> None:

@@ -199,7 +199,7 @@ def import_files(engine: Engine, files: list[tuple[str | None, Path]],
     return out
 
 
-def _days_of(engine: Engine, reports: list[ImportReport]) -> set[tuple[str, date]]:
+def _days_of(reports: list[ImportReport]) -> set[tuple[str, date]]:
     return {(r.provider, d) for r in reports for d in r.days}
 
 
@@ -214,7 +214,7 @@ def reconcile_files(engine: Engine, files: list[tuple[str | None, Path]],
     report = RunReport(imports=[o for o in outcomes if isinstance(o, ImportReport)],
                        skipped=list(skipped or []) + [o for o in outcomes
                                                       if isinstance(o, SkippedFile)])
-    days = _days_of(engine, report.imports)
+    days = _days_of(report.imports)
     report.days = reconcile_days(engine, days, progress=(
         (lambda n, total: progress("reconciling", n, total)) if progress else None))
     _close_the_loop(engine, report, days, statements or [])
@@ -308,7 +308,7 @@ def reconcile_provider_day(engine: Engine, provider: str, on: date, file: Path |
     if isinstance(outcome, SkippedFile):
         raise FileRejectedError(outcome.file, outcome.reason)
     report = RunReport(imports=[outcome])
-    days = _days_of(engine, [outcome]) | {(provider, on)}
+    days = _days_of([outcome]) | {(provider, on)}
     report.days = reconcile_days(engine, days)
     _close_the_loop(engine, report, days, [])
     return report
