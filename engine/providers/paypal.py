@@ -919,7 +919,9 @@ def parse_report(data: bytes, filename: str) -> lines.ParsedReport:
     if not records or records[0][1][0] != "RH":
         raise lines.FileRejectedError(filename, "does not start with an RH report header")
     present = {values[0] for _, values, _ in records}
-    missing = [f for f in _FOOTERS if f not in present]
+    # a report without transactions has no per-currency footer (RF), only its counts
+    needed = _FOOTERS if "SB" in present else ("RC", "FF")
+    missing = [f for f in needed if f not in present]
     if missing:
         raise lines.FileRejectedError(filename, f"incomplete: no {'/'.join(missing)} "
                                       "footer (truncated, or still being written?)")

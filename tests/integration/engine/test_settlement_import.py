@@ -345,3 +345,12 @@ def test_the_sandbox_writes_each_report_the_importer_reads_back(provider: str) -
     assert len({x.line_id for x in parsed.lines}) == len(parsed.lines)  # a duplicate is its own
     payouts = {x.currency: -x.amount_minor for x in parsed.lines if x.kind == "payout"}
     assert payouts == {"USD": 1234 - 66 - 500 + 1234 - 66, "KWD": 7, "JPY": 960}
+
+
+def test_a_paypal_report_of_a_day_without_transactions_is_complete(db_engine: Engine) -> None:
+    from engine.providers.paypal import SETTLEMENT_REPORT
+
+    [(name, data)] = SETTLEMENT_REPORT.render([], date(2026, 3, 4)).items()
+    assert b'"RF"' not in data and b'"FF",0' in data
+    report = import_file(db_engine, data, name)
+    assert report.line_count == 0 and report.row_errors == []
