@@ -96,6 +96,7 @@ def write_settlement_files(entries: list[BookEntry], directory: Path, *,
     lines = [line for line in book_lines(chosen) if day is None or line.settled_on == day]
     truth: list[dict[str, str]] = []
     charges = [i for i, line in enumerate(lines) if line.kind == CHARGE]
+    per_day = Counter((line.provider, line.settled_on) for line in lines)
     rng.shuffle(charges)
     unsettled = _known_not_settled(chosen)
     rng.shuffle(unsettled)
@@ -129,6 +130,14 @@ def write_settlement_files(entries: list[BookEntry], directory: Path, *,
         if not charges:
             break
         i = charges.pop()
+        if kind in ("missing_in_provider", "late_settlement"):
+            # never the only line of its provider-day: a day's report with no line at all
+            # names no day to reconcile (the engine learns days from the lines it imports)
+            i = next((c for c in [i, *reversed(charges)]
+                      if per_day[(lines[c].provider, lines[c].settled_on)] > 1), i)
+            if i in charges:
+                charges.remove(i)
+            per_day[(lines[i].provider, lines[i].settled_on)] -= 1
         line = lines[i]
         if kind == "dispute_not_in_ledger":  # a chargeback nobody told the engine about
             line = replace(line, kind=CHARGEBACK, amount_minor=-line.amount_minor,
