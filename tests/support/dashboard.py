@@ -7,7 +7,7 @@ import itertools
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -28,8 +28,13 @@ _copies = itertools.count()
 def seed(url: str, workdir: Path) -> None:
     engine = db.make_engine(url)
     db.upgrade(engine)
+    # the day's 6 hours never cross midnight (UTC): settlement days are keyed by date, and a
+    # capture learnt of after midnight would settle a day after the provider booked it
+    now = datetime.now(UTC)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    end = now if now - midnight >= timedelta(hours=6) else midnight - timedelta(minutes=1)
     run_day(engine, workdir, payments=SEED_PAYMENTS, seed=7, duration=timedelta(hours=6),
-            discrepancies=12)
+            discrepancies=12, end=end)
     engine.dispose()
 
 
