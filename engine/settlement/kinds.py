@@ -71,10 +71,11 @@ CATALOGUE: tuple[BreakKind, ...] = (
               "identify the sender from the statement's remittance information; book it or "
               "return it"),
     BreakKind("dispute_not_in_ledger", "dispute", "payments+finance",
-              "the provider's report withdrew (or returned) disputed money for a payment "
-              "with no such dispute in our ledger",
-              "check the provider's dispute webhooks reach us (WebhookSignatureFailures); "
-              "record the dispute from the provider's dashboard"),
+              "the provider's report withdrew (or returned) disputed money that no "
+              "notification told us of; the dispute is booked from the line (if the payment "
+              "is ours and captured) and this stays open until a person closes it",
+              "answer the dispute in the provider's dashboard before its deadline, then find "
+              "why its notification was lost (WebhookSignatureFailures, endpoint config)"),
 )
 
 BY_NAME: dict[str, BreakKind] = {k.name: k for k in CATALOGUE}

@@ -8,7 +8,13 @@ identity, or the expected ledger entry's for a missing settlement — so re-runn
 duplicates one and two discrepancies on one reference never merge. A break that no longer occurs
 when its day is reconciled again, or a missing settlement that a later file brings, is closed
 automatically with an audit entry; if the reconciler closed it and it occurs again, it is
-reopened with an audit entry (a break a person resolved or wrote off stays as they left it)."""
+reopened with an audit entry (a break a person resolved or wrote off stays as they left it).
+
+A chargeback or reversal line with no such dispute in the ledger (its notifications never came)
+is a `dispute_not_in_ledger` break, and the dispute's money is booked from the line
+(engine.payments.disputes.apply_line): the payment is disputed, or its dispute won, all the same.
+Postings booked from a line keep its break open on every later run: only a person closes it,
+after answering the dispute and finding why the notification was lost."""
 
 from __future__ import annotations
 
@@ -26,6 +32,7 @@ from sqlalchemy import Connection, Engine, and_, case, delete, insert, select, u
 from sqlalchemy.sql import ColumnElement
 
 from engine.exceptions import ConfigurationError
+from engine.payments.disputes import LINE_POSTING, DisputeLine, apply_line
 from engine.providers.config import Pricing
 from engine.providers.registry import PROVIDERS
 from engine.settlement.expected import ExpectedLine, expected_settlement, iter_expected
@@ -38,6 +45,7 @@ from engine.settlement.lines import (
     REFUND,
     digest,
 )
+from engine.storage.repository import PaymentRepository
 from engine.storage.sql import insert_ignoring_conflicts
 from engine.storage.tables import (
     journal_entries,
@@ -240,7 +248,10 @@ def compare_day(expected: list[ExpectedLine], actual: list[ActualLine], provider
         candidates.remove(e)
         if fallback is not None:
             fallback[(e.payment_id, e.kind, e.amount_minor, e.currency)].remove(e)
-        if currency != e.currency:
+        if e.entry_id.startswith(LINE_POSTING):  # booked from this line: still unnotified
+            result.breaks.append(Break("dispute_not_in_ledger", provider, ref, e.payment_id,
+                                       currency, None, amount, currency, line_id))
+        elif currency != e.currency:
             result.breaks.append(Break("currency_mismatch", provider, ref, e.payment_id,
                                        currency, e.amount_minor, amount, e.currency, line_id))
         elif amount != e.amount_minor:
@@ -393,10 +404,32 @@ def _store(engine: Engine, result: DayResult, actor: str) -> None:
             and_(breaks.provider == result.provider, breaks.settled_on == result.settled_on),
             actor, now)
         closed += _close_settled_late(conn, result, actor, now)
+        _book_disputes_from_lines(conn, result, actor, now)
         result.closed = len(closed)
         result.closed_breaks = [(b.kind, b.provider_reference, b.line_key) for b in closed]
         _post_fee_adjustments(conn, result)
         _checkpoint(conn, result, now)
+
+
+@dataclass(frozen=True, slots=True)
+class _Books:
+    conn: Connection
+    payments: PaymentRepository
+
+
+def _book_disputes_from_lines(conn: Connection, result: DayResult, actor: str,
+                              now: datetime) -> None:
+    """The disputes only the report told of: booked from their lines, in this transaction."""
+    books = _Books(conn, PaymentRepository(conn))
+    for b in result.breaks:
+        if b.kind != "dispute_not_in_ledger" or not b.payment_id or b.actual_minor is None:
+            continue
+        payment = books.payments.get(b.payment_id)
+        line = DisputeLine(result.provider, b.line_key,
+                           CHARGEBACK if b.actual_minor < 0 else CHARGEBACK_REVERSAL,
+                           abs(b.actual_minor), b.currency or "", result.settled_on)
+        if payment is not None and apply_line(books, payment, line, actor, now):
+            books.payments.flush(payment)
 
 
 def _close_settled_late(conn: Connection, result: DayResult, actor: str, now: datetime,

@@ -129,18 +129,88 @@ def test_a_decision_before_the_opening_and_repeats_are_absorbed(db_engine: Engin
     assert total_imbalance_minor(db_engine) == 0
 
 
-def test_a_chargeback_in_a_report_with_no_dispute_in_the_ledger_is_a_break(
-        db_engine: Engine, tmp_path: Path) -> None:
+@pytest.mark.parametrize("provider", provider_names())
+@pytest.mark.parametrize("outcome", ["lost", "won"])
+def test_a_dispute_only_the_report_tells_of_is_booked_from_its_lines_and_stays_a_break(
+        db_engine: Engine, tmp_path: Path, provider: str, outcome: str) -> None:
     service, sandbox, clock = make_service(db_engine)
-    created = service.create_payment("m-1", "k-1", payment_request(amount=5_000))
+    created = service.create_payment("m-1", "k-1", payment_request(
+        provider=provider, payment_method=payment_method(provider), amount=5_000,
+        currency="EUR"))
     payment = service.get_payment("m-1", str(created.payment_id))
-    sandbox.dispute("stripe", str(payment.provider_reference), None, "lost")
-    # its notifications never arrive: only the report tells
+    clock.advance(60)
+    sandbox.dispute(provider, str(payment.provider_reference), None, outcome)
+    sandbox.due_webhooks(float("inf"))  # its notifications are lost: only the report tells
     write_settlement_files(sandbox.books.entries(), tmp_path / "reports")
     reconcile_directory(db_engine, tmp_path / "reports")
+
+    breaks = list_breaks(db_engine, status="open")
+    lines = [-5_000] + ([5_000] if outcome == "won" else [])
+    assert sorted((b["kind"], b["provider_reference"], b["payment_id"], b["actual_minor"])
+                  for b in breaks) == sorted(
+        ("dispute_not_in_ledger", payment.provider_reference, payment.id, amount)
+        for amount in lines)
+    # the ledger now holds what the report moved, and the payment follows
+    after = service.get_payment("m-1", payment.id)
+    assert after.state is (PaymentState.DISPUTE_WON if outcome == "won"
+                           else PaymentState.DISPUTED)
+    assert [k for k, *_ in journal(db_engine, payment.id)] == (
+        ["chargeback"] * 4 + (["chargeback_reversal"] * 2 if outcome == "won" else []))
+    assert total_imbalance_minor(db_engine) == 0
+    with db_engine.connect() as conn:
+        [row] = conn.execute(select(disputes)).all()
+        events = [r.name for r in conn.execute(select(outbox.c.name).where(
+            outbox.c.payment_id == payment.id).order_by(outbox.c.id))]
+    assert row.dispute_ref.startswith("report:") and row.funds_withdrawn
+    assert row.status == ("won" if outcome == "won" else "open")
+    assert "DisputeFundsWithdrawn" in events
+
+    # reconciled again: nothing booked twice, and the breaks stay open for a person
+    again = reconcile_directory(db_engine, tmp_path / "reports")
+    assert not again.closed()
+    assert len(list_breaks(db_engine, status="open")) == len(lines)
+    assert len(journal(db_engine, payment.id)) == 4 + (2 if outcome == "won" else 0)
+
+    if outcome == "lost":
+        # the provider's own notification, late: it names the dispute, books nothing again
+        note = ParsedDispute("evt-late", "dp-provider-1", str(payment.provider_reference),
+                             DisputeStage.LOST, 5_000, "EUR", payment.id)
+        from engine.payments import disputes as dispute_flow
+
+        with service.unit_of_work() as uow:
+            current = dispute_flow.find_payment(uow, provider, note)
+            assert current is not None
+            assert dispute_flow.apply(uow, provider, current, note, "test", clock.now())
+            uow.payments.flush(current)
+            uow.commit()
+        with db_engine.connect() as conn:
+            [row] = conn.execute(select(disputes)).all()
+        assert (row.dispute_ref, row.status) == ("dp-provider-1", "lost")
+        assert len(journal(db_engine, payment.id)) == 4
+        assert service.get_payment("m-1", payment.id).state is PaymentState.CHARGED_BACK
+
+
+def test_a_chargeback_for_a_payment_never_captured_books_nothing(
+        db_engine: Engine, tmp_path: Path) -> None:
+    service, sandbox, clock = make_service(db_engine)
+    created = service.create_payment("m-1", "k-1", payment_request(amount=5_000,
+                                                                   capture="manual"))
+    payment = service.get_payment("m-1", str(created.payment_id))
+    assert payment.state is PaymentState.AUTHORIZED
+    from engine.settlement.lines import CHARGEBACK, SettlementLine
+
+    stripe = PROVIDERS["stripe"].settlement_report
+    day = clock.now().date() + timedelta(days=1)
+    line = SettlementLine("stripe", "", str(payment.provider_reference), payment.id,
+                          CHARGEBACK, -5_000, 1_500, "USD", day, -6_500, "USD")
+    (tmp_path / "reports").mkdir()
+    for name, data in stripe.render([line], day).items():
+        (tmp_path / "reports" / name).write_bytes(data)
+    reconcile_directory(db_engine, tmp_path / "reports")
     [brk] = list_breaks(db_engine, status="open")
-    assert (brk["kind"], brk["provider_reference"], brk["payment_id"], brk["actual_minor"]) == (
-        "dispute_not_in_ledger", payment.provider_reference, payment.id, -5_000)
+    assert (brk["kind"], brk["payment_id"]) == ("dispute_not_in_ledger", payment.id)
+    assert service.get_payment("m-1", payment.id).state is PaymentState.AUTHORIZED
+    assert journal(db_engine, payment.id) == []
 
 
 def test_a_dispute_rate_near_the_schemes_thresholds_alerts_and_finance_sees_it(
