@@ -286,6 +286,10 @@ class Sandbox:
         self._calls: dict[tuple[str, str, str], int] = {}
         self._lock = threading.Lock()
         self._webhooks: list[tuple[float, int, OutgoingWebhook]] = []  # heap by due time
+        self._sending = threading.local()  # what one dispute's notifications became
+        self.unnotified_disputes: set[tuple[str, str]] = set()
+        """(provider, payment's provider reference) of the disputes some of whose
+        notifications were lost or never sent: only the report may tell the engine of them."""
         self._contexts = {name: SandboxContext(self, name) for name in self.emulators}
 
     # --- decisions ------------------------------------------------------------------------
@@ -331,8 +335,16 @@ class Sandbox:
         """Have a cardholder dispute a payment at `provider` (see Emulator.dispute)."""
         if outcome not in DISPUTE_OUTCOMES:
             raise ValueError(f"outcome must be one of {DISPUTE_OUTCOMES}")
-        return self.emulators[provider].dispute(self._contexts[provider], provider_reference,
-                                                amount_minor, outcome)
+        queued: list[bool] = []
+        self._sending.queued = queued
+        try:
+            dispute = self.emulators[provider].dispute(self._contexts[provider],
+                                                       provider_reference, amount_minor, outcome)
+        finally:
+            self._sending.queued = None
+        if dispute is not None and not (queued and all(queued)):
+            self.unnotified_disputes.add((provider, provider_reference))
+        return dispute
 
     def _dispute_request(self, body: bytes) -> SandboxResponse:
         """POST /_sandbox/disputes {"provider", "provider_reference", "amount"?, "outcome"?}."""
@@ -376,7 +388,11 @@ class Sandbox:
         faults = self.faults_for(webhook.provider)
         # seeded by the order of notifications, not their ids (which are unique per run)
         rng = random.Random(f"{self.seed}|webhook|{webhook.provider}|{self.next_serial()}")
-        if rng.random() < faults.lost_notification:
+        lost = rng.random() < faults.lost_notification
+        queued: list[bool] | None = getattr(self._sending, "queued", None)
+        if queued is not None:
+            queued.append(not lost)
+        if lost:
             return
         delay = faults.notification_delay_s * rng.random() * 2
         if rng.random() < faults.out_of_order_notification:

@@ -115,7 +115,7 @@ def reports(
     import httpx
 
     from engine.providers.sandbox import BookEntry
-    from paysignal.simulation.settlement_files import write_settlement_files
+    from paysignal.simulation.settlement_files import injected_count, write_settlement_files
 
     try:
         on = date_type.fromisoformat(day) if day else None
@@ -136,6 +136,6 @@ def reports(
                                    day=on)
     written = sorted(p.name for p in directory.iterdir() if p.name != "ground_truth.json")
     out.print(f"wrote {len(written)} reports to {directory} from {len(entries)} book entries"
-              f" ({len(truth)} discrepancies injected; ground truth in ground_truth.json)")
+              f" ({injected_count(truth)} discrepancies injected; ground truth in ground_truth.json)")
     for name in written:
         out.print(f"  {name}")

@@ -52,20 +52,21 @@ def simulate(
     if result.sandbox_server is not None:
         result.sandbox_server.stop()
     if settlements is not None:
-        from paysignal.simulation.settlement_files import write_settlement_files
+        from paysignal.simulation.settlement_files import injected_count, write_settlement_files
 
         assert result.sandbox is not None
         truth = write_settlement_files(result.sandbox.books.entries(), settlements,
                                        discrepancies=discrepancies, seed=seed,
-                                       payment_ids=result.payment_ids)
+                                       payment_ids=result.payment_ids,
+                                       unnotified_disputes=result.sandbox.unnotified_disputes)
         result.figures["settlement_dir"] = str(settlements)
-        result.figures["discrepancies_injected"] = len(truth)
+        result.figures["discrepancies_injected"] = injected_count(truth)
     if as_json:
         print(json.dumps(result.figures, sort_keys=False))
         return
     _print_simulation(result.figures)
     if settlements is not None:
-        out.print(f"settlement files and ground_truth.json ({len(truth)} injected "
+        out.print(f"settlement files and ground_truth.json ({injected_count(truth)} injected "
                   f"discrepancies) written to {settlements}")
 
 

@@ -228,6 +228,7 @@ def run_simulation(engine: Engine, *, payments: int = 1000, seed: int = 42,
         deliver_webhooks(service, sandbox, deliveries)
         if progress:
             progress(i + 1)
+    _cardholders_dispute(engine, sandbox, run_tag, random.Random(f"disputes|{seed}"))
     # The worker's jobs, run to completion: resolve unknown outcomes, recover, publish events.
     for _ in range(3):
         clock.advance(RESOLVE_UNKNOWN_EVERY.total_seconds())
@@ -263,6 +264,31 @@ def run_simulation(engine: Engine, *, payments: int = 1000, seed: int = 42,
         "elapsed_s": round(time.perf_counter() - started, 3),
     }
     return SimulationResult(figures, ids, server, sandbox)
+
+
+DISPUTE_RATE = 0.01  # of the run's captured payments; at least one when any was captured
+DISPUTE_OUTCOMES = ("open", "lost", "won")  # in turn, so a run of three shows each
+
+
+def _cardholders_dispute(engine: Engine, sandbox: Sandbox, run_tag: str,
+                         rng: random.Random) -> list[str]:
+    """Cardholders dispute some of the run's captured payments at the end of the day: the
+    providers notify (under the profile's faults) and settle them the next day. Returns the
+    disputed payments' ids."""
+    with engine.connect() as conn:
+        captured = conn.execute(select(payments_table.c.id, payments_table.c.provider,
+                                       payments_table.c.provider_reference).where(
+            payments_table.c.state == PaymentState.CAPTURED.value,
+            payments_table.c.provider_reference.is_not(None),
+            payments_table.c.id.like(f"pay_{run_tag}_%")).order_by(payments_table.c.id)).all()
+    if not captured:
+        return []
+    chosen = rng.sample(captured, max(1, round(len(captured) * DISPUTE_RATE)))
+    disputed = []
+    for n, (payment_id, provider, reference) in enumerate(chosen):
+        if sandbox.dispute(provider, reference, None, DISPUTE_OUTCOMES[n % 3]):
+            disputed.append(payment_id)
+    return disputed
 
 
 def _per_provider(engine: Engine, run_tag: str, sandbox: Sandbox) -> dict[str, dict[str, int]]:

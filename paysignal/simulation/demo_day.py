@@ -102,7 +102,8 @@ def run_day(engine: Engine, workdir: Path, *, payments: int = 2000, seed: int = 
     assert sim.sandbox is not None
     truth = write_settlement_files(sim.sandbox.books.entries(), settlement_dir,
                                    discrepancies=discrepancies, seed=seed,
-                                   payment_ids=sim.payment_ids)
+                                   payment_ids=sim.payment_ids,
+                                   unnotified_disputes=sim.sandbox.unnotified_disputes)
     lap("settlement_files")
     say("evaluating SLOs and alerts along the day")
     config = load_config(routing)

@@ -82,13 +82,17 @@ def write_settlement_files(entries: list[BookEntry], directory: Path, *,
                            providers: list[str] | None = None,
                            payment_ids: Collection[str] | None = None,
                            day: date | None = None,
-                           bank_statement: bool = True) -> list[dict[str, str]]:
+                           bank_statement: bool = True,
+                           unnotified_disputes: Collection[tuple[str, str]] = (),
+                           ) -> list[dict[str, str]]:
     """Write each provider's own settlement report for every settlement day of the sandbox's
     books (`entries`), plus DIR/ground_truth.json. With `payment_ids`, only those payments'
     movements settle (one simulated run's: earlier runs' payments were settled by their own
     files); with `day`, only that settlement day's. With `bank_statement`, the bank's camt.053
-    statement of the payouts the reports state is written too. Returns the ground truth:
-    [{"kind", "provider", "provider_reference"}]."""
+    statement of the payouts the reports state is written too. `unnotified_disputes`:
+    (provider, reference) of disputes whose notifications the sandbox lost; their chargeback
+    lines may be found as `dispute_not_in_ledger` (true findings, marked "possible"). Returns
+    the ground truth: [{"kind", "provider", "provider_reference", "payment_id"?, "possible"?}]."""
     rng = random.Random(f"settlements|{seed}")
     only = set(payment_ids) if payment_ids is not None else None
     chosen = [e for e in entries if (not providers or e.provider in providers)
@@ -164,6 +168,12 @@ def write_settlement_files(entries: list[BookEntry], directory: Path, *,
                       "provider_reference": line.provider_reference,
                       "payment_id": line.payment_reference or ""})
     final = [line for i, line in enumerate(lines) if i not in removed] + added
+    unnotified = set(unnotified_disputes)
+    truth += [{"kind": "dispute_not_in_ledger", "provider": x.provider,
+               "provider_reference": x.provider_reference,
+               "payment_id": x.payment_reference or "", "possible": "true"}
+              for x in {line for line in final if line.kind in (CHARGEBACK, CHARGEBACK_REVERSAL)
+                        and (line.provider, line.provider_reference) in unnotified}]
     by_file: dict[tuple[str, date], list[SettlementLine]] = defaultdict(list)
     for line in lines:  # every provider-day gets a file, even one whose lines were all removed
         by_file[(line.provider, line.settled_on)]
@@ -264,8 +274,9 @@ class Score:
                  else f"{len(self.missed)} missed ({_kinds(self.missed)})")
         false = ("no false breaks" if not self.false
                  else f"{len(self.false)} false breaks ({_kinds(self.false)})")
-        flight = (f"; {self.in_flight} more about payments still unknown or awaiting "
-                  "confirmation (the provider settled them)" if self.in_flight else "")
+        flight = (f"; {self.in_flight} more true findings (payments still unknown or awaiting "
+                  "confirmation that the provider settled, disputes whose notifications were "
+                  "lost)" if self.in_flight else "")
         return f"{self.injected} discrepancies injected: {found}, {false}{flight}"
 
 
@@ -290,14 +301,18 @@ def grade(truth: list[dict[str, str]], breaks: Collection[tuple[str, str, str, s
     id) — against the injected `truth`. A payment the engine still holds as unknown or awaiting
     confirmation is a discrepancy of its own (the provider settled what the engine has not
     resolved): a break about it that was not injected is a true finding (`explained`), and an
-    injected discrepancy on it cannot be graded (the ledger has nothing settled to compare)."""
-    expected = {(t["kind"], t["provider"], t["provider_reference"]) for t in truth}
+    injected discrepancy on it cannot be graded (the ledger has nothing settled to compare).
+    A "possible" truth (a dispute whose notifications were lost) may be found or not."""
+    possible = {(t["kind"], t["provider"], t["provider_reference"]) for t in truth
+                if t.get("possible")}
+    expected = {(t["kind"], t["provider"], t["provider_reference"]) for t in truth
+                if not t.get("possible")}
     present = {(k, p, r) for k, p, r, _ in breaks}
     unresolved = {(t["kind"], t["provider"], t["provider_reference"]) for t in truth
                   if t.get("payment_id") and t["payment_id"] in in_flight}
     missed = sorted(expected - present - unresolved)
     unexpected = {(k, p, r): pid for k, p, r, pid in breaks if (k, p, r) not in expected}
-    explained = {key for key, pid in unexpected.items() if pid in in_flight}
+    explained = {key for key, pid in unexpected.items() if pid in in_flight or key in possible}
     return missed, sorted(set(unexpected) - explained), len(explained)
 
 
@@ -310,4 +325,9 @@ def score(truth: list[dict[str, str]], report: RunReport,
     opened = [(b.kind, b.provider, b.provider_reference, b.payment_id) for b in report.opened()]
     missed, _, _ = grade(truth, seen + opened, in_flight)
     _, false, explained = grade(truth, opened, in_flight)
-    return Score(len(truth), missed, false, explained)
+    return Score(injected_count(truth), missed, false, explained)
+
+
+def injected_count(truth: list[dict[str, str]]) -> int:
+    """The discrepancies injected (a "possible" truth is a finding the run may make)."""
+    return sum(1 for t in truth if not t.get("possible"))

@@ -7,14 +7,15 @@ Each seed runs on a fresh SQLite database of its own:
 3. database connection drops on seeded statements, the clients retrying with the same key, and
    the worker's sweep for what they left behind; the providers' notifications are delivered
    signed, with duplicates and out of order;
-4. the outbox relay "crashes" between publishing a batch to a separate broker database and
-   marking it; two consumers read the broker's event log;
-5. settlement files with injected discrepancies are reconciled.
+4. settlement files with injected discrepancies are reconciled (cardholders disputed some
+   payments in step 1; a dispute whose notifications were lost is booked from its lines);
+5. the outbox relay "crashes" between publishing a batch to a separate broker database and
+   marking it; two consumers read the broker's event log.
 
 Invariants, checked after each seed: no duplicate charge at any provider; every journal
 transaction balanced; every payment at rest or `unknown` with an open UnknownOutcomesStale
 alert; every outbox event published and applied exactly once per consumer; reconciliation finds
-exactly the injected discrepancies.
+exactly the injected discrepancies (and may find the disputes whose notifications were lost).
 """
 
 from __future__ import annotations
@@ -239,7 +240,16 @@ def run_seed(seed: int, profile: str, template: Path, workload: Workload | None 
             service.resolve_unknown_outcomes()
             result.figures["flaky_duplicates"] = sandbox.books.duplicate_charges()
 
-            # 4. the relay dies between publish and mark on a seeded batch; consumers dedupe
+            # 4. settlement files with injected discrepancies (a dispute only the report tells of
+            # is booked from it, with its events: before the relay runs)
+            settlements = root / "settlements"
+            assert sim.sandbox is not None
+            books = (sim.sandbox.books.entries() + crash_books + sandbox.books.entries())
+            truth = write_settlement_files(books, settlements, discrepancies=w.discrepancies,
+                                           seed=seed,
+                                           unnotified_disputes=sim.sandbox.unnotified_disputes)
+            reconcile_directory(engine, settlements)
+            # 5. the relay dies between publish and mark on a seeded batch; consumers dedupe
             # on one of the first three batches that exist (25 events each)
             batches_pending = max(1, -(-pending_count(engine) // 25))
             crash_batch = rng.randrange(1, min(3, batches_pending) + 1)
@@ -267,13 +277,6 @@ def run_seed(seed: int, profile: str, template: Path, workload: Workload | None 
                 for e in events + events:
                     consumer.consume(e)
 
-            # 5. settlement files with injected discrepancies
-            settlements = root / "settlements"
-            assert sim.sandbox is not None
-            books = (sim.sandbox.books.entries() + crash_books + sandbox.books.entries())
-            truth = write_settlement_files(books, settlements, discrepancies=w.discrepancies,
-                                           seed=seed)
-            reconcile_directory(engine, settlements)
             _check(result, engine, broker, applied, truth, clock.now())
         finally:
             engine.dispose()

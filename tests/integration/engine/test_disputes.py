@@ -252,3 +252,37 @@ def test_a_dispute_rate_near_the_schemes_thresholds_alerts_and_finance_sees_it(
     human = CliRunner().invoke(app, ["disputes", "list", "--month", month, "--database-url",
                                      db_url], env={"COLUMNS": "140"})
     assert "fraudulent" in human.stdout and "30.00%" in human.stdout
+
+
+def test_the_sandbox_knows_which_disputes_went_unnotified_and_the_grade_accepts_their_breaks(
+        db_engine: Engine, tmp_path: Path) -> None:
+    from engine.providers.faults import FaultProfile, Faults
+    from engine.testing import NO_FAULTS
+    from paysignal.simulation.settlement_files import grade, injected_count
+
+    service, sandbox, clock = make_service(db_engine)
+    references = []
+    for n in range(2):
+        created = service.create_payment("m-1", f"k-{n}", payment_request(amount=4_000 + n))
+        references.append(str(service.get_payment("m-1", str(created.payment_id))
+                              .provider_reference))
+    sandbox.dispute("stripe", references[0], None, "open")  # notified
+    sandbox.profile = FaultProfile("lossy", "every notification lost",
+                                   Faults(lost_notification=1.0))
+    sandbox.dispute("stripe", references[1], None, "open")  # never notified
+    sandbox.profile = NO_FAULTS
+    assert sandbox.unnotified_disputes == {("stripe", references[1])}
+    clock.advance(600)
+    deliver_webhooks(service, sandbox)
+
+    truth = write_settlement_files(sandbox.books.entries(), tmp_path / "reports",
+                                   unnotified_disputes=sandbox.unnotified_disputes)
+    assert injected_count(truth) == 0
+    assert [(t["kind"], t["provider_reference"], t["possible"]) for t in truth] == [
+        ("dispute_not_in_ledger", references[1], "true")]
+    reconcile_directory(db_engine, tmp_path / "reports")
+    found = [(b["kind"], b["provider"], b["provider_reference"], b["payment_id"])
+             for b in list_breaks(db_engine, status="open")]
+    assert [f[:3] for f in found] == [("dispute_not_in_ledger", "stripe", references[1])]
+    assert grade(truth, found) == ([], [], 1)  # a true finding, neither missed nor false
+    assert grade(truth, []) == ([], [], 0)  # and not required

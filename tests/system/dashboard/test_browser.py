@@ -113,8 +113,8 @@ def test_every_alerts_runbook_link_opens_its_runbook(served, monkeypatch) -> Non
         browser.save_screenshot(str(ARTIFACTS / "dashboard-runbook.png"))
 
 
-def test_finance_sees_payouts_arrive_and_the_open_breaks_age_on_the_money_page(served) -> None:  # type: ignore[no-untyped-def]
-    from engine.storage.tables import payouts
+def test_finance_sees_payouts_arrive_disputes_due_and_breaks_age_on_the_money_page(served) -> None:  # type: ignore[no-untyped-def]
+    from engine.storage.tables import disputes, payouts
 
     base, url = served
     engine = db.make_engine(url)
@@ -122,6 +122,10 @@ def test_finance_sees_payouts_arrive_and_the_open_breaks_age_on_the_money_page(s
         arrived = conn.execute(select(payouts.c.reference).where(
             payouts.c.arrived_on.is_not(None)).order_by(payouts.c.reference).limit(1)
         ).scalar_one()
+        # the demo day's cardholders disputed some payments; the soonest deadline is listed
+        due = conn.execute(select(disputes.c.payment_id, disputes.c.due_by).where(
+            disputes.c.status == "open", disputes.c.due_by.is_not(None))
+            .order_by(disputes.c.due_by).limit(1)).one()
     engine.dispose()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with headless_chromium() as browser:
@@ -133,5 +137,7 @@ def test_finance_sees_payouts_arrive_and_the_open_breaks_age_on_the_money_page(s
         text = browser.find_element(By.TAG_NAME, "body").text
         assert "Arrived at the bank" in text and "Open breaks by age" in text
         assert "Fees taken" in text and "arrived 20" in text
+        assert due.payment_id in text and f"{due.due_by:%Y-%m-%d %H:%M}" in text
+        assert "No open dispute" not in text
         browser.save_screenshot(str(ARTIFACTS / "dashboard-money.png"))
     assert (ARTIFACTS / "dashboard-money.png").stat().st_size > 10_000
