@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DisconnectionError
 
 from engine.exceptions import ConfigurationError, SchemaOutOfDateError
 
@@ -53,8 +54,53 @@ def make_engine(url: str | None = None, *, pool_size: int = 10) -> Engine:
         engine = create_engine(resolved, connect_args={"timeout": 60, "check_same_thread": False})
         _configure_sqlite(engine)
         return engine
-    return create_engine(resolved, pool_size=pool_size, max_overflow=pool_size,
-                         pool_pre_ping=os.environ.get("PAYSIGNAL_DB_PRE_PING", "1") != "0")
+    engine = create_engine(resolved, pool_size=pool_size, max_overflow=pool_size)
+    _ping_when_idle(engine, ping_idle_s())
+    return engine
+
+
+PING_IDLE_VARIABLE = "PAYSIGNAL_DB_PING_IDLE_S"
+
+
+def ping_idle_s() -> float | None:
+    """PAYSIGNAL_DB_PING_IDLE_S: a pooled connection idle for longer is checked before use
+    (default 1 second; `off` never checks)."""
+    raw = os.environ.get(PING_IDLE_VARIABLE, "").strip().lower() or "1"
+    if raw == "off":
+        return None
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= 86_400:
+        raise ConfigurationError(f"{PING_IDLE_VARIABLE}={raw!r}: must be seconds from 0 to "
+                                 "86400, or off")
+    return seconds
+
+
+def _ping_when_idle(engine: Engine, idle_s: float | None) -> None:
+    """Check a pooled connection before use only when it sat idle (a server restart or an idle
+    time-out closes those): a connection in steady use needs no extra round trip per
+    transaction, which SQLAlchemy's pre-ping would spend on every checkout. A connection
+    found broken in use is invalidated with its whole pool by SQLAlchemy, and the request
+    fails once (clients retry with their Idempotency-Key)."""
+    if idle_s is None:
+        return
+
+    @event.listens_for(engine, "checkin")
+    def _returned(_dbapi_connection: Any, record: Any) -> None:
+        record.info["returned_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        returned = record.info.get("returned_at")
+        if returned is None or time.monotonic() - returned <= idle_s:
+            return
+        try:
+            dbapi_connection.execute("SELECT 1").fetchall()
+            dbapi_connection.rollback()
+        except Exception as exc:  # the pool replaces a broken connection and tries again
+            raise DisconnectionError(f"pooled connection failed its check: {exc}") from exc
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -1,0 +1,63 @@
+"""The PostgreSQL pool checks a connection before use only when it sat idle: one the server
+closed meanwhile is replaced without the request noticing, and a connection in steady use costs
+no extra round trip."""
+
+import time
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+
+from engine.exceptions import ConfigurationError
+from engine.storage import db
+from tests.support.postgres import ThrowawayPostgres, fresh_postgres_url
+
+
+def test_an_idle_connection_the_server_closed_is_replaced_before_use(
+        postgres: ThrowawayPostgres, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAYSIGNAL_DB_PING_IDLE_S", "0.2")
+    engine = db.make_engine(fresh_postgres_url(postgres), pool_size=1)
+    admin = db.make_engine(postgres.url)
+    try:
+        with engine.connect() as conn:
+            first = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        with admin.connect() as conn:  # the server drops it (a restart, an idle time-out)
+            assert conn.execute(text("SELECT pg_terminate_backend(:pid)"),
+                                {"pid": first}).scalar_one()
+        time.sleep(0.3)
+        with engine.connect() as conn:
+            second = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        assert second != first
+    finally:
+        engine.dispose()
+        admin.dispose()
+
+
+def test_a_connection_in_steady_use_is_not_checked_and_a_broken_one_fails_once(
+        postgres: ThrowawayPostgres, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAYSIGNAL_DB_PING_IDLE_S", "60")
+    engine = db.make_engine(fresh_postgres_url(postgres), pool_size=1)
+    admin = db.make_engine(postgres.url)
+    try:
+        with engine.connect() as conn:
+            first = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        with admin.connect() as conn:
+            conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+        # used a moment ago: not checked (no round trip spent), so its breakage shows once
+        with pytest.raises(OperationalError), engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        with engine.connect() as conn:  # the pool replaced it
+            assert conn.execute(text("SELECT pg_backend_pid()")).scalar_one() != first
+    finally:
+        engine.dispose()
+        admin.dispose()
+
+
+@pytest.mark.parametrize("value", ["soon", "-1", "100000"])
+def test_a_bad_idle_setting_names_the_variable(value: str,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAYSIGNAL_DB_PING_IDLE_S", value)
+    with pytest.raises(ConfigurationError, match="PAYSIGNAL_DB_PING_IDLE_S"):
+        db.ping_idle_s()
+    monkeypatch.setenv("PAYSIGNAL_DB_PING_IDLE_S", "off")
+    assert db.ping_idle_s() is None
