@@ -402,5 +402,14 @@ def _flush_postgres(conn: Connection, row: dict[str, Any], version: int, new: bo
     if claim:
         params.update(claim)
     sql = _pg_flush_sql(new, key_mode, claim is not None)
-    claimed, payment_rows, key_rows = conn.exec_driver_sql(sql, params).one()
+    # the driver's cursor, inside the connection's transaction: three counts need none of
+    # SQLAlchemy's result machinery, which cost more than the statement's own client time
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(sql, params)
+        counts = cursor.fetchone()
+        assert counts is not None  # the statement's final SELECT returns one row
+        claimed, payment_rows, key_rows = counts
+    finally:
+        cursor.close()
     return bool(claimed), int(payment_rows), int(key_rows)
