@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -85,6 +86,40 @@ def pgbench_tps(srv: Server, clients: int, seconds: int, scale: int = 10) -> flo
     if not match:
         raise RuntimeError(f"could not read pgbench output:\n{result.stdout}")
     return float(match.group(1))
+
+
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) used so far by process `pid` (0 if it is gone)."""
+    import os
+
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu_s() -> float:
+    """CPU seconds used so far by the local postgres processes (0 if none are visible)."""
+    import os
+
+    total = 0.0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            name = Path(f"/proc/{pid}/comm").read_text().strip()
+        except OSError:
+            continue
+        if name == "postgres":
+            total += process_cpu_s(int(pid))
+    return total
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    """Median, lowest and highest of repeated runs."""
+    import statistics
+
+    return {"median": round(statistics.median(values), 3), "min": round(min(values), 3),
+            "max": round(max(values), 3)}
 
 
 def report(figures: dict[str, object], as_json: bool, lines: list[str]) -> None:

@@ -18,7 +18,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import base_parser, pgbench_tps, report, server  # noqa: E402
+from bench._common import (  # noqa: E402
+    base_parser,
+    pgbench_tps,
+    postgres_cpu_s,
+    report,
+    server,
+    spread,
+)
 
 
 def _worker(url: str, worker: int, seconds: float, start_at: float, results: mp.Queue,
@@ -58,21 +65,6 @@ def _worker(url: str, worker: int, seconds: float, start_at: float, results: mp.
     engine.dispose()
 
 
-def postgres_cpu_s() -> float:
-    """CPU seconds used so far by local postgres processes (0 if none are visible)."""
-    import os
-
-    total = 0
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().split()
-        except OSError:
-            continue
-        if fields[1] == "(postgres)":
-            total += int(fields[13]) + int(fields[14])
-    return total / os.sysconf("SC_CLK_TCK")
-
-
 def engine_payments_per_s(url: str, workers: int, seconds: float,
                           ) -> tuple[float, int, int, float, float]:
     from engine.storage import db
@@ -104,27 +96,41 @@ def main() -> None:
     parser = base_parser(__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--runs", type=int, default=3, help="repeat and report the spread")
     args = parser.parse_args()
+    runs = []
     with server(args.database_url) as srv:
         tps = pgbench_tps(srv, clients=args.workers, seconds=int(args.seconds))
-        url = srv.database("paysignal_bench_engine")
-        try:
-            rate, done, failed, py_ms, pg_ms = engine_payments_per_s(url, args.workers,
-                                                                     args.seconds)
-        finally:
-            srv.drop("paysignal_bench_engine")
-    figures = {"payments_per_s": round(rate, 1), "pgbench_tps": round(tps, 1),
-               "ratio": round(rate / tps, 3), "workers": args.workers,
-               "seconds": args.seconds, "payments": done, "not_captured": failed,
-               "python_cpu_ms_per_payment": round(py_ms, 2),
-               "postgres_cpu_ms_per_payment": round(pg_ms, 2)}
+        for n in range(args.runs):
+            url = srv.database("paysignal_bench_engine")
+            try:
+                rate, done, failed, py_ms, pg_ms = engine_payments_per_s(url, args.workers,
+                                                                         args.seconds)
+            finally:
+                srv.drop("paysignal_bench_engine")
+            runs.append({"payments_per_s": rate, "payments": done, "not_captured": failed,
+                         "engine_cpu_ms": py_ms, "postgres_cpu_ms": pg_ms})
+            print(f"run {n + 1}: {rate:.1f} payments/s, CPU per payment {py_ms:.2f} ms engine, "
+                  f"{pg_ms:.2f} ms postgres", file=sys.stderr)
+    rates = spread([r["payments_per_s"] for r in runs])
+    ratio = spread([r["payments_per_s"] / tps for r in runs])
+    engine_ms = spread([r["engine_cpu_ms"] for r in runs])
+    postgres_ms = spread([r["postgres_cpu_ms"] for r in runs])
+    figures = {"payments_per_s": rates["median"], "pgbench_tps": round(tps, 1),
+               "ratio": ratio["median"], "workers": args.workers, "seconds": args.seconds,
+               "runs": args.runs, "payments_per_s_spread": rates, "ratio_spread": ratio,
+               "engine_cpu_ms_per_payment": engine_ms, "postgres_cpu_ms_per_payment": postgres_ms,
+               "not_captured": sum(int(r["not_captured"]) for r in runs)}
     report(figures, args.json, [
-        f"engine: {rate:.1f} payments/s (create + authorize-and-capture, {args.workers} workers, "
-        f"{done} payments)",
-        f"CPU per payment: engine processes {py_ms:.2f} ms, postgres {pg_ms:.2f} ms "
+        f"engine: {rates['median']:.1f} payments/s median of {args.runs} runs "
+        f"({rates['min']:.1f}-{rates['max']:.1f}; create + authorize-and-capture, "
+        f"{args.workers} workers)",
+        f"CPU per payment: engine processes {engine_ms['median']:.2f} ms "
+        f"({engine_ms['min']:.2f}-{engine_ms['max']:.2f}), postgres "
+        f"{postgres_ms['median']:.2f} ms ({postgres_ms['min']:.2f}-{postgres_ms['max']:.2f}) "
         "(postgres is 0 when the server is not local)",
         f"pgbench TPC-B-like, {args.workers} clients: {tps:.1f} tps",
-        f"ratio: {rate / tps:.3f} (target >= 0.3)"])
+        f"ratio: {ratio['median']:.3f} ({ratio['min']:.3f}-{ratio['max']:.3f}; target >= 0.3)"])
 
 
 if __name__ == "__main__":

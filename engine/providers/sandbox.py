@@ -253,9 +253,13 @@ class SandboxContext:
     def pause(self, key: str) -> None:
         """Spend the provider's latency for this call (real or virtual time), so concurrent
         requests for the same key meet while the first is still being processed."""
-        faults = self.faults()
-        rng = self.rng("latency", key, self._sandbox.next_serial())
-        seconds = min(faults.latency_p99_s * 2, rng.expovariate(1 / faults.latency_mean_s))
+        fixed = self._sandbox.fixed_latency_s
+        if fixed is not None:
+            seconds = fixed
+        else:
+            faults = self.faults()
+            rng = self.rng("latency", key, self._sandbox.next_serial())
+            seconds = min(faults.latency_p99_s * 2, rng.expovariate(1 / faults.latency_mean_s))
         if self._sandbox.sleep is not None:
             self._sandbox.sleep(seconds)
 
@@ -281,6 +285,7 @@ class Sandbox:
         self.books = Books(lambda: self.clock())
         self.idempotency = IdempotencyStore()
         self.until_end: Callable[[], timedelta] | None = None  # simulated timelines set this
+        self.fixed_latency_s: float | None = None  # every call takes exactly this long
         self.public_url = "http://sandbox.invalid"  # in process; SandboxServer sets its own
         self._serial = 0
         self._calls: dict[tuple[str, str, str], int] = {}

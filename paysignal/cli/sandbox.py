@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -35,6 +36,10 @@ def serve(
     env_file: Annotated[Path | None, typer.Option(
         help="Write the variables that point paysignal at this sandbox (credentials "
              "included) to this file, mode 0600.")] = None,
+    latency_ms: Annotated[float | None, typer.Option(
+        envvar="PAYSIGNAL_SANDBOX_LATENCY_MS", min=0, max=60_000,
+        help="Every provider call takes exactly this long (milliseconds), as a real "
+             "provider's would; default: answer at once.")] = None,
 ) -> None:
     """Serve the three providers' protocols under /stripe, /adyen and /paypal, so paysignal's
     connectors and each provider's own SDK work against it by changing only the base URL. The
@@ -59,8 +64,10 @@ def serve(
         given = (os.environ.get(spec.webhook_variable) or "").split(",")[0].strip()
         credentials[name] = given or spec.new_webhook_credential()
     try:
-        server = SandboxServer(build_sandbox(credentials, seed=seed, profile=PROFILES[profile]),
-                               host=host, port=port)
+        sandbox = build_sandbox(credentials, seed=seed, profile=PROFILES[profile],
+                                sleep=time.sleep if latency_ms else None)
+        sandbox.fixed_latency_s = latency_ms / 1000 if latency_ms else None
+        server = SandboxServer(sandbox, host=host, port=port)
     except OSError as exc:
         fail(f"--port: cannot listen on {host}:{port} ({exc.strerror})")
     except PaysignalError as exc:
@@ -74,7 +81,9 @@ def serve(
             env_file.write_text("".join(f"{k}={v}\n" for k, v in sorted(environment.items())))
             env_file.chmod(0o600)
         # plain print: a terminal-width wrap would break the URLs
-        print(f"paysignal sandbox ({profile} profile, seed {seed}) at {server.url}", flush=True)
+        latency = f", {latency_ms:g} ms per call" if latency_ms else ""
+        print(f"paysignal sandbox ({profile} profile, seed {seed}{latency}) at {server.url}",
+              flush=True)
         for name in provider_names():
             print(f"  {name:<7} {server.url}/{name}", flush=True)
         print(f"  books   {server.url}/_sandbox/books", flush=True)
