@@ -5,8 +5,10 @@ routers."""
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import APIRouter, FastAPI
 from fastapi_offline import FastAPIOffline
 from sqlalchemy import Engine
@@ -17,10 +19,23 @@ from engine.api.middleware import BodySizeLimit, RequestMetrics, TraceRequests
 from engine.api.operations import operations_router
 from engine.api.payments import payments_router
 from engine.api.webhooks import webhooks_router
+from engine.exceptions import ConfigurationError
 from engine.observability.metrics import Metrics
 from engine.payments.service import PaymentService
 
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
+CONCURRENCY_VARIABLE = "PAYSIGNAL_API_CONCURRENCY"
+
+
+def api_concurrency() -> int:
+    """PAYSIGNAL_API_CONCURRENCY (default 16): requests one API process works on at once, each
+    on a thread holding one pooled database connection. The pool is sized to it, so a busy
+    API never opens and closes connections past the pool (each a server process fork)."""
+    raw = os.environ.get(CONCURRENCY_VARIABLE, "").strip() or "16"
+    if not raw.isdigit() or not 1 <= int(raw) <= 256:
+        raise ConfigurationError(f"{CONCURRENCY_VARIABLE}={raw!r}: must be a whole number "
+                                 "from 1 to 256")
+    return int(raw)
 
 
 def create_app(engine: Engine, service: PaymentService, *,
@@ -32,8 +47,15 @@ def create_app(engine: Engine, service: PaymentService, *,
     # request metrics and logs see it) and metrics are Prometheus, from the signal catalogue.
     # FastAPIOffline serves Swagger UI's and ReDoc's assets from the package: /docs works on a
     # closed network (FastAPI's default loads them from a CDN)
+    concurrency = api_concurrency()
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = concurrency
+        yield
+
     app: FastAPI = FastAPIOffline(
-        title="paysignal payment API", version="1",
+        title="paysignal payment API", version="1", lifespan=lifespan,
         description="Idempotent payments. Every POST needs an Idempotency-Key header.",
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False})
     install_error_handlers(app)

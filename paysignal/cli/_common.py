@@ -53,9 +53,9 @@ def write_out_file(path: Path, text: str) -> None:
 
 
 
-def ready_engine(url: str | None) -> Engine:
+def ready_engine(url: str | None, pool_size: int = 10) -> Engine:
     """An engine on a database whose schema is current, or a clear error saying how to fix it."""
-    engine = guarded(lambda: db.make_engine(url))
+    engine = guarded(lambda: db.make_engine(url, pool_size=pool_size))
     guarded(lambda: db.require_current_schema(engine))
     return engine
 

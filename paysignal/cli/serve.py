@@ -57,7 +57,10 @@ def serve_api(
     configure_tracing("paysignal-api")
     from prometheus_client import start_http_server
 
-    api, metrics = guarded(lambda: build_api(ready_engine(database_url)))
+    from engine.api.app import api_concurrency
+
+    concurrency = guarded(api_concurrency)
+    api, metrics = guarded(lambda: build_api(ready_engine(database_url, pool_size=concurrency)))
     start_http_server(metrics_port, addr=metrics_host, registry=metrics.registry)
     # uvicorn's own logging is replaced by the JSON logs (the app logs each request itself)
     uvicorn.run(api, host=host, port=port, log_config=None, access_log=False,

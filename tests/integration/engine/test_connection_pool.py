@@ -5,7 +5,7 @@ no extra round trip."""
 import time
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
 
 from engine.exceptions import ConfigurationError
@@ -61,3 +61,30 @@ def test_a_bad_idle_setting_names_the_variable(value: str,
         db.ping_idle_s()
     monkeypatch.setenv("PAYSIGNAL_DB_PING_IDLE_S", "off")
     assert db.ping_idle_s() is None
+
+
+def test_the_api_works_on_as_many_requests_at_once_as_its_pool_holds(
+        db_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    import anyio.to_thread
+    from fastapi.testclient import TestClient
+
+    from engine.api.app import api_concurrency, create_app
+    from engine.testing import make_service
+
+    monkeypatch.setenv("PAYSIGNAL_API_CONCURRENCY", "4")
+    service, _sandbox, _clock = make_service(db_engine)
+    seen: list[int] = []
+    app = create_app(db_engine, service)
+
+    @app.get("/limit")
+    async def limit() -> dict[str, int]:  # sync routes run on the limiter's threads
+        seen.append(anyio.to_thread.current_default_thread_limiter().total_tokens)
+        return {}
+
+    with TestClient(app) as client:
+        assert client.get("/limit").status_code == 200
+    assert seen == [4]
+    for bad in ("0", "many", "1000"):
+        monkeypatch.setenv("PAYSIGNAL_API_CONCURRENCY", bad)
+        with pytest.raises(ConfigurationError, match="PAYSIGNAL_API_CONCURRENCY"):
+            api_concurrency()
