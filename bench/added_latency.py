@@ -1,0 +1,116 @@
+"""Latency the payment API adds to the provider's own, at half the API's peak rate.
+
+The provider sandbox runs as its own process with a fixed latency per call (`--provider-ms`,
+default 50 ms: `paysignal sandbox serve --latency-ms`); `--replicas` `paysignal serve api`
+processes on PostgreSQL serve new automatic-capture payments (one provider call each) sent by
+wrk (bench/api_load.lua in its latency mode). First the peak rate is measured with every
+connection busy; then each connection pauses between requests so the API runs at half that
+rate, and the added latency of each payment is its API latency minus the provider's fixed
+latency. Repeated `--runs` times; the baseline is the provider's own latency.
+
+    python bench/added_latency.py [--database-url URL] [--json] [--provider-ms 50]
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._common import base_parser, report, server, spread  # noqa: E402
+from bench.api_load import (  # noqa: E402
+    Load,
+    run_wrk,
+    start_replicas,
+    start_sandbox,
+    wrk_binary,
+)
+from engine.payments.merchants import create_merchant  # noqa: E402
+from engine.storage import db  # noqa: E402
+
+PEAK_CONNECTIONS = 64  # enough that the provider's latency never limits the peak
+PACED_CONNECTIONS = 16
+
+
+def paced(bases: list[str], api_key: str, target_per_s: float, seconds: float,
+          mean_latency_ms: float, seed: int) -> tuple[Load, float]:
+    """A run at about `target_per_s`: each connection pauses so that connections / (latency +
+    pause) is the target; the pause is corrected once from a short calibration run."""
+    pause_ms = max(0.0, PACED_CONNECTIONS * 1000 / target_per_s - mean_latency_ms)
+    calibration = run_wrk(bases, api_key, PACED_CONNECTIONS, 3, mode="latency",
+                          delay_ms=pause_ms, seed=seed * 10)
+    achieved = calibration.requests / calibration.seconds
+    cycle_ms = PACED_CONNECTIONS * 1000 / max(achieved, 1e-9)  # latency + pause, as measured
+    pause_ms = max(0.0, pause_ms + PACED_CONNECTIONS * 1000 / target_per_s - cycle_ms)
+    load = run_wrk(bases, api_key, PACED_CONNECTIONS, seconds, mode="latency",
+                   delay_ms=pause_ms, seed=seed)
+    return load, pause_ms
+
+
+def main() -> None:
+    parser = base_parser(__doc__.splitlines()[0])
+    parser.add_argument("--provider-ms", type=float, default=50.0,
+                        help="the sandbox's fixed latency per provider call")
+    parser.add_argument("--replicas", type=int, default=2)
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--runs", type=int, default=3, help="repeat and report the spread")
+    args = parser.parse_args()
+    wrk_binary()
+    runs: list[dict[str, float]] = []
+    with server(args.database_url) as srv:
+        url = srv.database("paysignal_bench_latency")
+        engine = db.make_engine(url)
+        db.upgrade(engine)
+        api_key = create_merchant(engine, "bench").api_key
+        engine.dispose()
+        with tempfile.TemporaryDirectory() as tmp:
+            sandbox, _, sandbox_env = start_sandbox(Path(tmp), latency_ms=args.provider_ms)
+            procs, bases = start_replicas(url, args.replicas, sandbox_env)
+            try:
+                peak = run_wrk(bases, api_key, PEAK_CONNECTIONS, args.seconds, mode="latency",
+                               seed=7777)  # every run its own keys: never a replay
+                peak_rate = peak.payments / peak.seconds
+                print(f"peak: {peak_rate:.1f} payments/s with {PEAK_CONNECTIONS} connections, "
+                      f"p50 {peak.percentile(50):.1f} ms", file=sys.stderr)
+                for n in range(args.runs):
+                    load, pause_ms = paced(bases, api_key, peak_rate / 2, args.seconds,
+                                           peak.percentile(50) if n == 0 else
+                                           runs[-1]["p50_ms"] + args.provider_ms, seed=n + 1)
+                    rate = load.payments / load.seconds
+                    run = {"payments_per_s": rate, "share_of_peak": rate / peak_rate,
+                           "pause_ms": pause_ms, "errors": load.errors + load.socket_errors,
+                           **{f"p{p}_ms": load.percentile(p) - args.provider_ms
+                              for p in (50, 95, 99)}}
+                    runs.append(run)
+                    print(f"run {n + 1}: {rate:.1f} payments/s ({run['share_of_peak']:.0%} of "
+                          f"the peak), added p50 {run['p50_ms']:.1f} ms, p95 "
+                          f"{run['p95_ms']:.1f} ms, p99 {run['p99_ms']:.1f} ms", file=sys.stderr)
+            finally:
+                for p in [*procs, sandbox]:
+                    p.terminate()
+                    p.wait(30)
+        srv.drop("paysignal_bench_latency")
+    figures: dict[str, object] = {
+        name: spread([r[name] for r in runs])
+        for name in ("p50_ms", "p95_ms", "p99_ms", "payments_per_s", "share_of_peak")}
+    figures.update(peak_payments_per_s=round(peak_rate, 1), provider_ms=args.provider_ms,
+                   errors=int(sum(r["errors"] for r in runs)), runs=args.runs,
+                   replicas=args.replicas, seconds=args.seconds)
+
+    def m(name: str) -> str:
+        s = figures[name]
+        assert isinstance(s, dict)
+        return f"{s['median']:.3g} ({s['min']:.3g}-{s['max']:.3g})"
+
+    report(figures, args.json, [
+        f"added latency (API minus the provider's fixed {args.provider_ms:g} ms), median "
+        f"(min-max) of {args.runs} runs: p50 {m('p50_ms')} ms, p95 {m('p95_ms')} ms, "
+        f"p99 {m('p99_ms')} ms (target p50 < 5, p99 < 25)",
+        f"at {m('payments_per_s')} payments/s, {m('share_of_peak')} of the peak "
+        f"{peak_rate:.1f}/s; {figures['errors']} errors"])
+
+
+if __name__ == "__main__":
+    main()
