@@ -42,10 +42,11 @@ def admin_dependency(engine: Engine) -> Callable[..., str]:
     return _bearer_identity(lambda token: authenticate_admin(engine, token))
 
 
-def idempotency_key(key: Annotated[str, Header(
+async def idempotency_key(key: Annotated[str, Header(
         alias="Idempotency-Key", min_length=1, max_length=MAX_KEY_LENGTH,
         description="Unique per operation; a retry with the same key replays the result")],
-                    ) -> str:
+                          ) -> str:
+    """Checked on the event loop (async): a plain check needs no trip to a worker thread."""
     if not key.strip():
         raise MissingIdempotencyKeyError
     return key
