@@ -122,6 +122,13 @@ def spread(values: list[float]) -> dict[str, float]:
             "max": round(max(values), 3)}
 
 
+def spread_text(figures: dict[str, object], name: str) -> str:
+    """'median (min-max)' of a figure made by `spread`."""
+    s = figures[name]
+    assert isinstance(s, dict)
+    return f"{s['median']:.3g} ({s['min']:.3g}-{s['max']:.3g})"
+
+
 def report(figures: dict[str, object], as_json: bool, lines: list[str]) -> None:
     for line in lines:
         print(line, file=sys.stderr if as_json else sys.stdout)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import base_parser, report, server, spread  # noqa: E402
+from bench._common import base_parser, report, server, spread, spread_text  # noqa: E402
 from bench.api_load import (  # noqa: E402
     Load,
     run_wrk,
@@ -100,9 +100,7 @@ def main() -> None:
                    replicas=args.replicas, seconds=args.seconds)
 
     def m(name: str) -> str:
-        s = figures[name]
-        assert isinstance(s, dict)
-        return f"{s['median']:.3g} ({s['min']:.3g}-{s['max']:.3g})"
+        return spread_text(figures, name)
 
     report(figures, args.json, [
         f"added latency (API minus the provider's fixed {args.provider_ms:g} ms), median "

@@ -36,6 +36,7 @@ from bench._common import (  # noqa: E402
     report,
     server,
     spread,
+    spread_text,
 )
 from engine.payments.merchants import create_merchant  # noqa: E402
 from engine.providers.registry import PROVIDERS, new_webhook_credentials  # noqa: E402
@@ -242,9 +243,7 @@ def main() -> None:
                    clients=args.clients, replicas=args.replicas, seconds=args.seconds)
 
     def m(name: str) -> str:
-        s = figures[name]
-        assert isinstance(s, dict)
-        return f"{s['median']:.3g} ({s['min']:.3g}-{s['max']:.3g})"
+        return spread_text(figures, name)
 
     report(figures, args.json, [
         f"API: {m('payments_per_s')} payments/s over HTTP, median (min-max) of {args.runs} "

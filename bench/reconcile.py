@@ -34,7 +34,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import Server, base_parser, report, server, spread  # noqa: E402
+from bench._common import (  # noqa: E402
+    Server,
+    base_parser,
+    report,
+    server,
+    spread,
+    spread_text,
+)
 
 PROVIDERS = ("stripe", "adyen", "paypal")
 PER_KIND = 5  # injected discrepancies of each break kind
@@ -317,9 +324,7 @@ def main() -> None:
     }
 
     def m(name: str) -> str:
-        s = figures[name]
-        assert isinstance(s, dict)
-        return f"{s['median']:.3g} ({s['min']:.3g}-{s['max']:.3g})"
+        return spread_text(figures, name)
 
     report(figures, args.json, [
         f"reconcile --dir: {settlement_lines:,} settlement lines against {args.payments:,} "

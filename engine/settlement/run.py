@@ -16,7 +16,8 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from engine.exceptions import ConfigurationError, PaysignalError, ValidationError
+from engine.environment import seconds_setting
+from engine.exceptions import PaysignalError, ValidationError
 from engine.providers.registry import PROVIDERS, report_format_of
 from engine.settlement.bank import BankImport, BankMatch, import_statement, is_bank_statement, match_bank
 from engine.settlement.importer import ImportReport, import_file
@@ -36,17 +37,7 @@ DEFAULT_MIN_AGE_S = 120.0
 
 def settlement_min_age_s(env: Mapping[str, str] | None = None) -> float:
     """How long a report without footers must sit unchanged before the worker takes it."""
-    raw = (os.environ if env is None else env).get(MIN_AGE_VARIABLE, "").strip()
-    if not raw:
-        return DEFAULT_MIN_AGE_S
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value <= 86_400:
-        raise ConfigurationError(f"{MIN_AGE_VARIABLE}={raw!r}: must be a number of seconds "
-                                 "from 0 to 86400")
-    return value
+    return seconds_setting(MIN_AGE_VARIABLE, DEFAULT_MIN_AGE_S, env=env)
 
 
 @dataclass(frozen=True)

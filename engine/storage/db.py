@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DisconnectionError
 
+from engine.environment import seconds_setting
 from engine.exceptions import ConfigurationError, SchemaOutOfDateError
 
 DEFAULT_SQLITE_PATH = Path("var/paysignal.db")
@@ -65,17 +66,12 @@ PING_IDLE_VARIABLE = "PAYSIGNAL_DB_PING_IDLE_S"
 def ping_idle_s() -> float | None:
     """PAYSIGNAL_DB_PING_IDLE_S: a pooled connection idle for longer is checked before use
     (default 1 second; `off` never checks)."""
-    raw = os.environ.get(PING_IDLE_VARIABLE, "").strip().lower() or "1"
-    if raw == "off":
+    if os.environ.get(PING_IDLE_VARIABLE, "").strip().lower() == "off":
         return None
     try:
-        seconds = float(raw)
-    except ValueError:
-        seconds = -1.0
-    if not 0 <= seconds <= 86_400:
-        raise ConfigurationError(f"{PING_IDLE_VARIABLE}={raw!r}: must be seconds from 0 to "
-                                 "86400, or off")
-    return seconds
+        return seconds_setting(PING_IDLE_VARIABLE, 1.0)
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"{exc}, or off") from None
 
 
 def _ping_when_idle(engine: Engine, idle_s: float | None) -> None:

@@ -13,36 +13,37 @@ from engine.storage import db
 from tests.support.postgres import ThrowawayPostgres, fresh_postgres_url
 
 
+def _pool_whose_connection_the_server_closes(postgres: ThrowawayPostgres,
+                                             ) -> tuple[Engine, int]:
+    """A one-connection pool whose connection, just returned, the server then terminates
+    (as a restart or an idle time-out would); returns the pool and that backend's pid."""
+    engine = db.make_engine(fresh_postgres_url(postgres), pool_size=1)
+    with engine.connect() as conn:
+        pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    admin = db.make_engine(postgres.url)
+    with admin.connect() as conn:
+        assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar_one()
+    admin.dispose()
+    return engine, pid
+
+
 def test_an_idle_connection_the_server_closed_is_replaced_before_use(
         postgres: ThrowawayPostgres, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PAYSIGNAL_DB_PING_IDLE_S", "0.2")
-    engine = db.make_engine(fresh_postgres_url(postgres), pool_size=1)
-    admin = db.make_engine(postgres.url)
+    engine, first = _pool_whose_connection_the_server_closes(postgres)
     try:
-        with engine.connect() as conn:
-            first = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
-        with admin.connect() as conn:  # the server drops it (a restart, an idle time-out)
-            assert conn.execute(text("SELECT pg_terminate_backend(:pid)"),
-                                {"pid": first}).scalar_one()
         time.sleep(0.3)
-        with engine.connect() as conn:
-            second = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
-        assert second != first
+        with engine.connect() as conn:  # checked: the request never sees the dead connection
+            assert conn.execute(text("SELECT pg_backend_pid()")).scalar_one() != first
     finally:
         engine.dispose()
-        admin.dispose()
 
 
 def test_a_connection_in_steady_use_is_not_checked_and_a_broken_one_fails_once(
         postgres: ThrowawayPostgres, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PAYSIGNAL_DB_PING_IDLE_S", "60")
-    engine = db.make_engine(fresh_postgres_url(postgres), pool_size=1)
-    admin = db.make_engine(postgres.url)
+    engine, first = _pool_whose_connection_the_server_closes(postgres)
     try:
-        with engine.connect() as conn:
-            first = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
-        with admin.connect() as conn:
-            conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
         # used a moment ago: not checked (no round trip spent), so its breakage shows once
         with pytest.raises(OperationalError), engine.connect() as conn:
             conn.execute(text("SELECT 1"))
@@ -50,7 +51,6 @@ def test_a_connection_in_steady_use_is_not_checked_and_a_broken_one_fails_once(
             assert conn.execute(text("SELECT pg_backend_pid()")).scalar_one() != first
     finally:
         engine.dispose()
-        admin.dispose()
 
 
 @pytest.mark.parametrize("value", ["soon", "-1", "100000"])
