@@ -374,7 +374,9 @@ class Sandbox:
     def handle(self, method: str, url_path: str, query: Mapping[str, list[str]],
                headers: Mapping[str, str], body: bytes) -> SandboxResponse:
         if url_path.rstrip("/") == "/_sandbox/books" and method == "GET":
-            return SandboxResponse.json(200, self.books.as_json())
+            return SandboxResponse.json(200, {
+                **self.books.as_json(),
+                "unnotified_disputes": [list(d) for d in sorted(self.unnotified_disputes)]})
         if url_path.rstrip("/") == "/_sandbox/disputes" and method == "POST":
             return self._dispute_request(body)
         prefix, _, rest = url_path.lstrip("/").partition("/")

@@ -136,13 +136,15 @@ def reports(
     try:
         answer = httpx.get(url, timeout=10.0)
         answer.raise_for_status()
-        entries = [BookEntry(**e) for e in answer.json()["entries"]]
+        books = answer.json()
+        entries = [BookEntry(**e) for e in books["entries"]]
+        unnotified = [(str(p), str(r)) for p, r in books.get("unnotified_disputes", [])]
     except httpx.HTTPError as exc:
         fail(f"--from: cannot read the sandbox's books at {url} ({exc})")
     except (ValueError, KeyError, TypeError) as exc:
         fail(f"--from: {url} did not answer with a sandbox's books ({exc})")
     truth = write_settlement_files(entries, directory, discrepancies=discrepancies, seed=seed,
-                                   day=on)
+                                   day=on, unnotified_disputes=unnotified)
     written = sorted(p.name for p in directory.iterdir() if p.name != "ground_truth.json")
     out.print(f"wrote {len(written)} reports to {directory} from {len(entries)} book entries"
               f" ({injected_count(truth)} discrepancies injected; ground truth in ground_truth.json)")

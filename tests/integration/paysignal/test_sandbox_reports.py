@@ -71,3 +71,32 @@ def test_a_sandbox_that_does_not_answer_is_a_clear_error(tmp_path: Path) -> None
         result.output.split())
     bad = CliRunner().invoke(app, ["sandbox", "reports", "--dir", str(tmp_path), "--date", "soon"])
     assert bad.exit_code == 2 and "--date: 'soon' is not a date" in bad.output
+
+
+def test_a_dispute_whose_notifications_were_lost_is_a_true_finding_not_a_false_break(
+        db_engine: Engine, db_url: str, tmp_path: Path) -> None:
+    from engine.providers.faults import FaultProfile, Faults
+    from engine.testing import NO_FAULTS
+
+    service, sandbox, clock = make_service(db_engine)
+    created = service.create_payment("merchant-1", "key-1", payment_request(amount=4_200))
+    reference = str(service.get_payment("merchant-1", str(created.payment_id))
+                    .provider_reference)
+    sandbox.profile = FaultProfile("lossy", "every notification lost",
+                                   Faults(lost_notification=1.0))
+    sandbox.dispute("stripe", reference, None, "open")
+    sandbox.profile = NO_FAULTS
+    runner = CliRunner()
+    with SandboxServer(sandbox) as server:
+        written = runner.invoke(app, ["sandbox", "reports", "--from", server.url, "--dir",
+                                      str(tmp_path / "reports")])
+    assert written.exit_code == 0, written.output
+    truth = json.loads((tmp_path / "reports" / "ground_truth.json").read_text())
+    assert truth == [{"kind": "dispute_not_in_ledger", "provider": "stripe",
+                      "provider_reference": reference, "payment_id": str(created.payment_id),
+                      "possible": "true"}]
+    human = runner.invoke(app, ["reconcile", "--dir", str(tmp_path / "reports"),
+                                "--database-url", db_url])
+    assert human.exit_code == 0, human.output
+    said = " ".join(human.stdout.split())
+    assert "0 discrepancies injected: every one found, no false breaks; 1 more true" in said
