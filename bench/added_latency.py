@@ -9,6 +9,7 @@ rate, and the added latency of each payment is its API latency minus the provide
 latency. Repeated `--runs` times; the baseline is the provider's own latency.
 
     python bench/added_latency.py [--database-url URL] [--json] [--provider-ms 50]
+                                  [--replicas 2] [--seconds 15] [--runs 3]
 """
 
 from __future__ import annotations
@@ -22,13 +23,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._common import base_parser, report, server, spread, spread_text  # noqa: E402
 from bench.api_load import (  # noqa: E402
     Load,
+    merchant_database,
     run_wrk,
     start_replicas,
     start_sandbox,
     wrk_binary,
 )
-from engine.payments.merchants import create_merchant  # noqa: E402
-from engine.storage import db  # noqa: E402
 
 PEAK_CONNECTIONS = 64  # enough that the provider's latency never limits the peak
 PACED_CONNECTIONS = 16
@@ -60,11 +60,7 @@ def main() -> None:
     wrk_binary()
     runs: list[dict[str, float]] = []
     with server(args.database_url) as srv:
-        url = srv.database("paysignal_bench_latency")
-        engine = db.make_engine(url)
-        db.upgrade(engine)
-        api_key = create_merchant(engine, "bench").api_key
-        engine.dispose()
+        url, api_key = merchant_database(srv, "paysignal_bench_latency")
         with tempfile.TemporaryDirectory() as tmp:
             sandbox, _, sandbox_env = start_sandbox(Path(tmp), latency_ms=args.provider_ms)
             procs, bases = start_replicas(url, args.replicas, sandbox_env)

@@ -10,6 +10,7 @@ they are authorized. A payment counts once it is captured (201/200), replays do 
 the machine come from /proc.
 
     python bench/api_load.py [--database-url URL] [--json] [--clients 32] [--replicas 2]
+                             [--seconds 15] [--runs 3]
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import httpx  # noqa: E402
 
 from bench._common import (  # noqa: E402
+    Server,
     base_parser,
     pgbench_tps,
     postgres_cpu_s,
@@ -192,6 +194,16 @@ def measure(bases: list[str], api_key: str, clients: int, seconds: float, api_pi
             "generator_cpu_share": wrk_cpu / (load.seconds * (os.cpu_count() or 1))}
 
 
+def merchant_database(srv: Server, name: str) -> tuple[str, str]:
+    """A fresh, migrated database with one merchant: (its URL, the merchant's API key)."""
+    url = srv.database(name)
+    engine = db.make_engine(url)
+    db.upgrade(engine)
+    api_key = create_merchant(engine, "bench").api_key
+    engine.dispose()
+    return url, api_key
+
+
 def duplicate_charges(sandbox_url: str) -> int:
     """Customers charged twice, from the sandbox's own books."""
     return int(httpx.get(f"{sandbox_url}/_sandbox/books", timeout=60).json()["duplicate_charges"])
@@ -208,11 +220,7 @@ def main() -> None:
     runs = []
     with server(args.database_url) as srv:
         tps = pgbench_tps(srv, clients=8, seconds=int(args.seconds))
-        url = srv.database("paysignal_bench_api")
-        engine = db.make_engine(url)
-        db.upgrade(engine)
-        api_key = create_merchant(engine, "bench").api_key
-        engine.dispose()
+        url, api_key = merchant_database(srv, "paysignal_bench_api")
         with tempfile.TemporaryDirectory() as tmp:
             sandbox, sandbox_url, sandbox_env = start_sandbox(Path(tmp))
             procs, bases = start_replicas(url, args.replicas, sandbox_env)

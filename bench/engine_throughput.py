@@ -7,6 +7,7 @@ connectors on the provider sandbox mounted in process (no faults, no simulated l
 figure is the engine's own cost.
 
     python bench/engine_throughput.py [--database-url URL] [--json] [--workers 8] [--seconds 15]
+                                      [--runs 3]
 """
 
 from __future__ import annotations

@@ -48,7 +48,7 @@ from engine.providers.registry import (
     provider_names,
     sandbox_environment,
 )
-from engine.providers.sandbox import Sandbox, SandboxServer
+from engine.providers.sandbox import DISPUTE_OUTCOMES, Sandbox, SandboxServer
 from engine.read_models.ledger import total_imbalance_minor
 from engine.storage.tables import payments as payments_table
 
@@ -267,28 +267,25 @@ def run_simulation(engine: Engine, *, payments: int = 1000, seed: int = 42,
 
 
 DISPUTE_RATE = 0.01  # of the run's captured payments; at least one when any was captured
-DISPUTE_OUTCOMES = ("open", "lost", "won")  # in turn, so a run of three shows each
 
 
 def _cardholders_dispute(engine: Engine, sandbox: Sandbox, run_tag: str,
-                         rng: random.Random) -> list[str]:
-    """Cardholders dispute some of the run's captured payments at the end of the day: the
-    providers notify (under the profile's faults) and settle them the next day. Returns the
-    disputed payments' ids."""
+                         rng: random.Random) -> None:
+    """Cardholders dispute some of the run's captured payments at the end of the day, each
+    outcome in turn (so a run of three shows each): the providers notify (under the
+    profile's faults) and settle them the next day."""
     with engine.connect() as conn:
-        captured = conn.execute(select(payments_table.c.id, payments_table.c.provider,
+        captured = conn.execute(select(payments_table.c.provider,
                                        payments_table.c.provider_reference).where(
             payments_table.c.state == PaymentState.CAPTURED.value,
             payments_table.c.provider_reference.is_not(None),
             payments_table.c.id.like(f"pay_{run_tag}_%")).order_by(payments_table.c.id)).all()
     if not captured:
-        return []
+        return
     chosen = rng.sample(captured, max(1, round(len(captured) * DISPUTE_RATE)))
-    disputed = []
-    for n, (payment_id, provider, reference) in enumerate(chosen):
-        if sandbox.dispute(provider, reference, None, DISPUTE_OUTCOMES[n % 3]):
-            disputed.append(payment_id)
-    return disputed
+    for n, (provider, reference) in enumerate(chosen):
+        sandbox.dispute(provider, reference, None,
+                        DISPUTE_OUTCOMES[n % len(DISPUTE_OUTCOMES)])
 
 
 def _per_provider(engine: Engine, run_tag: str, sandbox: Sandbox) -> dict[str, dict[str, int]]:
