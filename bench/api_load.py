@@ -88,13 +88,15 @@ def _answers(url: str) -> bool:
 
 
 def start_replicas(url: str, count: int, sandbox_env: dict[str, str],
-                   ) -> tuple[list[subprocess.Popen[bytes]], list[str]]:
-    procs, bases = [], []
+                   ) -> tuple[list[subprocess.Popen[bytes]], list[str], list[str]]:
+    """`count` API processes: (the processes, their base URLs, their metrics URLs)."""
+    procs, bases, metrics = [], [], []
     for _ in range(count):
-        port = free_port()
+        port, metrics_port = free_port(), free_port()
+        metrics.append(f"http://127.0.0.1:{metrics_port}/metrics")
         procs.append(subprocess.Popen(
             [str(PAYSIGNAL), "serve", "api", "--port", str(port), "--metrics-port",
-             str(free_port()), "--database-url", url],
+             str(metrics_port), "--database-url", url],
             env={**os.environ, **sandbox_env, "PAYSIGNAL_LOG_LEVEL": "WARNING"},
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         bases.append(f"http://127.0.0.1:{port}")
@@ -109,7 +111,7 @@ def start_replicas(url: str, count: int, sandbox_env: dict[str, str],
             if time.monotonic() > deadline:
                 raise RuntimeError("the API did not become ready")
             time.sleep(0.2)
-    return procs, bases
+    return procs, bases, metrics
 
 
 @dataclass
@@ -223,7 +225,7 @@ def main() -> None:
         url, api_key = merchant_database(srv, "paysignal_bench_api")
         with tempfile.TemporaryDirectory() as tmp:
             sandbox, sandbox_url, sandbox_env = start_sandbox(Path(tmp))
-            procs, bases = start_replicas(url, args.replicas, sandbox_env)
+            procs, bases, _ = start_replicas(url, args.replicas, sandbox_env)
             try:
                 for n in range(args.runs):
                     run = measure(bases, api_key, args.clients, args.seconds,
