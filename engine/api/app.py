@@ -4,6 +4,7 @@ routers."""
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -25,6 +26,14 @@ from engine.payments.service import PaymentService
 
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
 CONCURRENCY_VARIABLE = "PAYSIGNAL_API_CONCURRENCY"
+
+
+def freeze_start_up_objects() -> None:
+    """Call once a process has started: what starting made (modules, the app, pools) lives as
+    long as the process, so it is frozen out of the garbage collector's sight and full
+    collections stop pausing requests for tens of milliseconds walking it."""
+    gc.collect()
+    gc.freeze()
 
 
 def api_concurrency() -> int:

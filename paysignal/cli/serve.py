@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import os
 import sys
 from pathlib import Path
@@ -58,15 +57,12 @@ def serve_api(
     configure_tracing("paysignal-api")
     from prometheus_client import start_http_server
 
-    from engine.api.app import api_concurrency
+    from engine.api.app import api_concurrency, freeze_start_up_objects
 
     concurrency = guarded(api_concurrency)
     api, metrics = guarded(lambda: build_api(ready_engine(database_url, pool_size=concurrency)))
     start_http_server(metrics_port, addr=metrics_host, registry=metrics.registry)
-    # What starting made (modules, the app, the pool) lives as long as the process: frozen out of
-    # the collector's sight, full collections stop pausing requests for tens of milliseconds.
-    gc.collect()
-    gc.freeze()
+    freeze_start_up_objects()
     # uvicorn's own logging is replaced by the JSON logs (the app logs each request itself)
     uvicorn.run(api, host=host, port=port, log_config=None, access_log=False,
                 server_header=False)
