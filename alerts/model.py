@@ -1,4 +1,4 @@
-"""An alert as paysignal raises it: numbers in the summary, owner, runbook, dashboard link,
+"""An alert as paysignal raises it: numbers in the summary, owner, runbook, incident link,
 and a stable fingerprint of its identifying labels."""
 
 from __future__ import annotations
@@ -6,10 +6,9 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
-from urllib.parse import urlencode
 
 from alerts.catalogue import BY_NAME
-from slo.links import dashboard_base, runbook_url
+from slo.links import incident_url, runbook_url
 
 
 def fingerprint(labels: dict[str, str]) -> str:
@@ -43,9 +42,8 @@ class Alert:
 
     @property
     def dashboard_url(self) -> str:
-        filters = {k: v for k, v in self.labels.items() if k in ("provider", "slo")}
-        page = "slos" if "slo" in self.labels else ""  # the Overview is the dashboard's root
-        return f"{dashboard_base()}/{page}" + (f"?{urlencode(filters)}" if filters else "")
+        """The dashboard's incident view: the alert, where to look, and its time window."""
+        return incident_url(self.labels, self.starts_at)
 
     @property
     def impact(self) -> str:

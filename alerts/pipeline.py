@@ -26,7 +26,12 @@ from engine.domain.text import validate_text
 from engine.exceptions import PaysignalError, ValidationError
 from engine.storage.repository import utc
 from engine.storage.sql import insert_ignoring_conflicts
-from engine.storage.tables import alert_notifications, alert_silences, alert_states
+from engine.storage.tables import (
+    alert_firings,
+    alert_notifications,
+    alert_silences,
+    alert_states,
+)
 from slo.spec import Matcher
 
 
@@ -133,6 +138,9 @@ def _update_states(engine: Engine, alerts: list[Alert],
                 conn.execute(update(alert_states).where(alert_states.c.fingerprint == fp).values(
                     summary=a.summary[:1000], details=json.dumps(a.details, default=str),
                     last_seen_at=at))
+                conn.execute(update(alert_firings).where(
+                    alert_firings.c.fingerprint == fp, alert_firings.c.ends_at.is_(None))
+                    .values(summary=a.summary[:1000]))
                 starts = utc(known[fp].starts_at)
             else:
                 starts = at
@@ -143,11 +151,17 @@ def _update_states(engine: Engine, alerts: list[Alert],
                 if conn.execute(update(alert_states).where(alert_states.c.fingerprint == fp)
                                 .values(**values)).rowcount == 0:
                     conn.execute(insert(alert_states).values(fingerprint=fp, **values))
+                conn.execute(insert(alert_firings).values(
+                    fingerprint=fp, name=a.name, labels=values["labels"],
+                    summary=values["summary"], starts_at=at, ends_at=None))
             firing[fp] = Alert(a.name, a.labels, a.summary, a.details, starts)
         resolved = [dict(r._mapping) for fp, r in known.items() if fp not in current]
         for r in resolved:
             conn.execute(update(alert_states).where(alert_states.c.fingerprint == r["fingerprint"])
                          .values(status="resolved", ends_at=at))
+            conn.execute(update(alert_firings).where(
+                alert_firings.c.fingerprint == r["fingerprint"], alert_firings.c.ends_at.is_(None))
+                .values(ends_at=at))
     return firing, resolved
 
 

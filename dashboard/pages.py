@@ -3,7 +3,7 @@
 from pathlib import Path
 from typing import NamedTuple
 
-from slo.links import RUNBOOKS_PAGE
+from slo.links import INCIDENT_PAGE, RUNBOOKS_PAGE
 
 VIEWS = Path(__file__).parent / "views"
 
@@ -23,5 +23,6 @@ PAGES = [
     PageSpec(VIEWS / "money.py", "Money", "money", ":material/payments:"),
     PageSpec(VIEWS / "slos.py", "SLOs", "slos", ":material/speed:"),
     PageSpec(VIEWS / "alerts.py", "Alerts", "alerts", ":material/notifications:"),
+    PageSpec(VIEWS / "incident.py", "Incidents", INCIDENT_PAGE, ":material/emergency:"),
     PageSpec(VIEWS / "runbooks.py", "Runbooks", RUNBOOKS_PAGE, ":material/menu_book:"),
 ]

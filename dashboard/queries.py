@@ -29,13 +29,12 @@ from engine.storage.tables import (
     duplicate_risk_events,
     idempotency_keys,
     outbox,
-    payment_transitions,
     payments,
     recon_breaks,
     recon_checkpoints,
     slo_evaluations,
 )
-from slo.links import runbook_url
+from slo.links import incident_url, runbook_url
 
 OPEN_BREAK = ("open", "investigating")
 RISK_OUTCOMES = ("replayed", "conflict", "in_flight", "shadow_replay", "shadow_conflict")
@@ -79,20 +78,6 @@ def payment_states(engine: Engine, f: Filters) -> pd.DataFrame:
         frame = _frame(conn.execute(query), ["state", "currency", "payments", "amount_minor"])
     frame["amount_minor"] = frame["amount_minor"].astype("int64")
     return frame
-
-
-def state_flow(engine: Engine, f: Filters) -> pd.DataFrame:
-    """Transitions made in the range, from -> to, with how many payments made each."""
-    t = payment_transitions.c
-    query = (select(t.from_state, t.to_state, func.count())
-             .where(t.at >= f.since, t.at < f.until)
-             .group_by(t.from_state, t.to_state))
-    if f.provider or f.currency or f.merchant:
-        query = query.join_from(payment_transitions, payments, payments.c.id == t.payment_id)\
-            .where(*_payment_filters(f, created=False))
-    with engine.connect() as conn:
-        frame = _frame(conn.execute(query), ["from", "to", "payments"])
-    return frame.sort_values("payments", ascending=False, ignore_index=True)
 
 
 def duplicate_risk(engine: Engine, f: Filters) -> pd.DataFrame:
@@ -232,15 +217,19 @@ def slo_history(engine: Engine, since: datetime, slo: str | None = None,
                     select(s.slo, s.at, s.result).where(s.id.in_(chosen[start:start + 500]))):
                 r = json.loads(result)
                 rows.append({"slo": name, "at": utc(at), "display_name": r["display_name"],
-                             "owner": r["owner"], "sli": r["sli"], "objective": r["objective"],
+                             "owner": r["owner"], "provider": r.get("provider"),
+                             "sli": r["sli"], "objective": r["objective"],
                              "budget_remaining": r["budget_remaining"],
                              "burn_rates": r["burn_rates"], "conditions": r["conditions"],
                              "policy": r["policy"], "events": r["events"]["total"],
                              "window": r["window"]["duration"],
+                             "window_start": datetime.fromisoformat(r["window"]["start"]),
                              "exhaustion_in_seconds": r["exhaustion_in_seconds"]})
-    frame = pd.DataFrame(rows, columns=["slo", "at", "display_name", "owner", "sli", "objective",
+    frame = pd.DataFrame(rows, columns=["slo", "at", "display_name", "owner", "provider", "sli",
+                                        "objective",
                                         "budget_remaining", "burn_rates", "conditions", "policy",
-                                        "events", "window", "exhaustion_in_seconds"])
+                                        "events", "window", "window_start",
+                                        "exhaustion_in_seconds"])
     return frame.sort_values(["slo", "at"], ignore_index=True)
 
 
@@ -257,24 +246,17 @@ def firing_conditions(conditions: list[dict[str, Any]]) -> list[str]:
     return [f"{c['severity']} ({c['tier']})" for c in conditions if not c.get("inhibited_by")]
 
 
-def most_urgent_slo(latest: pd.DataFrame) -> str:
-    """The SLO a reader should see first: firing pages, then tickets, then the least budget."""
-    def urgency(row: Any) -> tuple[int, float]:
-        firing = [c["severity"] for c in row["conditions"] if not c.get("inhibited_by")]
-        rank = 0 if "page" in firing else 1 if firing else 2
+def by_urgency(latest: pd.DataFrame) -> list[dict[str, Any]]:
+    """Latest evaluations, the SLO a reader should see first first: firing pages, then
+    tickets, then the least budget left."""
+    def urgency(row: dict[str, Any]) -> tuple[int, float]:
+        firing = firing_conditions(row["conditions"])
+        rank = 0 if any(c.startswith("page") for c in firing) else 1 if firing else 2
         return rank, float(row["budget_remaining"])
 
-    return str(min(latest.to_dict("records"), key=urgency)["slo"])
-
-
-def sparkline(values: list[float]) -> str:
-    """A burn-rate history as block characters, scaled to its own maximum."""
-    blocks = "▁▂▃▄▅▆▇█"
-    top = max(values, default=0)
-    if top <= 0:
-        return blocks[0] * len(values)
-    return "".join(blocks[min(len(blocks) - 1, int(v / top * (len(blocks) - 1) + 0.5))]
-                   for v in values)
+    records: list[dict[str, Any]] = [{str(k): v for k, v in r.items()}
+                                     for r in latest.to_dict("records")]
+    return sorted(records, key=urgency)
 
 
 def alerts(engine: Engine, status: str | None = None, since: datetime | None = None,
@@ -298,12 +280,13 @@ def alerts(engine: Engine, status: str | None = None, since: datetime | None = N
         out.append({"alert": r.name, "status": r.status, "severity": labels.get("severity", ""),
                     "team": labels.get("team", spec.team if spec else ""),
                     "summary": r.summary, "runbook": runbook_url(r.name),
+                    "incident": incident_url(labels, utc(r.starts_at)),
                     "labels": ", ".join(f"{k}={v}" for k, v in sorted(labels.items())
                                         if k not in ("alertname", "severity", "team")),
                     "starts_at": utc(r.starts_at), "ends_at": utc(r.ends_at),
                     "fingerprint": r.fingerprint})
     return pd.DataFrame(out, columns=["alert", "status", "severity", "team", "summary",
-                                      "runbook", "labels", "starts_at", "ends_at",
+                                      "runbook", "incident", "labels", "starts_at", "ends_at",
                                       "fingerprint"])
 
 

@@ -13,7 +13,7 @@ import streamlit as st
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from dashboard import accounts, auth, queries
+from dashboard import accounts, auth, queries, timelines
 from dashboard.filters import PRESET_DAYS, FilterError, Filters, from_params
 from engine.exceptions import PaysignalError
 from engine.providers import provider_names
@@ -63,8 +63,10 @@ def engine_for(url: str) -> Engine:
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
 def cached(name: str, url: str, *args: Any) -> Any:
-    """A query from dashboard.queries by name, cached for CACHE_TTL_S per arguments."""
-    return getattr(queries, name)(engine_for(url), *args)
+    """A read from dashboard.queries or dashboard.timelines by name, cached for CACHE_TTL_S per
+    arguments."""
+    module = queries if hasattr(queries, name) else timelines
+    return getattr(module, name)(engine_for(url), *args)
 
 
 def query(ctx: Context, name: str, *args: Any) -> Any:

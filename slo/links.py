@@ -5,7 +5,9 @@ write these links, and a link must open where it is served."""
 from __future__ import annotations
 
 import os
-from urllib.parse import quote
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from urllib.parse import quote, urlencode
 
 
 def dashboard_base() -> str:
@@ -14,6 +16,19 @@ def dashboard_base() -> str:
 
 
 RUNBOOKS_PAGE = "runbooks"  # the dashboard page that serves alerts/runbooks/<alert>.md
+INCIDENT_PAGE = "incident"  # the dashboard page an alert's link opens
+INCIDENT_LABELS = ("provider", "slo")  # the labels that say where to look
+STARTS_FORMAT = "%Y-%m-%dT%H:%MZ"
+
+
+def incident_url(labels: Mapping[str, str], starts_at: datetime | None = None) -> str:
+    """The dashboard's incident view of this alert: its name, the labels that say where to
+    look, and when it started (to the minute, UTC)."""
+    params = {"alert": labels.get("alertname", "")}
+    params.update({k: labels[k] for k in INCIDENT_LABELS if labels.get(k)})
+    if starts_at is not None:
+        params["starts"] = starts_at.astimezone(UTC).strftime(STARTS_FORMAT)
+    return f"{dashboard_base()}/{INCIDENT_PAGE}?{urlencode(params)}"
 
 
 def runbook_url(alert_name: str) -> str:

@@ -22,7 +22,9 @@ if recent.empty:
             "`paysignal alerts evaluate`.")
 else:
     st.dataframe(recent.drop(columns=["fingerprint"]), hide_index=True, width="stretch",
-                 column_config={"runbook": st.column_config.LinkColumn("runbook")})
+                 column_config={"runbook": st.column_config.LinkColumn("runbook"),
+                                "incident": st.column_config.LinkColumn(
+                                    "incident", display_text="open")})
 
 st.subheader("Delivery log")
 log = ui.query(ctx, "deliveries")

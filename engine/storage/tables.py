@@ -535,6 +535,21 @@ alert_states = Table(
     Index("ix_alert_states_status", "status", "last_seen_at"),
 )
 
+# Every period an alert fired (alert_states holds only the latest per fingerprint): the
+# dashboard draws them as bands on its time axes; ends_at is empty while it fires.
+alert_firings = Table(
+    "alert_firings", metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("labels", Text, nullable=False),
+    Column("summary", String(1000), nullable=False),
+    Column("starts_at", TS, nullable=False),
+    Column("ends_at", TS),
+    Index("ix_alert_firings_fingerprint", "fingerprint", "starts_at"),
+    Index("ix_alert_firings_starts", "starts_at"),
+)
+
 # The alert-routing file each worker (or demo) loaded: the latest row is the routing in use.
 alert_routing_in_use = Table(
     "alert_routing_in_use", metadata,

@@ -23,12 +23,13 @@ CLOSE_LOOK = timedelta(hours=2)  # the fault profiles' incidents happen in the l
 
 def evaluation_moments(end: datetime, duration: timedelta) -> list[datetime]:
     """When the demo evaluates SLOs and alerts during a day that ends at `end`: hourly, then
-    every 5 minutes over the last two hours (fast enough for the 5-minute burn windows)."""
+    every minute over the last two hours (as the worker does: alerts start within a minute of
+    the burn that raises them)."""
     start = end - duration
     close = max(start, end - CLOSE_LOOK)
     moments = [start + timedelta(hours=h) for h in range(1, int((close - start) / timedelta(hours=1)) + 1)]
-    moments += [close + timedelta(minutes=5 * m)
-                for m in range(1, int((end - close) / timedelta(minutes=5)))]
+    moments += [close + timedelta(minutes=m)
+                for m in range(1, int((end - close) / timedelta(minutes=1)))]
     return [m for m in moments if m < end]
 
 

@@ -60,7 +60,8 @@ def test_each_detector_fires_with_its_numbers(db_engine: Engine) -> None:
                             "(objective 99.50%), burning the 30d budget at 14.9x; 2.1% of it gone")
     assert page.labels["burn_tier"] == "1h" and page.labels["slo"].endswith("adyen")
     assert page.runbook_url.endswith("/runbooks?alert=SLOBurnRatePage")
-    assert "slos?" in page.dashboard_url and "provider=adyen" in page.dashboard_url
+    assert "/incident?alert=SLOBurnRatePage&" in page.dashboard_url
+    assert "provider=adyen" in page.dashboard_url and "slo=authorization" in page.dashboard_url
     again = {a.name: a.fingerprint for a in detect(db_engine, NOW, Thresholds())}
     assert again == {name: a.fingerprint for name, a in alerts.items()}  # stable
 

@@ -14,7 +14,7 @@ from alerts.model import Alert
 from alerts.pipeline import create_silence, evaluate_alerts, expire_silence
 from alerts.receivers import deliver_pending
 from alerts.routing import parse_config
-from engine.storage.tables import alert_notifications, alert_states
+from engine.storage.tables import alert_firings, alert_notifications, alert_states
 from tests.support.postgres import free_port
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -69,6 +69,28 @@ def test_states_resolve_and_a_resolve_notification_follows(db_engine: Engine) ->
     assert evaluate_alerts(db_engine, cfg, [alert], T0 + timedelta(minutes=7)).notifications == 1
     assert notifications(db_engine)[-1]["status"] == "firing"
 
+
+
+def test_every_firing_period_is_kept_with_its_start_end_and_latest_numbers(
+        db_engine: Engine) -> None:
+    """The dashboard draws these as bands: an alert that fires twice has two periods."""
+    cfg = config()
+    evaluate_alerts(db_engine, cfg, [unknown("adyen", 3)], T0)
+    evaluate_alerts(db_engine, cfg, [unknown("adyen", 5)], T0 + timedelta(minutes=1))
+    evaluate_alerts(db_engine, cfg, [], T0 + timedelta(minutes=4))
+    evaluate_alerts(db_engine, cfg, [unknown("adyen", 2)], T0 + timedelta(minutes=9))
+    with db_engine.connect() as conn:
+        periods = conn.execute(select(alert_firings).order_by(alert_firings.c.id)).all()
+    assert [(p.starts_at.replace(tzinfo=UTC), p.ends_at and p.ends_at.replace(tzinfo=UTC))
+            for p in periods] == [(T0, T0 + timedelta(minutes=4)),
+                                  (T0 + timedelta(minutes=9), None)]
+    assert [p.summary for p in periods] == ["5 adyen payments unknown",
+                                            "2 adyen payments unknown"]
+    assert json.loads(periods[0].labels)["provider"] == "adyen"
+    # each notification links to the incident view of its alert, where and since when
+    link = notifications(db_engine)[0]["alerts"][0]["dashboard_url"]
+    assert link.endswith("/incident?alert=UnknownOutcomesStale&provider=adyen"
+                         "&starts=2026-11-20T12%3A00Z")
 
 def test_a_group_repeats_after_the_repeat_interval_only(db_engine: Engine) -> None:
     cfg = config()

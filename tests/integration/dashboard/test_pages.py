@@ -49,15 +49,21 @@ def test_overview_shows_the_databases_figures(monkeypatch, seeded_url, seeded_en
                                               func.sum(recon_checkpoints.c.break_count)).where(
             recon_checkpoints.c.settled_on.between(shown.start, shown.end))).one()
     assert metric(at, "Matched") == f"{100 * matched / (matched + breaks):.2f} %"
-    shown_states: dict[str, int] = {}
-    for row in light_table(at, "state", "payments"):
-        shown_states[row["state"]] = shown_states.get(row["state"], 0) + int(row["payments"])
     with seeded_engine.connect() as conn:
         by_state = dict(conn.execute(select(payments.c.state, func.count())
                                      .group_by(payments.c.state)).all())
-    assert shown_states == by_state
-    days = light_table(at, "provider", "open_breaks")
-    assert sum(int(d["open_breaks"]) for d in days) == open_breaks
+        currencies = sorted(conn.execute(select(payments.c.currency).distinct()).scalars())
+    pivot = light_table(at, "state", *currencies)  # states by currency, not a long list
+    assert {r["state"]: sum(int(r[c]) for c in currencies) for r in pivot} == by_state
+    at_risk = light_table(at, "currency", "open breaks")  # per currency, count in brackets
+    assert sum(int(r["open breaks"].rsplit("(", 1)[1].rstrip(")")) for r in at_risk
+               if r["open breaks"] != "—") == open_breaks
+    with seeded_engine.connect() as conn:
+        providers = sorted(conn.execute(select(payments.c.provider).distinct()).scalars())
+    for provider in providers:  # each provider's tile, its success against its objective
+        assert metric(at, f"{provider} authorization success").endswith("%")
+    assert any(c.value.startswith("Errors and time-outs: adyen") and "alerts firing then: "
+               in c.value for c in at.caption), [c.value for c in at.caption]
     assert "🔒 No login configured" in at.caption[0].value  # said on every page
 
 
@@ -256,8 +262,9 @@ def test_slo_page_shows_the_latest_stored_evaluation(monkeypatch, seeded_url,  #
     assert metric(at, "Attained") == f"{latest['sli']:.3%}"
     assert metric(at, "Error budget left") == f"{latest['budget_remaining']:.1%}"
     assert metric(at, "Events in window") == f"{latest['events']['total']:,}"
-    windows = at.dataframe[0].value
-    assert dict(zip(windows["window"], windows["burn rate"], strict=False)) == latest["burn_rates"]
+    burn = next(m.value for m in at.markdown if m.value.startswith("**Burn rates per window"))
+    for window, rate in latest["burn_rates"].items():
+        assert f"{window} {rate:.2f}×" in burn
 
 
 def test_engineering_changes_a_rollout_toggle_with_the_user_on_the_audit(  # type: ignore[no-untyped-def]
@@ -315,28 +322,33 @@ def _latest_evaluations(engine: Engine) -> dict[str, dict]:  # type: ignore[type
             select(slo_evaluations).order_by(slo_evaluations.c.at, slo_evaluations.c.id))}
 
 
-def test_the_overview_names_the_firing_slo_conditions(monkeypatch, seeded_url,  # type: ignore[no-untyped-def]
-                                                      seeded_engine) -> None:
+def test_the_slo_list_shows_every_slo_most_urgent_first_with_budget_bars_and_firing(  # type: ignore[no-untyped-def]
+        monkeypatch, seeded_url, seeded_engine) -> None:
     latest = _latest_evaluations(seeded_engine)
-    at = open_page(monkeypatch, seeded_url)
-    shown = {r["SLO"]: r["firing"] for r in light_table(at, "SLO", "firing")}
-    for result in latest.values():
-        firing = [f"{c['severity']} ({c['tier']})" for c in result["conditions"]
-                  if not c["inhibited_by"]]
-        assert shown[result["display_name"]] == (", ".join(firing) or "—")
-    adyen = latest["authorization-technical-success-adyen"]
-    assert shown[adyen["display_name"]] != "—"  # the demo's incident is still burning
+    at = open_page(monkeypatch, seeded_url, "slos")
+    listed = [m.value.split("](slos?slo=", 1)[1].split(")", 1)[0] for m in at.markdown
+              if m.value.startswith("[") and "](slos?slo=" in m.value]
+    assert sorted(listed) == sorted(latest)  # every SLO on one screen
+    burning = "authorization-technical-success-adyen"  # the demo's incident
+    assert listed[0] == burning
+    bars = [p.proto.text for p in at.get("progress")]
+    assert bars == [f"{latest[n]['budget_remaining']:.1%}" for n in listed]
+    budgets = {n: latest[n]["budget_remaining"] for n in listed}
+    assert budgets[burning] < min(v for n, v in budgets.items() if n != burning)
+    firing = {f"{c['severity']} ({c['tier']})" for r in latest.values()
+              for c in r["conditions"] if not c["inhibited_by"]}
+    assert firing and all(any(f"badge[{c}]" in m.value for m in at.markdown) for c in firing)
 
 
 def test_the_slo_page_opens_on_the_burning_slo_with_readable_conditions(  # type: ignore[no-untyped-def]
         monkeypatch, seeded_url, seeded_engine) -> None:
     at = open_page(monkeypatch, seeded_url, "slos")
     assert at.selectbox(key="slo_name").value == "authorization-technical-success-adyen"
-    conditions = at.dataframe[1].value
-    assert list(conditions.columns) == ["severity", "tier", "long window", "short window",
-                                        "threshold", "state"]
-    assert "firing" in set(conditions["state"])
-    assert not any("None" in str(v) for v in conditions.to_numpy().ravel())
+    conditions = light_table(at, "severity", "tier", "long window", "short window",
+                             "threshold", "state")
+    assert "firing" in {c["state"] for c in conditions}
+    assert not any("None" in v for c in conditions for v in c.values())
+    assert not at.dataframe  # no empty placeholder tables
     # an SLO without events in its window reads "no data", never 100 %
     from datetime import UTC, datetime
 
@@ -360,7 +372,7 @@ def test_the_slo_page_opens_on_the_burning_slo_with_readable_conditions(  # type
     quiet = open_page(monkeypatch, seeded_url, "slos",
                       params={"slo": "webhook-processing-freshness"})
     assert metric(quiet, "Attained") == "no data"
-    assert len(quiet.dataframe) == 1  # the burn rates; no empty conditions table
+    assert not any("| severity |" in m.value for m in quiet.markdown)  # no empty table
     assert any("below its threshold" in c.value for c in quiet.caption)
 
 

@@ -111,9 +111,3 @@ def test_alert_links_open_dashboard_pages_that_exist() -> None:
                   Alert.of("SLOBurnRatePage", "burn", slo="api-availability")):
         path = alert.dashboard_url.split("://", 1)[1].split("/", 1)[1].split("?")[0]
         assert path in paths, (alert.dashboard_url, paths)
-
-
-def test_sparklines_scale_to_their_own_maximum() -> None:
-    from dashboard.queries import sparkline
-
-    assert sparkline([0, 7, 14]) == "▁▅█" and sparkline([0, 0]) == "▁▁" and sparkline([]) == ""
