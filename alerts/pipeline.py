@@ -199,8 +199,10 @@ def evaluate_alerts(engine: Engine, config: RoutingConfig, alerts: list[Alert],
         labels = json.loads(r["labels"])
         if _silenced(labels, silences):
             continue
+        gone = Alert(r["name"], labels, r["summary"], starts_at=utc(r["starts_at"]))
         add(labels, {"fingerprint": r["fingerprint"], "status": "resolved", "name": r["name"],
-                     "labels": labels, "summary": r["summary"],
+                     "labels": labels, "summary": r["summary"], "runbook_url": gone.runbook_url,
+                     "dashboard_url": gone.dashboard_url,
                      "starts_at": utc(r["starts_at"]).isoformat(),
                      "ends_at": at.isoformat()})
     for (receiver, group_key), group in sorted(groups.items(), key=lambda kv: kv[0]):

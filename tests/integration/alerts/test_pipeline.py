@@ -91,6 +91,9 @@ def test_every_firing_period_is_kept_with_its_start_end_and_latest_numbers(
     link = notifications(db_engine)[0]["alerts"][0]["dashboard_url"]
     assert link.endswith("/incident?alert=UnknownOutcomesStale&provider=adyen"
                          "&starts=2026-11-20T12%3A00Z")
+    resolved = [a for n in notifications(db_engine) for a in n["alerts"]
+                if a["status"] == "resolved"]
+    assert resolved and resolved[0]["dashboard_url"] == link  # the same incident, resolved
 
 def test_a_group_repeats_after_the_repeat_interval_only(db_engine: Engine) -> None:
     cfg = config()

@@ -67,13 +67,24 @@ def test_overview_shows_the_key_figures_and_clicks_through_to_an_audit_trail(ser
                     By.CSS_SELECTOR, '[data-testid="stMetricValue"]').text.strip()
             return values if {"Payments", "Open breaks", "Matched"} <= set(values) else False
 
+        browser.set_window_size(1600, 2300)
         figures = wait.until(metric_values)
         assert figures["Payments"] == f"{total:,}"
         assert figures["Open breaks"] != "0" and figures["Matched"].endswith("%")
+        # the demo's adyen incident: its failures drawn inside the bands of the alerts it raised
+        wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "body"),
+                                                    "Errors and time-outs: adyen"))
+        wait.until(lambda d: len(d.find_elements(
+            By.CSS_SELECTOR, ".vega-embed canvas, .vega-embed svg.marks")) >= 4)
         page_text = browser.find_element(By.TAG_NAME, "body").text
+        spike = next(line for line in page_text.splitlines()
+                     if line.startswith("Errors and time-outs: adyen"))
+        assert "alerts firing then: " in spike and "SLOBurnRate" in spike, spike
         assert "Engineering" in page_text and "Finance" in page_text
+        assert "adyen authorization success" in page_text and "Money at risk" in page_text
         assert "No login configured" in page_text
         browser.save_screenshot(str(ARTIFACTS / "dashboard-overview.png"))
+        browser.set_window_size(1600, 1200)
 
         browser.find_element(By.CSS_SELECTOR, '[data-testid="stSidebarNav"] a[href$="/payments"]')\
             .click()
@@ -141,3 +152,62 @@ def test_finance_sees_payouts_arrive_disputes_due_and_breaks_age_on_the_money_pa
         assert "No open dispute" not in text
         browser.save_screenshot(str(ARTIFACTS / "dashboard-money.png"))
     assert (ARTIFACTS / "dashboard-money.png").stat().st_size > 10_000
+
+
+def test_an_alerts_link_opens_its_incident_with_the_payments_it_touched(served) -> None:  # type: ignore[no-untyped-def]
+    """The link a page notification carried (stored before delivery) opens the incident view:
+    the alert, the adyen time series around it, the payments affected with links to their
+    audit trails."""
+    import json
+
+    from engine.storage.tables import alert_notifications
+
+    base, url = served
+    engine = db.make_engine(url)
+    with engine.connect() as conn:
+        sent = [json.loads(p) for p in conn.execute(select(alert_notifications.c.payload))
+                .scalars()]
+    engine.dispose()
+    links = [a["dashboard_url"] for n in sent for a in n["alerts"]
+             if a["labels"]["alertname"] == "SLOBurnRatePage"]
+    assert links and "/incident?alert=SLOBurnRatePage&provider=adyen" in links[0]
+    link = base + "/incident?" + links[0].split("?", 1)[1]  # served on a test port
+    with headless_chromium() as browser:
+        browser.set_window_size(1600, 2300)
+        browser.get(link)
+        wait = WebDriverWait(browser, 60)
+        wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "body"), "Payments affected"))
+        wait.until(lambda d: len(d.find_elements(
+            By.CSS_SELECTOR, ".vega-embed canvas, .vega-embed svg.marks")) >= 4)
+        text = browser.find_element(By.TAG_NAME, "body").text
+        assert "SLOBurnRatePage · adyen" in text and "Runbook" in text
+        assert "What was done about them" in text and "unknown-resolver" in text
+        payment_links = browser.find_elements(By.CSS_SELECTOR, 'a[href*="payments?payment=pay_"]')
+        assert payment_links
+        browser.save_screenshot(str(ARTIFACTS / "dashboard-incident.png"))
+        browser.set_window_size(1600, 1200)
+        first = payment_links[0].get_attribute("href").rsplit("=", 1)[1]
+        browser.get(payment_links[0].get_attribute("href"))
+        wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "body"), "Audit trail"))
+        wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "body"), first))
+    assert (ARTIFACTS / "dashboard-incident.png").stat().st_size > 10_000
+
+
+def test_the_slo_list_shows_the_burning_slos_budget_below_the_others(served) -> None:  # type: ignore[no-untyped-def]
+    base, _ = served
+    with headless_chromium() as browser:
+        browser.set_window_size(1600, 1800)
+        browser.get(f"{base}/slos")
+        wait = WebDriverWait(browser, 60)
+        wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "body"), "At a glance"))
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, '[role="progressbar"]')) >= 7)
+        names = [a.get_attribute("href").rsplit("slo=", 1)[1] for a in browser.find_elements(
+            By.CSS_SELECTOR, 'a[href*="slos?slo="]')]
+        budgets = [float(b.get_attribute("aria-valuenow")) for b in browser.find_elements(
+            By.CSS_SELECTOR, '[role="progressbar"]')]
+        assert len(names) == len(budgets) >= 7
+        assert names[0] == "authorization-technical-success-adyen"  # the demo's incident
+        assert budgets[0] < min(budgets[1:])
+        wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "body"), "Error budget burn-down"))
+        browser.save_screenshot(str(ARTIFACTS / "dashboard-slos.png"))
+    assert (ARTIFACTS / "dashboard-slos.png").stat().st_size > 10_000
