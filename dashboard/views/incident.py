@@ -54,7 +54,7 @@ if period is None:
     st.warning(f"{alert_name} has not fired with {wanted or 'these labels'}: showing where "
                f"to look anyway.")
 provider = wanted.get("provider") or (period.labels.get("provider", "") if period else "")
-now = ui.now().replace(microsecond=0)
+now = ui.now().replace(second=0, microsecond=0)  # a cache key per minute
 began = period.starts_at if period else starts or now - BEFORE
 ended = period.ends_at if period else None
 

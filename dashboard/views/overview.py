@@ -97,7 +97,8 @@ def time_series() -> None:
         st.caption("No provider calls in this range: nothing to draw over time.")
         return
     frame = ui.query(ctx, "timeline", f, window)
-    bands = ui.query(ctx, "alert_bands", window, f.provider, ui.now().replace(microsecond=0))
+    bands = ui.query(ctx, "alert_bands", window, f.provider,
+                     ui.now().replace(second=0, microsecond=0))
     rates = timelines.failure_rates(frame)
     for panel in charts.timeline_panels(frame, rates, bands, window):
         st.altair_chart(panel, width="stretch")

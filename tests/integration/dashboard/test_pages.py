@@ -265,6 +265,9 @@ def test_slo_page_shows_the_latest_stored_evaluation(monkeypatch, seeded_url,  #
     burn = next(m.value for m in at.markdown if m.value.startswith("**Burn rates per window"))
     for window, rate in latest["burn_rates"].items():
         assert f"{window} {rate:.2f}×" in burn
+    assert not any("# SLO review" in m.value for m in at.markdown)  # built on request only
+    at.toggle(key="slo_report").set_value(True).run()
+    assert any(m.value.startswith("# SLO review — last 7 days") for m in at.markdown)
 
 
 def test_engineering_changes_a_rollout_toggle_with_the_user_on_the_audit(  # type: ignore[no-untyped-def]

@@ -111,3 +111,37 @@ def test_alert_links_open_dashboard_pages_that_exist() -> None:
                   Alert.of("SLOBurnRatePage", "burn", slo="api-availability")):
         path = alert.dashboard_url.split("://", 1)[1].split("/", 1)[1].split("?")[0]
         assert path in paths, (alert.dashboard_url, paths)
+
+
+def test_an_incident_link_names_the_alert_where_to_look_and_its_start_in_utc() -> None:
+    from datetime import UTC, datetime, timedelta, timezone
+    from urllib.parse import parse_qs, urlsplit
+
+    from alerts.model import Alert
+
+    started = datetime(2026, 12, 2, 23, 1, 42, tzinfo=timezone(timedelta(hours=2)))
+    alert = Alert.of("SLOBurnRatePage", "burn", slo="authorization-technical-success-adyen",
+                     provider="adyen", burn_tier="1h")
+    link = urlsplit(Alert(alert.name, alert.labels, alert.summary, starts_at=started)
+                    .dashboard_url)
+    assert link.path == "/incident"
+    assert parse_qs(link.query) == {"alert": ["SLOBurnRatePage"], "provider": ["adyen"],
+                                    "slo": ["authorization-technical-success-adyen"],
+                                    "starts": ["2026-12-02T21:01Z"]}  # UTC, to the minute
+    assert started.astimezone(UTC).hour == 21
+    assert "starts" not in alert.dashboard_url  # detected, not yet firing: no start
+
+
+def test_the_time_axis_takes_the_finest_bucket_that_fits() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from dashboard.timelines import MAX_POINTS, bucket_minutes
+
+    start = datetime(2026, 12, 2, tzinfo=UTC)
+    assert bucket_minutes(start, start + timedelta(hours=5)) == 1
+    assert bucket_minutes(start, start + timedelta(hours=6, minutes=1)) == 5
+    assert bucket_minutes(start, start + timedelta(days=7)) == 60
+    assert bucket_minutes(start, start + timedelta(days=400)) == 1440
+    for days in (1, 2, 7, 30, 90):
+        minutes = bucket_minutes(start, start + timedelta(days=days))
+        assert days * 1440 / minutes <= MAX_POINTS
