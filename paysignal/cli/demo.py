@@ -186,7 +186,9 @@ paysignal demo is running (Ctrl-C stops it)
 
 What to look at:
   - Overview: no customer charged twice at any provider despite the retries and the
-    timeouts after charging; the adyen incident in the SLO burn rates and alerts.
+    timeouts after charging; the adyen incident in the time series, inside the bands of
+    the alerts it raised. Incidents: what an alert's link opens (the payments it touched).
+  - SLOs: every SLO at a glance, the adyen one burning its budget.
   - Reconciliation: the injected discrepancies as breaks (a duplicate charge among them):
     assign one, resolve it, sign off a day.
   - Payments: paste a payment id from the break queue: audit trail, ledger, events.
