@@ -48,7 +48,9 @@ def money(amount_minor: int | None, currency: str | None) -> str:
     return Money(int(amount_minor), currency).display()
 
 
-def _payment_filters(f: Filters, created: bool = True) -> list[Any]:
+def payment_filters(f: Filters, created: bool = True) -> list[Any]:
+    """The sidebar's provider, currency and merchant on payments (and the days, on their
+    creation, if `created`)."""
     p = payments.c
     where: list[Any] = []
     if created:
@@ -72,7 +74,7 @@ def payment_states(engine: Engine, f: Filters) -> pd.DataFrame:
     """Payments created in the range: count and amount per state and currency."""
     p = payments.c
     query = (select(p.state, p.currency, func.count(), func.sum(p.amount_minor))
-             .where(*_payment_filters(f)).group_by(p.state, p.currency)
+             .where(*payment_filters(f)).group_by(p.state, p.currency)
              .order_by(p.state, p.currency))
     with engine.connect() as conn:
         frame = _frame(conn.execute(query), ["state", "currency", "payments", "amount_minor"])
@@ -111,7 +113,7 @@ def unknown_outcomes(engine: Engine, f: Filters) -> list[UnknownOutcomes]:
     """Payments whose provider outcome is unknown now (whenever they were created)."""
     p = payments.c
     query = (select(p.provider, func.count(), func.min(p.updated_at))
-             .where(p.state == PaymentState.UNKNOWN.value, *_payment_filters(f, created=False))
+             .where(p.state == PaymentState.UNKNOWN.value, *payment_filters(f, created=False))
              .group_by(p.provider).order_by(p.provider))
     with engine.connect() as conn:
         return [UnknownOutcomes(r[0], r[1], utc(r[2])) for r in conn.execute(query)]

@@ -15,6 +15,7 @@ from sqlalchemy import Engine, case, func, or_, select
 from sqlalchemy.sql import ColumnElement
 
 from dashboard.filters import Filters
+from dashboard.queries import payment_filters
 from engine.domain.states import PaymentState
 from engine.settlement.reconcile import Break
 from engine.storage.repository import utc
@@ -55,18 +56,6 @@ def _minute(engine: Engine, column: Any) -> ColumnElement[Any]:
     if engine.dialect.name == "postgresql":
         return func.date_trunc("minute", func.timezone("UTC", column))
     return func.strftime("%Y-%m-%d %H:%M", column)
-
-
-def _payment_scope(f: Filters) -> list[Any]:
-    p = payments.c
-    where: list[Any] = []
-    if f.provider:
-        where.append(p.provider == f.provider)
-    if f.currency:
-        where.append(p.currency == f.currency)
-    if f.merchant:
-        where.append(p.merchant_id == f.merchant)
-    return where
 
 
 @dataclass(frozen=True)
@@ -117,13 +106,14 @@ def timeline(engine: Engine, f: Filters, window: Window, provider: str = "") -> 
              .group_by(calls_minute, a.provider, outcome))
     if scoped.provider or scoped.currency or scoped.merchant:
         calls = calls.join_from(provider_attempts, payments, payments.c.id == a.payment_id)\
-            .where(*_payment_scope(scoped))
+            .where(*payment_filters(scoped, created=False))
     opened_or_resolved = case((t.to_state == UNKNOWN, "unknown opened"),
                               else_="unknown resolved")
     moves = (select(moves_minute, p.provider, opened_or_resolved, func.count())
              .join_from(payment_transitions, payments, p.id == t.payment_id)
              .where(t.at >= window.start, t.at < window.end,
-                    or_(t.to_state == UNKNOWN, t.from_state == UNKNOWN), *_payment_scope(scoped))
+                    or_(t.to_state == UNKNOWN, t.from_state == UNKNOWN),
+                    *payment_filters(scoped, created=False))
              .group_by(moves_minute, p.provider, opened_or_resolved))
     risk_series = case(*[(e.outcome == k, v) for k, v in RISK_SERIES.items()])
     risk = (select(risk_minute, e.provider, risk_series, func.count())
@@ -197,7 +187,7 @@ def provider_tiles(engine: Engine, f: Filters, now: datetime) -> pd.DataFrame:
         durations = _p95(conn, engine, where)
         stuck = conn.execute(
             select(p.provider, p.state, func.count(), func.min(p.updated_at))
-            .where(p.state.in_([UNKNOWN, AWAITING]), *_payment_scope(f))
+            .where(p.state.in_([UNKNOWN, AWAITING]), *payment_filters(f, created=False))
             .group_by(p.provider, p.state)).all()
     open_now = {(r[0], r[1]): (int(r[2]), utc(r[3])) for r in stuck}
 
@@ -239,7 +229,7 @@ def money_at_risk(engine: Engine, f: Filters) -> pd.DataFrame:
     p, b, d = payments.c, recon_breaks.c, disputes.c
     with engine.connect() as conn:
         stuck = conn.execute(select(p.state, p.currency, func.count(), func.sum(p.amount_minor))
-                             .where(p.state.in_(list(AT_RISK_STATES)), *_payment_scope(f))
+                             .where(p.state.in_(list(AT_RISK_STATES)), *payment_filters(f, created=False))
                              .group_by(p.state, p.currency)).all()
         break_where = [b.status.in_(("open", "investigating")),
                        b.settled_on >= f.start, b.settled_on <= f.end]

@@ -211,3 +211,33 @@ def test_the_slo_list_shows_the_burning_slos_budget_below_the_others(served) -> 
         wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "body"), "Error budget burn-down"))
         browser.save_screenshot(str(ARTIFACTS / "dashboard-slos.png"))
     assert (ARTIFACTS / "dashboard-slos.png").stat().st_size > 10_000
+
+
+def test_the_break_queue_and_the_alerts_pages_show_the_days_breaks_and_alerts(served) -> None:  # type: ignore[no-untyped-def]
+    """The two remaining pages, with their screenshots: the open breaks of the day and the
+    firing alerts, each with a link to its incident."""
+    from engine.storage.tables import alert_states, recon_breaks
+
+    base, url = served
+    engine = db.make_engine(url)
+    with engine.connect() as conn:
+        open_breaks = conn.execute(select(func.count()).where(
+            recon_breaks.c.status == "open")).scalar_one()
+        firing = conn.execute(select(func.count()).where(
+            alert_states.c.status == "firing")).scalar_one()
+    engine.dispose()
+    assert open_breaks and firing
+    with headless_chromium() as browser:
+        wait = WebDriverWait(browser, 60)
+        browser.get(f"{base}/reconciliation")
+        wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "body"),
+                                                    f"Break queue — {open_breaks:,} breaks"))
+        browser.save_screenshot(str(ARTIFACTS / "dashboard-reconciliation.png"))
+        browser.get(f"{base}/alerts")
+        wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "body"), "Delivery log"))
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, '[data-testid="stMetric"]'))
+        text = browser.find_element(By.TAG_NAME, "body").text
+        assert f"Firing\n{firing}" in text and "Rollout toggles" in text
+        browser.save_screenshot(str(ARTIFACTS / "dashboard-alerts.png"))
+    for name in ("reconciliation", "alerts"):
+        assert (ARTIFACTS / f"dashboard-{name}.png").stat().st_size > 10_000
