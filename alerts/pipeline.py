@@ -138,9 +138,10 @@ def _update_states(engine: Engine, alerts: list[Alert],
                 conn.execute(update(alert_states).where(alert_states.c.fingerprint == fp).values(
                     summary=a.summary[:1000], details=json.dumps(a.details, default=str),
                     last_seen_at=at))
-                conn.execute(update(alert_firings).where(
-                    alert_firings.c.fingerprint == fp, alert_firings.c.ends_at.is_(None))
-                    .values(summary=a.summary[:1000]))
+                if known[fp].summary != a.summary[:1000]:  # the period keeps the latest numbers
+                    conn.execute(update(alert_firings).where(
+                        alert_firings.c.fingerprint == fp, alert_firings.c.ends_at.is_(None))
+                        .values(summary=a.summary[:1000]))
                 starts = utc(known[fp].starts_at)
             else:
                 starts = at
