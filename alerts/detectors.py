@@ -4,7 +4,6 @@ operational detectors over the engine's read models. Every alert carries its num
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -25,10 +24,6 @@ from engine.read_models.ledger import imbalances
 from engine.storage.tables import slo_evaluations
 
 
-def _env_minutes(name: str, default: float) -> timedelta:
-    return timedelta(minutes=float(os.environ.get(name, default)))
-
-
 @dataclass(frozen=True)
 class Thresholds:
     unknown_after: timedelta = timedelta(minutes=15)
@@ -43,18 +38,6 @@ class Thresholds:
     # 100); Mastercard's Excessive Chargeback Program monitors from 1.0 % and 100
     dispute_ratio: float = 0.0065
     dispute_min_count: int = 75
-
-    @classmethod
-    def from_environment(cls) -> Thresholds:
-        return cls(unknown_after=_env_minutes("PAYSIGNAL_ALERT_UNKNOWN_AFTER_MIN", 15),
-                   confirmation_after=_env_minutes("PAYSIGNAL_ALERT_CONFIRMATION_AFTER_MIN", 30),
-                   outbox_after=_env_minutes("PAYSIGNAL_ALERT_OUTBOX_AFTER_MIN", 5),
-                   break_amount_minor=int(os.environ.get("PAYSIGNAL_ALERT_BREAK_AMOUNT_MINOR",
-                                                         100_000)),
-                   bad_signatures=int(os.environ.get("PAYSIGNAL_ALERT_BAD_SIGNATURES", 5)),
-                   dispute_ratio=float(os.environ.get("PAYSIGNAL_ALERT_DISPUTE_RATE_PCT",
-                                                      0.65)) / 100,
-                   dispute_min_count=int(os.environ.get("PAYSIGNAL_ALERT_DISPUTE_MIN_COUNT", 75)))
 
 
 def _age(delta: timedelta) -> str:
@@ -164,5 +147,5 @@ def operational_alerts(engine: Engine, at: datetime, t: Thresholds) -> list[Aler
 
 
 def detect(engine: Engine, at: datetime, thresholds: Thresholds | None = None) -> list[Alert]:
-    t = thresholds or Thresholds.from_environment()
+    t = thresholds or Thresholds()
     return slo_alerts(engine, at, t.slo_freshness) + operational_alerts(engine, at, t)

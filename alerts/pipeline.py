@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,6 +21,7 @@ from sqlalchemy import Engine, insert, select, update
 
 from alerts.model import Alert
 from alerts.routing import Route, RoutingConfig, parse_matcher
+from engine.domain.ids import new_random_id
 from engine.domain.text import validate_text
 from engine.exceptions import PaysignalError, ValidationError
 from engine.storage.repository import utc
@@ -80,7 +80,7 @@ def create_silence(engine: Engine, matchers: list[str], *, author: str, comment:
         raise ValidationError("matchers", "these matchers silence every alert; narrow them, or "
                                           "confirm with match_everything (--match-everything)")
     now = now or datetime.now(UTC)
-    row = {"id": f"sil_{uuid.uuid4().hex}", "matchers": json.dumps([m.promql() for m in parsed]),
+    row = {"id": new_random_id("sil"), "matchers": json.dumps([m.promql() for m in parsed]),
            "author": author, "comment": comment, "starts_at": now, "ends_at": now + duration}
     with engine.begin() as conn:
         conn.execute(insert(alert_silences).values(**row))

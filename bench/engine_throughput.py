@@ -32,7 +32,6 @@ from bench._common import (  # noqa: E402
 def _worker(url: str, worker: int, seconds: float, start_at: float, results: mp.Queue,
             measured: mp.Event) -> None:
     from engine.api.app import freeze_start_up_objects
-    from engine.payments.service import PaymentService
     from engine.providers.registry import (
         build_sandbox,
         in_process_connectors,
@@ -41,11 +40,12 @@ def _worker(url: str, worker: int, seconds: float, start_at: float, results: mp.
     )
     from engine.storage import db
     from engine.testing import NO_FAULTS
+    from paysignal.bootstrap import build_service
 
     engine = db.make_engine(url, pool_size=2)
     credentials = new_webhook_credentials()
     sandbox = build_sandbox(credentials, profile=NO_FAULTS, sleep=None)
-    service = PaymentService(engine, in_process_connectors(sandbox, credentials))
+    service = build_service(engine, gateways=in_process_connectors(sandbox, credentials))
     providers = ("stripe", "adyen", "paypal")
     methods = {p: payment_method(p) for p in providers}
     freeze_start_up_objects()  # as `serve api` does

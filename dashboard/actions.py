@@ -58,8 +58,8 @@ def expire(engine: Engine, user: User, silence_id: str) -> None:
 
 
 def set_toggle(engine: Engine, user: User, provider: str, mode: str, reason: str,
-               payment_method: str = "*") -> dict[str, Any]:
+               method_type: str = "*", merchant_id: str = "*") -> dict[str, Any]:
     user.require(Action.SET_TOGGLES)
     return set_mode(engine, provider=provider, mode=mode, actor=user.actor,
-                    known_providers=provider_names(), payment_method=payment_method,
-                    reason=_note(reason, "reason"))
+                    known_providers=provider_names(), method_type=method_type,
+                    merchant_id=merchant_id, reason=_note(reason, "reason"))

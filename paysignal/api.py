@@ -10,18 +10,15 @@ from alerts.api import silences_router
 from engine.api.app import create_app
 from engine.observability.metrics import Metrics
 from engine.payments.service import PaymentService
-from paysignal.bootstrap import build_observed_service
+from paysignal.settings import Settings, load_settings
 
 
-def api_app(engine: Engine, service: PaymentService, *, metrics: Metrics | None = None,
-            max_body_bytes: int | None = None) -> FastAPI:
+def api_app(engine: Engine, service: PaymentService, settings: Settings | None = None, *,
+            metrics: Metrics | None = None) -> FastAPI:
     """Every route paysignal serves on its public port: the engine's and the alerts package's
     silences. /metrics is not among them: `serve api` serves it on a listener of its own."""
-    return create_app(engine, service, metrics=metrics, max_body_bytes=max_body_bytes,
+    settings = settings or load_settings({})
+    return create_app(engine, service, metrics=metrics, max_body_bytes=settings.max_body_bytes,
+                      concurrency=settings.api_concurrency,
+                      webhook_rejections_per_minute=settings.webhook_rejections_per_minute,
                       routers=[silences_router(engine)], metrics_route=False)
-
-
-def build_api(engine: Engine) -> tuple[FastAPI, Metrics]:
-    """The API from the environment, and the metrics `serve api` exposes separately."""
-    service, metrics = build_observed_service(engine)
-    return api_app(engine, service, metrics=metrics), metrics

@@ -15,6 +15,7 @@ from engine.observability.signals import catalogue_markdown as signal_catalogue
 from engine.providers.registry import test_payment_methods_markdown
 from engine.settlement.importer import format_reference_markdown
 from engine.settlement.kinds import catalogue_markdown as break_kinds
+from paysignal.settings import settings_markdown
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 GENERATED: dict[str, Callable[[], str]] = {
@@ -25,6 +26,7 @@ GENERATED: dict[str, Callable[[], str]] = {
     "problem-types": problem_types_markdown,
     "test-payment-methods": test_payment_methods_markdown,
     "break-kinds": break_kinds,
+    "settings": settings_markdown,
 }
 _SECTION = re.compile(r"(<!-- (?P<name>[a-z-]+):start -->\n)(?P<body>.*?)(\n?<!-- (?P=name):end -->)",
                       re.S)

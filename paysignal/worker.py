@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from alerts.detectors import detect
+from alerts.detectors import Thresholds, detect
 from alerts.pipeline import evaluate_alerts
 from alerts.receivers import deliver_pending
 from alerts.routing import load_config, record_routing_in_use
@@ -19,15 +19,19 @@ from engine.outbox.relay import OutboxRelay, sink_from_environment
 from engine.payments.resolution import RESOLVE_UNKNOWN_EVERY
 from engine.payments.service import PaymentService
 from engine.scheduling import Job
-from engine.settlement.run import reconcile_directory, settlement_min_age_s
+from engine.settlement.run import reconcile_directory
+from paysignal.bootstrap import alert_thresholds
+from paysignal.settings import Settings, load_settings
 from slo.backends import make_backend
 from slo.evaluate import evaluate_all
 from slo.spec import load_definitions
 
 
-def worker_jobs(engine: Engine, service: PaymentService) -> list[Job]:
+def worker_jobs(engine: Engine, service: PaymentService, settings: Settings | None = None,
+                ) -> list[Job]:
     """The worker's jobs. PAYSIGNAL_WORKER_INTERVAL_SCALE shrinks every interval (tests)."""
-    scale = float(os.environ.get("PAYSIGNAL_WORKER_INTERVAL_SCALE", "1"))
+    settings = settings or load_settings()
+    scale = settings.worker_interval_scale
     relay = OutboxRelay(engine, sink_from_environment())
     jobs = [
         Job("outbox_relay", 2 * scale, lambda: {"published": relay.drain()}),
@@ -39,7 +43,7 @@ def worker_jobs(engine: Engine, service: PaymentService) -> list[Job]:
     ]
     settlement_dir = os.environ.get("PAYSIGNAL_SETTLEMENT_DIR")
     if settlement_dir:
-        min_age_s = settlement_min_age_s()  # a bad value stops the worker at start
+        min_age_s = settings.settlement_min_age_s
 
         def reconcile() -> dict[str, object]:
             report = reconcile_directory(engine, Path(settlement_dir), min_age_s=min_age_s)
@@ -49,7 +53,8 @@ def worker_jobs(engine: Engine, service: PaymentService) -> list[Job]:
 
         jobs.append(Job("settlement_reconcile", 600 * scale, reconcile))
     jobs.append(Job("slo_evaluation", 60 * scale, _slo_evaluation(engine)))
-    jobs.append(Job("alert_evaluation", 60 * scale, _alert_evaluation(engine)))
+    jobs.append(Job("alert_evaluation", 60 * scale,
+                    _alert_evaluation(engine, alert_thresholds(settings))))
     return jobs
 
 
@@ -67,13 +72,13 @@ def _slo_evaluation(engine: Engine) -> Callable[[], dict[str, object]]:
     return run
 
 
-def _alert_evaluation(engine: Engine) -> Callable[[], dict[str, object]]:
+def _alert_evaluation(engine: Engine, thresholds: Thresholds) -> Callable[[], dict[str, object]]:
     path = os.environ.get("PAYSIGNAL_ALERT_ROUTES")
     routing = load_config(Path(path) if path else None)
     record_routing_in_use(engine, Path(path) if path else None, "worker")
 
     def run() -> dict[str, object]:
-        result = evaluate_alerts(engine, routing, detect(engine, datetime.now(UTC)))
+        result = evaluate_alerts(engine, routing, detect(engine, datetime.now(UTC), thresholds))
         return {"firing": len(result.firing), "notifications": result.notifications,
                 **deliver_pending(engine, routing)}
 

@@ -101,3 +101,19 @@ def db_engine(db_url: str) -> Iterator[Engine]:
     engine = db.make_engine(db_url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def wide_terminal() -> Iterator[None]:
+    """The CLI's tables as a 200-column terminal prints them, whatever terminal (or none, 80
+    columns) runs the suite: for tests that read a table's cells rather than `--json`."""
+    from paysignal.cli import _common
+
+    saved = [(c, c._width) for c in (_common.out, _common.console)]
+    for console, _ in saved:
+        console.width = 200
+    try:
+        yield
+    finally:
+        for console, width in saved:
+            console._width = width

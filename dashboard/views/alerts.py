@@ -4,6 +4,7 @@ import streamlit as st
 
 from dashboard import actions, ui
 from dashboard.auth import Action
+from engine.domain.method_types import MethodType
 from engine.providers import provider_names
 
 ctx = ui.context()
@@ -63,7 +64,9 @@ if active:
 
 st.subheader("Rollout toggles")
 toggles, audit, policy = ui.query(ctx, "toggles")
-st.caption("Idempotency enforcement per provider: providers not listed enforce.")
+st.caption("Idempotency enforcement per provider and payment-method type (* for every type), "
+           "optionally for one merchant; the most specific toggle wins, and providers not "
+           "listed enforce.")
 if toggles:
     st.dataframe(toggles, hide_index=True, width="stretch")
 for note in policy[:3]:
@@ -73,11 +76,15 @@ if not may_toggle:
     st.caption("Changing toggles needs the engineering role; you can read.")
 with st.form("toggle"):
     provider = st.selectbox("Provider", provider_names(), key="toggle_provider")
+    method_type = st.selectbox("Payment-method type", ["*", *(t.value for t in MethodType)],
+                               key="toggle_method_type")
     mode = st.selectbox("Mode", ["enforce", "shadow", "off"], key="toggle_mode")
     reason = st.text_input("Reason", key="toggle_reason")
     if st.form_submit_button("Change toggle", disabled=not may_toggle, key="toggle_submit"):
-        ui.run_write(lambda: actions.set_toggle(ctx.write, ctx.user, provider, mode, reason),
-                     lambda change: f"{provider}: {change['from']} → {mode}" if change["changed"]
-                     else f"{provider} is already {mode}: nothing changed")
+        scope = f"{provider} / {method_type}"
+        ui.run_write(lambda: actions.set_toggle(ctx.write, ctx.user, provider, mode, reason,
+                                                method_type=method_type),
+                     lambda change: f"{scope}: {change['from']} → {mode}" if change["changed"]
+                     else f"{scope} is already {mode}: nothing changed")
 if audit:
     st.dataframe(audit, hide_index=True, width="stretch")

@@ -20,7 +20,8 @@ class ToggleChange(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     mode: Literal["off", "shadow", "enforce"]
-    payment_method: str = Field(default="*", pattern=r"^(\*|[A-Za-z0-9_-]{1,64})$")
+    method_type: str = Field(default="*", max_length=16)  # checked by set_mode, by name
+    merchant_id: str = Field(default="*", pattern=r"^(\*|[A-Za-z0-9_-]{1,64})$")
     reason: str = Field(min_length=1, max_length=255, pattern=TEXT_PATTERN)
 
 
@@ -36,7 +37,8 @@ def toggles_router(engine: Engine, providers: list[str]) -> APIRouter:
     @router.put("/v1/admin/toggles/{provider}", responses=problem_responses(400, 401))
     def put_toggle(provider: str, change: ToggleChange, admin: Admin) -> dict[str, Any]:
         return set_mode(engine, provider=provider, mode=change.mode, actor=admin,
-                        known_providers=providers, payment_method=change.payment_method,
+                        known_providers=providers, method_type=change.method_type,
+                        merchant_id=change.merchant_id,
                         reason=change.reason)
 
     return router

@@ -5,7 +5,6 @@ routers."""
 from __future__ import annotations
 
 import gc
-import os
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
@@ -20,12 +19,11 @@ from engine.api.middleware import BodySizeLimit, RequestMetrics, TraceRequests
 from engine.api.operations import operations_router
 from engine.api.payments import payments_router
 from engine.api.webhooks import webhooks_router
-from engine.exceptions import ConfigurationError
 from engine.observability.metrics import Metrics
 from engine.payments.service import PaymentService
 
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
-CONCURRENCY_VARIABLE = "PAYSIGNAL_API_CONCURRENCY"
+DEFAULT_CONCURRENCY = 16
 
 
 def freeze_start_up_objects() -> None:
@@ -36,27 +34,19 @@ def freeze_start_up_objects() -> None:
     gc.freeze()
 
 
-def api_concurrency() -> int:
-    """PAYSIGNAL_API_CONCURRENCY (default 16): requests one API process works on at once, each
-    on a thread holding one pooled database connection. The pool is sized to it, so a busy
-    API never opens and closes connections past the pool (each a server process fork)."""
-    raw = os.environ.get(CONCURRENCY_VARIABLE, "").strip() or "16"
-    if not raw.isdigit() or not 1 <= int(raw) <= 256:
-        raise ConfigurationError(f"{CONCURRENCY_VARIABLE}={raw!r}: must be a whole number "
-                                 "from 1 to 256")
-    return int(raw)
-
-
 def create_app(engine: Engine, service: PaymentService, *,
-               max_body_bytes: int | None = None, metrics: Metrics | None = None,
-               routers: Sequence[APIRouter] = (), metrics_route: bool = True) -> FastAPI:
+               max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, metrics: Metrics | None = None,
+               routers: Sequence[APIRouter] = (), metrics_route: bool = True,
+               concurrency: int = DEFAULT_CONCURRENCY,
+               webhook_rejections_per_minute: int = 60) -> FastAPI:
     """The API. With `metrics_route` it also answers /metrics itself (embedded use, tests);
-    the served API leaves that to a separate loopback listener (paysignal.api)."""
+    the served API leaves that to a separate loopback listener (paysignal.api). `concurrency`:
+    requests worked on at once, each on a thread holding one pooled database connection (the
+    pool is sized to it, so a busy API never opens connections past the pool)."""
     # FastAPI's native telemetry is off: TraceRequests owns the request span (outermost, so the
     # request metrics and logs see it) and metrics are Prometheus, from the signal catalogue.
     # FastAPIOffline serves Swagger UI's and ReDoc's assets from the package: /docs works on a
     # closed network (FastAPI's default loads them from a CDN)
-    concurrency = api_concurrency()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -69,14 +59,12 @@ def create_app(engine: Engine, service: PaymentService, *,
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False})
     install_error_handlers(app)
     app.include_router(payments_router(engine, service))
-    app.include_router(webhooks_router(service))
+    app.include_router(webhooks_router(service, webhook_rejections_per_minute))
     app.include_router(toggles_router(engine, list(service.gateways)))
     for router in routers:
         app.include_router(router)
     app.include_router(operations_router(engine, metrics if metrics_route else None))
-    limit = max_body_bytes or int(os.environ.get("PAYSIGNAL_MAX_BODY_BYTES",
-                                                 DEFAULT_MAX_BODY_BYTES))
-    app.add_middleware(BodySizeLimit, max_bytes=limit)
+    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     if metrics is not None:
         app.add_middleware(RequestMetrics, metrics=metrics)
     app.add_middleware(TraceRequests)  # outermost: metrics and logs see the trace

@@ -13,9 +13,9 @@ from engine.payments.service import PaymentService
 from engine.payments.webhooks import RejectionLimiter, WebhookRejectedError, ingest
 
 
-def webhooks_router(service: PaymentService) -> APIRouter:
+def webhooks_router(service: PaymentService, rejections_per_minute: int = 60) -> APIRouter:
     router = APIRouter()
-    limiter = RejectionLimiter()
+    limiter = RejectionLimiter(rejections_per_minute)
 
     @router.post("/v1/webhooks/{provider}", responses=problem_responses(400, 401, 404, 429))
     async def webhook(provider: str, request: Request) -> Response:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 
+from engine.domain.ids import new_random_id
 from engine.domain.operations import Operation
 from engine.exceptions import LedgerImbalanceError
 
@@ -71,7 +71,7 @@ def _txn(payment: Postable, kind: str, at: datetime,
     for debit, credit, amount in moves:
         if amount > 0:
             entries += [JournalEntry(debit, "debit", amount), JournalEntry(credit, "credit", amount)]
-    return JournalTransaction(f"jtx_{uuid.uuid4().hex}", payment.id, kind, payment.currency, at,
+    return JournalTransaction(new_random_id("jtx"), payment.id, kind, payment.currency, at,
                               tuple(entries))
 
 

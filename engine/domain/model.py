@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from engine.domain.ids import new_random_id
 from engine.domain.ledger import JournalTransaction, postings_for
 from engine.domain.money import Money, validate_amount
 from engine.domain.operations import Operation
@@ -43,10 +43,6 @@ class DomainEvent:
     payload: dict[str, Any]
 
 
-def new_id(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex}"
-
-
 @dataclass(slots=True)
 class Payment:
     id: str
@@ -68,6 +64,7 @@ class Payment:
     pending_request_id: str | None = None
     decline_reason: str | None = None
     version: int = 0
+    method_type: str | None = None  # card, wallet, ... as its provider calls it (MethodType)
     # Collected during a unit of work; written to audit/ledger/outbox in the same transaction.
     new_transitions: list[Transition] = field(default_factory=list, repr=False)
     new_events: list[DomainEvent] = field(default_factory=list, repr=False)
@@ -75,13 +72,14 @@ class Payment:
 
     @classmethod
     def create(cls, *, merchant_id: str, money: Money, provider: str, reference: str,
-               capture_mode: CaptureMode, at: datetime, payment_id: str | None = None) -> Payment:
+               capture_mode: CaptureMode, at: datetime, payment_id: str | None = None,
+               method_type: str | None = None) -> Payment:
         validate_text(reference, "reference")
         payment = cls(
-            id=payment_id or new_id("pay"), merchant_id=merchant_id,
+            id=payment_id or new_random_id("pay"), merchant_id=merchant_id,
             amount_minor=money.amount_minor, currency=money.currency, provider=provider,
             reference=reference, capture_mode=capture_mode, state=PaymentState.CREATED,
-            created_at=at, updated_at=at,
+            created_at=at, updated_at=at, method_type=method_type,
         )
         payment._emit(EVENT_FOR_STATE[PaymentState.CREATED], at, {})
         return payment
@@ -214,7 +212,7 @@ class Payment:
             "captured_amount": self.captured_minor, "refunded_amount": self.refunded_minor,
             **extra,
         }
-        self.new_events.append(DomainEvent(new_id("evt"), self.id, name, at, payload))
+        self.new_events.append(DomainEvent(new_random_id("evt"), self.id, name, at, payload))
 
     def drain(self) -> tuple[list[Transition], list[DomainEvent], list[JournalTransaction]]:
         out = (self.new_transitions, self.new_events, self.new_journal)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -16,7 +15,7 @@ from sqlalchemy import Engine
 from engine.domain.operations import Operation
 from engine.observability.observer import EngineObserver
 from engine.observability.signals import CATALOGUE, LATENCY_BUCKETS, MetricSpec
-from engine.payments.toggles import DEFAULT_MODE, Mode, current_modes
+from engine.payments.toggles import ANY, DEFAULT_MODE, Mode, current_modes
 from engine.providers.base import OutcomeKind
 from engine.read_models.health import (
     notification_states,
@@ -86,7 +85,7 @@ class Metrics:
                                  outcome=outcome.value)
 
     def watch_tables(self, engine: Engine, providers: list[str] | None = None,
-                     ttl_s: float | None = None) -> None:
+                     ttl_s: float = 15.0) -> None:
         """Gauges read from the tables of record at scrape time, at most once per ttl_s."""
         self.registry.register(_TableGauges(engine, providers or [], ttl_s))
 
@@ -121,9 +120,9 @@ class PrometheusObserver(EngineObserver):
         self.m.observe("paysignal_unknown_outcome_resolution_seconds", unknown_for_s,
                        provider=provider)
 
-    def shadow_duplicate(self, provider: str, would_be: str) -> None:
+    def shadow_duplicate(self, provider: str, method_type: str, would_be: str) -> None:
         self.m.inc("paysignal_idempotency_shadow_detections_total", provider=provider,
-                   would_be=would_be)
+                   method_type=method_type, would_be=would_be)
 
     def webhook(self, provider: str, result: str) -> None:
         self.m.inc("paysignal_webhook_events_total", provider=provider, result=result)
@@ -140,13 +139,12 @@ RECONCILIATION_GAUGE_WINDOW = timedelta(days=35)
 
 
 class _TableGauges(Collector):
-    """Gauges read from the tables of record, at most once per `ttl_s`
-    (PAYSIGNAL_TABLE_GAUGES_TTL_S, default 15 s) however often anyone scrapes."""
+    """Gauges read from the tables of record, at most once per `ttl_s` however often anyone
+    scrapes."""
 
-    def __init__(self, engine: Engine, providers: list[str], ttl_s: float | None = None) -> None:
+    def __init__(self, engine: Engine, providers: list[str], ttl_s: float) -> None:
         self.engine, self.providers = engine, providers
-        self.ttl_s = (float(os.environ.get("PAYSIGNAL_TABLE_GAUGES_TTL_S", "15"))
-                      if ttl_s is None else ttl_s)
+        self.ttl_s = ttl_s
         self._cached: tuple[float, list[Any]] | None = None
         self._lock = threading.Lock()
         self.reads = 0
@@ -183,12 +181,12 @@ class _TableGauges(Collector):
         for currency, value in totals.items():
             imbalance.add_metric([currency], value)
         modes = _gauge(BY_NAME["paysignal_idempotency_enforcement_mode"])
-        current = {(p, "*"): DEFAULT_MODE.value for p in self.providers}
-        current.update({(t["provider"], t["payment_method"]): t["mode"]
+        current = {(p, ANY, ANY): DEFAULT_MODE.value for p in self.providers}
+        current.update({(t["provider"], t["method_type"], t["merchant_id"]): t["mode"]
                         for t in current_modes(self.engine)})
-        for (provider, method), mode in sorted(current.items()):
+        for (provider, method_type, merchant), mode in sorted(current.items()):
             for candidate in Mode:
-                modes.add_metric([provider, method, candidate.value],
+                modes.add_metric([provider, method_type, merchant, candidate.value],
                                  1.0 if candidate.value == mode else 0.0)
         lines = _gauge(BY_NAME["paysignal_reconciliation_lines"])
         amounts = _gauge(BY_NAME["paysignal_reconciliation_amount_minor"])

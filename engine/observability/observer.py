@@ -29,7 +29,7 @@ class EngineObserver:
     def unknown_resolved(self, provider: str, result: str, unknown_for_s: float) -> None:
         pass
 
-    def shadow_duplicate(self, provider: str, would_be: str) -> None:
+    def shadow_duplicate(self, provider: str, method_type: str, would_be: str) -> None:
         """Shadow mode let a would-be duplicate through (would_be: replay | conflict)."""
 
     def webhook(self, provider: str, result: str) -> None:

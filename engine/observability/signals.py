@@ -34,11 +34,13 @@ CATALOGUE: tuple[MetricSpec, ...] = (
                "Idempotency-Key outcomes: new, replayed, conflict, in_flight, recovered",
                ("outcome",)),
     MetricSpec("paysignal_idempotency_shadow_detections_total", "counter",
-               "Would-be duplicates let through by shadow mode, by provider and what enforcement "
-               "would have done (replay or conflict)", ("provider", "would_be")),
+               "Would-be duplicates let through by shadow mode, by provider, payment-method type "
+               "and what enforcement would have done (replay or conflict)",
+               ("provider", "method_type", "would_be")),
     MetricSpec("paysignal_idempotency_enforcement_mode", "gauge",
-               "Rollout toggle state: 1 for the current mode of each provider and payment method",
-               ("provider", "payment_method", "mode")),
+               "Rollout toggle state: 1 for the current mode of each toggle (provider, "
+               "payment-method type, merchant; * for any)",
+               ("provider", "method_type", "merchant_id", "mode")),
     MetricSpec("paysignal_provider_call_duration_seconds", "histogram",
                "Provider call duration, by provider, operation and normalized outcome",
                ("provider", "operation", "outcome")),

@@ -48,6 +48,7 @@ class EngineSettings:
     lock_timeout_s: float = 60.0
     key_ttl_s: float = 24 * 3600.0
     actor: str = "engine"
+    webhook_tolerance_s: float = 300.0  # notifications signed longer ago (or ahead) are refused
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +78,7 @@ class KeyedRequest:
     payment_id: str
     provider: str
     payment_method: str | None  # the authorization's token: passed on, never stored on the payment
+    method_type: str | None  # what kind of method the payment uses: rollout toggles are keyed by it
     trace_id: str | None
     # Phase 1's payment, built (never written) in the claiming transaction: (uow, key id, now).
     build: Callable[[UnitOfWork, str, datetime], Payment]
@@ -271,7 +273,8 @@ class IdempotencyProtocol:
     def _key_under_rollout(self, request: KeyedRequest, fingerprint: str) -> str:
         """The key to store under: the client's, unless enforcement is rolled back for this
         provider and payment method (then a fresh one, so the request runs as new)."""
-        mode = (self.toggles.mode_for(request.provider, request.payment_method)
+        mode = (self.toggles.mode_for(request.provider, request.method_type,
+                                      request.merchant_id)
                 if self.toggles else Mode.ENFORCE)
         if mode is Mode.ENFORCE:
             return request.key
@@ -283,12 +286,13 @@ class IdempotencyProtocol:
         if seen is None:
             return request.key
         would_be = "replay" if seen.fingerprint == fingerprint else "conflict"
-        self.observer.shadow_duplicate(request.provider, would_be)
+        self.observer.shadow_duplicate(request.provider, request.method_type or "unknown",
+                                       would_be)
         self.record_duplicate_risk(request.merchant_id, request.provider, f"shadow_{would_be}",
                                    seen.payment_id)
         log.warning("shadow mode: would-be duplicate let through", extra={
             "merchant_id": request.merchant_id, "provider": request.provider,
-            "outcome": would_be})
+            "method_type": request.method_type, "outcome": would_be})
         return fresh
 
     def record_duplicate_risk(self, merchant_id: str, provider: str, outcome: str,

@@ -4,13 +4,13 @@ worker's resolution of unknown outcomes and abandoned requests (engine.payments.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine
 
+from engine.domain.ids import new_random_id
 from engine.domain.model import CaptureMode, Payment
 from engine.domain.money import Money, validate_amount
 from engine.domain.operations import Operation
@@ -46,8 +46,8 @@ def utc_now() -> datetime:
 
 class PaymentService:
     def __init__(self, engine: Engine, gateways: Mapping[str, Gateway], *,
+                 retry_policy: RetryPolicy,
                  clock: Callable[[], datetime] = utc_now,
-                 retry_policy: RetryPolicy | None = None,
                  observer: EngineObserver | None = None,
                  settings: EngineSettings | None = None,
                  new_id: Callable[[str], str] | None = None,
@@ -59,9 +59,9 @@ class PaymentService:
         self.settings = settings or EngineSettings()
         self.router = Router(list(gateways))
         self.protocol = IdempotencyProtocol(
-            engine, self.gateways, clock=clock, retry_policy=retry_policy or RetryPolicy(),
+            engine, self.gateways, clock=clock, retry_policy=retry_policy,
             observer=self.observer, settings=self.settings,
-            new_id=new_id or (lambda prefix: f"{prefix}_{uuid.uuid4().hex}"), toggles=toggles)
+            new_id=new_id or new_random_id, toggles=toggles)
         self.resolver = Resolver(self.protocol)
 
     def unit_of_work(self) -> UnitOfWork:
@@ -75,7 +75,9 @@ class PaymentService:
         provider = body.provider or self.router.route(body.currency, body.reference)
         if provider not in self.gateways:
             raise ProviderNotFoundError(provider, sorted(self.gateways))
-        payment_method = self.gateways[provider].validate_payment_method(body.payment_method)
+        gateway = self.gateways[provider]
+        payment_method = gateway.validate_payment_method(body.payment_method)
+        method_type = gateway.method_type(payment_method).value
         trace_id = trace_id or current_ids()[0]
         payment_id = self.protocol.new_id("pay")
         params = {"amount": body.amount, "currency": body.currency, "capture": body.capture,
@@ -86,7 +88,8 @@ class PaymentService:
             payment = Payment.create(
                 merchant_id=merchant_id, money=Money(body.amount, body.currency),
                 provider=provider, reference=body.reference,
-                capture_mode=CaptureMode(body.capture), at=now, payment_id=payment_id)
+                capture_mode=CaptureMode(body.capture), at=now, payment_id=payment_id,
+                method_type=method_type)
             payment.begin(Operation.AUTHORIZE, None, request_id=f"{key_id}:authorize",
                           actor=self.settings.actor, at=now, trace_id=trace_id)
             return payment
@@ -94,7 +97,8 @@ class PaymentService:
         return self.protocol.run(KeyedRequest(
             merchant_id=merchant_id, key=idempotency_key, operation="create_payment",
             first=Operation.AUTHORIZE, params=params, payment_id=payment_id, provider=provider,
-            payment_method=payment_method, trace_id=trace_id, build=build))
+            payment_method=payment_method, method_type=method_type, trace_id=trace_id,
+            build=build))
 
     def capture(self, merchant_id: str, idempotency_key: str, payment_id: str,
                 amount: int | None = None, trace_id: str | None = None) -> ServiceResponse:
@@ -143,7 +147,7 @@ class PaymentService:
             merchant_id=merchant_id, key=idempotency_key, operation=operation.value,
             first=operation, params={"payment_id": payment_id, "amount": amount},
             payment_id=payment_id, provider=existing.provider, payment_method=None,
-            trace_id=trace_id, build=build))
+            method_type=existing.method_type, trace_id=trace_id, build=build))
 
     # --- what the worker finishes ---------------------------------------------------------
 

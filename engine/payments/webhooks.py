@@ -13,7 +13,6 @@ the wrong operation or send a payment backwards. One for a payment we do not kno
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections import defaultdict
@@ -49,18 +48,13 @@ class WebhookRejectedError(PaysignalError):
         super().__init__(reason)
 
 
-def tolerance_s() -> float:
-    return float(os.environ.get("PAYSIGNAL_WEBHOOK_TOLERANCE_S", "300"))
-
-
 class RejectionLimiter:
     """Refuses a provider's notifications without verifying them once it has sent `per_minute`
-    refused ones in the current minute (PAYSIGNAL_WEBHOOK_REJECTIONS_PER_MINUTE, default 60).
-    A real provider retries later; a forger stops costing signature checks and writes."""
+    refused ones in the current minute. A real provider retries later; a forger stops costing
+    signature checks and writes."""
 
-    def __init__(self, per_minute: int | None = None) -> None:
-        self.per_minute = per_minute or int(
-            os.environ.get("PAYSIGNAL_WEBHOOK_REJECTIONS_PER_MINUTE", "60"))
+    def __init__(self, per_minute: int = 60) -> None:
+        self.per_minute = per_minute
         self._counts: dict[tuple[str, int], int] = defaultdict(int)
         self._lock = threading.Lock()
 
@@ -88,7 +82,8 @@ def ingest(service: PaymentService, provider: str, headers: dict[str, str], body
         raise WebhookRejectedError("rate_limited", "too many refused notifications; retry later")
     try:
         notes = [_well_formed(n) for n in gateway.verify_notifications(
-            {k.lower(): v for k, v in headers.items()}, body, now, tolerance_s())]
+            {k.lower(): v for k, v in headers.items()}, body, now,
+            service.settings.webhook_tolerance_s)]
     except WebhookSignatureError as exc:
         _reject(service, limiter, provider, "bad_signature", now)
         raise WebhookRejectedError("bad_signature", str(exc)) from None

@@ -33,6 +33,7 @@ from typing import Any
 
 import httpx
 
+from engine.domain.method_types import MethodType
 from engine.domain.operations import Operation
 from engine.exceptions import ConfigurationError, ValidationError
 from engine.providers.base import (
@@ -174,6 +175,9 @@ class AdyenConnector:
         raise ValidationError("payment_method", "must be an Adyen stored payment method "
                               "(shopperReference:storedPaymentMethodId) or the four encrypted "
                               "card fields joined by | (number|month|year|security code)")
+
+    def method_type(self, payment_method: str) -> MethodType:
+        return MethodType.CARD  # every paymentMethod paysignal sends is of type "scheme"
 
     def fee_for(self, amount_minor: int, currency: str) -> int:
         return self.config.pricing.capture_fee(amount_minor)

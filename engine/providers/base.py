@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
+from engine.domain.method_types import MethodType
 from engine.domain.operations import Operation
 
 
@@ -120,6 +121,11 @@ class Gateway(Protocol):
     def validate_payment_method(self, value: object) -> str:
         """The provider's own payment-method token, or ValidationError naming the field (a raw
         card number is always refused)."""
+        ...
+
+    def method_type(self, payment_method: str) -> MethodType:
+        """What kind of payment method a (validated) token is, from the provider's own
+        vocabulary: what rollout toggles are keyed by."""
         ...
 
     def execute(self, request: ProviderRequest) -> ProviderOutcome: ...

@@ -42,6 +42,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from engine.domain.method_types import MethodType
 from engine.domain.money import Money
 from engine.domain.operations import Operation
 from engine.exceptions import ConfigurationError, ValidationError
@@ -83,6 +84,23 @@ PAYMENT_KEY_RETENTION = timedelta(days=44)  # and payments' 45 days
 # dispute fee; configurable
 PRICING = Pricing(349, 49, dispute_fee_minor=2000, refund_returns_percentage=True)
 VAULT_TOKEN = re.compile(r"^[A-Za-z0-9_-]{4,64}$")
+# A vaulted payment token is used as payment_source.<kind>.vault_id: cards and PayPal wallets
+# (developer.paypal.com/limited-release/vault-payment-methods/orders-api: "Vaulting is
+# currently supported for two payment method types: cards and PayPal"), Venmo with Vault v3.
+# paysignal's payment_method says the kind as a prefix; a bare token is a card.
+_SOURCE_TYPES = {"card": MethodType.CARD, "paypal": MethodType.WALLET,
+                 "venmo": MethodType.WALLET}
+
+
+def _payment_source(payment_method: str) -> tuple[str, str]:
+    """(payment_source kind, vault id) of a payment_method: `[card:|paypal:|venmo:]<token>`."""
+    kind, _, token = payment_method.rpartition(":")
+    return kind or "card", token
+
+
+def _source_body(payment_method: str | None) -> dict[str, Any]:
+    kind, token = _payment_source(payment_method or "")
+    return {kind: {"vault_id": token}}
 CERT_PATH = "/v1/notifications/certs/"
 
 _DECLINES = {  # processor response code -> normalized reason
@@ -173,10 +191,15 @@ class PayPalConnector:
         self._certs: dict[str, Any] = {}
 
     def validate_payment_method(self, value: object) -> str:
-        if not isinstance(value, str) or not VAULT_TOKEN.match(value):
+        kind, token = _payment_source(value) if isinstance(value, str) else ("", "")
+        if not isinstance(value, str) or kind not in _SOURCE_TYPES or not VAULT_TOKEN.match(token):
             raise ValidationError("payment_method", "must be a PayPal vault token (letters, "
-                                  "digits, - and _, 4 to 64 characters)")
+                                  "digits, - and _, 4 to 64 characters): a card's, or a "
+                                  "wallet's as paypal:<token> or venmo:<token>")
         return value
+
+    def method_type(self, payment_method: str) -> MethodType:
+        return _SOURCE_TYPES[_payment_source(payment_method)[0]]
 
     def fee_for(self, amount_minor: int, currency: str) -> int:
         return self.config.pricing.capture_fee(amount_minor)
@@ -230,7 +253,7 @@ class PayPalConnector:
                 "intent": "CAPTURE" if req.capture else "AUTHORIZE",
                 "purchase_units": [{"reference_id": req.payment_ref, "custom_id": req.payment_ref,
                                     "amount": _amount(req.amount_minor, req.currency)}],
-                "payment_source": {"card": {"vault_id": req.payment_method}}}
+                "payment_source": _source_body(req.payment_method)}
         ref = req.provider_reference
         if req.operation is Operation.CAPTURE:
             return f"/v2/payments/authorizations/{ref}/capture", {
@@ -592,7 +615,8 @@ class PayPalEmulator:
             minor = _minor(amount)
             intent = b["intent"]
             source = b["payment_source"]
-            vault = (source.get("card") or source.get("paypal") or {}).get("vault_id")
+            vault = (source.get("card") or source.get("paypal") or source.get("venmo")
+                     or {}).get("vault_id")
             card_number = (source.get("card") or {}).get("number")
         except (KeyError, IndexError, TypeError, ValueError):
             return _error(400, "INVALID_REQUEST", "Request is not well-formed, syntactically "

@@ -28,6 +28,7 @@ from urllib.parse import parse_qsl, urlencode
 
 import httpx
 
+from engine.domain.method_types import MethodType
 from engine.domain.operations import Operation
 from engine.exceptions import ValidationError
 from engine.providers.base import (
@@ -174,6 +175,9 @@ class StripeConnector:
             raise ValidationError("payment_method", "must be a Stripe PaymentMethod id "
                                   "(pm_…), such as pm_card_visa")
         return value
+
+    def method_type(self, payment_method: str) -> MethodType:
+        return MethodType.CARD  # PaymentIntents are created with payment_method_types=[card]
 
     def fee_for(self, amount_minor: int, currency: str) -> int:
         return self.config.pricing.capture_fee(amount_minor)

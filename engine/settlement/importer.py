@@ -13,13 +13,13 @@
 from __future__ import annotations
 
 import hashlib
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from engine.domain.ids import new_random_id
 from engine.exceptions import PaysignalError, ValidationError
 from engine.providers.registry import PROVIDERS, report_format_of
 from engine.settlement.lines import ReportFormat, RowError, SettlementLine
@@ -154,7 +154,7 @@ def import_file(engine: Engine, data: bytes, filename: str, *, provider: str | N
 def _store(engine: Engine, provider: str, filename: str, digest: str,
            lines: list[SettlementLine], errors: list[RowError], supersedes: str | None,
            actor: str) -> ImportReport:
-    file_id = f"stf_{uuid.uuid4().hex}"
+    file_id = new_random_id("stf")
     now = datetime.now(UTC)
     days = {line.settled_on for line in lines}
     with engine.begin() as conn:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import uuid
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -31,6 +30,7 @@ from typing import cast
 from sqlalchemy import Connection, Engine, and_, case, delete, insert, select, update
 from sqlalchemy.sql import ColumnElement
 
+from engine.domain.ids import new_random_id
 from engine.exceptions import ConfigurationError
 from engine.payments.disputes import LINE_POSTING, DisputeLine, apply_line
 from engine.providers.config import Pricing
@@ -534,7 +534,7 @@ def record_breaks(conn: Connection, found: list[tuple[date, Break]], kinds: tupl
                                          "provider_reference", "line_key").returning(
             breaks.provider, breaks.kind, breaks.provider_reference, breaks.line_key)
         inserted = {tuple(r) for r in conn.execute(stmt, [dict(
-            id=f"brk_{uuid.uuid4().hex}", provider=b.provider, settled_on=day, kind=b.kind,
+            id=new_random_id("brk"), provider=b.provider, settled_on=day, kind=b.kind,
             provider_reference=b.provider_reference, line_key=b.line_key,
             payment_id=b.payment_id, currency=b.currency, expected_currency=b.expected_currency,
             expected_minor=b.expected_minor, actual_minor=b.actual_minor, status="open",

@@ -6,7 +6,7 @@ import logging
 import multiprocessing
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import date
@@ -16,7 +16,6 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from engine.environment import seconds_setting
 from engine.exceptions import PaysignalError, ValidationError
 from engine.providers.registry import PROVIDERS, report_format_of
 from engine.settlement.bank import BankImport, BankMatch, import_statement, is_bank_statement, match_bank
@@ -27,17 +26,10 @@ from engine.settlement.reconcile import Break, DayResult, reconcile_day, reconci
 
 log = logging.getLogger("paysignal.settlement")
 
-MIN_AGE_VARIABLE = "PAYSIGNAL_SETTLEMENT_MIN_AGE_S"
 QUARANTINE = "quarantine"
 _NOT_YET = (".part", ".partial", ".tmp", ".filepart", ".crdownload")
 
 
-DEFAULT_MIN_AGE_S = 120.0
-
-
-def settlement_min_age_s(env: Mapping[str, str] | None = None) -> float:
-    """How long a report without footers must sit unchanged before the worker takes it."""
-    return seconds_setting(MIN_AGE_VARIABLE, DEFAULT_MIN_AGE_S, env=env)
 
 
 @dataclass(frozen=True)

@@ -56,11 +56,12 @@ _PAYMENT_FIELDS = (
     "id", "merchant_id", "amount_minor", "currency", "provider", "reference", "capture_mode",
     "state", "captured_minor", "refunded_minor", "fee_minor", "provider_reference",
     "pending_operation", "pending_amount_minor", "pending_request_id", "decline_reason",
-    "created_at", "updated_at", "version",
+    "created_at", "updated_at", "version", "method_type",
 )
 _MUTABLE_FIELDS = tuple(f for f in _PAYMENT_FIELDS
                         if f not in ("id", "merchant_id", "amount_minor", "currency", "provider",
-                                     "reference", "capture_mode", "created_at", "version"))
+                                     "reference", "capture_mode", "created_at", "version",
+                                     "method_type"))
 
 
 # Statements built once: constructing them per call cost more than executing them.

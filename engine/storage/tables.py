@@ -45,6 +45,7 @@ payments = Table(
     Column("created_at", TS, nullable=False),
     Column("updated_at", TS, nullable=False),
     Column("version", Integer, nullable=False, server_default="0"),
+    Column("method_type", String(16)),  # card, wallet, ... (engine.domain.method_types)
     Index("ix_payments_state_updated", "state", "updated_at"),
     Index("ix_payments_provider_created", "provider", "created_at"),
     Index("ix_payments_merchant_reference", "merchant_id", "reference"),
@@ -231,10 +232,12 @@ webhook_rejections = Table(
 )
 
 # Staged rollout: idempotency enforcement per provider and payment method ('*' = any method).
+# Idempotency enforcement per provider x method type ('*': any), optionally for one merchant
 rollout_toggles = Table(
     "rollout_toggles", metadata,
     Column("provider", String(32), primary_key=True),
-    Column("payment_method", String(64), primary_key=True),
+    Column("method_type", String(16), primary_key=True),
+    Column("merchant_id", String(64), primary_key=True, server_default="*"),
     Column("mode", String(16), nullable=False),
     Column("updated_at", TS, nullable=False),
     Column("updated_by", String(128), nullable=False),
@@ -244,7 +247,9 @@ toggle_audit = Table(
     "toggle_audit", metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
     Column("provider", String(32), nullable=False),
+    # the method type the toggle is keyed by (before migration 0028: a payment-method token)
     Column("payment_method", String(64), nullable=False),
+    Column("merchant_id", String(64)),  # None: any merchant (every row before 0028)
     Column("from_mode", String(16), nullable=False),
     Column("to_mode", String(16), nullable=False),
     Column("actor", String(128), nullable=False),

@@ -28,7 +28,8 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object in
 
 
 def fail(message: str) -> NoReturn:
-    console.print(f"[bold red]error:[/] {escape(message)}")
+    # soft wrap: the terminal folds a long message; a path or value is never cut by a newline
+    console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(2)
 
 

@@ -125,10 +125,14 @@ def evaluate(config: Config = None, database_url: DatabaseUrl = None,
     from alerts.pipeline import evaluate_alerts
     from alerts.receivers import deliver_pending
     from alerts.routing import load_config
+    from paysignal.bootstrap import alert_thresholds
+    from paysignal.settings import load_settings
 
+    thresholds = alert_thresholds(guarded(load_settings))
     routing = guarded(lambda: load_config(config))
     engine = ready_engine(database_url)
-    result = guarded(lambda: evaluate_alerts(engine, routing, detect(engine, datetime.now(UTC))))
+    result = guarded(lambda: evaluate_alerts(engine, routing,
+                                             detect(engine, datetime.now(UTC), thresholds)))
     delivery = deliver_pending(engine, routing) if deliver else {"sent": 0, "failed": 0}
     if as_json:
         print(json.dumps({**result.as_json(), "delivery": delivery}))

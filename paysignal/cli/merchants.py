@@ -130,24 +130,34 @@ def toggles_set(
     mode: Annotated[str, typer.Option(help="off, shadow or enforce.")],
     actor: Annotated[str, typer.Option(help="Who is making the change (audited).")],
     reason: Annotated[str, typer.Option(help="Why (audited; required).")],
-    payment_method: Annotated[str, typer.Option(help="A payment-method token, or * for all.")] = "*",
+    method_type: Annotated[str, typer.Option(
+        help="card, wallet, bank_debit, bank_transfer, or * for every type.")] = "*",
+    merchant: Annotated[str, typer.Option(help="One merchant's id, or * for all.")] = "*",
     database_url: DatabaseUrl = None, as_json: JsonFlag = False,
 ) -> None:
-    """Change idempotency enforcement for a provider (and payment method); audited."""
+    """Change idempotency enforcement for a provider, optionally for one payment-method type
+    and one merchant (the most specific toggle wins); audited."""
     from engine.payments.toggles import set_mode
     from engine.providers import provider_names
 
     change = guarded(lambda: set_mode(
         ready_engine(database_url), provider=provider, mode=mode, actor=actor,
-        known_providers=provider_names(), payment_method=payment_method, reason=reason))
+        known_providers=provider_names(), method_type=method_type, merchant_id=merchant,
+        reason=reason))
+    scope = _toggle_scope(change)
     if as_json:
         print(json.dumps(change))
     elif not change["changed"]:
-        out.print(f"{change['provider']} / {change['payment_method']} is already {change['to']}: "
-                  "nothing changed, nothing audited")
+        out.print(f"{scope} is already {change['to']}: nothing changed, nothing audited")
     else:
-        out.print(f"{change['provider']} / {change['payment_method']}: "
-                  f"{change['from']} -> {change['to']} (by {change['actor']})")
+        out.print(f"{scope}: {change['from']} -> {change['to']} (by {change['actor']})")
+
+
+def _toggle_scope(toggle: dict[str, str]) -> str:
+    """provider / method type, and the merchant when the toggle is for one."""
+    merchant = toggle.get("merchant_id", "*")
+    return (f"{toggle['provider']} / {toggle['method_type']}"
+            + ("" if merchant == "*" else f" / merchant {merchant}"))
 
 
 @toggles_app.command("list")
@@ -162,14 +172,14 @@ def toggles_list(database_url: DatabaseUrl = None, as_json: JsonFlag = False) ->
     if as_json:
         print(json.dumps({"toggles": toggles, "audit": audit, "budget_policy": notes}))
         return
-    table = Table("provider", "payment method", "mode", "changed by", "at")
+    table = Table("provider", "method type", "merchant", "mode", "changed by", "at")
     for t in toggles:
-        table.add_row(t["provider"], t["payment_method"], t["mode"], t["updated_by"],
-                      t["updated_at"])
+        table.add_row(t["provider"], t["method_type"], t["merchant_id"], t["mode"],
+                      t["updated_by"], t["updated_at"])
     out.print(table if toggles else "no toggles set: every provider enforces idempotency")
     for a in audit:
-        out.print(f"{a['at']}  {a['provider']}/{a['payment_method']}: {a['from']} -> {a['to']} "
-                  f"by {a['actor']} ({a['reason']})")
+        out.print(f"{a['at']}  {_toggle_scope(a)}: {a['from']} -> {a['to']} "
+                  f"by {a['actor']} ({a['reason']})", soft_wrap=True)
     if notes:
         out.print("[bold]error-budget policy[/] (latest first; read before changing a toggle):")
     for n in notes:

@@ -47,20 +47,20 @@ def serve_api(
     """Serve the payment HTTP API (uvicorn). OpenAPI at /openapi.json; Prometheus metrics on a
     separate listener, loopback by default."""
     import uvicorn
-
-    from engine.observability.logs import configure_logging
-    from engine.observability.tracing import configure_tracing
-    from paysignal.api import build_api
-
-    _require_secrets(database_url)
-    configure_logging(os.environ.get("PAYSIGNAL_LOG_LEVEL", "INFO"))
-    configure_tracing("paysignal-api")
     from prometheus_client import start_http_server
 
-    from engine.api.app import api_concurrency, freeze_start_up_objects
+    from engine.api.app import freeze_start_up_objects
+    from engine.observability.logs import configure_logging
+    from engine.observability.tracing import configure_tracing
+    from paysignal.bootstrap import build_api
+    from paysignal.settings import load_settings
 
-    concurrency = guarded(api_concurrency)
-    api, metrics = guarded(lambda: build_api(ready_engine(database_url, pool_size=concurrency)))
+    settings = guarded(load_settings)
+    _require_secrets(database_url)
+    configure_logging(settings.log_level)
+    configure_tracing("paysignal-api")
+    api, metrics = guarded(lambda: build_api(
+        ready_engine(database_url, pool_size=settings.api_concurrency), settings))
     start_http_server(metrics_port, addr=metrics_host, registry=metrics.registry)
     freeze_start_up_objects()
     # uvicorn's own logging is replaced by the JSON logs (the app logs each request itself)
@@ -88,15 +88,17 @@ def serve_worker(
     from engine.observability.tracing import configure_tracing
     from engine.scheduling import Worker
     from paysignal.bootstrap import build_observed_service
+    from paysignal.settings import load_settings
     from paysignal.worker import worker_jobs
 
+    settings = guarded(load_settings)
     _require_secrets(database_url)
-    configure_logging(os.environ.get("PAYSIGNAL_LOG_LEVEL", "INFO"))
+    configure_logging(settings.log_level)
     configure_tracing("paysignal-worker")
     engine = ready_engine(database_url)
-    service, metrics = build_observed_service(engine)
+    service, metrics = guarded(lambda: build_observed_service(engine, settings))
     start_http_server(metrics_port, addr=metrics_host, registry=metrics.registry)
-    worker = Worker(engine, worker_jobs(engine, service), metrics)
+    worker = Worker(engine, guarded(lambda: worker_jobs(engine, service, settings)), metrics)
     console.print(f"worker {worker.name}: {', '.join(j.name for j in worker.jobs)}; "
                   f"metrics on {metrics_host}:{metrics_port}")
     worker.scheduler().start()

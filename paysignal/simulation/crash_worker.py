@@ -14,17 +14,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
 
 from engine.domain.recovery import RecoveryPoint
 from engine.observability.observer import EngineObserver
-from engine.payments.service import EngineSettings, PaymentService
 from engine.payments.webhooks import ingest
-from engine.providers.registry import BEHAVIOURS, connectors_from_environment
+from engine.providers.registry import BEHAVIOURS
 from engine.storage import db
 from engine.testing import payment_method, payment_request
+from paysignal.bootstrap import build_service
+from paysignal.settings import load_settings
 
 
 class PauseAt(EngineObserver):
@@ -58,9 +60,9 @@ def main(argv: list[str] | None = None) -> int:
                       help="ingest the signed notifications in FILE (JSON lines)")
     args = parser.parse_args(argv)
     engine = db.make_engine(args.database_url)
-    service = PaymentService(engine, connectors_from_environment(),
-                             observer=PauseAt(args.pause_at),
-                             settings=EngineSettings(lock_timeout_s=args.lock_timeout))
+    settings = load_settings({**os.environ,
+                              "PAYSIGNAL_IDEMPOTENCY_LOCK_TIMEOUT_S": str(args.lock_timeout)})
+    service = build_service(engine, settings, observer=PauseAt(args.pause_at))
     if args.recover:
         print(json.dumps({"recovered": service.recover_abandoned()}), flush=True)
         return 0

@@ -14,12 +14,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 
 from engine.domain.clock import VirtualClock
-from engine.domain.retry import (
-    ExponentialJitter,
-    RetryBudget,
-    RetryPolicy,
-    stop_after_attempt,
-)
+from engine.domain.method_types import MethodType
 from engine.domain.states import PaymentState
 from engine.exceptions import (
     IdempotencyKeyConflictError,
@@ -29,7 +24,7 @@ from engine.exceptions import (
 from engine.observability.observer import EngineObserver
 from engine.outbox.relay import DatabaseEventLogSink, OutboxRelay, pending_count
 from engine.payments.resolution import RESOLVE_UNKNOWN_EVERY
-from engine.payments.service import EngineSettings, PaymentService
+from engine.payments.service import PaymentService
 from engine.payments.webhooks import WebhookRejectedError, ingest
 from engine.providers.base import (
     Acknowledgement,
@@ -51,6 +46,8 @@ from engine.providers.registry import (
 from engine.providers.sandbox import DISPUTE_OUTCOMES, Sandbox, SandboxServer
 from engine.read_models.ledger import total_imbalance_minor
 from engine.storage.tables import payments as payments_table
+from paysignal.bootstrap import Environment, build_service
+from paysignal.settings import load_settings
 
 CURRENCIES = (("USD", 500, 50_000), ("EUR", 500, 40_000), ("GBP", 500, 30_000),
               ("JPY", 300, 60_000), ("KWD", 1_000, 90_000))
@@ -62,6 +59,13 @@ LOOPBACK_TIMEOUTS = {f"PAYSIGNAL_{p.upper()}_{part}_TIMEOUT_S": value
                      for p in provider_names()
                      for part, value in (("CONNECT", "1"), ("READ", "0.3"), ("TOTAL", "2"))}
 SILENT_TOKEN_RATE = {"calm": 0.0, "default": 0.002, "provider-outage": 0.004, "chaos": 0.01}
+
+# The simulation's retries, through the same validation as production's: its providers fail
+# far more often than real ones, so it backs off longer (seconds of virtual time cost nothing)
+# and keeps a smaller floor of retries, so the budget is tested on every faulty day.
+SIMULATION_SETTINGS = load_settings({
+    "PAYSIGNAL_RETRY_INITIAL_BACKOFF_S": "0.2", "PAYSIGNAL_RETRY_MAX_BACKOFF_S": "5",
+    "PAYSIGNAL_RETRY_DEADLINE_S": "600", "PAYSIGNAL_RETRY_BUDGET_MIN_RETRIES": "5"})
 
 
 class SimulationCounter(EngineObserver):
@@ -110,6 +114,9 @@ class _ConcurrentRetryGateway:
 
     def validate_payment_method(self, value: object) -> str:
         return self.inner.validate_payment_method(value)
+
+    def method_type(self, payment_method: str) -> MethodType:
+        return self.inner.method_type(payment_method)
 
     def verify_notifications(self, headers: dict[str, str], body: bytes, now: float,
                              tolerance_s: float) -> list[Notification]:
@@ -187,13 +194,11 @@ def run_simulation(engine: Engine, *, payments: int = 1000, seed: int = 42,
         id_counter[prefix] += 1
         return f"{prefix}_{run_tag}_{id_counter[prefix]:08d}"
 
-    budget = RetryBudget(ratio=0.2, min_retries=5, window_s=60, clock=clock.monotonic)
-    policy = RetryPolicy(stop=stop_after_attempt(4), wait=ExponentialJitter(0.2, 2.0, 5.0),
-                         clock=clock.monotonic, sleep=clock.advance,
-                         rng=random.Random(f"retry|{seed}"), budget=budget)
-    service = PaymentService(engine, gateways, clock=clock.now, retry_policy=policy,
-                             observer=counter, settings=EngineSettings(actor="simulator"),
-                             new_id=new_id)
+    service = build_service(
+        engine, SIMULATION_SETTINGS, gateways=gateways, observer=counter, toggles=None,
+        actor="simulator",
+        environment=Environment(clock=clock.now, monotonic=clock.monotonic, sleep=clock.advance,
+                                rng=random.Random(f"retry|{seed}"), new_id=new_id))
     client = _Clients(service, gateways, rng, counter, profile, run_tag)
     step = duration / payments
     deliveries: Counter[str] = Counter()

@@ -44,7 +44,6 @@ from sqlalchemy.exc import OperationalError
 from alerts.detectors import Thresholds, operational_alerts
 from engine.domain.clock import VirtualClock
 from engine.domain.recovery import AUTOMATIC_CAPTURE_PATH
-from engine.domain.retry import ExponentialJitter, RetryPolicy, stop_after_attempt
 from engine.domain.states import IN_FLIGHT_STATES, PaymentState
 from engine.exceptions import PaysignalError
 from engine.outbox.relay import (
@@ -54,7 +53,6 @@ from engine.outbox.relay import (
     OutboxRelay,
     pending_count,
 )
-from engine.payments.service import EngineSettings, PaymentService
 from engine.providers.faults import profile as load_profile
 from engine.providers.registry import (
     build_sandbox,
@@ -71,6 +69,8 @@ from engine.settlement.run import reconcile_directory
 from engine.storage import db
 from engine.storage.tables import event_log, outbox, payments, recon_breaks
 from engine.testing import NO_FAULTS, payment_request
+from paysignal.bootstrap import Environment, build_service
+from paysignal.settings import load_settings
 from paysignal.simulation.day import deliver_webhooks, run_simulation
 from paysignal.simulation.settlement_files import (
     grade,
@@ -83,6 +83,11 @@ INVARIANTS = ("no_duplicate_charge", "ledger_balanced", "payments_at_rest",
 CRASH_POINTS = AUTOMATIC_CAPTURE_PATH
 CONSUMERS = ("ledger-mirror", "merchant-notifier")
 LOCK_TIMEOUT_S = 0.5
+# crashed requests' locks expire fast; dropped connections are retried at most 3 times
+SIM_TEST_SETTINGS = load_settings({
+    "PAYSIGNAL_IDEMPOTENCY_LOCK_TIMEOUT_S": str(LOCK_TIMEOUT_S),
+    "PAYSIGNAL_RETRY_MAX_ATTEMPTS": "3", "PAYSIGNAL_RETRY_INITIAL_BACKOFF_S": "0.1",
+    "PAYSIGNAL_RETRY_MAX_BACKOFF_S": "2", "PAYSIGNAL_RETRY_DEADLINE_S": "600"})
 
 
 @dataclass
@@ -197,10 +202,9 @@ def run_seed(seed: int, profile: str, template: Path, workload: Workload | None 
                     if error:
                         crash_errors.append(f"{point}: {error}")
                 # the providers' notifications about them arrive (Adyen confirms by webhook)
-                deliver_webhooks(PaymentService(
-                    engine, connectors_from_environment(env=env),
-                    settings=EngineSettings(lock_timeout_s=LOCK_TIMEOUT_S, actor="sim-test")),
-                    server.sandbox, every_pending=True)
+                deliver_webhooks(build_service(
+                    engine, SIM_TEST_SETTINGS, gateways=connectors_from_environment(env=env),
+                    toggles=None, actor="sim-test"), server.sandbox, every_pending=True)
                 result.figures["crash_duplicates"] = server.sandbox.books.duplicate_charges()
                 crash_books = server.sandbox.books.entries()
             result.check("payments_at_rest", not crash_errors, "; ".join(crash_errors))
@@ -210,14 +214,11 @@ def run_seed(seed: int, profile: str, template: Path, workload: Workload | None 
             sandbox = build_sandbox(credentials, seed=seed, profile=load_profile(profile),
                                     clock=lambda: clock.now().timestamp(), sleep=clock.advance)
             providers = in_process_connectors(sandbox, credentials)
-            service = PaymentService(
-                engine, providers, clock=clock.now,
-                retry_policy=RetryPolicy(stop=stop_after_attempt(3),
-                                         wait=ExponentialJitter(0.1, 1.0, 2.0),
-                                         clock=clock.monotonic, sleep=clock.advance,
-                                         rng=random.Random(f"retry|{seed}")),
-                settings=EngineSettings(lock_timeout_s=LOCK_TIMEOUT_S, actor="sim-test"),
-                new_id=_sequential_ids(f"s{seed}"))
+            service = build_service(
+                engine, SIM_TEST_SETTINGS, gateways=providers, toggles=None, actor="sim-test",
+                environment=Environment(clock=clock.now, monotonic=clock.monotonic,
+                                        sleep=clock.advance, rng=random.Random(f"retry|{seed}"),
+                                        new_id=_sequential_ids(f"s{seed}")))
             with dropped_connections(engine, random.Random(f"drops|{seed}"), w.drop_rate) as drops:
                 for i in range(w.flaky_payments):
                     provider = rng.choice(tuple(providers))

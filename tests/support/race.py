@@ -7,16 +7,15 @@ import sys
 import time
 
 from engine.exceptions import IdempotencyKeyInProgressError
-from engine.payments.service import PaymentService
-from engine.providers.registry import connectors_from_environment
 from engine.storage import db
 from engine.testing import payment_request
+from paysignal.bootstrap import build_service
 
 
 def main() -> int:
     url, key, start_at = sys.argv[1], sys.argv[2], float(sys.argv[3])
     engine = db.make_engine(url, pool_size=1)
-    service = PaymentService(engine, connectors_from_environment())  # pointed at a sandbox
+    service = build_service(engine)  # pointed at a sandbox
     time.sleep(max(0.0, start_at - time.time()))
     try:
         response = service.create_payment("m1", key, payment_request(provider="paypal"))

@@ -84,13 +84,13 @@ def test_bad_signature_spikes_and_failing_deliveries_show(db_engine: Engine) -> 
 
 
 def test_retries_refused_by_the_budget_raise_an_alert(db_engine: Engine) -> None:
-    from engine.domain.retry import RetryBudget, RetryPolicy, stop_after_attempt
-    from engine.testing import ManualClock, make_service, payment_method, payment_request
+    from engine.testing import ManualClock, payment_method, payment_request
+    from paysignal.settings import load_settings
+    from paysignal.testing import make_service
 
     clock = ManualClock(NOW)
-    service, _, _ = make_service(db_engine, clock=clock, retry_policy=RetryPolicy(
-        stop=stop_after_attempt(4), sleep=lambda s: None, clock=clock.monotonic,
-        budget=RetryBudget(ratio=0.0, min_retries=0, window_s=60, clock=clock.monotonic)))
+    service, _, _ = make_service(db_engine, clock=clock, settings=load_settings(
+        {"PAYSIGNAL_RETRY_BUDGET_RATIO": "0", "PAYSIGNAL_RETRY_BUDGET_MIN_RETRIES": "0"}))
     # Stripe's 500 with Stripe-Should-Retry: true is retryable (PayPal's 5xx is not: unknown)
     service.create_payment("m", "k1", payment_request(
         payment_method=payment_method("stripe", "server_error"), provider="stripe"))

@@ -7,8 +7,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from engine.payments.admins import create_admin, revoke_admin
-from engine.testing import make_service
 from paysignal.api import api_app
+from paysignal.testing import make_service
 
 BODY = {"matchers": ['provider="adyen"'], "comment": "provider maintenance", "duration": "2h"}
 

@@ -11,7 +11,8 @@ from sqlalchemy import Engine, func, select
 from engine.api.app import create_app
 from engine.payments.merchants import create_merchant
 from engine.storage.tables import idempotency_keys, payments
-from engine.testing import make_service, payment_method
+from engine.testing import payment_method
+from paysignal.testing import make_service
 
 BODY = {"amount": 1299, "currency": "USD", "reference": "order-1", "payment_method": payment_method("stripe"),
         "provider": "stripe"}

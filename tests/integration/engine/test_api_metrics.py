@@ -11,7 +11,8 @@ from engine.api.app import create_app
 from engine.observability.metrics import Metrics, PrometheusObserver
 from engine.observability.signals import CATALOGUE
 from engine.payments.merchants import create_merchant
-from engine.testing import make_service, payment_method
+from engine.testing import payment_method
+from paysignal.testing import make_service
 
 BODY = {"amount": 1299, "currency": "USD", "reference": "o-1", "payment_method": payment_method("stripe"),
         "provider": "stripe"}
@@ -20,7 +21,7 @@ BODY = {"amount": 1299, "currency": "USD", "reference": "o-1", "payment_method":
 @pytest.fixture
 def client(db_engine: Engine):  # type: ignore[no-untyped-def]
     metrics = Metrics()
-    metrics.watch_tables(db_engine)
+    metrics.watch_tables(db_engine, ttl_s=0)
     service, _, _ = make_service(db_engine, observer=PrometheusObserver(metrics))
     app = create_app(db_engine, service, metrics=metrics)
     key = create_merchant(db_engine, "m").api_key

@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 
 from engine.api.app import create_app
 from engine.payments.merchants import create_merchant
-from engine.testing import make_service
+from paysignal.testing import make_service
 
 EXAMPLES_PER_OPERATION = 30
 

@@ -16,7 +16,8 @@ from engine.observability.metrics import Metrics, PrometheusObserver
 from engine.payments.admins import create_admin
 from engine.payments.merchants import create_merchant
 from engine.storage.tables import payment_transitions
-from engine.testing import make_service, payment_method
+from engine.testing import payment_method
+from paysignal.testing import make_service
 from tests.support.spans import span_exporter
 
 BODY = {"amount": 1299, "currency": "USD", "reference": "o-1", "payment_method": payment_method("stripe"),
@@ -135,7 +136,6 @@ def test_no_provider_credential_reaches_logs_metrics_or_spans(  # type: ignore[n
     """Each provider's credentials, planted in the environment as production sets them, used
     for real traffic through the three connectors (and webhooks), then pasted into a log line:
     none of them appears in any signal."""
-    from engine.payments.service import PaymentService
     from engine.payments.webhooks import ingest
     from engine.providers.registry import (
         build_sandbox,
@@ -144,6 +144,7 @@ def test_no_provider_credential_reaches_logs_metrics_or_spans(  # type: ignore[n
         sandbox_environment,
     )
     from engine.providers.sandbox import SandboxTransport
+    from paysignal.bootstrap import build_service
 
     planted = {"PAYSIGNAL_STRIPE_API_KEY": "sk_test_PLANTEDstripeKEY0123456789",
                "PAYSIGNAL_ADYEN_API_KEY": "AQEPLANTEDadyenKEY0123456789",
@@ -163,7 +164,7 @@ def test_no_provider_credential_reaches_logs_metrics_or_spans(  # type: ignore[n
     root.setLevel(logging.DEBUG)
     try:
         metrics = Metrics()
-        service = PaymentService(db_engine, connectors_from_environment(SandboxTransport(sandbox)),
+        service = build_service(db_engine, gateways=connectors_from_environment(SandboxTransport(sandbox)),
                                  observer=PrometheusObserver(metrics))
         for provider in ("stripe", "adyen", "paypal"):
             service.create_payment("m", f"k-{provider}", {

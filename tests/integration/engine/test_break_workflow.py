@@ -122,7 +122,7 @@ def test_breaks_and_checkpoints_export_as_csv_and_parquet_from_the_cli(
 
 @pytest.mark.slow
 def test_a_second_sign_off_supersedes_the_first_and_both_stay_visible(
-        reconciled: Engine, db_url: str) -> None:
+        reconciled: Engine, db_url: str, wide_terminal: None) -> None:
     brk = list_breaks(reconciled, status="open")[0]
     day = brk["settled_on"]
     sign_off(reconciled, brk["provider"], day, actor="ana", override="accepted, FIN-78")

@@ -64,17 +64,17 @@ def test_a_bad_idle_setting_names_the_variable(value: str,
 
 
 def test_the_api_works_on_as_many_requests_at_once_as_its_pool_holds(
-        db_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+        db_engine: Engine) -> None:
     import anyio.to_thread
     from fastapi.testclient import TestClient
 
-    from engine.api.app import api_concurrency, create_app
-    from engine.testing import make_service
+    from paysignal.api import api_app
+    from paysignal.settings import load_settings
+    from paysignal.testing import make_service
 
-    monkeypatch.setenv("PAYSIGNAL_API_CONCURRENCY", "4")
     service, _sandbox, _clock = make_service(db_engine)
     seen: list[int] = []
-    app = create_app(db_engine, service)
+    app = api_app(db_engine, service, load_settings({"PAYSIGNAL_API_CONCURRENCY": "4"}))
 
     @app.get("/limit")
     async def limit() -> dict[str, int]:  # sync routes run on the limiter's threads
@@ -85,6 +85,5 @@ def test_the_api_works_on_as_many_requests_at_once_as_its_pool_holds(
         assert client.get("/limit").status_code == 200
     assert seen == [4]
     for bad in ("0", "many", "1000"):
-        monkeypatch.setenv("PAYSIGNAL_API_CONCURRENCY", bad)
-        with pytest.raises(ConfigurationError, match="PAYSIGNAL_API_CONCURRENCY"):
-            api_concurrency()
+        with pytest.raises(ConfigurationError, match=f"PAYSIGNAL_API_CONCURRENCY='{bad}'"):
+            load_settings({"PAYSIGNAL_API_CONCURRENCY": bad})

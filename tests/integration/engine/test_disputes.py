@@ -22,9 +22,10 @@ from engine.storage.tables import (
     outbox,
     payment_transitions,
 )
-from engine.testing import make_service, payment_method, payment_request
+from engine.testing import payment_method, payment_request
 from paysignal.simulation.day import deliver_webhooks
 from paysignal.simulation.settlement_files import write_settlement_files
+from paysignal.testing import make_service
 
 
 def journal(engine: Engine, payment_id: str) -> list[tuple[str, str, str, int]]:
@@ -214,7 +215,7 @@ def test_a_chargeback_for_a_payment_never_captured_books_nothing(
 
 
 def test_a_dispute_rate_near_the_schemes_thresholds_alerts_and_finance_sees_it(
-        db_engine: Engine, db_url: str) -> None:
+        db_engine: Engine, db_url: str, wide_terminal: None) -> None:
     import json
 
     from typer.testing import CliRunner

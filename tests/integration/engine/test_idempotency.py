@@ -18,7 +18,8 @@ from engine.storage.tables import (
     payment_transitions,
     payments,
 )
-from engine.testing import RecordingObserver, make_service, payment_request
+from engine.testing import RecordingObserver, payment_request
+from paysignal.testing import make_service
 
 
 def counts(engine: Engine) -> tuple[int, int, int, int]:

@@ -1,4 +1,7 @@
-"""Property: any interleaving of retries of one key makes at most one provider charge.
+"""Property: any interleaving of retries of one key makes at most one provider charge, and
+paysignal's record agrees with the provider's books: an approved payment whose request ran to
+the end is charged exactly once, for its amount, and a payment paysignal calls failed or
+declined was not charged at all.
 
 Hypothesis draws a schedule of client retries (some dying at a recovery point, as a killed
 process would), clock jumps past the lock timeout, recovery sweeps and unknown-outcome
@@ -13,12 +16,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.domain.recovery import AUTOMATIC_CAPTURE_PATH, RecoveryPoint
+from engine.domain.states import PaymentState
 from engine.exceptions import IdempotencyKeyInProgressError
 from engine.observability.observer import EngineObserver
 from engine.providers.registry import provider_names
 from engine.read_models.ledger import total_imbalance_minor
 from engine.storage import db
-from engine.testing import make_service, payment_method, payment_request
+from engine.testing import payment_method, payment_request
+from paysignal.testing import make_service
 from tests.support.postgres import fresh_postgres_url
 
 POINTS = list(AUTOMATIC_CAPTURE_PATH)
@@ -79,8 +84,24 @@ def run_schedule(url: str, token: tuple[str, str], schedule: list, capture: str)
         clock.advance(60)
         service.recover_abandoned()
         service.resolve_unknown_outcomes()
-        assert len(sandbox.books.charges()) <= 1
+        charges = sandbox.books.charges()
+        assert len(charges) <= 1
         assert total_imbalance_minor(engine) == 0
+        with service.unit_of_work() as uow:
+            record = uow.payments.find_key("m1", "the-key")
+        payment = (service.get_payment("m1", record.payment_id)
+                   if record is not None and record.payment_id else None)
+        state = payment.state if payment else None
+        if state in (PaymentState.AUTHORIZED, PaymentState.CAPTURED,
+                     PaymentState.AWAITING_CONFIRMATION):
+            assert [(c.payment_ref, c.amount_minor) for c in charges] == [
+                (payment.id, request["amount"])], (schedule, state)  # type: ignore[union-attr]
+        elif state in (None, PaymentState.DECLINED, PaymentState.FAILED):
+            assert charges == [], (schedule, state)
+        ran_to_the_end = any(action == "request" and arg is None for action, arg in schedule)
+        if behaviour == "approve" and ran_to_the_end:
+            assert state in (PaymentState.AUTHORIZED, PaymentState.CAPTURED), (schedule, state)
+            assert len(charges) == 1
     finally:
         engine.dispose()
 
@@ -88,7 +109,7 @@ def run_schedule(url: str, token: tuple[str, str], schedule: list, capture: str)
 @pytest.mark.slow
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(token=tokens, schedule=steps, capture=st.sampled_from(["automatic", "manual"]))
-def test_any_interleaving_of_retries_makes_at_most_one_charge_sqlite(
+def test_any_interleaving_of_retries_charges_an_approved_payment_exactly_once_sqlite(
         sqlite_template: Path, tmp_path: Path, token: tuple[str, str], schedule: list, capture: str) -> None:
     target = tmp_path / f"{uuid.uuid4().hex}.db"
     shutil.copyfile(sqlite_template, target)
@@ -101,6 +122,6 @@ def test_any_interleaving_of_retries_makes_at_most_one_charge_sqlite(
 @pytest.mark.slow
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(token=tokens, schedule=steps, capture=st.sampled_from(["automatic", "manual"]))
-def test_any_interleaving_of_retries_makes_at_most_one_charge_postgres(
+def test_any_interleaving_of_retries_charges_an_approved_payment_exactly_once_postgres(
         postgres, token: tuple[str, str], schedule: list, capture: str) -> None:  # type: ignore[no-untyped-def]
     run_schedule(fresh_postgres_url(postgres), token, schedule, capture)

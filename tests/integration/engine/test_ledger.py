@@ -9,7 +9,8 @@ from sqlalchemy.exc import DBAPIError
 from engine.payments.toggles import set_mode
 from engine.read_models.ledger import balances, imbalances, total_imbalance_minor
 from engine.storage.tables import journal_entries, journal_transactions, recon_break_audit
-from engine.testing import make_service, payment_request
+from engine.testing import payment_request
+from paysignal.testing import make_service
 
 
 def test_balances_sum_to_zero_per_currency(db_engine: Engine) -> None:

@@ -67,3 +67,42 @@ def test_policy_notes_written_as_no_op_toggle_changes_move_to_their_own_table(
         "authorization-technical-success-adyen: error budget exhausted"]
     assert [(a["provider"], a["to"]) for a in audit_trail(engine)] == [("paypal", "shadow")]
     engine.dispose()
+
+
+def test_token_keyed_toggles_become_card_toggles_keeping_the_most_protective_mode(
+        db_url: str) -> None:
+    """Before 0028 a toggle named one payment-method token; every token then was a card, so a
+    provider's token toggles become its one `card` toggle (enforce over shadow over off), each
+    move audited, and the provider-wide toggles stay as they were."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import text
+
+    from engine.payments.toggles import audit_trail, current_modes
+
+    engine = db.make_engine(db_url)
+    db.downgrade(engine, "0027")
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        for provider, token, mode in [("paypal", "B-VAULT-1", "off"), ("paypal", "B-VAULT-2",
+                                                                        "shadow"),
+                                      ("stripe", "pm_card_visa", "off"), ("adyen", "*", "off")]:
+            conn.execute(text("INSERT INTO rollout_toggles VALUES (:p, :t, :m, :at, 'ana')"),
+                         {"p": provider, "t": token, "m": mode, "at": now})
+        conn.execute(text("INSERT INTO payments (id, merchant_id, amount_minor, currency, "
+                          "provider, reference, capture_mode, state, created_at, updated_at) "
+                          "VALUES ('pay_1', 'm', 100, 'EUR', 'adyen', 'r', 'automatic', "
+                          "'captured', :at, :at)"), {"at": now})
+    db.upgrade(engine)
+    assert [(t["provider"], t["method_type"], t["merchant_id"], t["mode"])
+            for t in current_modes(engine)] == [
+        ("adyen", "*", "*", "off"), ("paypal", "card", "*", "shadow"),
+        ("stripe", "card", "*", "off")]
+    moves = [(a["provider"], a["method_type"], a["from"], a["to"]) for a in audit_trail(engine)
+             if a["actor"] == "migration 0028"]
+    assert moves == [("paypal", "card", "off", "shadow")]  # the others kept their mode
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM toggle_audit WHERE actor = "
+                                 "'migration 0028'")).scalar() == 3  # one per token
+        assert conn.execute(text("SELECT method_type FROM payments")).scalar() == "card"
+    engine.dispose()

@@ -16,7 +16,8 @@ from engine.outbox.relay import (
 )
 from engine.storage import db
 from engine.storage.tables import event_log, outbox, payments
-from engine.testing import make_service, payment_request
+from engine.testing import payment_request
+from paysignal.testing import make_service
 
 
 class Crash(Exception):

@@ -12,7 +12,8 @@ from engine.exceptions import (
 from engine.providers.faults import FaultProfile, Faults
 from engine.read_models.ledger import balances, total_imbalance_minor
 from engine.storage.tables import payment_transitions
-from engine.testing import make_service, payment_method, payment_request
+from engine.testing import payment_method, payment_request
+from paysignal.testing import make_service
 
 
 def audit(engine: Engine, payment_id: str) -> list[tuple[str, str, str]]:

@@ -135,7 +135,7 @@ def test_bad_entries_are_row_errors_and_the_rest_is_read() -> None:
 
 
 def test_finance_lists_payouts_and_imports_statements_from_the_cli(
-        db_engine: Engine, db_url: str, tmp_path: Path) -> None:
+        db_engine: Engine, db_url: str, tmp_path: Path, wide_terminal: None) -> None:
     import csv
     import io
     import json

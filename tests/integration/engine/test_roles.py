@@ -13,8 +13,9 @@ from typer.testing import CliRunner
 from engine.outbox.relay import DatabaseEventLogSink, OutboxRelay
 from engine.read_models.ledger import imbalances
 from engine.storage import db
-from engine.testing import make_service, payment_request
+from engine.testing import payment_request
 from paysignal.cli import app
+from paysignal.testing import make_service
 from tests.support.postgres import ThrowawayPostgres, fresh_postgres_url
 
 APP_PASSWORD, READONLY_PASSWORD = "a" * 32, "r" * 32

@@ -13,7 +13,8 @@ from engine.settlement.breaks import list_breaks
 from engine.settlement.lines import SettlementLine
 from engine.settlement.run import reconcile_provider_day
 from engine.storage.tables import journal_entries, journal_transactions, settlement_files
-from engine.testing import make_service, payment_request
+from engine.testing import payment_request
+from paysignal.testing import make_service
 
 
 def fee_expense(engine: Engine, payment_id: str) -> int:

@@ -14,7 +14,7 @@ from engine.exceptions import ValidationError
 from engine.providers.registry import PROVIDERS
 from engine.settlement.importer import SupersedeRefusedError, import_file
 from engine.settlement.lines import FileRejectedError, SettlementLine
-from engine.settlement.run import reconcile_directory, settlement_min_age_s
+from engine.settlement.run import reconcile_directory
 from engine.storage.tables import (
     settlement_file_audit,
     settlement_files,
@@ -316,12 +316,13 @@ def test_a_report_without_footers_waits_until_it_has_stopped_changing(
     os.utime(drop / ADYEN, (old, old))
     later = reconcile_directory(db_engine, drop, min_age_s=60)
     assert {r.filename for r in later.imports} == {ADYEN, PAYPAL} and later.skipped == []
-    assert settlement_min_age_s({}) == 120.0
-    assert settlement_min_age_s({"PAYSIGNAL_SETTLEMENT_MIN_AGE_S": "0"}) == 0.0
     from engine.exceptions import ConfigurationError
+    from paysignal.settings import load_settings
 
-    with pytest.raises(ConfigurationError, match="PAYSIGNAL_SETTLEMENT_MIN_AGE_S"):
-        settlement_min_age_s({"PAYSIGNAL_SETTLEMENT_MIN_AGE_S": "soon"})
+    assert load_settings({}).settlement_min_age_s == 120.0
+    assert load_settings({"PAYSIGNAL_SETTLEMENT_MIN_AGE_S": "0"}).settlement_min_age_s == 0.0
+    with pytest.raises(ConfigurationError, match="PAYSIGNAL_SETTLEMENT_MIN_AGE_S='soon'"):
+        load_settings({"PAYSIGNAL_SETTLEMENT_MIN_AGE_S": "soon"})
 
 
 @pytest.mark.parametrize("provider", sorted(PROVIDERS))

@@ -11,9 +11,10 @@ from typer.testing import CliRunner
 
 from engine.providers.registry import provider_names
 from engine.providers.sandbox import SandboxServer
-from engine.testing import make_service, payment_request
+from engine.testing import payment_request
 from paysignal.cli import app
 from paysignal.simulation.day import deliver_webhooks
+from paysignal.testing import make_service
 from tests.support.sandbox import closed_port
 
 

@@ -12,14 +12,14 @@ import pytest
 from sqlalchemy import Engine
 
 from engine.domain.operations import Operation
-from engine.domain.retry import RetryPolicy
 from engine.exceptions import ValidationError
-from engine.payments.service import PaymentService
 from engine.payments.webhooks import ingest
 from engine.providers.adyen import hmac_signature
 from engine.providers.base import OutcomeKind, ProviderRequest, WebhookSignatureError
 from engine.providers.sandbox import SandboxServer
-from engine.testing import ManualClock, counter_ids
+from engine.testing import ManualClock
+from paysignal.bootstrap import build_service
+from paysignal.testing import virtual_environment
 from tests.support.sandbox import (
     ADYEN_HMAC_KEY,
     adyen_connector,
@@ -137,9 +137,8 @@ def test_the_engine_awaits_adyens_confirmation_and_the_webhook_settles_it(
         server: SandboxServer, db_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     adyen = adyen_connector(server.base_url("adyen"))
     clock = ManualClock(datetime.now(UTC))
-    service = PaymentService(db_engine, {"adyen": adyen}, clock=clock.now,
-                             retry_policy=RetryPolicy(sleep=lambda s: None),
-                             new_id=counter_ids())
+    service = build_service(db_engine, gateways={"adyen": adyen}, toggles=None,
+                            environment=virtual_environment(clock))
     created = service.create_payment("m1", "k1", {
         "amount": 5000, "currency": "EUR", "reference": "o-1", "payment_method": CARD,
         "capture": "manual", "provider": "adyen"})

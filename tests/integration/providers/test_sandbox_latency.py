@@ -8,7 +8,6 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from engine.payments.service import PaymentService
 from engine.providers.registry import (
     build_sandbox,
     in_process_connectors,
@@ -16,6 +15,7 @@ from engine.providers.registry import (
     provider_names,
 )
 from engine.testing import NO_FAULTS, payment_method, payment_request
+from paysignal.bootstrap import build_service
 from tests.support.postgres import free_port
 
 
@@ -24,7 +24,7 @@ def test_a_fixed_latency_is_spent_on_every_provider_call(db_engine: Engine) -> N
     credentials = new_webhook_credentials()
     sandbox = build_sandbox(credentials, profile=NO_FAULTS, sleep=slept.append)
     sandbox.fixed_latency_s = 0.05
-    service = PaymentService(db_engine, in_process_connectors(sandbox, credentials))
+    service = build_service(db_engine, gateways=in_process_connectors(sandbox, credentials))
     for n, provider in enumerate(provider_names()):
         created = service.create_payment("m-1", f"k-{n}", payment_request(
             provider=provider, payment_method=payment_method(provider)))

@@ -26,6 +26,30 @@ ARTIFACTS = Path(os.environ.get("PAYSIGNAL_TEST_ARTIFACTS",
 PAYSIGNAL = str(Path(sys.executable).with_name("paysignal"))
 
 
+def seeded_days(url: str) -> str:
+    """Query parameters for the range that holds everything the seeded day wrote: its payments,
+    and the settlement, payout and bank days that run ahead of them. A page opened with it
+    shows the same rows whatever day and hour the test runs."""
+    from datetime import timedelta
+
+    from engine.storage.tables import payouts, recon_breaks
+
+    engine = db.make_engine(url)
+    with engine.connect() as conn:
+        days = [conn.execute(select(func.min(payments.c.created_at),
+                                    func.max(payments.c.created_at))).one()]
+        days.append(conn.execute(select(func.min(recon_breaks.c.settled_on),
+                                        func.max(recon_breaks.c.settled_on))).one())
+        days.append(conn.execute(select(func.min(payouts.c.paid_on),
+                                        func.max(func.coalesce(payouts.c.arrived_on,
+                                                               payouts.c.paid_on)))).one())
+    engine.dispose()
+    found = [d.date() if hasattr(d, "date") else d for pair in days for d in pair if d]
+    assert found, "the seeded day wrote nothing"
+    start, end = min(found) - timedelta(days=1), max(found) + timedelta(days=1)
+    return f"?from={start:%Y-%m-%d}&to={end:%Y-%m-%d}"
+
+
 @pytest.fixture
 def served(seeded_sqlite: Path, tmp_path: Path) -> Iterator[tuple[str, str]]:
     copy = tmp_path / "served.db"
@@ -140,7 +164,7 @@ def test_finance_sees_payouts_arrive_disputes_due_and_breaks_age_on_the_money_pa
     engine.dispose()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with headless_chromium() as browser:
-        browser.get(f"{base}/money")
+        browser.get(f"{base}/money{seeded_days(url)}")
         wait = WebDriverWait(browser, 60)
         wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "body"),
                                                     "Payouts: expected and arrived"))
@@ -229,7 +253,7 @@ def test_the_break_queue_and_the_alerts_pages_show_the_days_breaks_and_alerts(se
     assert open_breaks and firing
     with headless_chromium() as browser:
         wait = WebDriverWait(browser, 60)
-        browser.get(f"{base}/reconciliation")
+        browser.get(f"{base}/reconciliation{seeded_days(url)}")
         wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "body"),
                                                     f"Break queue — {open_breaks:,} breaks"))
         browser.save_screenshot(str(ARTIFACTS / "dashboard-reconciliation.png"))

@@ -16,6 +16,7 @@ from engine.providers.registry import connectors_from_environment
 from engine.storage import db
 from engine.storage.tables import payments
 from engine.testing import payment_request
+from paysignal.bootstrap import build_service
 from tests.support.postgres import fresh_postgres_url
 from tests.support.sandbox import loopback_sandbox
 
@@ -24,7 +25,7 @@ def test_fifty_threads_with_the_same_key_make_one_charge(postgres) -> None:  # t
     """Over real loopback HTTP to the sandbox: one charge in its books."""
     engine = db.make_engine(fresh_postgres_url(postgres), pool_size=30)
     with loopback_sandbox() as (server, env):
-        service = PaymentService(engine, connectors_from_environment(env=env))
+        service = build_service(engine, gateways=connectors_from_environment(env=env))
         outcomes = race_fifty(service)
         charges = server.sandbox.books.charges()
     assert outcomes["new"] == 1

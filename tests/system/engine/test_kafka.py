@@ -23,7 +23,8 @@ from engine.outbox.relay import (
     pending_count,
 )
 from engine.storage.tables import outbox
-from engine.testing import make_service, payment_request
+from engine.testing import payment_request
+from paysignal.testing import make_service
 from tests.support.kafka import TansuBroker
 
 

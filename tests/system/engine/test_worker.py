@@ -15,7 +15,8 @@ from engine.outbox.relay import pending_count
 from engine.scheduling import Job, Worker
 from engine.storage import db
 from engine.storage.tables import job_runs
-from engine.testing import make_service, payment_method, payment_request
+from engine.testing import payment_method, payment_request
+from paysignal.testing import make_service
 from tests.support.postgres import free_port, fresh_postgres_url
 
 
@@ -75,12 +76,11 @@ def test_a_worker_process_cannot_resolve_a_silent_provider_but_resolves_a_timeou
     """The documented sandbox value charges, times out and is never answered about again: the
     silence lives in the sandbox, so the worker (another process) meets it too."""
     from engine.domain.states import PaymentState
-    from engine.payments.service import PaymentService
-    from engine.providers.registry import connectors_from_environment
+    from paysignal.bootstrap import build_service
 
     url = fresh_postgres_url(postgres)
     engine = db.make_engine(url)
-    service = PaymentService(engine, connectors_from_environment())  # the session's sandbox
+    service = build_service(engine)  # the session's sandbox
     silent = service.create_payment("m1", "k-silent", payment_request(
         reference="o-silent", payment_method=payment_method("stripe", "unknown_forever"))
     ).body["id"]

@@ -103,6 +103,10 @@ def test_help_wraps_command_descriptions_to_the_terminal() -> None:
             entries.append([row])
         elif entries:
             entries[-1].append(row)
+    # every command is an entry (a panel that parses to nothing would pass what follows)
+    assert len(entries) == len(app.registered_commands) + len(app.registered_groups) >= 10
+    assert all(re.match(r"^│ [a-z-]+ +\S", entry[0]) for entry in entries), entries
+    assert sum(len(entry) > 1 for entry in entries) >= 3  # some descriptions do wrap
     width = max(len(row) for row in rows)
     for entry in entries:
         for line in entry[:-1]:  # every line of a description but its last is (nearly) full

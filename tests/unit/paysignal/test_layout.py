@@ -99,3 +99,25 @@ def test_the_public_testing_surface_is_small_and_sorted() -> None:
     assert len(engine.testing.__all__) <= 10
     for name in engine.testing.__all__:
         assert hasattr(engine.testing, name)
+
+
+def _constructions(path: Path, name: str) -> list[int]:
+    """Lines where `path` calls `name(...)` (by that name or as an attribute)."""
+    tree = ast.parse(path.read_text())
+    return [node.lineno for node in ast.walk(tree) if isinstance(node, ast.Call) and (
+        (isinstance(node.func, ast.Name) and node.func.id == name)
+        or (isinstance(node.func, ast.Attribute) and node.func.attr == name))]
+
+
+def test_every_process_and_rig_builds_the_service_and_its_retries_through_the_bootstrap() -> None:
+    """One function puts the payment service together: a process or rig that builds its own
+    would run without the retry budget, or with another jitter, than production."""
+    # the bootstrap, and the retry policy's own unit tests
+    allowed = {ROOT / "paysignal" / "bootstrap.py", ROOT / "tests/unit/engine/test_retry.py"}
+    for folder in (*INSTALLED, "tests", "bench"):
+        for path in (ROOT / folder).rglob("*.py"):
+            if path in allowed:
+                continue
+            for name in ("PaymentService", "RetryPolicy", "RetryBudget"):
+                assert not _constructions(path, name), \
+                    f"{path.relative_to(ROOT)} builds {name} itself: use paysignal.bootstrap"
