@@ -32,12 +32,8 @@ from bench._common import (  # noqa: E402
 def _worker(url: str, worker: int, seconds: float, start_at: float, results: mp.Queue,
             measured: mp.Event) -> None:
     from engine.api.app import freeze_start_up_objects
-    from engine.providers.registry import (
-        build_sandbox,
-        in_process_connectors,
-        new_webhook_credentials,
-        payment_method,
-    )
+    from engine.providers.registry import new_webhook_credentials
+    from engine.providers.sandbox.registry import build_sandbox, in_process_connectors, payment_method
     from engine.storage import db
     from engine.testing import NO_FAULTS
     from paysignal.bootstrap import build_service

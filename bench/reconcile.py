@@ -107,10 +107,10 @@ def seed(url: str, payments: int, days: int) -> None:
 def write_files(url: str, directory: Path) -> set[tuple[str, str, str]]:
     """One file per provider-day from the seeded ledger, with PER_KIND discrepancies of each
     kind. Returns the injected (kind, provider, provider reference) triples."""
+    from engine.domain.settlement_lines import SettlementLine
     from engine.providers.registry import PROVIDERS as SPECS
     from engine.settlement.expected import iter_expected
     from engine.settlement.kinds import kinds_of
-    from engine.settlement.lines import SettlementLine
     from engine.storage import db
 
     BREAK_KINDS = kinds_of("line")  # noqa: N806 (the line-level kinds a file can carry)

@@ -28,6 +28,7 @@ from engine.payments.service import EngineSettings, PaymentService
 from engine.payments.toggles import ToggleReader
 from engine.providers.base import Gateway
 from engine.providers.registry import connectors_from_environment
+from engine.read_models.gauges import watch_tables
 from paysignal.settings import Settings, load_settings
 
 
@@ -109,7 +110,7 @@ def build_observed_service(engine: Engine, settings: Settings | None = None,
     settings = settings or load_settings()
     metrics = Metrics()
     service = build_service(engine, settings, observer=PrometheusObserver(metrics))
-    metrics.watch_tables(engine, list(service.gateways), ttl_s=settings.table_gauges_ttl_s)
+    watch_tables(metrics, engine, list(service.gateways), ttl_s=settings.table_gauges_ttl_s)
     metrics.start_provider_series(list(service.gateways))
     return service, metrics
 

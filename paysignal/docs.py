@@ -12,7 +12,7 @@ from alerts.catalogue import catalogue_markdown as alert_catalogue
 from engine.api.problems import problem_types_markdown
 from engine.domain.states import transition_table_markdown
 from engine.observability.signals import catalogue_markdown as signal_catalogue
-from engine.providers.registry import test_payment_methods_markdown
+from engine.providers.sandbox.registry import test_payment_methods_markdown
 from engine.settlement.importer import format_reference_markdown
 from engine.settlement.kinds import catalogue_markdown as break_kinds
 from paysignal.settings import settings_markdown

@@ -11,9 +11,10 @@ from sqlalchemy import Engine
 from engine.observability.observer import EngineObserver
 from engine.payments.service import PaymentService
 from engine.payments.toggles import ToggleReader
-from engine.providers.faults import FaultProfile
-from engine.providers.registry import build_sandbox, in_process_connectors, new_webhook_credentials
+from engine.providers.registry import new_webhook_credentials
 from engine.providers.sandbox import Sandbox
+from engine.providers.sandbox.faults import FaultProfile
+from engine.providers.sandbox.registry import build_sandbox, in_process_connectors
 from engine.testing import NO_FAULTS, ManualClock, counter_ids
 from paysignal.bootstrap import Environment, build_service
 from paysignal.settings import Settings, load_settings

@@ -11,13 +11,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from engine.providers.registry import (
-    PROVIDERS,
-    build_sandbox,
-    new_webhook_credentials,
-    sandbox_environment,
-)
+from engine.providers.registry import PROVIDERS, new_webhook_credentials
 from engine.providers.sandbox import SandboxServer
+from engine.providers.sandbox.registry import build_sandbox, sandbox_environment
 from engine.storage import db
 from engine.testing import NO_FAULTS
 from tests.support.postgres import ThrowawayPostgres, fresh_postgres_url

@@ -83,19 +83,25 @@ class Money:
         return cls.of(int(scaled), currency, field)
 
     def to_decimal_string(self) -> str:
-        exponent = CURRENCY_EXPONENTS[self.currency]
-        return str(Decimal(self.amount_minor).scaleb(-exponent).quantize(Decimal(1).scaleb(-exponent)))
+        return format_minor(self.amount_minor, self.currency)
 
     def display(self) -> str:
         """For people: 'EUR -1,234.56' (integer arithmetic, no floats)."""
-        exponent = CURRENCY_EXPONENTS.get(self.currency, 2)
-        sign = "-" if self.amount_minor < 0 else ""
-        units, minor = divmod(abs(self.amount_minor), 10 ** exponent)
-        text = f"{units:,}" + (f".{minor:0{exponent}d}" if exponent else "")
-        return f"{self.currency} {sign}{text}"
+        return f"{self.currency} {format_minor(self.amount_minor, self.currency, grouped=True)}"
 
     def __str__(self) -> str:
         return f"{self.to_decimal_string()} {self.currency}"
+
+
+def format_minor(minor: int, currency: str, *, grouped: bool = False) -> str:
+    """The one formatter of money: integer minor units as a decimal in the currency's major
+    unit, "-1234.56" (`grouped`: "-1,234.56"), by integer arithmetic, never floats. A currency
+    the table does not know is shown with 2 decimals."""
+    exponent = CURRENCY_EXPONENTS.get(currency, 2)
+    sign = "-" if minor < 0 else ""
+    units, rest = divmod(abs(minor), 10 ** exponent)
+    whole = f"{units:,}" if grouped else str(units)
+    return sign + whole + (f".{rest:0{exponent}d}" if exponent else "")
 
 
 def display_amounts(by_currency: dict[str, int]) -> str:

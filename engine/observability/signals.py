@@ -38,9 +38,9 @@ CATALOGUE: tuple[MetricSpec, ...] = (
                "and what enforcement would have done (replay or conflict)",
                ("provider", "method_type", "would_be")),
     MetricSpec("paysignal_idempotency_enforcement_mode", "gauge",
-               "Rollout toggle state: 1 for the current mode of each toggle (provider, "
-               "payment-method type, merchant; * for any)",
-               ("provider", "method_type", "merchant_id", "mode")),
+               "Rollout toggle state: 1 for the current mode of each provider and payment-method "
+               "type (* for any); narrower toggles are listed by the admin API and `paysignal "
+               "toggles list`, never in a label", ("provider", "method_type", "mode")),
     MetricSpec("paysignal_provider_call_duration_seconds", "histogram",
                "Provider call duration, by provider, operation and normalized outcome",
                ("provider", "operation", "outcome")),

@@ -26,10 +26,10 @@ from sqlalchemy import Connection, select
 
 from engine.domain.ledger import JournalTransaction, dispute_postings
 from engine.domain.model import Payment
+from engine.domain.settlement_lines import CHARGEBACK, digest
 from engine.domain.states import PaymentState, is_allowed
 from engine.providers.base import DisputeStage, ParsedDispute
 from engine.providers.registry import PROVIDERS
-from engine.settlement.lines import CHARGEBACK, digest
 from engine.storage.repository import PaymentRepository
 from engine.storage.tables import disputes, payments
 

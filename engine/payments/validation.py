@@ -15,6 +15,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, crea
 from engine.domain.money import CURRENCY_EXPONENTS, MAX_AMOUNT_MINOR
 from engine.domain.text import validate_text
 from engine.exceptions import ValidationError
+from engine.providers.registry import PROVIDERS
 
 MAX_KEY_LENGTH = 255
 
@@ -71,10 +72,11 @@ def create_payment_model(providers: tuple[str, ...]) -> type[BaseModel]:
                               description="The merchant's own reference (no control characters)")),
         payment_method=(Annotated[str, BeforeValidator(_not_a_card_number)], Field(
             min_length=1, max_length=MAX_PAYMENT_METHOD_LENGTH, pattern=r"^[\x21-\x7e]+$",
-            examples=["pm_card_visa"],
-            description="The provider's own payment-method token (a Stripe PaymentMethod id, an "
-                        "Adyen stored payment method, a PayPal vault token); never a card "
-                        "number")),
+            examples=[PROVIDERS[p].payment_method_example for p in providers if p in PROVIDERS],
+            description="The provider's own payment-method token ("
+                        + "; ".join(f"{p}: {PROVIDERS[p].payment_method_help}"
+                                    for p in providers if p in PROVIDERS)
+                        + "); never a card number")),
         provider=(provider_type | None,
                   Field(default=None, description="Force a provider; otherwise routed")),
     )

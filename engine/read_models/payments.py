@@ -82,7 +82,8 @@ def list_payments(engine: Engine, merchant_id: str, *, state: str | None = None,
     if state is not None and state not in {s.value for s in PaymentState}:
         raise ValidationError("state", f"{state!r} is not a payment state")
     if provider is not None and not is_identifier(provider):
-        raise ValidationError("provider", "must be a provider name such as stripe")
+        raise ValidationError("provider", "must be a provider name (letters, digits, - "
+                                          "and _)")
     if not 1 <= limit <= MAX_PAGE:
         raise ValidationError("limit", f"must be between 1 and {MAX_PAGE}")
     query = select(payments).where(payments.c.merchant_id == merchant_id)

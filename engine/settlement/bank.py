@@ -25,9 +25,7 @@ from defusedxml import ElementTree
 from defusedxml.common import DefusedXmlException
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
-from engine.exceptions import ConfigurationError, ValidationError
-from engine.settlement.kinds import kinds_of
-from engine.settlement.lines import (
+from engine.domain.settlement_lines import (
     CsvTable,
     FileRejectedError,
     RowError,
@@ -38,6 +36,8 @@ from engine.settlement.lines import (
     major_units,
     required,
 )
+from engine.exceptions import ConfigurationError, ValidationError
+from engine.settlement.kinds import kinds_of
 from engine.settlement.reconcile import Break, record_breaks
 from engine.storage.tables import bank_credits, bank_statements, payouts
 

@@ -13,8 +13,8 @@ from typing import Any
 from sqlalchemy import CompoundSelect, Engine, Select, literal, select, union_all
 from sqlalchemy.sql import ColumnElement
 
+from engine.domain.settlement_lines import CHARGE, CHARGEBACK, CHARGEBACK_REVERSAL, REFUND
 from engine.providers.registry import PROVIDERS
-from engine.settlement.lines import CHARGE, CHARGEBACK, CHARGEBACK_REVERSAL, REFUND
 from engine.storage.repository import utc
 from engine.storage.tables import journal_entries as je
 from engine.storage.tables import journal_transactions as jt

@@ -20,9 +20,9 @@ from sqlalchemy import Connection, Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from engine.domain.ids import new_random_id
+from engine.domain.settlement_lines import ReportFormat, RowError, SettlementLine
 from engine.exceptions import PaysignalError, ValidationError
 from engine.providers.registry import PROVIDERS, report_format_of
-from engine.settlement.lines import ReportFormat, RowError, SettlementLine
 from engine.storage.tables import (
     settlement_file_audit,
     settlement_files,

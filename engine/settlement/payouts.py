@@ -11,8 +11,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, update
 
+from engine.domain.settlement_lines import PAYOUT, digest
 from engine.settlement.kinds import kinds_of
-from engine.settlement.lines import PAYOUT, digest
 from engine.settlement.reconcile import Break, record_breaks
 from engine.storage.tables import payouts, recon_breaks, settlement_lines
 

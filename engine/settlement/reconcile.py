@@ -31,13 +31,7 @@ from sqlalchemy import Connection, Engine, and_, case, delete, insert, select, u
 from sqlalchemy.sql import ColumnElement
 
 from engine.domain.ids import new_random_id
-from engine.exceptions import ConfigurationError
-from engine.payments.disputes import LINE_POSTING, DisputeLine, apply_line
-from engine.providers.config import Pricing
-from engine.providers.registry import PROVIDERS
-from engine.settlement.expected import ExpectedLine, expected_settlement, iter_expected
-from engine.settlement.kinds import kinds_of
-from engine.settlement.lines import (
+from engine.domain.settlement_lines import (
     CHARGE,
     CHARGEBACK,
     CHARGEBACK_REVERSAL,
@@ -45,6 +39,12 @@ from engine.settlement.lines import (
     REFUND,
     digest,
 )
+from engine.exceptions import ConfigurationError
+from engine.payments.disputes import LINE_POSTING, DisputeLine, apply_line
+from engine.providers.config import Pricing
+from engine.providers.registry import PROVIDERS
+from engine.settlement.expected import ExpectedLine, expected_settlement, iter_expected
+from engine.settlement.kinds import kinds_of
 from engine.storage.repository import PaymentRepository
 from engine.storage.sql import insert_ignoring_conflicts
 from engine.storage.tables import (

@@ -16,11 +16,11 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from engine.domain.settlement_lines import FileRejectedError
 from engine.exceptions import PaysignalError, ValidationError
 from engine.providers.registry import PROVIDERS, report_format_of
 from engine.settlement.bank import BankImport, BankMatch, import_statement, is_bank_statement, match_bank
 from engine.settlement.importer import ImportReport, import_file
-from engine.settlement.lines import FileRejectedError
 from engine.settlement.payouts import PayoutCheck, refresh_payouts
 from engine.settlement.reconcile import Break, DayResult, reconcile_day, reconcile_days
 

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from engine.domain.clock import VirtualClock
 from engine.domain.recovery import RecoveryPoint
 from engine.observability.observer import EngineObserver
-from engine.providers.faults import FaultProfile, Faults
-from engine.providers.registry import payment_method
+from engine.providers.sandbox.faults import FaultProfile, Faults
+from engine.providers.sandbox.registry import DEFAULT_PROVIDER, payment_method
 
 __all__ = [
     "ManualClock",
@@ -62,7 +62,7 @@ def counter_ids() -> Callable[[str], str]:
 def payment_request(**overrides: object) -> dict[str, object]:
     """A valid create-payment body for Stripe in the sandbox (`provider=` another one, and its
     `payment_method(provider)`, for the others)."""
-    provider = str(overrides.get("provider", "stripe"))
+    provider = str(overrides.get("provider", DEFAULT_PROVIDER))
     request: dict[str, object] = {"amount": 2500, "currency": "USD", "reference": "order-1",
                                   "payment_method": payment_method(provider),
                                   "provider": provider}

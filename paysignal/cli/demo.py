@@ -108,7 +108,8 @@ def demo(
     alert routing to a local file; then serve the API, the worker, the dashboard and the
     sandbox together."""
     from engine.payments.merchants import create_merchant
-    from engine.providers.registry import new_webhook_credentials, sandbox_environment
+    from engine.providers.registry import new_webhook_credentials
+    from engine.providers.sandbox.registry import sandbox_environment
     from engine.storage import db
     from paysignal.simulation.demo_day import run_day
 

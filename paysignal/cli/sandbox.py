@@ -47,14 +47,10 @@ def serve(
     (PAYSIGNAL_WEBHOOK_SECRET_STRIPE, PAYSIGNAL_WEBHOOK_SECRET_ADYEN, PAYSIGNAL_PAYPAL_WEBHOOK_ID);
     any unset are generated for this run."""
     from engine.exceptions import PaysignalError
-    from engine.providers.faults import PROFILES
-    from engine.providers.registry import (
-        PROVIDERS,
-        build_sandbox,
-        provider_names,
-        sandbox_environment,
-    )
+    from engine.providers.registry import PROVIDERS, provider_names
     from engine.providers.sandbox import SandboxServer
+    from engine.providers.sandbox.faults import PROFILES
+    from engine.providers.sandbox.registry import build_sandbox, sandbox_environment
 
     if profile not in PROFILES:
         fail(f"--profile: unknown profile {profile!r} (known: {', '.join(PROFILES)})")

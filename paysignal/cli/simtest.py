@@ -29,7 +29,7 @@ def sim_test(
     recovery points, duplicate and out-of-order webhooks, dropped database connections, relay
     crashes between publish and mark, settlement discrepancies) and check the invariants after
     each. A failing seed replays exactly: the command to reproduce it is printed."""
-    from engine.providers.faults import PROFILES
+    from engine.providers.sandbox.faults import PROFILES
     from paysignal.simulation.simtest import INVARIANTS, SeedResult, run_seeds
 
     if profile not in PROFILES:

@@ -33,7 +33,7 @@ def simulate(
     as_json: JsonFlag = False,
 ) -> None:
     """Drive payments through the engine with realistic clients under injected provider faults."""
-    from engine.providers.faults import PROFILES
+    from engine.providers.sandbox.faults import PROFILES
     from paysignal.simulation.day import run_simulation
 
     if profile not in PROFILES:

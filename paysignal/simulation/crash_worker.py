@@ -22,7 +22,7 @@ from pathlib import Path
 from engine.domain.recovery import RecoveryPoint
 from engine.observability.observer import EngineObserver
 from engine.payments.webhooks import ingest
-from engine.providers.registry import BEHAVIOURS
+from engine.providers.sandbox.registry import BEHAVIOURS
 from engine.storage import db
 from engine.testing import payment_method, payment_request
 from paysignal.bootstrap import build_service

@@ -33,17 +33,15 @@ from engine.providers.base import (
     ProviderOutcome,
     ProviderRequest,
 )
-from engine.providers.faults import profile as load_profile
-from engine.providers.registry import (
+from engine.providers.registry import connectors_from_environment, new_webhook_credentials, provider_names
+from engine.providers.sandbox import DISPUTE_OUTCOMES, Sandbox, SandboxServer
+from engine.providers.sandbox.faults import profile as load_profile
+from engine.providers.sandbox.registry import (
     build_sandbox,
-    connectors_from_environment,
     in_process_connectors,
-    new_webhook_credentials,
     payment_method,
-    provider_names,
     sandbox_environment,
 )
-from engine.providers.sandbox import DISPUTE_OUTCOMES, Sandbox, SandboxServer
 from engine.read_models.ledger import total_imbalance_minor
 from engine.storage.tables import payments as payments_table
 from paysignal.bootstrap import Environment, build_service

@@ -14,13 +14,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, select
 
-from engine.domain.states import AWAITING_ANSWER_STATES
-from engine.files import write_atomically
-from engine.providers.registry import PROVIDERS
-from engine.providers.sandbox import BookEntry
-from engine.settlement.bank import BANK, Credit, arrival_days, render_camt053
-from engine.settlement.kinds import kinds_of
-from engine.settlement.lines import (
+from engine.domain.settlement_lines import (
     CHARGE,
     CHARGEBACK,
     CHARGEBACK_REVERSAL,
@@ -28,6 +22,12 @@ from engine.settlement.lines import (
     SettlementLine,
     digest,
 )
+from engine.domain.states import AWAITING_ANSWER_STATES
+from engine.files import write_atomically
+from engine.providers.registry import PROVIDERS
+from engine.providers.sandbox import BookEntry
+from engine.settlement.bank import BANK, Credit, arrival_days, render_camt053
+from engine.settlement.kinds import kinds_of
 from engine.settlement.run import RunReport
 from engine.storage.tables import payments
 

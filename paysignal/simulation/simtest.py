@@ -53,17 +53,15 @@ from engine.outbox.relay import (
     OutboxRelay,
     pending_count,
 )
-from engine.providers.faults import profile as load_profile
-from engine.providers.registry import (
+from engine.providers.registry import connectors_from_environment, new_webhook_credentials, provider_names
+from engine.providers.sandbox import SandboxServer
+from engine.providers.sandbox.faults import profile as load_profile
+from engine.providers.sandbox.registry import (
     build_sandbox,
-    connectors_from_environment,
     in_process_connectors,
-    new_webhook_credentials,
     payment_method,
-    provider_names,
     sandbox_environment,
 )
-from engine.providers.sandbox import SandboxServer
 from engine.read_models.ledger import total_imbalance_minor
 from engine.settlement.run import reconcile_directory
 from engine.storage import db

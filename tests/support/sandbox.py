@@ -8,13 +8,16 @@ from contextlib import contextmanager
 from dataclasses import replace
 
 from engine.domain.operations import Operation
-from engine.providers.adyen import AdyenConfig, AdyenConnector, AdyenEmulator
+from engine.providers.adyen import AdyenConfig, AdyenConnector
 from engine.providers.base import ProviderRequest
 from engine.providers.config import Endpoint
-from engine.providers.faults import PROFILES, FaultProfile
-from engine.providers.paypal import PayPalConfig, PayPalConnector, PayPalEmulator
+from engine.providers.paypal import PayPalConfig, PayPalConnector
 from engine.providers.sandbox import Sandbox, SandboxServer
-from engine.providers.stripe import StripeConfig, StripeConnector, StripeEmulator
+from engine.providers.sandbox.adyen import AdyenEmulator
+from engine.providers.sandbox.faults import PROFILES, FaultProfile
+from engine.providers.sandbox.paypal import PayPalEmulator
+from engine.providers.sandbox.stripe import StripeEmulator
+from engine.providers.stripe import StripeConfig, StripeConnector
 from engine.providers.wire import Timeouts
 from engine.testing import NO_FAULTS
 
@@ -64,11 +67,8 @@ def loopback_sandbox(profile: FaultProfile = NO_FAULTS, seed: int = 0,
     """The full sandbox (every provider) over loopback, and the environment variables that
     point connectors (in this process or in the ones a test starts) at it. No faults unless
     a profile is given: outcomes come from the test payment methods."""
-    from engine.providers.registry import (
-        build_sandbox,
-        new_webhook_credentials,
-        sandbox_environment,
-    )
+    from engine.providers.registry import new_webhook_credentials
+    from engine.providers.sandbox.registry import build_sandbox, sandbox_environment
 
     credentials = new_webhook_credentials()
     with SandboxServer(build_sandbox(credentials, seed=seed, profile=profile)) as server:

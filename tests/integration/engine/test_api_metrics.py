@@ -11,6 +11,7 @@ from engine.api.app import create_app
 from engine.observability.metrics import Metrics, PrometheusObserver
 from engine.observability.signals import CATALOGUE
 from engine.payments.merchants import create_merchant
+from engine.read_models.gauges import watch_tables
 from engine.testing import payment_method
 from paysignal.testing import make_service
 
@@ -21,7 +22,7 @@ BODY = {"amount": 1299, "currency": "USD", "reference": "o-1", "payment_method":
 @pytest.fixture
 def client(db_engine: Engine):  # type: ignore[no-untyped-def]
     metrics = Metrics()
-    metrics.watch_tables(db_engine, ttl_s=0)
+    watch_tables(metrics, db_engine, ttl_s=0)
     service, _, _ = make_service(db_engine, observer=PrometheusObserver(metrics))
     app = create_app(db_engine, service, metrics=metrics)
     key = create_merchant(db_engine, "m").api_key
@@ -92,13 +93,13 @@ def test_openmetrics_is_served_when_asked_for(client: TestClient) -> None:
 
 
 def test_table_gauges_read_the_database_at_most_once_per_interval(db_engine: Engine) -> None:
-    from engine.observability.metrics import _TableGauges
+    from engine.read_models.gauges import TableGauges
 
-    gauges = _TableGauges(db_engine, ["paypal"], ttl_s=60)
+    gauges = TableGauges(db_engine, ["paypal"], ttl_s=60)
     for _ in range(5):
         families = list(gauges.collect())
     assert gauges.reads == 1 and families  # five scrapes, one read
-    fresh = _TableGauges(db_engine, ["paypal"], ttl_s=0)
+    fresh = TableGauges(db_engine, ["paypal"], ttl_s=0)
     list(fresh.collect())
     list(fresh.collect())
     assert fresh.reads == 2

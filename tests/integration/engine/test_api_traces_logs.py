@@ -137,13 +137,9 @@ def test_no_provider_credential_reaches_logs_metrics_or_spans(  # type: ignore[n
     for real traffic through the three connectors (and webhooks), then pasted into a log line:
     none of them appears in any signal."""
     from engine.payments.webhooks import ingest
-    from engine.providers.registry import (
-        build_sandbox,
-        connectors_from_environment,
-        new_webhook_credentials,
-        sandbox_environment,
-    )
+    from engine.providers.registry import connectors_from_environment, new_webhook_credentials
     from engine.providers.sandbox import SandboxTransport
+    from engine.providers.sandbox.registry import build_sandbox, sandbox_environment
     from paysignal.bootstrap import build_service
 
     planted = {"PAYSIGNAL_STRIPE_API_KEY": "sk_test_PLANTEDstripeKEY0123456789",

@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import Engine, select
 from typer.testing import CliRunner
 
+from engine.domain.settlement_lines import SettlementLine
 from engine.providers.registry import PROVIDERS
 from engine.settlement.breaks import list_breaks, move_break, show_break
-from engine.settlement.lines import SettlementLine
 from engine.settlement.run import reconcile_provider_day
 from engine.storage.tables import settlement_files
 from paysignal.cli import app

@@ -198,7 +198,7 @@ def test_a_chargeback_for_a_payment_never_captured_books_nothing(
                                                                    capture="manual"))
     payment = service.get_payment("m-1", str(created.payment_id))
     assert payment.state is PaymentState.AUTHORIZED
-    from engine.settlement.lines import CHARGEBACK, SettlementLine
+    from engine.domain.settlement_lines import CHARGEBACK, SettlementLine
 
     stripe = PROVIDERS["stripe"].settlement_report
     day = clock.now().date() + timedelta(days=1)
@@ -257,7 +257,7 @@ def test_a_dispute_rate_near_the_schemes_thresholds_alerts_and_finance_sees_it(
 
 def test_the_sandbox_knows_which_disputes_went_unnotified_and_the_grade_accepts_their_breaks(
         db_engine: Engine, tmp_path: Path) -> None:
-    from engine.providers.faults import FaultProfile, Faults
+    from engine.providers.sandbox.faults import FaultProfile, Faults
     from engine.testing import NO_FAULTS
     from paysignal.simulation.settlement_files import grade, injected_count
 

@@ -9,7 +9,7 @@ from engine.exceptions import (
     InvalidTransitionError,
     UnknownOutcomeUnresolvedError,
 )
-from engine.providers.faults import FaultProfile, Faults
+from engine.providers.sandbox.faults import FaultProfile, Faults
 from engine.read_models.ledger import balances, total_imbalance_minor
 from engine.storage.tables import payment_transitions
 from engine.testing import payment_method, payment_request

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
+from engine.domain.settlement_lines import FileRejectedError
 from engine.settlement.bank import import_statement, match_bank, parse_bank_csv, parse_camt053
 from engine.settlement.breaks import list_breaks
-from engine.settlement.lines import FileRejectedError
 from engine.settlement.payouts import list_payouts
 from engine.settlement.run import reconcile_directory
 from engine.storage.tables import bank_credits

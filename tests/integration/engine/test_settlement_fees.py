@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
+from engine.domain.settlement_lines import SettlementLine
 from engine.providers.registry import PROVIDERS
 from engine.read_models.ledger import total_imbalance_minor
 from engine.settlement.breaks import list_breaks
-from engine.settlement.lines import SettlementLine
 from engine.settlement.run import reconcile_provider_day
 from engine.storage.tables import journal_entries, journal_transactions, settlement_files
 from engine.testing import payment_request

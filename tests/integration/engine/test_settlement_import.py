@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
+from engine.domain.settlement_lines import FileRejectedError, SettlementLine
 from engine.exceptions import ValidationError
 from engine.providers.registry import PROVIDERS
 from engine.settlement.importer import SupersedeRefusedError, import_file
-from engine.settlement.lines import FileRejectedError, SettlementLine
 from engine.settlement.run import reconcile_directory
 from engine.storage.tables import (
     settlement_file_audit,

@@ -273,8 +273,9 @@ def test_a_stored_notification_body_is_capped(env) -> None:  # type: ignore[no-u
 
 
 def test_a_late_answer_for_one_refund_does_not_settle_the_next(db_engine: Engine) -> None:
-    from engine.providers.faults import FaultProfile, Faults
-    from engine.providers.registry import in_process_connectors, new_webhook_credentials
+    from engine.providers.registry import new_webhook_credentials
+    from engine.providers.sandbox.faults import FaultProfile, Faults
+    from engine.providers.sandbox.registry import in_process_connectors
 
     service, sandbox, clock = make_service(db_engine, credentials=new_webhook_credentials())
     pid = service.create_payment("m", "pay", {**BODY, "provider": "stripe",

@@ -76,7 +76,7 @@ def test_a_sandbox_that_does_not_answer_is_a_clear_error(tmp_path: Path) -> None
 
 def test_a_dispute_whose_notifications_were_lost_is_a_true_finding_not_a_false_break(
         db_engine: Engine, db_url: str, tmp_path: Path) -> None:
-    from engine.providers.faults import FaultProfile, Faults
+    from engine.providers.sandbox.faults import FaultProfile, Faults
     from engine.testing import NO_FAULTS
 
     service, sandbox, clock = make_service(db_engine)

@@ -9,7 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from engine.providers.base import WebhookSignatureError
-from engine.providers.registry import new_webhook_credentials, sandbox_environment
+from engine.providers.registry import new_webhook_credentials
+from engine.providers.sandbox.registry import sandbox_environment
 from engine.providers.stripe import StripeConfig, StripeConnector, sign
 from paysignal.cli import app
 

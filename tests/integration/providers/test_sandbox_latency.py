@@ -8,12 +8,8 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from engine.providers.registry import (
-    build_sandbox,
-    in_process_connectors,
-    new_webhook_credentials,
-    provider_names,
-)
+from engine.providers.registry import new_webhook_credentials, provider_names
+from engine.providers.sandbox.registry import build_sandbox, in_process_connectors
 from engine.testing import NO_FAULTS, payment_method, payment_request
 from paysignal.bootstrap import build_service
 from tests.support.postgres import free_port

@@ -14,9 +14,10 @@ import pytest
 from engine.domain.operations import Operation
 from engine.exceptions import ValidationError
 from engine.providers.base import OutcomeKind, ProviderRequest, WebhookSignatureError
-from engine.providers.faults import FaultProfile, Faults
 from engine.providers.sandbox import Sandbox, SandboxServer
-from engine.providers.stripe import StripeEmulator, sign
+from engine.providers.sandbox.faults import FaultProfile, Faults
+from engine.providers.sandbox.stripe import StripeEmulator
+from engine.providers.stripe import sign
 from tests.support.sandbox import (
     WEBHOOK_SECRET,
     closed_port,

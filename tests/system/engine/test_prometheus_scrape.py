@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from engine.payments.merchants import create_merchant
-from engine.providers.faults import PROFILES
+from engine.providers.sandbox.faults import PROFILES
 from engine.storage import db
 from tests.support.http import wait_for_http
 from tests.support.postgres import free_port

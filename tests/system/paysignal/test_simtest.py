@@ -66,7 +66,7 @@ def test_an_unknown_profile_is_named() -> None:
 def test_two_hundred_seeds_across_the_profiles_keep_every_invariant() -> None:
     """40 seeds per fault profile (a lighter workload: a process crash in every tenth seed;
     the crash tests kill one at every recovery point), two processes side by side."""
-    from engine.providers.faults import PROFILES
+    from engine.providers.sandbox.faults import PROFILES
     from paysignal.simulation.simtest import run_seeds
 
     light = Workload(payments=20, crashes=0, flaky_payments=6, discrepancies=4)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from engine.providers.faults import PROFILES
-from engine.providers.registry import PROVIDERS
+from engine.providers.sandbox.faults import PROFILES
+from engine.providers.sandbox.registry import SANDBOXED
 from paysignal.cli import app
 from paysignal.docs import DOCS, GENERATED, sections
 
@@ -53,7 +53,7 @@ def test_the_readme_is_a_front_page_whose_links_resolve() -> None:
 def test_docs_list_every_sandbox_payment_method_with_its_behaviour() -> None:
     rows = dict(re.findall(r"^\| `([^`]+)` \| (.+?) \|$", between("test-payment-methods"),
                            re.M))
-    expected = {k: v for spec in PROVIDERS.values() for k, v in spec.test_payment_methods.items()}
+    expected = {k: v for s in SANDBOXED.values() for k, v in s.test_payment_methods.items()}
     assert rows == expected and len(rows) >= 3 * 7
 
 

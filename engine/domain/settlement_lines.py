@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Protocol
 
-from engine.domain.money import CURRENCY_EXPONENTS, MAX_AMOUNT_MINOR
+from engine.domain.money import CURRENCY_EXPONENTS, MAX_AMOUNT_MINOR, format_minor
 from engine.exceptions import PaysignalError, ValidationError
 
 # What a line is, in paysignal's words. Money in the merchant's balance: charge (+), refund (−),
@@ -242,10 +242,7 @@ def checked(minor: int, column: str) -> int:
 
 def major_text(minor: int, currency: str) -> str:
     """Integer minor units as a major-unit decimal string ("-40.00"); for writing reports."""
-    exponent = CURRENCY_EXPONENTS[currency]
-    sign = "-" if minor < 0 else ""
-    units, rest = divmod(abs(minor), 10 ** exponent)
-    return f"{sign}{units}" + (f".{rest:0{exponent}d}" if exponent else "")
+    return format_minor(minor, currency)
 
 
 _TIMESTAMP = re.compile(r"(\d{4})[-/](\d{2})[-/](\d{2})[ T](\d{2}):(\d{2}):(\d{2})"

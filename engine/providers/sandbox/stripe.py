@@ -1,0 +1,388 @@
+"""Stripe's side of the sandbox: the PaymentIntents protocol from the server's end (idempotent
+replays with `Idempotent-Replayed`, 409 while a key is in flight, an `idempotency_error` on
+different parameters), with its books, seeded faults and signed events."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+from urllib.parse import parse_qsl
+
+from engine.providers.sandbox import (
+    BookEntry,
+    Fate,
+    OutgoingWebhook,
+    SandboxContext,
+    SandboxRequest,
+    SandboxResponse,
+    Wire,
+    lost_on_the_wire,
+)
+from engine.providers.stripe.config import API_KEY_VARIABLE, API_VERSION, NAME, PRICING
+from engine.providers.stripe.signatures import sign
+
+_DECLINES = {  # Stripe's documented test PaymentMethods that decline: (code, decline_code)
+    "pm_card_chargeDeclined": ("card_declined", "generic_decline"),
+    "pm_card_chargeDeclinedInsufficientFunds": ("card_declined", "insufficient_funds"),
+    "pm_card_chargeDeclinedExpiredCard": ("expired_card", "expired_card"),
+    "pm_card_chargeDeclinedFraudulent": ("card_declined", "fraudulent"),
+}
+# Sandbox-only test values that force a fault (a real Stripe account knows none of them).
+SANDBOX_FAULTS = {
+    "pm_card_sandbox_timeoutAfterCharge": Fate.TIMEOUT_AFTER,
+    "pm_card_sandbox_timeoutBeforeCharge": Fate.TIMEOUT_BEFORE,
+    "pm_card_sandbox_serverError": Fate.SERVER_ERROR,
+    "pm_card_sandbox_resetAfterCharge": Fate.RESET_AFTER,
+}
+SILENT = "pm_card_sandbox_lookupUnavailable"  # charges, times out, and is never looked up
+TEST_PAYMENT_METHODS = {
+    "pm_card_visa": "approved (subject to the sandbox's fault profile); any other pm_ id too",
+    "pm_card_chargeDeclined": "declined: card_declined / generic_decline",
+    "pm_card_chargeDeclinedInsufficientFunds": "declined: insufficient_funds",
+    "pm_card_chargeDeclinedExpiredCard": "declined: expired_card",
+    "pm_card_chargeDeclinedFraudulent": "declined: fraudulent",
+    "pm_card_sandbox_timeoutAfterCharge": "sandbox only: charges, then the answer times out",
+    "pm_card_sandbox_timeoutBeforeCharge": "sandbox only: the first request with a key times "
+                                           "out without charging; a repeat goes through",
+    "pm_card_sandbox_serverError": "sandbox only: a 500 with Stripe-Should-Retry: true",
+    "pm_card_sandbox_resetAfterCharge": "sandbox only: charges, then the connection resets",
+    SILENT: "sandbox only: charges, times out, and every lookup fails",
+}
+
+
+# --- the emulator: Stripe's side of the sandbox --------------------------------------------
+
+def _error(status: int, type_: str, message: str, code: str | None = None,
+           **extra: Any) -> SandboxResponse:
+    error: dict[str, Any] = {"type": type_, "message": message, **extra}
+    if code:
+        error["code"] = code
+    return SandboxResponse.json(status, {"error": error})
+
+
+def _unflatten(pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    """Stripe's form encoding back to a structure: a[b]=1 -> {a: {b: 1}}, a[]=1 -> {a: [1]}."""
+    out: dict[str, Any] = {}
+    for name, value in pairs:
+        m = re.fullmatch(r"([^\[]+)\[([^\]]*)\]", name)
+        if not m:
+            out[name] = value
+        elif m.group(2) == "":
+            out.setdefault(m.group(1), []).append(value)
+        else:
+            out.setdefault(m.group(1), {})[m.group(2)] = value
+    return out
+
+
+class StripeEmulator:
+    provider = NAME
+
+    def __init__(self, webhook_secret: str | None = None) -> None:
+        self.webhook_secret = webhook_secret
+        self._intents: dict[str, dict[str, Any]] = {}
+        self._refunds: dict[str, dict[str, Any]] = {}
+        self._silent: set[str] = set()
+        self._stalled: set[str] = set()  # keys whose forced time-out before charging has fired
+
+    def handle(self, request: SandboxRequest, ctx: SandboxContext) -> SandboxResponse:
+        auth = request.headers.get("authorization", "")
+        if not (auth.startswith("Bearer sk_test_") or auth.startswith("Basic ")):
+            return _error(401, "invalid_request_error",
+                          "Invalid API Key provided (the sandbox takes any sk_test_ key)")
+        try:
+            params = _unflatten(parse_qsl(request.body.decode(), keep_blank_values=True))
+        except UnicodeDecodeError:
+            return _error(400, "invalid_request_error", "the body is not form-encoded text")
+        path, method = request.path.rstrip("/"), request.method
+        if method == "GET":
+            return self._read(path, request, ctx)
+        key = request.headers.get("idempotency-key")
+        if key is None or method != "POST":
+            return self._execute(path, params, ctx, key or ctx.new_id("auto_"))
+        if len(key) > 255:
+            return _error(400, "invalid_request_error", "Idempotency-Key is longer than 255")
+        scope = (NAME, auth, key)
+        fingerprint = f"{path}?{json.dumps(params, sort_keys=True)}"
+        existing = ctx.idempotency.claim(scope, fingerprint)
+        if existing is not None:
+            if existing.fingerprint != fingerprint:
+                return _error(400, "idempotency_error", "Keys for idempotent requests can only "
+                              "be used with the same parameters they were first used with.")
+            if existing.response is None:
+                return _error(409, "idempotency_error", "There is currently another in-progress "
+                              "request using this Idempotent Key.", "idempotency_key_in_use")
+            saved = existing.response
+            if self._concerns_silent(saved):
+                return SandboxResponse(wire=Wire.STALL)
+            if ctx.fate("lookup", key, booking=False) is Fate.SERVER_ERROR:
+                return _error(503, "api_error", "Stripe is temporarily unavailable.")
+            # a replay answers on the wire, even when the first answer was lost on it
+            return SandboxResponse(saved.status, saved.body,
+                                   {**saved.headers, "idempotent-replayed": "true"})
+        response = self._execute(path, params, ctx, key)
+        if _never_executed(response):
+            ctx.idempotency.release(scope)  # nothing is saved: a repeat runs afresh
+        else:
+            ctx.idempotency.finish(scope, response)
+        return response
+
+    def _concerns_silent(self, saved: SandboxResponse) -> bool:
+        try:
+            return json.loads(saved.body or b"{}").get("id") in self._silent
+        except ValueError:
+            return False
+
+    # --- POST ---------------------------------------------------------------------------
+
+    def _execute(self, path: str, params: dict[str, Any], ctx: SandboxContext,
+                 key: str) -> SandboxResponse:
+        if path == "/v1/payment_intents":
+            return self._create(params, ctx, key)
+        m = re.fullmatch(r"/v1/payment_intents/([^/]+)/(capture|cancel)", path)
+        if m:
+            return self._modify(m.group(1), m.group(2), params, ctx, key)
+        if path == "/v1/refunds":
+            return self._refund(params, ctx, key)
+        return _error(404, "invalid_request_error", f"Unrecognized request URL (POST: {path})")
+
+    def _fated(self, ctx: SandboxContext, operation: str, key: str,
+               forced: Fate | None = None) -> Fate | SandboxResponse:
+        return ctx.fated(operation, key, forced, server_error=SandboxResponse.json(500, {"error": {
+            "type": "api_error", "message": "An error occurred with our connection to Stripe. "
+            "Request was retried 0 times."}}, {"stripe-should-retry": "true"}),
+            rate_limited=SandboxResponse.json(429, {"error": {
+                "type": "invalid_request_error", "code": "rate_limit",
+                "message": "Too many requests hit the API too quickly."}}, {"retry-after": "1"}))
+
+    def _create(self, p: dict[str, Any], ctx: SandboxContext, key: str) -> SandboxResponse:
+        try:
+            amount, currency = int(p["amount"]), str(p["currency"])
+        except (KeyError, ValueError):
+            return _error(400, "invalid_request_error", "Missing required param: amount.",
+                          "parameter_missing", param="amount")
+        method = str(p.get("payment_method") or "")
+        if not method.startswith("pm_"):
+            return _error(400, "invalid_request_error", f"No such PaymentMethod: '{method}'",
+                          "resource_missing", param="payment_method")
+        forced = SANDBOX_FAULTS.get(method) or (Fate.TIMEOUT_AFTER if method == SILENT else None)
+        if forced is Fate.TIMEOUT_BEFORE:  # once per key: a repeat then goes through
+            forced = None if key in self._stalled else forced
+            self._stalled.add(key)
+        fate = self._fated(ctx, "authorize", key, forced)
+        if isinstance(fate, SandboxResponse):
+            return fate
+        automatic = p.get("capture_method", "automatic") != "manual"
+        pi_id = ctx.new_id("pi_", key)
+        metadata = dict(p.get("metadata") or {})
+        pi: dict[str, Any] = {
+            "id": pi_id, "object": "payment_intent", "amount": amount, "currency": currency,
+            "amount_capturable": 0, "amount_received": 0, "capture_method":
+            "automatic" if automatic else "manual", "confirmation_method": "automatic",
+            "created": int(ctx.now()), "livemode": False, "metadata": metadata,
+            "payment_method": method, "payment_method_types": p.get("payment_method_types",
+                                                                    ["card"]),
+            "status": "requires_confirmation", "latest_charge": None,
+            "last_payment_error": None, "client_secret": f"{pi_id}_secret_sandbox"}
+        self._intents[pi_id] = pi
+        declined = _DECLINES.get(method)
+        if declined is None and fate is Fate.DECLINE:
+            declined = ("card_declined", ctx.rng("decline", key).choice(
+                ["insufficient_funds", "do_not_honor", "expired_card", "fraudulent"]))
+        if p.get("confirm") not in ("true", True):
+            return SandboxResponse.json(200, self._expanded(pi, p))
+        if declined is not None:
+            code, decline_code = declined
+            pi["status"] = "requires_payment_method"
+            pi["last_payment_error"] = {"type": "card_error", "code": code,
+                                        "decline_code": decline_code}
+            self._book(ctx, "authorize", pi, amount, "declined")
+            self._event(ctx, "payment_intent.payment_failed", pi)
+            return _error(402, "card_error", "Your card was declined.", code,
+                          decline_code=decline_code, payment_intent=pi)
+        charge_id = ctx.new_id("ch_", key)
+        pi["latest_charge"] = charge_id
+        if method == SILENT:
+            self._silent.add(pi_id)
+        if automatic:
+            pi.update(status="succeeded", amount_received=amount)
+            self._book(ctx, "authorize", pi, amount, "succeeded", captured=True)
+            self._event(ctx, "payment_intent.succeeded", pi)
+        else:
+            pi.update(status="requires_capture", amount_capturable=amount)
+            self._book(ctx, "authorize", pi, amount, "succeeded")
+            self._event(ctx, "payment_intent.amount_capturable_updated", pi)
+        return lost_on_the_wire(fate, SandboxResponse.json(200, self._expanded(pi, p)))
+
+    def _modify(self, pi_id: str, action: str, p: dict[str, Any], ctx: SandboxContext,
+                key: str) -> SandboxResponse:
+        pi = self._intents.get(pi_id)
+        if pi is None:
+            return _error(404, "invalid_request_error", f"No such payment_intent: '{pi_id}'",
+                          "resource_missing", param="intent")
+        operation = "capture" if action == "capture" else "void"
+        fate = self._fated(ctx, operation, key)
+        if isinstance(fate, SandboxResponse):
+            return fate
+        if pi["status"] != "requires_capture":
+            return _error(400, "invalid_request_error", "This PaymentIntent could not be "
+                          f"{'captured' if action == 'capture' else 'canceled'} because it has a "
+                          f"status of {pi['status']}.", "payment_intent_unexpected_state",
+                          payment_intent=pi)
+        if action == "capture":
+            amount = int(p.get("amount_to_capture") or pi["amount_capturable"])
+            if amount > pi["amount_capturable"]:
+                return _error(400, "invalid_request_error", "amount_to_capture is greater than "
+                              "the amount capturable", "amount_too_large",
+                              param="amount_to_capture")
+            pi.update(status="succeeded", amount_received=amount, amount_capturable=0)
+            self._book(ctx, "capture", pi, amount, "succeeded")
+            self._event(ctx, "payment_intent.succeeded", pi)
+        else:
+            pi.update(status="canceled", amount_capturable=0,
+                      cancellation_reason=p.get("cancellation_reason"))
+            self._book(ctx, "void", pi, pi["amount"], "succeeded")
+            self._event(ctx, "payment_intent.canceled", pi)
+        return lost_on_the_wire(fate, SandboxResponse.json(200, self._expanded(pi, p)))
+
+    def _refund(self, p: dict[str, Any], ctx: SandboxContext, key: str) -> SandboxResponse:
+        pi = self._intents.get(str(p.get("payment_intent")))
+        if pi is None:
+            return _error(404, "invalid_request_error", "No such payment_intent: "
+                          f"'{p.get('payment_intent')}'", "resource_missing",
+                          param="payment_intent")
+        fate = self._fated(ctx, "refund", key)
+        if isinstance(fate, SandboxResponse):
+            return fate
+        refunded = sum(r["amount"] for r in self._refunds.values()
+                       if r["payment_intent"] == pi["id"] and r["status"] == "succeeded")
+        amount = int(p.get("amount") or pi["amount_received"] - refunded)
+        if pi["status"] != "succeeded" or amount > pi["amount_received"] - refunded:
+            return _error(400, "invalid_request_error", "Refund amount is greater than the "
+                          "unrefunded amount on the charge.", "amount_too_large",
+                          param="amount")
+        refund = {"id": ctx.new_id("re_", key), "object": "refund", "amount": amount,
+                  "currency": pi["currency"], "payment_intent": pi["id"],
+                  "charge": pi["latest_charge"], "status": "succeeded",
+                  "metadata": dict(p.get("metadata") or {}), "created": int(ctx.now())}
+        self._refunds[refund["id"]] = refund
+        ctx.books.record(BookEntry(NAME, "refund", pi["metadata"].get(
+            "paysignal_payment_id", ""), pi["id"], amount, pi["currency"].upper(), "succeeded"))
+        self._event(ctx, "refund.created", refund)
+        return lost_on_the_wire(fate, SandboxResponse.json(200, refund))
+
+    def _book(self, ctx: SandboxContext, operation: str, pi: dict[str, Any], amount: int,
+              status: str, captured: bool = False) -> None:
+        ctx.books.record(BookEntry(NAME, operation, pi["metadata"].get("paysignal_payment_id",
+                                                                       ""),
+                                   pi["id"], amount, pi["currency"].upper(), status, captured))
+
+    def _expanded(self, pi: dict[str, Any], p: dict[str, Any]) -> dict[str, Any]:
+        out = dict(pi)
+        if "latest_charge.balance_transaction" in (p.get("expand") or []) and pi["latest_charge"]:
+            fee = PRICING.capture_fee(pi["amount_received"]) if pi["amount_received"] else 0
+            out["latest_charge"] = {"id": pi["latest_charge"], "object": "charge",
+                                    "balance_transaction": {
+                                        "id": "txn_" + pi["latest_charge"][3:], "object":
+                                        "balance_transaction", "amount": pi["amount_received"],
+                                        "fee": fee, "net": pi["amount_received"] - fee}}
+        return out
+
+    # --- GET ------------------------------------------------------------------------------
+
+    def _read(self, path: str, request: SandboxRequest, ctx: SandboxContext) -> SandboxResponse:
+        if ctx.fate("lookup", path, booking=False) is Fate.SERVER_ERROR:
+            return _error(503, "api_error", "Stripe is temporarily unavailable.")
+        if path == "/v1/payment_intents/search":
+            query = (request.query.get("query") or [""])[0]
+            m = re.fullmatch(r"metadata\['([A-Za-z0-9_]+)'\]:'([^']*)'", query)
+            if not m:
+                return _error(400, "invalid_request_error", f"unsupported search query {query!r}",
+                              param="query")
+            found = [pi for pi in self._intents.values()
+                     if pi["metadata"].get(m.group(1)) == m.group(2)]
+            if any(pi["id"] in self._silent for pi in found):
+                return _error(503, "api_error", "Stripe is temporarily unavailable.")
+            return SandboxResponse.json(200, {"object": "search_result", "data": found,
+                                              "has_more": False, "url": path})
+        m = re.fullmatch(r"/v1/payment_intents/([^/]+)", path)
+        if m:
+            pi = self._intents.get(m.group(1))
+            if pi is None:
+                return _error(404, "invalid_request_error", f"No such payment_intent: "
+                              f"'{m.group(1)}'", "resource_missing", param="intent")
+            if pi["id"] in self._silent:
+                return _error(503, "api_error", "Stripe is temporarily unavailable.")
+            return SandboxResponse.json(200, pi)
+        if path == "/v1/refunds":
+            intent = (request.query.get("payment_intent") or [""])[0]
+            data = [r for r in self._refunds.values() if r["payment_intent"] == intent]
+            return SandboxResponse.json(200, {"object": "list", "data": data,
+                                              "has_more": False, "url": path})
+        return _error(404, "invalid_request_error", f"Unrecognized request URL (GET: {path})")
+
+    # --- webhooks ---------------------------------------------------------------------------
+
+    def dispute(self, ctx: SandboxContext, provider_reference: str, amount_minor: int | None,
+                outcome: str) -> str | None:
+        pi = self._intents.get(provider_reference)
+        if pi is None or not pi["amount_received"]:
+            return None
+        amount = amount_minor or pi["amount_received"]
+        dispute = {"id": ctx.new_id("dp_", "dispute", pi["id"]), "object": "dispute",
+                   "amount": amount, "currency": pi["currency"], "charge": pi["latest_charge"],
+                   "payment_intent": pi["id"], "reason": "fraudulent",
+                   "status": "needs_response", "created": int(ctx.now()),
+                   "evidence_details": {"due_by": int(ctx.now()) + 7 * 86_400}}
+        payment_ref = pi["metadata"].get("paysignal_payment_id", "")
+        self._event(ctx, "charge.dispute.created", dict(dispute))  # funds withdrawn at once
+        ctx.books.record(BookEntry(NAME, "chargeback", payment_ref, pi["id"], amount,
+                                   pi["currency"].upper(), "succeeded"))
+        if outcome != "open":
+            self._event(ctx, "charge.dispute.closed", {**dispute, "status": outcome})
+        if outcome == "won":
+            ctx.books.record(BookEntry(NAME, "chargeback_reversal", payment_ref, pi["id"],
+                                       amount, pi["currency"].upper(), "succeeded"))
+        return str(dispute["id"])
+
+    def _event(self, ctx: SandboxContext, type_: str, obj: dict[str, Any]) -> None:
+        if not self.webhook_secret or obj["id"] in self._silent:
+            return
+        event_id = ctx.new_id("evt_", type_, obj["id"])
+        body = json.dumps({"id": event_id, "object": "event", "api_version": API_VERSION,
+                           "created": int(ctx.now()), "type": type_, "livemode": False,
+                           "data": {"object": obj}}).encode()
+        secret = self.webhook_secret
+        ctx.notify(OutgoingWebhook(NAME, body, event_id, lambda at: {
+            "content-type": "application/json", "stripe-signature": sign(secret, body, at)}))
+
+
+def _never_executed(response: SandboxResponse) -> bool:
+    """Stripe saves no result for a request that failed validation, was rate limited, or
+    never began executing; a repeat with the key then runs afresh."""
+    if response.unbooked:
+        return True
+    if response.status == 400:
+        code = (json.loads(response.body).get("error") or {}).get("code")
+        return code in ("parameter_missing", "resource_missing")
+    return False
+
+
+# --- the registry's view -------------------------------------------------------------------
+
+SANDBOX_METHODS = {  # neutral behaviour -> this provider's test payment method
+    "approve": "pm_card_visa",
+    "decline_insufficient_funds": "pm_card_chargeDeclinedInsufficientFunds",
+    "decline_do_not_honor": "pm_card_chargeDeclined",
+    "timeout_after_charge": "pm_card_sandbox_timeoutAfterCharge",
+    "timeout_before_charge": "pm_card_sandbox_timeoutBeforeCharge",
+    "server_error": "pm_card_sandbox_serverError",
+    "unknown_forever": SILENT,
+}
+
+
+def sandbox_environment(base_url: str, webhook_credential: str) -> dict[str, str]:
+    """The variables that point the connector at a sandbox (configuration only)."""
+    return {f"PAYSIGNAL_{NAME.upper()}_BASE_URL": base_url,
+            API_KEY_VARIABLE: "sk_test_paysignal_sandbox",
+            f"PAYSIGNAL_WEBHOOK_SECRET_{NAME.upper()}": webhook_credential}
