@@ -108,7 +108,7 @@ def write_files(url: str, directory: Path) -> set[tuple[str, str, str]]:
     """One file per provider-day from the seeded ledger, with PER_KIND discrepancies of each
     kind. Returns the injected (kind, provider, provider reference) triples."""
     from engine.domain.settlement_lines import SettlementLine
-    from engine.providers.registry import PROVIDERS as SPECS
+    from engine.providers.sandbox.registry import SANDBOXED
     from engine.settlement.expected import iter_expected
     from engine.settlement.kinds import kinds_of
     from engine.storage import db
@@ -155,7 +155,7 @@ def write_files(url: str, directory: Path) -> set[tuple[str, str, str]]:
     for line in extra:
         by_file[(line.provider, line.settled_on)].append(line)
     for (provider, day), day_lines in by_file.items():
-        for name, data in SPECS[provider].settlement_report.render(day_lines, day).items():
+        for name, data in SANDBOXED[provider].render_report(day_lines, day).items():
             (directory / name).write_bytes(data)
     return injected
 

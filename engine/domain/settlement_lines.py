@@ -84,13 +84,13 @@ class Renderer(Protocol):
 
 @dataclass(frozen=True)
 class ReportFormat:
-    """A provider's settlement report as paysignal reads and (in the sandbox) writes it."""
+    """A provider's settlement report as paysignal reads it (the sandbox's registry has each
+    provider's `Renderer`, which writes it)."""
 
     provider: str
     title: str
     file_name: re.Pattern[str]  # the names this format's files carry
     parse: Callable[[bytes, str], ParsedReport]
-    render: Renderer
     reference: str  # markdown for docs/reconciliation.md: layout, columns, signs, kinds
     complete_by_footer: bool  # the format proves it is complete (footers); else min age
 

@@ -26,6 +26,7 @@ from engine.domain.states import AWAITING_ANSWER_STATES
 from engine.files import write_atomically
 from engine.providers.registry import PROVIDERS
 from engine.providers.sandbox import BookEntry
+from engine.providers.sandbox.registry import SANDBOXED
 from engine.settlement.bank import BANK, Credit, arrival_days, render_camt053
 from engine.settlement.kinds import kinds_of
 from engine.settlement.run import RunReport
@@ -192,7 +193,8 @@ def write_settlement_files(entries: list[BookEntry], directory: Path, *,
     paid: list[Payout] = []
     for (provider, on), day_lines in sorted(by_file.items()):
         report = PROVIDERS[provider].settlement_report
-        for name, data in report.render(day_lines, on, offsets.get((provider, on))).items():
+        written = SANDBOXED[provider].render_report(day_lines, on, offsets.get((provider, on)))
+        for name, data in written.items():
             write_atomically(directory / name, partial_writer(data))
             paid += [Payout(provider, str(x.payout_reference), x.currency, -x.amount_minor, on)
                      for x in report.parse(data, name).lines if x.kind == "payout"]

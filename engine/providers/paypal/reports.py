@@ -3,31 +3,23 @@
 from __future__ import annotations
 
 import csv
-import hashlib
-import io
 import re
-from collections.abc import Mapping
 from dataclasses import replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import date
 
 from engine.domain import settlement_lines as lines
 from engine.exceptions import ValidationError
 from engine.providers.paypal.config import NAME
 
-# --- the settlement report: STL --------------------------------------------------------------
-
 REPORT_NAME = re.compile(r"(?i)^STL-(\d{8})\.(\d{2})\.(\d{3})\.CSV$")
-REPORT_COLUMNS = [
-    "Transaction ID", "Invoice ID", "PayPal Reference ID", "PayPal Reference ID Type",
-    "Transaction Event Code", "Transaction Initiation Date", "Transaction Completion Date",
-    "Transaction Debit or Credit", "Gross Transaction Amount", "Gross Transaction Currency",
-    "Fee Debit or Credit", "Fee Amount", "Fee Currency", "Custom Field", "Consumer ID",
-    "Payment Tracking ID", "Store ID", "Bank Reference ID", "Credit Transactional Fee",
-    "Credit Promotional Fee", "Credit Term"]
+
+
 REPORT_REQUIRED = ("Transaction ID", "PayPal Reference ID", "Transaction Event Code",
                    "Transaction Debit or Credit", "Gross Transaction Amount",
                    "Gross Transaction Currency", "Fee Debit or Credit", "Fee Amount",
                    "Custom Field")
+
+
 EVENT_CODES = {
     "T0002": lines.CHARGE, "T0003": lines.CHARGE, "T0006": lines.CHARGE,
     "T1107": lines.REFUND, "T1106": lines.CHARGEBACK, "T1201": lines.CHARGEBACK,
@@ -35,10 +27,11 @@ EVENT_CODES = {
     "T0400": lines.PAYOUT, "T0200": lines.ADJUSTMENT, "T0201": lines.ADJUSTMENT,
     "T1110": lines.ADJUSTMENT, "T1111": lines.ADJUSTMENT,
 }
-_KIND_CODE = {lines.CHARGE: "T0006", lines.REFUND: "T1107", lines.CHARGEBACK: "T1201",
-              lines.CHARGEBACK_REVERSAL: "T1202", lines.FEE: "T0106", lines.PAYOUT: "T0400",
-              lines.ADJUSTMENT: "T0200", lines.REFUND_REVERSAL: "T1202"}
+
+
 _FOOTERS = ("RF", "RC", "FF")
+
+
 Totals = dict[str, list[int]]  # currency -> [gross CR, gross DR, fee CR, fee DR]
 
 
@@ -56,7 +49,7 @@ def _records(text: str, filename: str) -> list[tuple[int, list[str], str]]:
     return out
 
 
-def _add(totals: Totals, currency: str, direction: str, amount: int, fee_direction: str,
+def add_totals(totals: Totals, currency: str, direction: str, amount: int, fee_direction: str,
          fee: int) -> None:
     t = totals.setdefault(currency, [0, 0, 0, 0])
     t[0 if direction == "CR" else 1] += amount
@@ -148,7 +141,7 @@ def parse_report(data: bytes, filename: str) -> lines.ParsedReport:
                 out.errors.append(lines.RowError(number, f"{exc.field}: {exc.reason}", raw))
                 continue
             for totals in (section_totals, report_totals):
-                _add(totals, *signed)
+                add_totals(totals, *signed)
             out.lines.append(lines.with_line_no(line, number))
         elif record == "SF":
             currency, figures = _footer_totals(values, filename, number)
@@ -215,72 +208,8 @@ def _line(row: dict[str, str], day: date,
     return line, (currency, direction, gross, fee_direction or "DR", fee)
 
 
-def _stl_time(moment: datetime) -> str:
-    return moment.astimezone(_PACIFIC).strftime("%Y/%m/%d %H:%M:%S %z")
-
-
-_PACIFIC = timezone(timedelta(hours=-8))
-
-
-def render_report(day_lines: list[lines.SettlementLine], day: date,
-                  payout_offsets: Mapping[str, int] | None = None) -> dict[str, bytes]:
-    """The sandbox's STL for a day: one section, the day's withdrawal per currency last, and
-    footers that agree with the rows."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_NONNUMERIC)
-    start = datetime.combine(day, datetime.min.time(), _PACIFIC)
-    writer.writerow(["RH", _stl_time(start + timedelta(days=1, hours=4)), "A", "PAYSIGNALSBX", 9])
-    writer.writerow(["FH", 1])
-    writer.writerow(["SH", _stl_time(start), _stl_time(start + timedelta(seconds=86_399)),
-                     "PAYSIGNALSBX", ""])
-    writer.writerow(["CH", *REPORT_COLUMNS])
-    totals: Totals = {}
-    nets: dict[str, int] = {}
-    rows = 0
-
-    def row(transaction: str, reference: str, code: str, amount: int, fee: int, currency: str,
-            custom: str, n: int) -> None:
-        nonlocal rows
-        when = _stl_time(start - timedelta(days=1) + timedelta(seconds=n % 86_400))
-        direction, fee_direction = ("CR" if amount > 0 else "DR"), ("CR" if fee < 0 else "DR")
-        writer.writerow(["SB", transaction, "", reference, "TXN" if reference else "", code,
-                         when, when, direction, abs(amount), currency, fee_direction, abs(fee),
-                         currency, custom, "", "", "", "", "", "", ""])
-        _add(totals, currency, direction, abs(amount), fee_direction, abs(fee))
-        rows += 1
-
-    direct_charges: set[str] = set()
-    for n, line in enumerate(day_lines):
-        transaction = line.line_id or hashlib.sha256(
-            f"{line.provider_reference}|{line.kind}|{n}".encode()).hexdigest()[:17].upper()
-        # a capture's own transaction is the payment's reference; a second charge of the same
-        # payment (or a line given its own id) is a transaction of its own that refers to it
-        direct = (line.kind == lines.CHARGE and not line.line_id
-                  and line.provider_reference not in direct_charges)
-        if direct:
-            direct_charges.add(line.provider_reference)
-        row(line.provider_reference if direct else transaction,
-            "" if direct else line.provider_reference, _KIND_CODE[line.kind], line.amount_minor,
-            line.fee_minor, line.currency, line.payment_reference or "", n)
-        nets[line.currency] = nets.get(line.currency, 0) + line.amount_minor - line.fee_minor
-    for currency, net in sorted(nets.items()):
-        row(lines.digest("withdrawal", day, currency,
-                         *(x.provider_reference for x in day_lines[:50]), length=17),
-            "", "T0400", -(net + (payout_offsets or {}).get(currency, 0)), 0, currency, "",
-            86_000)
-    footer = [[currency, *figures] for currency, figures in sorted(totals.items())]
-    for figures in footer:
-        writer.writerow(["SF", *figures])
-    writer.writerow(["SC", rows])
-    for figures in footer:
-        writer.writerow(["RF", *figures])
-    writer.writerow(["RC", rows])
-    writer.writerow(["FF", rows])
-    return {f"STL-{day.strftime('%Y%m%d')}.01.009.CSV": ("\ufeff" + out.getvalue()).encode()}
-
-
 SETTLEMENT_REPORT = lines.ReportFormat(
-    NAME, "PayPal Settlement report (STL)", REPORT_NAME, parse_report, render_report,
+    NAME, "PayPal Settlement report (STL)", REPORT_NAME, parse_report,
     "\n".join([
         "Named `STL-yyyymmdd.NN.009.CSV`; UTF-8 (a byte-order mark is allowed); every record "
         "starts with its type: `RH` report header, `FH` file header, `SH` section header (its "

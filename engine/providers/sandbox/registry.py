@@ -7,10 +7,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from engine.domain.settlement_lines import Renderer
 from engine.exceptions import ValidationError
 from engine.providers.base import Gateway
 from engine.providers.registry import connectors_from_environment, provider_names
-from engine.providers.sandbox import adyen, paypal, paypal_tokens, stripe
+from engine.providers.sandbox import (
+    adyen,
+    adyen_reports,
+    paypal,
+    paypal_reports,
+    paypal_tokens,
+    stripe,
+    stripe_reports,
+)
 from engine.providers.sandbox.application import Sandbox
 from engine.providers.sandbox.faults import PROFILES, FaultProfile
 from engine.providers.sandbox.protocol import Emulator
@@ -29,15 +38,18 @@ class Sandboxed:
     methods: Mapping[str, str]  # neutral behaviour -> the provider's test payment method
     test_payment_methods: Mapping[str, str]  # test payment method -> what it does
     environment: Callable[[str, str], dict[str, str]]  # (base URL, credential) -> variables
+    render_report: Renderer  # writes its settlement report for a day from the sandbox's books
 
 
 SANDBOXED: dict[str, Sandboxed] = {s.name: s for s in (
     Sandboxed("stripe", stripe.StripeEmulator, stripe.SANDBOX_METHODS,
-              stripe.TEST_PAYMENT_METHODS, stripe.sandbox_environment),
+              stripe.TEST_PAYMENT_METHODS, stripe.sandbox_environment,
+              stripe_reports.render_report),
     Sandboxed("adyen", adyen.AdyenEmulator, adyen.SANDBOX_METHODS, adyen.TEST_PAYMENT_METHODS,
-              adyen.sandbox_environment),
+              adyen.sandbox_environment, adyen_reports.render_report),
     Sandboxed("paypal", paypal.PayPalEmulator, paypal_tokens.SANDBOX_METHODS,
-              paypal_tokens.TEST_PAYMENT_METHODS, paypal_tokens.sandbox_environment),
+              paypal_tokens.TEST_PAYMENT_METHODS, paypal_tokens.sandbox_environment,
+              paypal_reports.render_report),
 )}
 
 

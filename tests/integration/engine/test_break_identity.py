@@ -13,7 +13,7 @@ from sqlalchemy import Engine, select
 from typer.testing import CliRunner
 
 from engine.domain.settlement_lines import SettlementLine
-from engine.providers.registry import PROVIDERS
+from engine.providers.sandbox.registry import SANDBOXED
 from engine.settlement.breaks import list_breaks, move_break, show_break
 from engine.settlement.run import reconcile_provider_day
 from engine.storage.tables import settlement_files
@@ -24,7 +24,7 @@ from paysignal.simulation.settlement_files import book_lines
 
 def _file(tmp_path: Path, provider: str, day: date, lines: list[SettlementLine],
           tag: str) -> Path:
-    [(name, data)] = PROVIDERS[provider].settlement_report.render(lines, day).items()
+    [(name, data)] = SANDBOXED[provider].render_report(lines, day).items()
     folder = tmp_path / tag
     folder.mkdir()
     (folder / name).write_bytes(data)

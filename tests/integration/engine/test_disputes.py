@@ -12,6 +12,7 @@ from sqlalchemy import Engine, select
 from engine.domain.states import PaymentState
 from engine.providers.base import DisputeStage, ParsedDispute
 from engine.providers.registry import PROVIDERS, provider_names
+from engine.providers.sandbox.registry import SANDBOXED
 from engine.read_models.ledger import total_imbalance_minor
 from engine.settlement.breaks import list_breaks
 from engine.settlement.run import reconcile_directory
@@ -200,12 +201,11 @@ def test_a_chargeback_for_a_payment_never_captured_books_nothing(
     assert payment.state is PaymentState.AUTHORIZED
     from engine.domain.settlement_lines import CHARGEBACK, SettlementLine
 
-    stripe = PROVIDERS["stripe"].settlement_report
     day = clock.now().date() + timedelta(days=1)
     line = SettlementLine("stripe", "", str(payment.provider_reference), payment.id,
                           CHARGEBACK, -5_000, 1_500, "USD", day, -6_500, "USD")
     (tmp_path / "reports").mkdir()
-    for name, data in stripe.render([line], day).items():
+    for name, data in SANDBOXED["stripe"].render_report([line], day).items():
         (tmp_path / "reports" / name).write_bytes(data)
     reconcile_directory(db_engine, tmp_path / "reports")
     [brk] = list_breaks(db_engine, status="open")

@@ -9,6 +9,7 @@ from sqlalchemy import Engine, func, select
 
 from engine.domain.settlement_lines import SettlementLine
 from engine.providers.registry import PROVIDERS
+from engine.providers.sandbox.registry import SANDBOXED
 from engine.read_models.ledger import total_imbalance_minor
 from engine.settlement.breaks import list_breaks
 from engine.settlement.run import reconcile_provider_day
@@ -29,7 +30,7 @@ def fee_expense(engine: Engine, payment_id: str) -> int:
 
 
 def report(tmp_path: Path, tag: str, line: SettlementLine) -> Path:
-    [(name, data)] = PROVIDERS["stripe"].settlement_report.render([line], line.settled_on).items()
+    [(name, data)] = SANDBOXED["stripe"].render_report([line], line.settled_on).items()
     (tmp_path / tag).mkdir()
     (tmp_path / tag / name).write_bytes(data)
     return tmp_path / tag / name

@@ -13,6 +13,7 @@ from sqlalchemy import Engine, func, select
 from engine.domain.settlement_lines import FileRejectedError, SettlementLine
 from engine.exceptions import ValidationError
 from engine.providers.registry import PROVIDERS
+from engine.providers.sandbox.registry import SANDBOXED
 from engine.settlement.importer import SupersedeRefusedError, import_file
 from engine.settlement.run import reconcile_directory
 from engine.storage.tables import (
@@ -334,7 +335,7 @@ def test_the_sandbox_writes_each_report_the_importer_reads_back(provider: str) -
              SettlementLine(provider, "", "ref_2", None, "charge", 7, 0, "KWD", day),
              SettlementLine(provider, "", "ref_3", "pay_3", "charge", 1000, 40, "JPY", day)]
     report = PROVIDERS[provider].settlement_report
-    files = report.render(lines, day)
+    files = SANDBOXED[provider].render_report(lines, day)
     [(name, data)] = files.items()
     assert report.file_name.match(name)
     parsed = report.parse(data, name)
@@ -349,9 +350,8 @@ def test_the_sandbox_writes_each_report_the_importer_reads_back(provider: str) -
 
 
 def test_a_paypal_report_of_a_day_without_transactions_is_complete(db_engine: Engine) -> None:
-    from engine.providers.paypal import SETTLEMENT_REPORT
 
-    [(name, data)] = SETTLEMENT_REPORT.render([], date(2026, 3, 4)).items()
+    [(name, data)] = SANDBOXED["paypal"].render_report([], date(2026, 3, 4)).items()
     assert b'"RF"' not in data and b'"FF",0' in data
     report = import_file(db_engine, data, name)
     assert report.line_count == 0 and report.row_errors == []
