@@ -4,12 +4,8 @@ together (registered through the `paysignal.toplevel` entry point)."""
 from __future__ import annotations
 
 import os
-import signal
 import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -43,20 +39,6 @@ def _check_port_free(port: int, option: str) -> None:
         except OSError:
             fail(f"{option}: port {port} is already in use (is another demo running?); "
                  f"choose another with {option}")
-
-
-def _wait_http(url: str, proc: subprocess.Popen[bytes], name: str, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            fail(f"{name} exited with {proc.returncode} while starting (see its log in the "
-                 "demo's work directory)")
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            time.sleep(0.3)
-    fail(f"{name} did not answer {url} within {seconds:.0f} s")
 
 
 def _summary(day: Any, routing_log: Path) -> None:
@@ -112,6 +94,7 @@ def demo(
     from engine.providers.sandbox.registry import sandbox_environment
     from engine.storage import db
     from paysignal.simulation.demo_day import run_day
+    from paysignal.simulation.supervisor import Supervised, SupervisedProcessError, Supervisor
 
     count = payments or (300 if fast else 2000)
     _check_port_free(sandbox_port, "--sandbox-port")
@@ -151,29 +134,22 @@ def demo(
            "PAYSIGNAL_ALERT_ROUTES": str(routing.resolve()),
            "PAYSIGNAL_SETTLEMENT_DIR": str(day.settlement_dir.resolve()),
            "PAYSIGNAL_DASHBOARD_URL": f"http://127.0.0.1:{dashboard_port}"}
-    paysignal = [sys.executable, "-m", "paysignal"]
-    commands = {"api": ["serve", "api", "--port", str(api_port),
-                        "--metrics-port", str(api_metrics_port)],
-                "worker": ["serve", "worker", "--metrics-port", str(worker_metrics_port)],
-                "dashboard": ["serve", "dashboard", "--port", str(dashboard_port)]}
-    procs: dict[str, subprocess.Popen[bytes]] = {}
-
-    def stop(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt  # Ctrl-C or a TERM: stop everything the demo started
-
-    # explicit: a shell starts background jobs with SIGINT ignored
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    logs = {name: (workdir / f"{name}.log").open("ab") for name in commands}
-    try:
-        for name, args in commands.items():
-            procs[name] = subprocess.Popen([*paysignal, *args], env=env, stdout=logs[name],
-                                           stderr=subprocess.STDOUT)
-        _wait_http(f"http://127.0.0.1:{api_port}/healthz", procs["api"], "the API")
-        _wait_http(f"http://127.0.0.1:{worker_metrics_port}/metrics", procs["worker"],
-                   "the worker")
-        _wait_http(f"http://127.0.0.1:{dashboard_port}/_stcore/health", procs["dashboard"],
-                   "the dashboard")
+    processes = [
+        Supervised("api", ["serve", "api", "--port", str(api_port),
+                           "--metrics-port", str(api_metrics_port)],
+                   f"http://127.0.0.1:{api_port}/healthz"),
+        Supervised("worker", ["serve", "worker", "--metrics-port", str(worker_metrics_port)],
+                   f"http://127.0.0.1:{worker_metrics_port}/metrics"),
+        Supervised("dashboard", ["serve", "dashboard", "--port", str(dashboard_port)],
+                   f"http://127.0.0.1:{dashboard_port}/_stcore/health")]
+    with Supervisor(env, workdir) as supervisor:
+        try:
+            supervisor.start(processes)
+        except SupervisedProcessError as exc:
+            fail(str(exc))
+        except KeyboardInterrupt:
+            console.print("stopping")
+            return
         # plain print: a terminal-width wrap would break the URLs and the curl command
         print(f"""
 paysignal demo is running (Ctrl-C stops it)
@@ -200,21 +176,7 @@ What to look at:
       -d '{{"amount": 1250, "currency": "EUR", "reference": "order-1",
            "provider": "stripe", "payment_method": "pm_card_visa"}}'
 """, flush=True)
-        while all(p.poll() is None for p in procs.values()):
-            time.sleep(0.5)
-        dead = [n for n, p in procs.items() if p.poll() is not None]
-        fail(f"{', '.join(dead)} stopped unexpectedly; stopping the demo")
-    except KeyboardInterrupt:
+        dead = supervisor.run_until_stopped()
         console.print("stopping")
-    finally:
-        for p in procs.values():
-            if p.poll() is None:
-                p.terminate()
-        for p in procs.values():
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        for log in logs.values():
-            log.close()
-        sandbox.stop()
+        if dead:
+            fail(f"{', '.join(dead)} stopped unexpectedly; stopping the demo")
