@@ -20,7 +20,7 @@ from tests.support.postgres import free_port
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 
-def config(receivers: list[dict[str, object]] | None = None):  # type: ignore[no-untyped-def]
+def config(receivers: list[dict[str, object]] | None = None):
     return parse_config({
         "route": {"receiver": "hook", "group_by": ["alertname", "provider"],
                   "group_wait": "0s", "group_interval": "5m", "repeat_interval": "4h"},
@@ -34,7 +34,7 @@ def unknown(provider: str, n: int = 3) -> Alert:
     return Alert.of("UnknownOutcomesStale", f"{n} {provider} payments unknown", provider=provider)
 
 
-def notifications(engine: Engine) -> list[dict]:  # type: ignore[type-arg]
+def notifications(engine: Engine) -> list[dict]:
     with engine.connect() as conn:
         return [json.loads(r.payload) for r in conn.execute(
             select(alert_notifications).order_by(alert_notifications.c.id))]
@@ -154,7 +154,7 @@ class _Receiver(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def receiver():  # type: ignore[no-untyped-def]
+def receiver():
     handler = type("Handler", (_Receiver,), {"bodies": [], "headers_seen": [], "failing": True})
     server = HTTPServer(("127.0.0.1", free_port()), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -165,7 +165,7 @@ def receiver():  # type: ignore[no-untyped-def]
 
 @pytest.mark.slow
 def test_a_receiver_down_for_ten_minutes_gets_every_notification_exactly_once(
-        db_engine: Engine, receiver, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+        db_engine: Engine, receiver, monkeypatch: pytest.MonkeyPatch) -> None:
     import hashlib
     import hmac
 
@@ -201,7 +201,7 @@ def test_a_receiver_down_for_ten_minutes_gets_every_notification_exactly_once(
 
 @pytest.mark.slow
 def test_pagerduty_events_trigger_and_resolve_with_the_alert_fingerprint(
-        db_engine: Engine, receiver, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+        db_engine: Engine, receiver, monkeypatch: pytest.MonkeyPatch) -> None:
     handler, url = receiver
     handler.failing = False
     monkeypatch.setenv("TEST_PD_KEY", "R0UTING")

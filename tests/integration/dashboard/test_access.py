@@ -34,7 +34,7 @@ def app(monkeypatch: pytest.MonkeyPatch, url: str) -> AppTest:
     return at
 
 
-def test_with_accounts_each_person_logs_in_as_themselves(monkeypatch, seeded_url) -> None:  # type: ignore[no-untyped-def]
+def test_with_accounts_each_person_logs_in_as_themselves(monkeypatch, seeded_url) -> None:
     create_account(db.make_engine(seeded_url), "fran", "ledger-pass-1234", "finance")
     at = app(monkeypatch, seeded_url)
     assert not at.metric  # nothing shown before the login
@@ -51,7 +51,7 @@ def test_with_accounts_each_person_logs_in_as_themselves(monkeypatch, seeded_url
     assert not any("No login configured" in c.value for c in at.caption)
 
 
-def test_without_a_login_it_refuses_to_serve_beyond_loopback(monkeypatch, seeded_url) -> None:  # type: ignore[no-untyped-def]
+def test_without_a_login_it_refuses_to_serve_beyond_loopback(monkeypatch, seeded_url) -> None:
     config.set_option("server.address", "0.0.0.0")
     try:
         at = app(monkeypatch, seeded_url)
@@ -72,7 +72,7 @@ def test_serve_dashboard_refuses_a_public_address_without_a_login(tmp_path: Path
     assert "refusing to listen on 0.0.0.0 without a login" in " ".join(done.stderr.split())
 
 
-def test_roles_are_enforced_by_the_actions_not_only_the_buttons(monkeypatch, seeded_engine) -> None:  # type: ignore[no-untyped-def]
+def test_roles_are_enforced_by_the_actions_not_only_the_buttons(monkeypatch, seeded_engine) -> None:
     monkeypatch.setenv("PAYSIGNAL_DASHBOARD_LOCAL_ROLES", "engineering")
     engineer = local_user()
     with seeded_engine.connect() as conn:
@@ -86,14 +86,14 @@ def test_roles_are_enforced_by_the_actions_not_only_the_buttons(monkeypatch, see
         actions.set_toggle(seeded_engine, local_user(), "paypal", "shadow", "try it")
 
 
-def test_a_dead_database_gets_a_banner_not_a_trace(monkeypatch, postgres) -> None:  # type: ignore[no-untyped-def]
+def test_a_dead_database_gets_a_banner_not_a_trace(monkeypatch, postgres) -> None:
     dead = f"postgresql+psycopg://postgres@127.0.0.1:{postgres.port + 1}/nothing"
     at = app(monkeypatch, dead)
     assert any("Database unavailable" in e.value for e in at.error)
     assert not at.metric
 
 
-def test_an_empty_database_explains_what_to_run(monkeypatch, db_url) -> None:  # type: ignore[no-untyped-def]
+def test_an_empty_database_explains_what_to_run(monkeypatch, db_url) -> None:
     at = app(monkeypatch, db_url)
     assert any("No payments yet — run `paysignal demo`" in i.value for i in at.info)
     for page in ("payments", "reconciliation", "slos"):
@@ -101,13 +101,13 @@ def test_an_empty_database_explains_what_to_run(monkeypatch, db_url) -> None:  #
         assert not at.exception and at.info, page
 
 
-def test_no_database_at_all_says_how_to_make_one(monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_no_database_at_all_says_how_to_make_one(monkeypatch, tmp_path) -> None:
     at = app(monkeypatch, f"sqlite:///{tmp_path / 'nothing-here.db'}")
     assert any("No paysignal database here yet" in i.value for i in at.info)
 
 
 @pytest.mark.skipif(shutil.which("psql") is None, reason="psql is installed by tests/run.sh")
-def test_reads_work_through_a_read_only_role(monkeypatch, postgres, seeded_url) -> None:  # type: ignore[no-untyped-def]
+def test_reads_work_through_a_read_only_role(monkeypatch, postgres, seeded_url) -> None:
     name = seeded_url.rsplit("/", 1)[1]
     subprocess.run(["psql", "-q", "-d", name, "-c",
                     "DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname='dash_ro') "
@@ -128,5 +128,5 @@ def test_reads_work_through_a_read_only_role(monkeypatch, postgres, seeded_url) 
     assert metric(at, "Payments") == f"{count:,}"
 
 
-test_reads_work_through_a_read_only_role = pytest.mark.parametrize(  # type: ignore[assignment]
+test_reads_work_through_a_read_only_role = pytest.mark.parametrize(
     "seeded_url", ["postgres"], indirect=True)(test_reads_work_through_a_read_only_role)

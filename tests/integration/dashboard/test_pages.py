@@ -27,12 +27,12 @@ from tests.support.dashboard import light_table, metric, open_page
 pytestmark = pytest.mark.slow  # every test here opens the seeded demo day
 
 
-def scalar(engine: Engine, query) -> int:  # type: ignore[no-untyped-def]
+def scalar(engine: Engine, query) -> int:
     with engine.connect() as conn:
         return int(conn.execute(query).scalar_one())
 
 
-def test_overview_shows_the_databases_figures(monkeypatch, seeded_url, seeded_engine) -> None:  # type: ignore[no-untyped-def]
+def test_overview_shows_the_databases_figures(monkeypatch, seeded_url, seeded_engine) -> None:
     at = open_page(monkeypatch, seeded_url)
     assert metric(at, "Payments") == f"{scalar(seeded_engine, select(func.count()).select_from(payments)):,}"
     shown = Filters.default()  # the last week through tomorrow
@@ -67,7 +67,7 @@ def test_overview_shows_the_databases_figures(monkeypatch, seeded_url, seeded_en
     assert "🔒 No login configured" in at.caption[0].value  # said on every page
 
 
-def test_provider_filter_from_the_url_narrows_every_figure(monkeypatch, seeded_url,  # type: ignore[no-untyped-def]
+def test_provider_filter_from_the_url_narrows_every_figure(monkeypatch, seeded_url,
                                                            seeded_engine) -> None:
     at = open_page(monkeypatch, seeded_url, params={"provider": "paypal"})
     paypal = scalar(seeded_engine, select(func.count()).select_from(payments)
@@ -78,7 +78,7 @@ def test_provider_filter_from_the_url_narrows_every_figure(monkeypatch, seeded_u
     assert at.query_params["provider"] == "paypal"
 
 
-def test_a_link_with_other_days_shows_those_days(monkeypatch, seeded_url) -> None:  # type: ignore[no-untyped-def]
+def test_a_link_with_other_days_shows_those_days(monkeypatch, seeded_url) -> None:
     at = open_page(monkeypatch, seeded_url, params={"from": "2026-01-01", "to": "2026-01-02"})
     assert at.selectbox(key="filter_days").value is None  # "custom dates…"
     assert at.sidebar.date_input[0].value == (date(2026, 1, 1), date(2026, 1, 2))
@@ -89,7 +89,7 @@ def test_a_link_with_other_days_shows_those_days(monkeypatch, seeded_url) -> Non
     assert metric(at, "Payments") != "0"
 
 
-def test_a_bad_filter_in_the_link_is_named_and_ignored(monkeypatch, seeded_url) -> None:  # type: ignore[no-untyped-def]
+def test_a_bad_filter_in_the_link_is_named_and_ignored(monkeypatch, seeded_url) -> None:
     at = open_page(monkeypatch, seeded_url, params={"from": "yesterday"})
     assert any("`from`" in w.value and "not a date" in w.value for w in at.sidebar.warning)
     assert metric(at, "Payments") != "0"
@@ -100,7 +100,7 @@ def test_a_bad_filter_in_the_link_is_named_and_ignored(monkeypatch, seeded_url) 
 
 
 @pytest.mark.parametrize("by", ["id", "reference", "idempotency_key"])
-def test_payments_finds_a_payment_and_shows_its_whole_story(monkeypatch, seeded_url,  # type: ignore[no-untyped-def]
+def test_payments_finds_a_payment_and_shows_its_whole_story(monkeypatch, seeded_url,
                                                             seeded_engine, by) -> None:
     with seeded_engine.connect() as conn:
         pid, reference = conn.execute(select(payments.c.id, payments.c.reference)
@@ -128,7 +128,7 @@ def test_payments_finds_a_payment_and_shows_its_whole_story(monkeypatch, seeded_
     assert "Audit trail" in tables
 
 
-def test_payments_says_when_nothing_matches(monkeypatch, seeded_url) -> None:  # type: ignore[no-untyped-def]
+def test_payments_says_when_nothing_matches(monkeypatch, seeded_url) -> None:
     at = open_page(monkeypatch, seeded_url, "payments")
     at.text_input(key="payment_search").input("no-such-thing").run()
     assert any("No payment has" in w.value for w in at.warning)
@@ -141,7 +141,7 @@ def _first_open_break(engine: Engine) -> str:
                                       recon_breaks.c.kind, recon_breaks.c.id).limit(1)).scalar_one()
 
 
-def test_finance_assigns_a_break_through_the_service_and_the_audit_names_them(  # type: ignore[no-untyped-def]
+def test_finance_assigns_a_break_through_the_service_and_the_audit_names_them(
         monkeypatch, seeded_url, seeded_engine) -> None:
     monkeypatch.setenv("PAYSIGNAL_DASHBOARD_LOCAL_ROLES", "finance")
     at = open_page(monkeypatch, seeded_url, "reconciliation")
@@ -161,7 +161,7 @@ def test_finance_assigns_a_break_through_the_service_and_the_audit_names_them(  
     assert audit[-1].note.startswith("checking the provider portal")
 
 
-def test_a_move_without_a_note_is_refused_with_the_field_named(monkeypatch, seeded_url,  # type: ignore[no-untyped-def]
+def test_a_move_without_a_note_is_refused_with_the_field_named(monkeypatch, seeded_url,
                                                                seeded_engine) -> None:
     monkeypatch.setenv("PAYSIGNAL_DASHBOARD_LOCAL_ROLES", "finance")
     at = open_page(monkeypatch, seeded_url, "reconciliation")
@@ -173,7 +173,7 @@ def test_a_move_without_a_note_is_refused_with_the_field_named(monkeypatch, seed
             recon_breaks.c.id == _first_open_break(seeded_engine))).scalar_one() == "open"
 
 
-def test_sign_off_needs_an_override_while_breaks_are_open(monkeypatch, seeded_url,  # type: ignore[no-untyped-def]
+def test_sign_off_needs_an_override_while_breaks_are_open(monkeypatch, seeded_url,
                                                           seeded_engine) -> None:
     monkeypatch.setenv("PAYSIGNAL_DASHBOARD_LOCAL_ROLES", "finance")
     at = open_page(monkeypatch, seeded_url, "reconciliation")
@@ -197,7 +197,7 @@ def test_sign_off_needs_an_override_while_breaks_are_open(monkeypatch, seeded_ur
     assert signed_by == "tester (dashboard, local)"
 
 
-def test_a_viewer_cannot_work_breaks_silence_alerts_or_change_toggles(monkeypatch,  # type: ignore[no-untyped-def]
+def test_a_viewer_cannot_work_breaks_silence_alerts_or_change_toggles(monkeypatch,
                                                                       seeded_url) -> None:
     monkeypatch.setenv("PAYSIGNAL_DASHBOARD_LOCAL_ROLES", "viewer")
     at = open_page(monkeypatch, seeded_url, "reconciliation")
@@ -209,7 +209,7 @@ def test_a_viewer_cannot_work_breaks_silence_alerts_or_change_toggles(monkeypatc
         assert at.button(key=key).disabled
 
 
-def test_engineering_silences_an_alert_and_expires_it(monkeypatch, seeded_url,  # type: ignore[no-untyped-def]
+def test_engineering_silences_an_alert_and_expires_it(monkeypatch, seeded_url,
                                                       seeded_engine) -> None:
     monkeypatch.setenv("PAYSIGNAL_DASHBOARD_LOCAL_ROLES", "engineering")
     at = open_page(monkeypatch, seeded_url, "alerts")
@@ -228,7 +228,7 @@ def test_engineering_silences_an_alert_and_expires_it(monkeypatch, seeded_url,  
             == "tester (dashboard, local)"
 
 
-def test_alerts_page_counts_what_is_firing(monkeypatch, seeded_url, seeded_engine) -> None:  # type: ignore[no-untyped-def]
+def test_alerts_page_counts_what_is_firing(monkeypatch, seeded_url, seeded_engine) -> None:
     firing = scalar(seeded_engine, select(func.count()).select_from(alert_states)
                     .where(alert_states.c.status == "firing"))
     at = open_page(monkeypatch, seeded_url, "alerts")
@@ -239,7 +239,7 @@ def test_alerts_page_counts_what_is_firing(monkeypatch, seeded_url, seeded_engin
                for url, name in zip(shown["runbook"], shown["alert"], strict=True))
 
 
-def test_the_runbooks_page_serves_the_runbook_an_alert_links_to(monkeypatch, seeded_url) -> None:  # type: ignore[no-untyped-def]
+def test_the_runbooks_page_serves_the_runbook_an_alert_links_to(monkeypatch, seeded_url) -> None:
     from alerts.catalogue import BY_NAME
 
     at = open_page(monkeypatch, seeded_url, "runbooks", params={"alert": "OutboxBacklog"})
@@ -250,7 +250,7 @@ def test_the_runbooks_page_serves_the_runbook_an_alert_links_to(monkeypatch, see
     assert any("'Nope' is not an alert paysignal raises" in w.value for w in unknown.warning)
 
 
-def test_slo_page_shows_the_latest_stored_evaluation(monkeypatch, seeded_url,  # type: ignore[no-untyped-def]
+def test_slo_page_shows_the_latest_stored_evaluation(monkeypatch, seeded_url,
                                                      seeded_engine) -> None:
     s = slo_evaluations.c
     with seeded_engine.connect() as conn:
@@ -270,7 +270,7 @@ def test_slo_page_shows_the_latest_stored_evaluation(monkeypatch, seeded_url,  #
     assert any(m.value.startswith("# SLO review — last 7 days") for m in at.markdown)
 
 
-def test_engineering_changes_a_rollout_toggle_with_the_user_on_the_audit(  # type: ignore[no-untyped-def]
+def test_engineering_changes_a_rollout_toggle_with_the_user_on_the_audit(
         monkeypatch, seeded_url, seeded_engine) -> None:
     from engine.payments.toggles import audit_trail, current_modes
 
@@ -282,21 +282,28 @@ def test_engineering_changes_a_rollout_toggle_with_the_user_on_the_audit(  # typ
     assert any("reason" in e.value for e in at.error)  # a change needs a reason
     at.text_input(key="toggle_reason").input("measure before enforcing")
     at.button(key="toggle_submit").click().run()
-    assert any("paypal: enforce → shadow" in s.value for s in at.success)
-    assert [(t["provider"], t["mode"]) for t in current_modes(seeded_engine)] == \
-        [("paypal", "shadow")]
+    assert any("paypal / *: enforce → shadow" in s.value for s in at.success)
+    assert [(t["provider"], t["method_type"], t["mode"])
+            for t in current_modes(seeded_engine)] == [("paypal", "*", "shadow")]
     latest = audit_trail(seeded_engine, 1)[0]
     assert latest["actor"] == "tester (dashboard, local)"
     assert latest["reason"] == "measure before enforcing"
     at.button(key="toggle_submit").click().run()  # the same again changes nothing
-    assert any("paypal is already shadow: nothing changed" in s.value for s in at.success)
+    assert any("paypal / * is already shadow: nothing changed" in s.value for s in at.success)
     assert len(audit_trail(seeded_engine)) == 1
+    # cards at paypal keep enforcing while the rest is measured
+    at.selectbox(key="toggle_method_type").select("card")
+    at.selectbox(key="toggle_mode").select("enforce")
+    at.button(key="toggle_submit").click().run()
+    assert any("paypal / card: inherited → enforce" in s.value for s in at.success)
+    assert ("paypal", "card", "enforce") in [(t["provider"], t["method_type"], t["mode"])
+                                            for t in current_modes(seeded_engine)]
     # the demo's adyen incident spent its budget: the policy says so beside the toggles
     assert any("Error-budget policy for adyen" in w.value
                and "freeze risky rollouts for provider adyen" in w.value for w in at.warning)
 
 
-def test_slo_history_reads_a_bounded_even_sample_with_the_latest(seeded_engine) -> None:  # type: ignore[no-untyped-def]
+def test_slo_history_reads_a_bounded_even_sample_with_the_latest(seeded_engine) -> None:
     from datetime import UTC, datetime, timedelta
 
     from sqlalchemy import insert
@@ -319,13 +326,13 @@ def test_slo_history_reads_a_bounded_even_sample_with_the_latest(seeded_engine) 
     assert history["at"].iloc[-1].replace(tzinfo=None) == latest.replace(tzinfo=None)
 
 
-def _latest_evaluations(engine: Engine) -> dict[str, dict]:  # type: ignore[type-arg]
+def _latest_evaluations(engine: Engine) -> dict[str, dict]:
     with engine.connect() as conn:
         return {r.slo: json.loads(r.result) for r in conn.execute(
             select(slo_evaluations).order_by(slo_evaluations.c.at, slo_evaluations.c.id))}
 
 
-def test_the_slo_list_shows_every_slo_most_urgent_first_with_budget_bars_and_firing(  # type: ignore[no-untyped-def]
+def test_the_slo_list_shows_every_slo_most_urgent_first_with_budget_bars_and_firing(
         monkeypatch, seeded_url, seeded_engine) -> None:
     latest = _latest_evaluations(seeded_engine)
     at = open_page(monkeypatch, seeded_url, "slos")
@@ -343,7 +350,7 @@ def test_the_slo_list_shows_every_slo_most_urgent_first_with_budget_bars_and_fir
     assert firing and all(any(f"badge[{c}]" in m.value for m in at.markdown) for c in firing)
 
 
-def test_the_slo_page_opens_on_the_burning_slo_with_readable_conditions(  # type: ignore[no-untyped-def]
+def test_the_slo_page_opens_on_the_burning_slo_with_readable_conditions(
         monkeypatch, seeded_url, seeded_engine) -> None:
     at = open_page(monkeypatch, seeded_url, "slos")
     assert at.selectbox(key="slo_name").value == "authorization-technical-success-adyen"
@@ -379,7 +386,7 @@ def test_the_slo_page_opens_on_the_burning_slo_with_readable_conditions(  # type
     assert any("below its threshold" in c.value for c in quiet.caption)
 
 
-def test_the_money_page_shows_payouts_disputes_fees_and_break_aging(  # type: ignore[no-untyped-def]
+def test_the_money_page_shows_payouts_disputes_fees_and_break_aging(
         monkeypatch, seeded_url, seeded_engine) -> None:
     """The demo day's reports state each provider's payouts and the bank's statement shows
     them arriving (or not); finance sees both, the fees, and how old the open breaks are."""

@@ -176,7 +176,7 @@ def test_an_slo_over_its_own_window_ends_at_its_stored_budget(seeded_engine: Eng
     assert checked >= 5
 
 
-def test_the_incident_view_an_alert_links_to_lists_the_affected_payments(  # type: ignore[no-untyped-def]
+def test_the_incident_view_an_alert_links_to_lists_the_affected_payments(
         monkeypatch, seeded_url, seeded_engine) -> None:
     from urllib.parse import parse_qsl, urlsplit
 

@@ -27,13 +27,13 @@ class Api:
     service: object
 
     def post(self, path: str, body: object = None, *, key: str | None = "k1",
-             api_key: str | None = None, **kwargs: object):  # type: ignore[no-untyped-def]
+             api_key: str | None = None, **kwargs: object):
         headers = {"Authorization": f"Bearer {api_key or self.key_a}"}
         if key is not None:
             headers["Idempotency-Key"] = key
         return self.client.post(path, json=body, headers=headers, **kwargs)
 
-    def get(self, path: str, api_key: str | None = None, **kwargs: object):  # type: ignore[no-untyped-def]
+    def get(self, path: str, api_key: str | None = None, **kwargs: object):
         return self.client.get(path, headers={"Authorization": f"Bearer {api_key or self.key_a}"},
                                **kwargs)
 
@@ -48,12 +48,12 @@ def api(db_engine: Engine) -> Api:
                service)
 
 
-def rows(engine: Engine, table) -> int:  # type: ignore[no-untyped-def]
+def rows(engine: Engine, table) -> int:
     with engine.connect() as conn:
         return conn.execute(select(func.count()).select_from(table)).scalar_one()
 
 
-def assert_problem(response, status: int, slug: str) -> dict:  # type: ignore[no-untyped-def]
+def assert_problem(response, status: int, slug: str) -> dict:
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/problem+json"
     body = response.json()
@@ -103,7 +103,7 @@ def test_same_key_in_flight_is_409_with_retry_after(api: Api) -> None:
     original = gateway.execute
     seen = []
 
-    def execute(request):  # type: ignore[no-untyped-def]
+    def execute(request):
         if not seen:
             seen.append(api.post("/v1/payments", BODY))
         return original(request)
@@ -139,7 +139,7 @@ def test_bodies_over_the_limit_are_413_and_write_nothing(api: Api) -> None:
     huge = {**BODY, "reference": "x" * 5000}
     assert_problem(api.post("/v1/payments", huge), 413, "request-too-large")
 
-    def chunks():  # type: ignore[no-untyped-def]
+    def chunks():
         yield b'{"reference": "'
         for _ in range(10):
             yield b"x" * 500

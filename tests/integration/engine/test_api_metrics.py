@@ -20,7 +20,7 @@ BODY = {"amount": 1299, "currency": "USD", "reference": "o-1", "payment_method":
 
 
 @pytest.fixture
-def client(db_engine: Engine):  # type: ignore[no-untyped-def]
+def client(db_engine: Engine):
     metrics = Metrics()
     watch_tables(metrics, db_engine, ttl_s=0)
     service, _, _ = make_service(db_engine, observer=PrometheusObserver(metrics))
@@ -40,7 +40,7 @@ def samples(client: TestClient) -> dict[tuple[str, tuple[tuple[str, str], ...]],
     return out
 
 
-def value(s, name: str, **labels: str) -> float:  # type: ignore[no-untyped-def]
+def value(s, name: str, **labels: str) -> float:
     return s.get((name, tuple(sorted(labels.items()))), 0.0)
 
 

@@ -23,7 +23,7 @@ EXAMPLES_PER_OPERATION = 30
 
 
 @pytest.fixture
-def served_schema(db_engine: Engine):  # type: ignore[no-untyped-def]
+def served_schema(db_engine: Engine):
     service, _, _ = make_service(db_engine)
     app = create_app(db_engine, service)
     api_key = create_merchant(db_engine, "schemathesis").api_key
@@ -31,7 +31,7 @@ def served_schema(db_engine: Engine):  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.slow
-def test_generated_requests_never_get_a_5xx_or_an_undocumented_response(served_schema) -> None:  # type: ignore[no-untyped-def]
+def test_generated_requests_never_get_a_5xx_or_an_undocumented_response(served_schema) -> None:
     schema, api_key = served_schema
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 8
@@ -40,7 +40,7 @@ def test_generated_requests_never_get_a_5xx_or_an_undocumented_response(served_s
         @given(case=operation.as_strategy())
         @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None,
                   suppress_health_check=list(HealthCheck))
-        def check(case) -> None:  # type: ignore[no-untyped-def]
+        def check(case) -> None:
             case.call_and_validate(headers={"Authorization": f"Bearer {api_key}",
                                             "Idempotency-Key": uuid.uuid4().hex},
                                    excluded_checks=[positive_data_acceptance])

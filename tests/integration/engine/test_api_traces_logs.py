@@ -25,7 +25,7 @@ BODY = {"amount": 1299, "currency": "USD", "reference": "o-1", "payment_method":
 
 
 @pytest.fixture
-def setup(db_engine: Engine):  # type: ignore[no-untyped-def]
+def setup(db_engine: Engine):
     exporter = span_exporter()
     logs = io.StringIO()
     handler = logging.StreamHandler(logs)
@@ -45,7 +45,7 @@ def setup(db_engine: Engine):  # type: ignore[no-untyped-def]
     root.setLevel(old_level)
 
 
-def test_one_trace_per_request_with_the_expected_span_tree(setup, db_engine: Engine) -> None:  # type: ignore[no-untyped-def]
+def test_one_trace_per_request_with_the_expected_span_tree(setup, db_engine: Engine) -> None:
     client, exporter, _, _ = setup
     pid = client.post("/v1/payments", json=BODY, headers={"Idempotency-Key": "a"}).json()["id"]
     spans = exporter.get_finished_spans()
@@ -74,7 +74,7 @@ def test_one_trace_per_request_with_the_expected_span_tree(setup, db_engine: Eng
     assert trace_ids == {format(root.context.trace_id, "032x")}
 
 
-def test_each_provider_attempt_is_its_own_span(setup) -> None:  # type: ignore[no-untyped-def]
+def test_each_provider_attempt_is_its_own_span(setup) -> None:
     client, exporter, _, _ = setup
     client.post("/v1/payments", json={**BODY, "payment_method": payment_method("stripe", "server_error")},
                 headers={"Idempotency-Key": "a"})
@@ -83,7 +83,7 @@ def test_each_provider_attempt_is_its_own_span(setup) -> None:  # type: ignore[n
     assert {s.attributes["paysignal.outcome"] for s in attempts} == {"retryable_error"}
 
 
-def test_logs_are_json_with_trace_payment_and_merchant_ids(setup) -> None:  # type: ignore[no-untyped-def]
+def test_logs_are_json_with_trace_payment_and_merchant_ids(setup) -> None:
     client, exporter, logs, _ = setup
     pid = client.post("/v1/payments", json=BODY, headers={"Idempotency-Key": "a"}).json()["id"]
     lines = [json.loads(line) for line in logs.getvalue().splitlines()]
@@ -95,7 +95,7 @@ def test_logs_are_json_with_trace_payment_and_merchant_ids(setup) -> None:  # ty
     assert request_line["route"] == "/v1/payments" and request_line["status"] == 201
 
 
-def test_histograms_carry_trace_id_exemplars_in_openmetrics(setup) -> None:  # type: ignore[no-untyped-def]
+def test_histograms_carry_trace_id_exemplars_in_openmetrics(setup) -> None:
     client, exporter, _, _ = setup
     client.post("/v1/payments", json=BODY, headers={"Idempotency-Key": "a"})
     trace_ids = {format(s.context.trace_id, "032x") for s in exporter.get_finished_spans()}
@@ -105,7 +105,7 @@ def test_histograms_carry_trace_id_exemplars_in_openmetrics(setup) -> None:  # t
     assert exemplars and any(t in exemplars[0] for t in trace_ids)
 
 
-def test_no_api_key_secret_or_card_number_reaches_logs_metrics_or_spans(  # type: ignore[no-untyped-def]
+def test_no_api_key_secret_or_card_number_reaches_logs_metrics_or_spans(
         setup, db_engine: Engine) -> None:
     client, exporter, logs, api_key = setup
     planted_key = "psk_PLANTEDsecretVALUE0123456789"
@@ -131,7 +131,7 @@ def test_no_api_key_secret_or_card_number_reaches_logs_metrics_or_spans(  # type
             assert secret not in text, f"{secret[:8]}… leaked into {where}"
 
 
-def test_no_provider_credential_reaches_logs_metrics_or_spans(  # type: ignore[no-untyped-def]
+def test_no_provider_credential_reaches_logs_metrics_or_spans(
         db_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each provider's credentials, planted in the environment as production sets them, used
     for real traffic through the three connectors (and webhooks), then pasted into a log line:

@@ -32,7 +32,7 @@ from paysignal.testing import make_service
 def journal(engine: Engine, payment_id: str) -> list[tuple[str, str, str, int]]:
     jt, je = journal_transactions.c, journal_entries.c
     with engine.connect() as conn:
-        return [tuple(r) for r in conn.execute(  # type: ignore[misc]
+        return [tuple(r) for r in conn.execute(
             select(jt.kind, je.account, je.side, je.amount_minor)
             .join(journal_entries, je.transaction_id == jt.id)
             .where(jt.payment_id == payment_id, jt.kind.in_(("chargeback",

@@ -55,7 +55,7 @@ def test_same_key_while_the_first_request_runs_is_in_progress_and_retryable(db_e
     gateway = service.gateways["stripe"]
     original = gateway.execute
 
-    def execute_with_concurrent_retry(request):  # type: ignore[no-untyped-def]
+    def execute_with_concurrent_retry(request):
         try:
             service.create_payment("m1", "key-1", payment_request())
         except IdempotencyKeyInProgressError as exc:
@@ -74,7 +74,7 @@ def test_same_key_while_the_first_request_runs_is_in_progress_and_retryable(db_e
 def risk_events(engine: Engine) -> list[tuple[str, str, str]]:
     e = duplicate_risk_events.c
     with engine.connect() as conn:
-        return [tuple(r) for r in conn.execute(  # type: ignore[misc]
+        return [tuple(r) for r in conn.execute(
             select(e.merchant_id, e.provider, e.outcome).order_by(e.id))]
 
 

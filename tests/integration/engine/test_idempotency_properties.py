@@ -123,5 +123,5 @@ def test_any_interleaving_of_retries_charges_an_approved_payment_exactly_once_sq
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(token=tokens, schedule=steps, capture=st.sampled_from(["automatic", "manual"]))
 def test_any_interleaving_of_retries_charges_an_approved_payment_exactly_once_postgres(
-        postgres, token: tuple[str, str], schedule: list, capture: str) -> None:  # type: ignore[no-untyped-def]
+        postgres, token: tuple[str, str], schedule: list, capture: str) -> None:
     run_schedule(fresh_postgres_url(postgres), token, schedule, capture)

@@ -9,7 +9,7 @@ from engine.storage.tables import merchant_keys, merchants
 from paysignal.cli import app
 
 
-def test_merchants_create_prints_the_key_once_and_stores_only_its_hash(db_url: str, db_engine) -> None:  # type: ignore[no-untyped-def]
+def test_merchants_create_prints_the_key_once_and_stores_only_its_hash(db_url: str, db_engine) -> None:
     result = CliRunner().invoke(app, ["merchants", "create", "Acme Books", "--json",
                                       "--database-url", db_url])
     assert result.exit_code == 0, result.output
@@ -33,7 +33,7 @@ def test_duplicate_or_bad_merchant_names_are_clear_errors(db_url: str) -> None:
     assert bad.exit_code == 2 and "name:" in bad.output
 
 
-def test_a_rotation_overlaps_then_the_old_key_stops(db_engine) -> None:  # type: ignore[no-untyped-def]
+def test_a_rotation_overlaps_then_the_old_key_stops(db_engine) -> None:
     from datetime import UTC, datetime, timedelta
 
     from engine.payments.merchants import create_merchant, rotate_key
@@ -48,7 +48,7 @@ def test_a_rotation_overlaps_then_the_old_key_stops(db_engine) -> None:  # type:
     assert authenticate(db_engine, new.api_key, later) == old.merchant_id
 
 
-def test_a_revoked_key_stops_at_once_through_the_cli(db_url: str, db_engine) -> None:  # type: ignore[no-untyped-def]
+def test_a_revoked_key_stops_at_once_through_the_cli(db_url: str, db_engine) -> None:
     runner = CliRunner()
     created = json.loads(runner.invoke(app, ["merchants", "create", "Acme", "--json",
                                              "--database-url", db_url]).stdout)
@@ -91,7 +91,7 @@ def test_merchants_list_shows_every_merchant_with_its_working_keys(db_url: str) 
     assert acme["merchant_id"] in table.stdout and "1 of 2" in table.stdout
 
 
-def test_silence_ids_are_printed_whole_at_80_columns(db_url: str, db_engine) -> None:  # type: ignore[no-untyped-def]
+def test_silence_ids_are_printed_whole_at_80_columns(db_url: str, db_engine) -> None:
     from alerts.pipeline import create_silence
 
     silence = create_silence(db_engine, ['provider="adyen"', 'alertname="OutboxBacklog"'],

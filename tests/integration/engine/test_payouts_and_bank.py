@@ -30,7 +30,7 @@ def drop(tmp_path: Path, *names: str) -> Path:
 
 def money_loop_breaks(engine: Engine) -> set[tuple[str, str, str, int | None, int | None]]:
     return {(str(b["kind"]), str(b["provider"]), str(b["provider_reference"]),
-             b["expected_minor"], b["actual_minor"])  # type: ignore[misc]
+             b["expected_minor"], b["actual_minor"])
             for b in list_breaks(engine, status="open")
             if b["kind"] in ("payout_lines_mismatch", "payout_missing", "payout_amount_mismatch",
                              "bank_credit_unmatched")}

@@ -122,7 +122,7 @@ def test_the_cli_writes_settlements_and_reconciles_them_as_json(db_url: str,
 
 @pytest.mark.slow
 def test_large_batches_on_postgresql_run_in_parallel_with_the_same_findings(
-        postgres, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+        postgres, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Files are imported and providers reconciled by one process per core; the findings are
     exactly those of one process."""
     from engine.settlement import run

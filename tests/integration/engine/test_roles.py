@@ -86,7 +86,7 @@ def test_the_read_only_role_reads_and_writes_nothing(readonly_engine: Engine) ->
         conn.execute(text("INSERT INTO merchants (id, name, created_at) VALUES ('m', 'm', now())"))
 
 
-def test_roles_refuse_example_passwords_and_sqlite(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_roles_refuse_example_passwords_and_sqlite(tmp_path) -> None:
     result = CliRunner().invoke(app, ["db", "roles", "--database-url",
                                       f"sqlite:///{tmp_path / 'x.db'}",
                                       "--app-password", "change-me-app-password-xxxx",

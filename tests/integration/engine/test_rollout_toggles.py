@@ -28,7 +28,7 @@ PROVIDERS = ["paypal", "stripe", "adyen"]
 
 
 @pytest.fixture
-def env(db_engine: Engine, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+def env(db_engine: Engine, monkeypatch: pytest.MonkeyPatch):
     metrics = Metrics()
     service, sandbox, _ = make_service(db_engine, observer=PrometheusObserver(metrics),
                                  toggles=ToggleReader(db_engine, ttl_s=0))
@@ -46,12 +46,12 @@ def sample(client: TestClient, name: str, **labels: str) -> float:
     return 0.0
 
 
-def send_twice(client: TestClient, body: dict) -> list[int]:  # type: ignore[type-arg]
+def send_twice(client: TestClient, body: dict) -> list[int]:
     return [client.post("/v1/payments", json=body, headers={"Idempotency-Key": "k"}).status_code
             for _ in range(2)]
 
 
-def test_enforce_is_the_default_and_blocks_duplicates(env) -> None:  # type: ignore[no-untyped-def]
+def test_enforce_is_the_default_and_blocks_duplicates(env) -> None:
     client, sandbox, _ = env
     assert send_twice(client, BODY) == [201, 201]
     assert sandbox.books.duplicate_charges() == 0 and len(sandbox.books.charges()) == 1
@@ -59,7 +59,7 @@ def test_enforce_is_the_default_and_blocks_duplicates(env) -> None:  # type: ign
                   method_type="*", mode="enforce") == 1
 
 
-def test_shadow_lets_a_would_be_duplicate_through_and_counts_it(env) -> None:  # type: ignore[no-untyped-def]
+def test_shadow_lets_a_would_be_duplicate_through_and_counts_it(env) -> None:
     client, sandbox, engine = env
     set_mode(engine, provider="paypal", mode="shadow", actor="alice", reason="test",
              known_providers=PROVIDERS)
@@ -77,7 +77,7 @@ def test_shadow_lets_a_would_be_duplicate_through_and_counts_it(env) -> None:  #
     assert [tuple(r) for r in kept] == [("paypal", "shadow_replay"), ("paypal", "shadow_conflict")]
 
 
-def test_off_ignores_keys_and_other_providers_keep_enforcing(env) -> None:  # type: ignore[no-untyped-def]
+def test_off_ignores_keys_and_other_providers_keep_enforcing(env) -> None:
     client, sandbox, engine = env
     set_mode(engine, provider="paypal", mode="off", actor="alice", reason="test",
              known_providers=PROVIDERS)
@@ -92,7 +92,7 @@ def test_off_ignores_keys_and_other_providers_keep_enforcing(env) -> None:  # ty
 
 
 def test_a_method_type_toggle_overrides_the_provider_toggle_for_every_token_of_that_type(
-        env) -> None:  # type: ignore[no-untyped-def]
+        env) -> None:
     client, sandbox, engine = env
     set_mode(engine, provider="paypal", mode="off", actor="a", reason="test",
              known_providers=PROVIDERS)
@@ -113,7 +113,7 @@ def test_a_method_type_toggle_overrides_the_provider_toggle_for_every_token_of_t
     assert len(sandbox.books.charges()) == 4
 
 
-def test_a_merchant_toggle_is_the_most_specific(env) -> None:  # type: ignore[no-untyped-def]
+def test_a_merchant_toggle_is_the_most_specific(env) -> None:
     _, _, engine = env
     set_mode(engine, provider="paypal", method_type="card", mode="off", actor="a",
              reason="test", known_providers=PROVIDERS)
@@ -129,12 +129,12 @@ def test_a_merchant_toggle_is_the_most_specific(env) -> None:  # type: ignore[no
                  reason="a token is not a type", known_providers=PROVIDERS)
 
 
-def send_twice_with(client: TestClient, body: dict, key: str) -> list[int]:  # type: ignore[type-arg]
+def send_twice_with(client: TestClient, body: dict, key: str) -> list[int]:
     return [client.post("/v1/payments", json=body, headers={"Idempotency-Key": key}).status_code
             for _ in range(2)]
 
 
-def test_changes_are_audited_and_the_audit_is_append_only(env) -> None:  # type: ignore[no-untyped-def]
+def test_changes_are_audited_and_the_audit_is_append_only(env) -> None:
     _, _, engine = env
     set_mode(engine, provider="adyen", mode="shadow", actor="alice", reason="rollout step 1",
              known_providers=PROVIDERS)
@@ -154,7 +154,7 @@ def test_changes_are_audited_and_the_audit_is_append_only(env) -> None:  # type:
 
 
 @pytest.mark.slow
-def test_toggles_through_the_cli(env, db_url: str) -> None:  # type: ignore[no-untyped-def]
+def test_toggles_through_the_cli(env, db_url: str) -> None:
     runner = CliRunner()
     r = runner.invoke(cli, ["toggles", "set", "--provider", "stripe", "--mode", "shadow",
                             "--actor", "carol", "--reason", "canary", "--json",
@@ -175,7 +175,7 @@ def test_toggles_through_the_cli(env, db_url: str) -> None:  # type: ignore[no-u
     assert unexplained.exit_code == 2 and "reason: is required" in unexplained.output
 
 
-def test_toggles_through_the_admin_api_need_an_admins_own_token(env) -> None:  # type: ignore[no-untyped-def]
+def test_toggles_through_the_admin_api_need_an_admins_own_token(env) -> None:
     client, _, engine = env
     change = {"mode": "shadow", "reason": "canary"}
     denied = client.put("/v1/admin/toggles/paypal", json=change)  # a merchant key is not enough
@@ -200,7 +200,7 @@ def test_toggles_through_the_admin_api_need_an_admins_own_token(env) -> None:  #
 
 
 def test_a_shadow_rollout_of_cards_at_adyen_counts_would_be_duplicates_per_method_type(
-        env) -> None:  # type: ignore[no-untyped-def]
+        env) -> None:
     """The staged rollout the toggles exist for: an admin puts cards at Adyen in shadow mode;
     every Adyen card token lets a retried key through and counts it, while Adyen's other
     method types and the other providers' cards keep enforcing."""

@@ -30,7 +30,7 @@ PAYPAL = "STL-20260302.01.009.CSV"
 DAY = date(2026, 3, 2)
 
 
-def count(engine: Engine, table) -> int:  # type: ignore[no-untyped-def]
+def count(engine: Engine, table) -> int:
     with engine.connect() as conn:
         return conn.execute(select(func.count()).select_from(table)).scalar_one()
 

@@ -30,7 +30,7 @@ SANDBOXES: dict[int, Sandbox] = {}
 
 
 @pytest.fixture
-def env(db_engine: Engine):  # type: ignore[no-untyped-def]
+def env(db_engine: Engine):
     metrics = Metrics()
     service, sandbox, _ = make_service(db_engine, observer=PrometheusObserver(metrics),
                                        clock=ManualClock(datetime.now(UTC)))
@@ -46,11 +46,11 @@ def drain(service: PaymentService, provider: str) -> list[OutgoingWebhook]:
     return list(dict.fromkeys(w for w in queued if w.provider == provider))
 
 
-def body_of(note: OutgoingWebhook) -> dict:  # type: ignore[type-arg]
+def body_of(note: OutgoingWebhook) -> dict:
     return dict(json.loads(note.body))
 
 
-def deliver(client: TestClient, service, note: OutgoingWebhook, *, timestamp=None,  # type: ignore[no-untyped-def]
+def deliver(client: TestClient, service, note: OutgoingWebhook, *, timestamp=None,
             tamper: bool = False, body: bytes | None = None):
     headers = note.headers(timestamp or time.time())
     content = body if body is not None else note.body
@@ -59,7 +59,7 @@ def deliver(client: TestClient, service, note: OutgoingWebhook, *, timestamp=Non
     return client.post(f"/v1/webhooks/{note.provider}", content=content, headers=headers)
 
 
-def result_of(client: TestClient, service, note: OutgoingWebhook,  # type: ignore[no-untyped-def]
+def result_of(client: TestClient, service, note: OutgoingWebhook,
               body: bytes | None = None) -> str:
     """Deliver the notification and say what became of it, from the metrics: the answer to the
     sender is the same whatever happened."""
@@ -82,7 +82,7 @@ def webhook_metric(client: TestClient, provider: str, result: str) -> float:
 
 
 @pytest.mark.parametrize("provider", provider_names())
-def test_a_notification_settles_an_unknown_payment(env, provider: str) -> None:  # type: ignore[no-untyped-def]
+def test_a_notification_settles_an_unknown_payment(env, provider: str) -> None:
     client, service, _ = env
     r = client.post("/v1/payments", json={
         **BODY, "provider": provider,
@@ -96,7 +96,7 @@ def test_a_notification_settles_an_unknown_payment(env, provider: str) -> None: 
     assert payment["audit_trail"][-1]["actor"] == f"webhook:{provider}"
 
 
-def test_duplicates_are_deduplicated_by_provider_event_id(env) -> None:  # type: ignore[no-untyped-def]
+def test_duplicates_are_deduplicated_by_provider_event_id(env) -> None:
     client, service, engine = env
     client.post("/v1/payments", json={**BODY, "provider": "paypal",
                                       "payment_method": payment_method("paypal")},
@@ -109,7 +109,7 @@ def test_duplicates_are_deduplicated_by_provider_event_id(env) -> None:  # type:
     assert webhook_metric(client, "paypal", "duplicate") == 1
 
 
-def test_an_out_of_order_notification_never_moves_a_payment_backwards(env) -> None:  # type: ignore[no-untyped-def]
+def test_an_out_of_order_notification_never_moves_a_payment_backwards(env) -> None:
     client, service, _ = env
     pid = client.post("/v1/payments", json={**BODY, "provider": "stripe",
                                             "payment_method": payment_method("stripe")},
@@ -123,7 +123,7 @@ def test_an_out_of_order_notification_never_moves_a_payment_backwards(env) -> No
     assert client.get(f"/v1/payments/{pid}").json()["state"] == "captured"
 
 
-def test_a_notification_for_an_unknown_payment_is_kept_for_reconciliation(env) -> None:  # type: ignore[no-untyped-def]
+def test_a_notification_for_an_unknown_payment_is_kept_for_reconciliation(env) -> None:
     client, service, engine = env
     gateway = service.gateways["adyen"]
     gateway.execute(ProviderRequest(Operation.AUTHORIZE, "other-system-1", "pay_notours", 500,
@@ -138,7 +138,7 @@ def test_a_notification_for_an_unknown_payment_is_kept_for_reconciliation(env) -
 
 
 @pytest.mark.parametrize("case", ["tampered", "expired", "unsigned"])
-def test_bad_signatures_are_401_counted_and_kept_only_as_a_refusal(env, case: str) -> None:  # type: ignore[no-untyped-def]
+def test_bad_signatures_are_401_counted_and_kept_only_as_a_refusal(env, case: str) -> None:
     client, service, engine = env
     client.post("/v1/payments", json={
         **BODY, "provider": "stripe", "payment_method": payment_method("stripe",
@@ -160,7 +160,7 @@ def test_bad_signatures_are_401_counted_and_kept_only_as_a_refusal(env, case: st
     assert client.get("/v1/payments").json()["data"][0]["state"] == "unknown"
 
 
-def test_unknown_provider_and_malformed_bodies_are_refused(env) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_provider_and_malformed_bodies_are_refused(env) -> None:
     client, service, _ = env
     assert client.post("/v1/webhooks/acme", content=b"{}").status_code == 404
     secret = service.gateways["stripe"].config.webhook_secrets[0]
@@ -206,7 +206,7 @@ def test_freshness_is_the_time_from_the_providers_signature_to_processing(
 
 
 def test_a_flood_of_forgeries_is_one_counted_row_and_then_refused_unverified(
-        env, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+        env, monkeypatch: pytest.MonkeyPatch) -> None:
     metrics = Metrics()
     client, service, engine = env
     client = TestClient(create_app(engine, service, metrics=metrics,
@@ -233,7 +233,7 @@ def test_a_flood_of_forgeries_is_one_counted_row_and_then_refused_unverified(
     b'{"id": "evt_1", "type": "charge.succeeded", "data": {"object": {"id": "ch_1", '
     b'"amount": "lots", "metadata": {"payment_id": "pay_1"}}}}',
 ])
-def test_signed_but_malformed_notifications_are_400_not_500(env, body: bytes) -> None:  # type: ignore[no-untyped-def]
+def test_signed_but_malformed_notifications_are_400_not_500(env, body: bytes) -> None:
     client, service, engine = env
     secret = service.gateways["stripe"].config.webhook_secrets[0]
     headers = {"Stripe-Signature": sign(secret, body, int(time.time()))}
@@ -243,7 +243,7 @@ def test_signed_but_malformed_notifications_are_400_not_500(env, body: bytes) ->
         assert conn.execute(select(webhook_events)).all() == []
 
 
-def test_the_answer_never_tells_whether_a_payment_exists(env) -> None:  # type: ignore[no-untyped-def]
+def test_the_answer_never_tells_whether_a_payment_exists(env) -> None:
     client, service, _ = env
     client.post("/v1/payments", json={**BODY, "provider": "paypal",
                                       "payment_method": payment_method("paypal")},
@@ -256,7 +256,7 @@ def test_the_answer_never_tells_whether_a_payment_exists(env) -> None:  # type: 
     assert [(a.status_code, a.content) for a in answers] == [(200, b'{"received":true}')] * 2
 
 
-def test_a_stored_notification_body_is_capped(env) -> None:  # type: ignore[no-untyped-def]
+def test_a_stored_notification_body_is_capped(env) -> None:
     client, service, engine = env
     gateway = service.gateways["stripe"]
     gateway.execute(ProviderRequest(Operation.AUTHORIZE, "big-1", "pay_notours", 500, "USD",
@@ -302,5 +302,5 @@ def drain_sandbox(sandbox: Sandbox, provider: str) -> list[OutgoingWebhook]:
                               if w.provider == provider))
 
 
-def ingest_signed(service, note: OutgoingWebhook) -> str:  # type: ignore[no-untyped-def]
+def ingest_signed(service, note: OutgoingWebhook) -> str:
     return ingest(service, note.provider, note.headers(time.time()), note.body)

@@ -30,7 +30,7 @@ def providers_configured(monkeypatch: pytest.MonkeyPatch) -> None:
     (None, "is not set"), ("change-me-stripe-secret-please", "example value"),
     ("whsec_dev_stripe", "example value"), ("short", "at least 24 characters")])
 def test_serve_refuses_to_start_without_a_real_secret_for_every_provider(
-        monkeypatch: pytest.MonkeyPatch, tmp_path, providers_configured: None,  # type: ignore[no-untyped-def]
+        monkeypatch: pytest.MonkeyPatch, tmp_path, providers_configured: None,
         command: str, value: str | None, reason: str) -> None:
     if value is None:
         monkeypatch.delenv("PAYSIGNAL_WEBHOOK_SECRET_STRIPE")
@@ -44,7 +44,7 @@ def test_serve_refuses_to_start_without_a_real_secret_for_every_provider(
 
 
 def test_paypal_needs_its_webhook_id_and_no_provider_at_all_is_refused(
-        monkeypatch: pytest.MonkeyPatch, tmp_path, providers_configured: None) -> None:  # type: ignore[no-untyped-def]
+        monkeypatch: pytest.MonkeyPatch, tmp_path, providers_configured: None) -> None:
     monkeypatch.delenv("PAYSIGNAL_PAYPAL_WEBHOOK_ID")
     url = f"sqlite:///{tmp_path / 'x.db'}"
     result = CliRunner().invoke(app, ["serve", "api", "--database-url", url])

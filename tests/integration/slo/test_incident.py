@@ -16,7 +16,7 @@ END = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 INCIDENT_START = END - timedelta(hours=1)  # the "incident" profile's adyen window
 
 
-def _evaluations(template: Path, target: Path, profile: str, at: datetime) -> list:  # type: ignore[type-arg]
+def _evaluations(template: Path, target: Path, profile: str, at: datetime) -> list:
     target.write_bytes(template.read_bytes())
     engine = db.make_engine(f"sqlite:///{target}")
     run_simulation(engine, payments=900, seed=11, profile=profile,

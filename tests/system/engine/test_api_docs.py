@@ -20,7 +20,7 @@ from tests.support.postgres import free_port
 PAYSIGNAL = str(Path(sys.executable).with_name("paysignal"))
 
 
-def test_swagger_ui_is_served_from_the_package_and_renders(  # type: ignore[no-untyped-def]
+def test_swagger_ui_is_served_from_the_package_and_renders(
         tmp_path: Path, session_sandbox) -> None:
     url = f"sqlite:///{tmp_path / 'api.db'}"
     db.upgrade(db.make_engine(url))

@@ -21,7 +21,7 @@ from tests.support.postgres import fresh_postgres_url
 from tests.support.sandbox import loopback_sandbox
 
 
-def test_fifty_threads_with_the_same_key_make_one_charge(postgres) -> None:  # type: ignore[no-untyped-def]
+def test_fifty_threads_with_the_same_key_make_one_charge(postgres) -> None:
     """Over real loopback HTTP to the sandbox: one charge in its books."""
     engine = db.make_engine(fresh_postgres_url(postgres), pool_size=30)
     with loopback_sandbox() as (server, env):
@@ -58,7 +58,7 @@ def race_fifty(service: PaymentService) -> Counter[str]:
     return outcomes
 
 
-def test_eight_processes_with_the_same_key_make_one_charge(postgres) -> None:  # type: ignore[no-untyped-def]
+def test_eight_processes_with_the_same_key_make_one_charge(postgres) -> None:
     url = fresh_postgres_url(postgres)
     with loopback_sandbox() as (server, env):
         start_at = time.time() + 4  # let every interpreter import before the race starts

@@ -28,7 +28,7 @@ SANDBOX_ENV: dict[str, str] = {}
 
 
 @pytest.fixture(autouse=True)
-def sandbox():  # type: ignore[no-untyped-def]
+def sandbox():
     with loopback_sandbox() as (server, env):
         SANDBOX_ENV.clear()
         SANDBOX_ENV.update(env)

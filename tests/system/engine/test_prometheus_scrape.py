@@ -55,7 +55,7 @@ def promql(prom: str, query: str) -> dict[str, float]:
     return {r["metric"].get("outcome", ""): float(r["value"][1]) for r in data["data"]["result"]}
 
 
-def test_prometheus_scrapes_the_api_and_promql_returns_the_counters(  # type: ignore[no-untyped-def]
+def test_prometheus_scrapes_the_api_and_promql_returns_the_counters(
         db_url: str, tmp_path: Path, session_sandbox) -> None:
     engine = db.make_engine(db_url)
     api_key = create_merchant(engine, "scraped").api_key

@@ -36,7 +36,7 @@ def test_a_slot_runs_once_and_is_recorded_with_its_outcome(db_engine: Engine) ->
     assert rows["broken"].status == "failed" and "ZeroDivisionError" in rows["broken"].error
 
 
-def test_two_real_worker_processes_never_run_the_same_job_run_twice(  # type: ignore[no-untyped-def]
+def test_two_real_worker_processes_never_run_the_same_job_run_twice(
         postgres, tmp_path: Path, session_sandbox) -> None:
     url = fresh_postgres_url(postgres)
     engine = db.make_engine(url)
@@ -72,7 +72,7 @@ def test_two_real_worker_processes_never_run_the_same_job_run_twice(  # type: ig
 
 
 def test_a_worker_process_cannot_resolve_a_silent_provider_but_resolves_a_timeout(
-        postgres, session_sandbox) -> None:  # type: ignore[no-untyped-def]
+        postgres, session_sandbox) -> None:
     """The documented sandbox value charges, times out and is never answered about again: the
     silence lives in the sandbox, so the worker (another process) meets it too."""
     from engine.domain.states import PaymentState

@@ -16,7 +16,7 @@ from paysignal.simulation.simtest import Workload, run_seed
 SMALL = Workload(payments=30, crashes=1, flaky_payments=10, discrepancies=8)
 
 
-def cli(*args: str):  # type: ignore[no-untyped-def]
+def cli(*args: str):
     import typer
 
     app = typer.Typer()
@@ -42,7 +42,7 @@ def test_a_seed_replays_exactly(sqlite_template: Path) -> None:
 
 
 def test_a_consumer_that_forgets_to_dedupe_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
-    def consume_without_dedupe(self, event):  # type: ignore[no-untyped-def]
+    def consume_without_dedupe(self, event):
         with self.engine.begin() as conn:
             self.handler(conn, event)
         return True

@@ -35,7 +35,7 @@ def test_filters_round_trip_through_the_url() -> None:
     ({"currency": "EURO"}, "currency", "ISO 4217"),
     ({"merchant": "m;drop"}, "merchant", "merchant id"),
 ])
-def test_bad_filters_name_the_field_and_the_reason(params, field, reason) -> None:  # type: ignore[no-untyped-def]
+def test_bad_filters_name_the_field_and_the_reason(params, field, reason) -> None:
     with pytest.raises(FilterError) as info:
         from_params(params, TODAY)
     assert info.value.field == field and reason in info.value.reason
@@ -44,7 +44,7 @@ def test_bad_filters_name_the_field_and_the_reason(params, field, reason) -> Non
 @pytest.mark.parametrize(("minor", "currency", "text"), [
     (123456, "EUR", "EUR 1,234.56"), (-5, "USD", "USD -0.05"), (1500, "JPY", "JPY 1,500"),
     (1234, "KWD", "KWD 1.234"), (None, "EUR", "—")])
-def test_money_is_exact_in_each_currencys_minor_units(minor, currency, text) -> None:  # type: ignore[no-untyped-def]
+def test_money_is_exact_in_each_currencys_minor_units(minor, currency, text) -> None:
     assert money(minor, currency) == text
 
 
