@@ -41,7 +41,7 @@ def operations_router(engine: Engine, metrics: Metrics | None) -> APIRouter:
             return problem("not-found", "metrics are not enabled in this process")
         if "application/openmetrics-text" in request.headers.get("accept", ""):
             # prometheus_client's OpenMetrics exposition carries no annotations
-            exposition: bytes = openmetrics_latest(metrics.registry)
+            exposition: bytes = openmetrics_latest(metrics.registry)  # type: ignore[no-untyped-call]
             return Response(exposition, media_type=OPENMETRICS_TYPE)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 

@@ -326,7 +326,7 @@ def _flush_generic(conn: Connection, row: dict[str, Any], version: int, new: boo
     return payment_rows, key_rows
 
 
-_PG_DIALECT = postgresql.dialect()  # SQLAlchemy's dialect classes are untyped
+_PG_DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]  # SQLAlchemy's dialect classes are untyped
 
 
 def _pg_type(table: Any, column: str) -> str:
