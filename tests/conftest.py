@@ -5,7 +5,7 @@ marked `postgres`. The fast lane is `pytest -m "not slow and not system"`."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -100,16 +100,25 @@ def db_engine(db_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def wide_terminal() -> Iterator[None]:
-    """The CLI's tables as a 200-column terminal prints them, whatever terminal (or none, 80
-    columns) runs the suite: for tests that read a table's cells rather than `--json`."""
+def cli_width() -> Iterator[Callable[[int], None]]:
+    """Sets the width the CLI's consoles print at, whatever terminal (or none: 80 columns, or
+    COLUMNS when the suite was started with it) runs the suite; restored afterwards. Rich reads
+    COLUMNS once, when a console is made, so a CliRunner's env cannot change it."""
     from paysignal.cli import _common
 
     saved = [(c, c._width) for c in (_common.out, _common.console)]
-    for console, _ in saved:
-        console.width = 200
-    try:
-        yield
-    finally:
-        for console, width in saved:
-            console._width = width
+
+    def set_width(columns: int) -> None:
+        for console, _ in saved:
+            console.width = columns
+
+    yield set_width
+    for console, width in saved:
+        console._width = width
+
+
+@pytest.fixture
+def wide_terminal(cli_width: Callable[[int], None]) -> None:
+    """The CLI's tables as a 200-column terminal prints them: for tests that read a table's
+    cells rather than `--json`."""
+    cli_width(200)

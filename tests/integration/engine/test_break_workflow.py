@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -158,9 +159,9 @@ def test_closing_a_closed_break_again_is_refused_with_a_clear_message(reconciled
 
 @pytest.mark.slow
 def test_breaks_list_prints_whole_ids_and_amounts_with_currencies_at_80_columns(
-        reconciled: Engine, db_url: str) -> None:
-    listed = CliRunner().invoke(app, ["breaks", "list", "--database-url", db_url],
-                                env={"COLUMNS": "80"})
+        reconciled: Engine, db_url: str, cli_width: Callable[[int], None]) -> None:
+    cli_width(80)
+    listed = CliRunner().invoke(app, ["breaks", "list", "--database-url", db_url])
     assert listed.exit_code == 0, listed.output
     assert max(len(line) for line in listed.stdout.splitlines()) <= 80
     for brk in list_breaks(reconciled):
