@@ -14,9 +14,10 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+import pydantic
 
 from engine.exceptions import ConfigurationError
 from engine.providers.base import OutcomeKind, ProviderOutcome
@@ -46,6 +47,29 @@ class Timeouts:
                 raise ConfigurationError(f"{name}: must be greater than zero")
             values[f"{part}_s"] = value
         return cls(**values)
+
+
+class WireModel(pydantic.BaseModel):
+    """A provider body as paysignal reads it: only the fields it uses, typed; anything else the
+    provider adds is ignored, so a new field never breaks a payment."""
+
+    # numbers where text is expected (an Adyen errorCode as 704) are read as their text
+    model_config = pydantic.ConfigDict(extra="ignore", frozen=True, populate_by_name=True,
+                                       coerce_numbers_to_str=True)
+
+
+Model = TypeVar("Model", bound=WireModel)
+
+
+def read_answer(model: type[Model], body: Mapping[str, Any], what: str) -> Model:
+    """A provider's answer as `model`; one that does not fit is no usable answer to a request
+    that may have moved money: an unknown outcome, never a guess."""
+    try:
+        return model.model_validate(body)
+    except pydantic.ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "body"
+        raise MaybeSent(f"{what} with {where}: {first['msg']}") from None
 
 
 class NotSent(Exception):  # noqa: N818 - a fact about the request, not an error in our code

@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 
+import httpx
+
 from engine.domain.operations import Operation
 from engine.providers.adyen import AdyenConfig, AdyenConnector
 from engine.providers.base import ProviderRequest
@@ -37,9 +39,10 @@ def sandbox_server(profile: FaultProfile = PROFILES["calm"], seed: int = 0,
 
 
 def stripe_connector(base_url: str, timeouts: Timeouts = FAST,
-                     secrets: tuple[str, ...] = (WEBHOOK_SECRET,)) -> StripeConnector:
+                     secrets: tuple[str, ...] = (WEBHOOK_SECRET,),
+                     transport: httpx.BaseTransport | None = None) -> StripeConnector:
     return StripeConnector(StripeConfig(Endpoint(base_url, timeouts), "sk_test_contract",
-                                        secrets))
+                                        secrets), transport)
 
 
 def closed_port() -> int:
@@ -50,15 +53,17 @@ def closed_port() -> int:
 
 
 def adyen_connector(base_url: str, timeouts: Timeouts = FAST,
-                    keys: tuple[str, ...] = (ADYEN_HMAC_KEY,)) -> AdyenConnector:
+                    keys: tuple[str, ...] = (ADYEN_HMAC_KEY,),
+                    transport: httpx.BaseTransport | None = None) -> AdyenConnector:
     return AdyenConnector(AdyenConfig(Endpoint(base_url, timeouts), "AQE_sandbox_key",
-                                      "SandboxMerchantECOM", keys))
+                                      "SandboxMerchantECOM", keys), transport)
 
 
 def paypal_connector(base_url: str, timeouts: Timeouts = FAST, verification: str = "offline",
-                     webhook_id: str | None = PAYPAL_WEBHOOK_ID) -> PayPalConnector:
+                     webhook_id: str | None = PAYPAL_WEBHOOK_ID,
+                     transport: httpx.BaseTransport | None = None) -> PayPalConnector:
     return PayPalConnector(PayPalConfig(Endpoint(base_url, timeouts), "client-sandbox",
-                                        "secret-sandbox", webhook_id, verification))
+                                        "secret-sandbox", webhook_id, verification), transport)
 
 
 @contextmanager

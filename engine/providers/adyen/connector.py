@@ -29,6 +29,7 @@ from engine.providers.adyen.config import (
     STORED,
     AdyenConfig,
 )
+from engine.providers.adyen.models import ErrorAnswer, ModificationAnswer, PaymentAnswer
 from engine.providers.adyen.notices import parse_item
 from engine.providers.adyen.signatures import hmac_signature
 from engine.providers.base import (
@@ -40,7 +41,7 @@ from engine.providers.base import (
     ProviderRequest,
     WebhookSignatureError,
 )
-from engine.providers.wire import MaybeSent, WireClient, WireResponse, outcome_of
+from engine.providers.wire import MaybeSent, WireClient, WireResponse, outcome_of, read_answer
 
 # --- the connector -------------------------------------------------------------------------
 
@@ -118,31 +119,34 @@ class AdyenConnector:
         body, latency = r.json(), r.latency_s
         if r.status in (200, 201):
             if req.operation is not Operation.AUTHORIZE:
-                if body.get("status") == "received":
+                status = read_answer(ModificationAnswer, body, "a modification").status
+                if status == "received":
                     return ProviderOutcome(OutcomeKind.SUBMITTED, "received",
                                            req.provider_reference, latency_s=latency)
-                raise MaybeSent(f"a modification answered {body.get('status')!r}")
-            code, ref = str(body.get("resultCode")), body.get("pspReference")
+                raise MaybeSent(f"a modification answered {status!r}")
+            answer = read_answer(PaymentAnswer, body, "a payment")
+            code, ref = answer.result_code, answer.psp_reference
             if code == "Authorised":
                 fee = self.fee_for(req.amount_minor, req.currency) if req.capture else 0
                 return ProviderOutcome(OutcomeKind.SUCCEEDED, code, ref, latency_s=latency,
                                        captured=req.capture, fee_minor=fee)
             if code in ("Refused", "Cancelled"):
-                reason = REFUSALS.get(str(body.get("refusalReason")), ("", "refused"))[1]
+                reason = REFUSALS.get(str(answer.refusal_reason), ("", "refused"))[1]
                 return ProviderOutcome(OutcomeKind.DECLINED, code, ref, reason=reason,
                                        latency_s=latency)
             if code in ("Pending", "Received"):
                 return ProviderOutcome(OutcomeKind.SUBMITTED, code, ref, latency_s=latency)
             # Error, or an action we cannot take server to server: the webhook will tell
             return ProviderOutcome(OutcomeKind.UNKNOWN, code, ref, latency_s=latency)
-        word = f"errorCode {body.get('errorCode')}" if body.get("errorCode") else f"http_{r.status}"
+        error = read_answer(ErrorAnswer, body, f"HTTP {r.status}")
+        word = f"errorCode {error.error_code}" if error.error_code else f"http_{r.status}"
         if r.status == 429:
             return ProviderOutcome(OutcomeKind.RETRYABLE, word, latency_s=latency,
                                    retry_after_s=r.retry_after_s())
-        if r.status >= 500 or (r.status == 422 and body.get("errorCode") == "704"):
+        if r.status >= 500 or (r.status == 422 and error.error_code == "704"):
             # Adyen may have processed it: resolved by repeating with the key or by webhook
             return ProviderOutcome(OutcomeKind.UNKNOWN, word, latency_s=latency)
-        return ProviderOutcome(OutcomeKind.REJECTED, word, reason=body.get("message"),
+        return ProviderOutcome(OutcomeKind.REJECTED, word, reason=error.message,
                                latency_s=latency)
 
     def lookup(self, req: ProviderRequest) -> ProviderOutcome:
@@ -170,7 +174,7 @@ class AdyenConnector:
                 raise WebhookSignatureError("hmacSignature does not match")
         try:
             return [parse_item(i) for i in items]
-        except (KeyError, ValueError, TypeError, AttributeError):
+        except (KeyError, ValueError):
             raise MalformedNotificationError("not an Adyen notification") from None
 
 

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from engine.domain.operations import Operation
+from engine.providers.adyen.models import NotificationItem
 from engine.providers.base import (
     DisputeStage,
     Notification,
@@ -26,31 +27,34 @@ _DISPUTE_EVENTS = {"NOTIFICATION_OF_CHARGEBACK": DisputeStage.OPENED,
                    "SECOND_CHARGEBACK": DisputeStage.LOST}
 
 
-def parse_item(item: dict[str, Any]) -> Notification:
-    if item["eventCode"] in _DISPUTE_EVENTS:
+def parse_item(raw: dict[str, Any]) -> Notification:
+    """A verified item in paysignal's words. Raises ValueError (pydantic's ValidationError is
+    one) or KeyError when the item is no notification paysignal can use."""
+    item = NotificationItem.model_validate(raw)
+    if item.event_code in _DISPUTE_EVENTS:
         return _parse_dispute(item)
-    operation, forced = _EVENTS[item["eventCode"]]
-    succeeded = item["success"] == "true" if forced is None else forced
-    payment_reference = item.get("originalReference") or item["pspReference"]
-    sent_at = datetime.fromisoformat(item["eventDate"]).timestamp()
-    request_id = (item.get("additionalData") or {}).get("metadata.paysignal_request_id")
+    operation, forced = _EVENTS[item.event_code]
+    succeeded = item.success == "true" if forced is None else forced
+    request_id = item.additional_data.get("metadata.paysignal_request_id")
     return ParsedNotification(
-        f"{item['pspReference']}:{item['eventCode']}:{item['success']}",
-        item["merchantReference"], payment_reference, operation, succeeded,
-        amount_minor=int(item["amount"]["value"]) if operation is not Operation.VOID else None,
-        request_id=request_id if operation is Operation.AUTHORIZE else None, sent_at=sent_at)
+        item.event_id, item.merchant_reference, item.payment_reference, operation, succeeded,
+        amount_minor=item.amount.value if operation is not Operation.VOID else None,
+        request_id=request_id if operation is Operation.AUTHORIZE else None,
+        sent_at=_timestamp(item.event_date))
 
 
-def _parse_dispute(item: dict[str, Any]) -> ParsedDispute:
-    extra = item.get("additionalData") or {}
+def _parse_dispute(item: NotificationItem) -> ParsedDispute:
+    extra = item.additional_data
     due = extra.get("defensePeriodEndsAt")
     # the dispute is known by the payment's reference and its own (the chargeback's) reference
-    payment = item.get("originalReference") or item["pspReference"]
+    payment = item.payment_reference
     return ParsedDispute(
-        f"{item['pspReference']}:{item['eventCode']}:{item['success']}",
-        str(extra.get("disputePspReference") or f"{payment}-chargeback"), payment,
-        _DISPUTE_EVENTS[item["eventCode"]], int(item["amount"]["value"]),
-        str(item["amount"]["currency"]), payment_ref=str(item.get("merchantReference") or ""),
-        reason=str(item.get("reason") or extra.get("chargebackReasonCode") or ""),
-        due_by=datetime.fromisoformat(due).timestamp() if due else None,
-        sent_at=datetime.fromisoformat(item["eventDate"]).timestamp())
+        item.event_id, extra.get("disputePspReference") or f"{payment}-chargeback", payment,
+        _DISPUTE_EVENTS[item.event_code], item.amount.value, item.amount.currency,
+        payment_ref=item.merchant_reference,
+        reason=item.reason or extra.get("chargebackReasonCode") or "",
+        due_by=_timestamp(due) if due else None, sent_at=_timestamp(item.event_date))
+
+
+def _timestamp(text: str) -> float:
+    return datetime.fromisoformat(text).timestamp()

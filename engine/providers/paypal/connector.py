@@ -56,9 +56,24 @@ from engine.providers.paypal.config import (
     _payment_source,
     _source_body,
 )
+from engine.providers.paypal.models import (
+    ErrorAnswer,
+    Order,
+    OrderPayments,
+    Payment,
+    TokenAnswer,
+    VerificationAnswer,
+)
 from engine.providers.paypal.notices import parse_event
-from engine.providers.paypal.protocol import amount_field, cert_url_allowed, minor_of, signed_message
-from engine.providers.wire import MaybeSent, NotSent, WireClient, WireResponse, outcome_of
+from engine.providers.paypal.protocol import amount_field, cert_url_allowed, signed_message
+from engine.providers.wire import (
+    MaybeSent,
+    NotSent,
+    WireClient,
+    WireResponse,
+    outcome_of,
+    read_answer,
+)
 
 # --- the connector -------------------------------------------------------------------------
 
@@ -107,9 +122,9 @@ class PayPalConnector:
             body = r.json()
             if r.status != 200 or "access_token" not in body:
                 raise _Rejected(f"oauth2 token refused: http_{r.status} {body.get('error')}")
-            expires_in = float(body.get("expires_in") or 300)
-            self._token = (str(body["access_token"]),
-                           time.monotonic() + max(0.0, expires_in - 60))
+            token = read_answer(TokenAnswer, body, "an oauth2 token")
+            self._token = (token.access_token,
+                           time.monotonic() + max(0.0, token.expires_in - 60))
             return self._token[0]
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None,
@@ -167,9 +182,13 @@ class PayPalConnector:
                                    latency_s=latency)
         body = r.json()
         if r.status in (200, 201):
-            return _resource_outcome(req, body, latency)
-        issues = [str(d.get("issue")) for d in body.get("details") or [] if isinstance(d, dict)]
-        word = issues[0] if issues else str(body.get("name") or f"http_{r.status}")
+            if "purchase_units" in body:
+                return _order_outcome(req, read_answer(Order, body, "an order"), latency)
+            return _payment_outcome(req, read_answer(Payment, body, "a payment"), False,
+                                    latency)
+        error = read_answer(ErrorAnswer, body, f"HTTP {r.status}")
+        issues = error.issues
+        word = issues[0] if issues else error.name or f"http_{r.status}"
         if r.status == 429:
             return ProviderOutcome(OutcomeKind.RETRYABLE, word, latency_s=latency,
                                    retry_after_s=r.retry_after_s())
@@ -177,7 +196,7 @@ class PayPalConnector:
             return ProviderOutcome(OutcomeKind.UNKNOWN, word, latency_s=latency)
         if r.status == 404 and req.provider_reference is None:
             return ProviderOutcome(OutcomeKind.NOT_FOUND, word, latency_s=latency)
-        return ProviderOutcome(OutcomeKind.REJECTED, word, reason=body.get("message"),
+        return ProviderOutcome(OutcomeKind.REJECTED, word, reason=error.message,
                                latency_s=latency)
 
     def lookup(self, req: ProviderRequest) -> ProviderOutcome:
@@ -225,7 +244,7 @@ class PayPalConnector:
             self._verify_postback(tid, ttime, sig, cert_url, algo, event)
         try:
             return [parse_event(event, sent_at)]
-        except (KeyError, ValueError, TypeError, AttributeError):
+        except (KeyError, ValueError):
             raise MalformedNotificationError("not a PayPal event") from None
 
     def _verify_postback(self, tid: str, ttime: str, sig: str, cert_url: str, algo: str,
@@ -235,7 +254,8 @@ class PayPalConnector:
                 "auth_algo": algo, "cert_url": cert_url, "transmission_id": tid,
                 "transmission_sig": sig, "transmission_time": ttime,
                 "webhook_id": self.config.webhook_id, "webhook_event": event}, None)
-            status = r.json().get("verification_status") if r.status == 200 else None
+            status = (read_answer(VerificationAnswer, r.json(), "a verification")
+                      .verification_status if r.status == 200 else None)
         except (NotSent, MaybeSent, _Rejected):
             status = None  # unverifiable now: refused, and PayPal delivers it again later
         if status != "SUCCESS":
@@ -281,22 +301,23 @@ class _Rejected(Exception):
     """PayPal refused our credentials: nothing happened, and retrying will not help."""
 
 
-def _resource_outcome(req: ProviderRequest, body: dict[str, Any],
-                      latency: float) -> ProviderOutcome:
-    op = req.operation
-    captured = False
-    if op is Operation.AUTHORIZE and "purchase_units" in body:  # an order
-        payments = (body["purchase_units"][0].get("payments") or {})
-        captured = bool(payments.get("captures"))  # intent CAPTURE: one call
-        auths = payments.get("authorizations") or payments.get("captures") or []
-        if not auths:
-            word = str(body.get("status"))
-            kind = OutcomeKind.SUBMITTED if word in ("CREATED", "SAVED", "APPROVED") else (
-                OutcomeKind.DECLINED)
-            return ProviderOutcome(kind, word, latency_s=latency,
-                                   reason="payer_action_required")
-        body = auths[0]
-    status, ref = str(body.get("status")), body.get("id")
+def _order_outcome(req: ProviderRequest, order: Order, latency: float) -> ProviderOutcome:
+    if req.operation is not Operation.AUTHORIZE:
+        raise MaybeSent(f"an order answered a {req.operation.value}")
+    payments = order.purchase_units[0].payments if order.purchase_units else OrderPayments()
+    captured = bool(payments.captures)  # intent CAPTURE: one call
+    made = payments.authorizations or payments.captures
+    if not made:
+        kind = OutcomeKind.SUBMITTED if order.status in ("CREATED", "SAVED", "APPROVED") else (
+            OutcomeKind.DECLINED)
+        return ProviderOutcome(kind, order.status, latency_s=latency,
+                               reason="payer_action_required")
+    return _payment_outcome(req, made[0], captured, latency)
+
+
+def _payment_outcome(req: ProviderRequest, payment: Payment, captured: bool,
+                     latency: float) -> ProviderOutcome:
+    op, status, ref = req.operation, payment.status, payment.id
     if op is Operation.REFUND:
         kind = {"COMPLETED": OutcomeKind.SUCCEEDED, "PENDING": OutcomeKind.SUBMITTED,
                 "FAILED": OutcomeKind.DECLINED, "CANCELLED": OutcomeKind.DECLINED}.get(
@@ -306,17 +327,16 @@ def _resource_outcome(req: ProviderRequest, body: dict[str, Any],
     if op is Operation.VOID:
         kind = OutcomeKind.SUCCEEDED if status == "VOIDED" else OutcomeKind.NOT_FOUND
         return ProviderOutcome(kind, status, req.provider_reference, latency_s=latency)
-    if status == "DENIED" or status == "DECLINED" or status == "FAILED":
-        code = str((body.get("processor_response") or {}).get("response_code"))
+    if status in ("DENIED", "DECLINED", "FAILED"):
+        code = str(payment.processor_response.response_code if payment.processor_response
+                   else None)
         return ProviderOutcome(OutcomeKind.DECLINED, status, ref,
                                reason=DECLINES.get(code, "declined"), latency_s=latency)
     if status == "PENDING":
         return ProviderOutcome(OutcomeKind.SUBMITTED, status, ref, latency_s=latency)
     if (op is Operation.CAPTURE or captured) and status in ("COMPLETED", "PARTIALLY_REFUNDED",
                                                             "REFUNDED"):
-        breakdown = body.get("seller_receivable_breakdown") or {}
-        fee = minor_of(breakdown["paypal_fee"]) if "paypal_fee" in breakdown else 0
-        return ProviderOutcome(OutcomeKind.SUCCEEDED, status, ref, fee_minor=fee,
+        return ProviderOutcome(OutcomeKind.SUCCEEDED, status, ref, fee_minor=payment.fee_minor,
                                latency_s=latency, captured=captured)
     if op is Operation.AUTHORIZE and status in ("CREATED", "CAPTURED", "PARTIALLY_CAPTURED",
                                                 "VOIDED"):

@@ -12,7 +12,7 @@ from engine.providers.base import (
     ParsedDispute,
     ParsedNotification,
 )
-from engine.providers.paypal.protocol import minor_of
+from engine.providers.paypal.models import Dispute, Event, Payment
 
 _EVENTS = {  # event_type -> (operation, succeeded)
     "PAYMENT.AUTHORIZATION.CREATED": (Operation.AUTHORIZE, True),
@@ -28,35 +28,40 @@ _OUTCOMES = {"RESOLVED_SELLER_FAVOUR": DisputeStage.WON, "CANCELED_BY_BUYER": Di
              "RESOLVED_BUYER_FAVOUR": DisputeStage.LOST, "RESOLVED_WITH_PAYOUT": DisputeStage.LOST}
 
 
-def parse_event(event: dict[str, Any], sent_at: float) -> Notification:
-    if event["event_type"].startswith("CUSTOMER.DISPUTE."):
-        return _parse_dispute(event, sent_at)
-    operation, succeeded = _EVENTS[event["event_type"]]
-    resource = event["resource"]
-    related = (resource.get("supplementary_data") or {}).get("related_ids") or {}
+def parse_event(raw: dict[str, Any], sent_at: float) -> Notification:
+    """A verified event in paysignal's words. Raises ValueError (pydantic's ValidationError is
+    one) or KeyError when the event is none paysignal can use."""
+    event = Event.model_validate(raw)
+    if event.event_type.startswith("CUSTOMER.DISPUTE."):
+        return _parse_dispute(event, Dispute.model_validate(event.resource), sent_at)
+    operation, succeeded = _EVENTS[event.event_type]
+    resource = Payment.model_validate(event.resource)
     captured = None
-    if operation is Operation.CAPTURE and "authorization_id" not in related:
+    if (operation is Operation.CAPTURE
+            and resource.supplementary_data.related_ids.authorization_id is None):
         operation, captured = Operation.AUTHORIZE, True  # an intent CAPTURE order's one call
-    amount = (minor_of(resource["amount"])
-              if operation is not Operation.VOID and "amount" in resource else None)
-    reference = resource["id"]
+    amount = (resource.amount.minor
+              if operation is not Operation.VOID and resource.amount else None)
+    reference = resource.id
     if operation is Operation.REFUND:  # a refund names its capture in its links
-        up = [link["href"] for link in resource.get("links", []) if link.get("rel") == "up"]
-        reference = up[0].rstrip("/").rsplit("/", 1)[-1] if up else resource["id"]
-    return ParsedNotification(event["id"], resource["custom_id"], reference, operation,
+        reference = resource.linked_id("up") or resource.id
+    if reference is None or resource.custom_id is None:
+        raise ValueError("a payment event without its id or custom_id")
+    return ParsedNotification(event.id, resource.custom_id, reference, operation,
                               succeeded, amount_minor=amount, sent_at=sent_at, captured=captured)
 
 
-def _parse_dispute(event: dict[str, Any], sent_at: float) -> ParsedDispute:
-    dispute = event["resource"]
-    [transaction] = dispute["disputed_transactions"][:1]
+def _parse_dispute(event: Event, dispute: Dispute, sent_at: float) -> ParsedDispute:
+    [transaction] = dispute.disputed_transactions[:1]
     stage = DisputeStage.FUNDS_WITHDRAWN
-    if event["event_type"] == "CUSTOMER.DISPUTE.RESOLVED":
-        stage = _OUTCOMES[dispute["dispute_outcome"]["outcome_code"]]
-    due = dispute.get("seller_response_due_date")
+    if event.event_type == "CUSTOMER.DISPUTE.RESOLVED":
+        if dispute.dispute_outcome is None:
+            raise ValueError("a resolved dispute without its outcome")
+        stage = _OUTCOMES[dispute.dispute_outcome.outcome_code]
+    due = dispute.seller_response_due_date
     return ParsedDispute(
-        event["id"], dispute["dispute_id"], transaction["seller_transaction_id"], stage,
-        minor_of(dispute["dispute_amount"]), dispute["dispute_amount"]["currency_code"],
-        payment_ref=str(transaction.get("custom") or ""), reason=str(dispute.get("reason", "")),
+        event.id, dispute.dispute_id, transaction.seller_transaction_id, stage,
+        dispute.dispute_amount.minor, dispute.dispute_amount.currency_code,
+        payment_ref=transaction.custom or "", reason=dispute.reason or "",
         due_by=datetime.fromisoformat(due.replace("Z", "+00:00")).timestamp() if due else None,
         sent_at=sent_at)

@@ -9,7 +9,6 @@ sandbox's fidelity)."""
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -36,9 +35,24 @@ from engine.providers.stripe.config import (
     SEARCH_SETTLES,
     StripeConfig,
 )
+from engine.providers.stripe.models import (
+    ErrorAnswer,
+    IntentSearch,
+    PaymentError,
+    PaymentIntent,
+    Refund,
+    RefundList,
+)
 from engine.providers.stripe.notices import parse_event
 from engine.providers.stripe.signatures import verify_signature
-from engine.providers.wire import MaybeSent, NotSent, WireClient, WireResponse, outcome_of
+from engine.providers.wire import (
+    MaybeSent,
+    NotSent,
+    WireClient,
+    WireResponse,
+    outcome_of,
+    read_answer,
+)
 
 # --- the connector -------------------------------------------------------------------------
 
@@ -127,26 +141,25 @@ class StripeConnector:
         latency = r.latency_s
         if r.status == 200:
             if body.get("object") == "refund":
-                return _refund_outcome(body, latency)
+                return _refund_outcome(read_answer(Refund, body, "a refund"), latency)
             if body.get("object") == "search_result":
-                found = body.get("data") or []
+                found = read_answer(IntentSearch, body, "a search").data
                 if not found:
                     return ProviderOutcome(OutcomeKind.NOT_FOUND, "no such payment_intent")
-                body = found[0]
-            return _intent_outcome(req.operation, body, latency)
-        raw_error = body.get("error")
-        error: dict[str, Any] = raw_error if isinstance(raw_error, dict) else {}
-        word = str(error.get("code") or error.get("type") or f"http_{r.status}")
+                return _intent_outcome(req.operation, found[0], latency)
+            return _intent_outcome(req.operation,
+                                   read_answer(PaymentIntent, body, "a PaymentIntent"), latency)
+        error = read_answer(ErrorAnswer, body, f"HTTP {r.status}").error
+        word = error.code or error.type or f"http_{r.status}"
         should_retry = r.headers.get("stripe-should-retry")
         if r.status == 402:  # a card error: the attempt was made and declined
             return ProviderOutcome(OutcomeKind.DECLINED, word,
-                                   (error.get("payment_intent") or {}).get("id"),
-                                   reason=error.get("decline_code") or error.get("code"),
-                                   latency_s=latency)
+                                   error.payment_intent.id if error.payment_intent else None,
+                                   reason=error.decline_code or error.code, latency_s=latency)
         if r.status == 429:
             return ProviderOutcome(OutcomeKind.RETRYABLE, "rate_limit", latency_s=latency,
                                    retry_after_s=r.retry_after_s())
-        if r.status == 409 or error.get("type") == "idempotency_error":
+        if r.status == 409 or error.type == "idempotency_error":
             # the key is in flight at Stripe, or was first used with other parameters: what
             # became of the first use is for the lookup to find
             return ProviderOutcome(OutcomeKind.UNKNOWN, word, latency_s=latency)
@@ -155,7 +168,7 @@ class StripeConnector:
             return ProviderOutcome(kind, word, latency_s=latency)
         if r.status == 404 and req.provider_reference is None:
             return ProviderOutcome(OutcomeKind.NOT_FOUND, word, latency_s=latency)
-        return ProviderOutcome(OutcomeKind.REJECTED, word, reason=error.get("message"),
+        return ProviderOutcome(OutcomeKind.REJECTED, word, reason=error.message,
                                latency_s=latency)
 
     # --- what became of an earlier attempt --------------------------------------------------
@@ -184,13 +197,13 @@ class StripeConnector:
         try:
             r = self._call("GET", "/v1/refunds", None, None,
                            {"payment_intent": req.provider_reference or "", "limit": "100"})
-            body = r.json()
+            if r.status != 200:
+                return ProviderOutcome(OutcomeKind.UNKNOWN, f"lookup failed: http_{r.status}")
+            refunds = read_answer(RefundList, r.json(), "a list of refunds").data
         except (NotSent, MaybeSent) as exc:
             return ProviderOutcome(OutcomeKind.UNKNOWN, f"lookup failed: {exc}")
-        if r.status != 200:
-            return ProviderOutcome(OutcomeKind.UNKNOWN, f"lookup failed: http_{r.status}")
-        for refund in body.get("data") or []:
-            if (refund.get("metadata") or {}).get("paysignal_request_id") == req.request_id:
+        for refund in refunds:
+            if refund.metadata.get("paysignal_request_id") == req.request_id:
                 return _refund_outcome(refund, r.latency_s)
         return ProviderOutcome(OutcomeKind.NOT_FOUND, "no such refund")
 
@@ -203,44 +216,34 @@ class StripeConnector:
             raise WebhookSignatureError("no Stripe-Signature header")
         sent_at = verify_signature(header, body, self.config.webhook_secrets, now, tolerance_s)
         try:
-            return [parse_event(json.loads(body), sent_at)]
-        except (KeyError, ValueError, TypeError, AttributeError):
+            return [parse_event(body, sent_at)]
+        except (KeyError, ValueError):
             raise MalformedNotificationError("not a Stripe event") from None
 
 
-def _fee(intent: dict[str, Any]) -> int:
-    charge = intent.get("latest_charge")
-    if isinstance(charge, dict) and isinstance(charge.get("balance_transaction"), dict):
-        return int(charge["balance_transaction"].get("fee") or 0)
-    return 0
-
-
-def _intent_outcome(op: Operation, pi: dict[str, Any], latency: float) -> ProviderOutcome:
+def _intent_outcome(op: Operation, pi: PaymentIntent, latency: float) -> ProviderOutcome:
     """What a PaymentIntent's status says about the operation asked for."""
-    status, ref = str(pi.get("status")), pi.get("id")
-    if not isinstance(ref, str):
-        raise MaybeSent("a PaymentIntent without an id")
+    status = pi.status
 
     def out(kind: OutcomeKind, reason: str | None = None, fee: int = 0,
             captured: bool = False) -> ProviderOutcome:
-        return ProviderOutcome(kind, status, ref, reason=reason, fee_minor=fee, latency_s=latency,
-                               captured=captured)
+        return ProviderOutcome(kind, status, pi.id, reason=reason, fee_minor=fee,
+                               latency_s=latency, captured=captured)
 
     if status == "processing":
         return out(OutcomeKind.UNKNOWN)
     if op is Operation.AUTHORIZE:
         if status == "succeeded":  # automatic capture: authorized and captured in one call
-            return out(OutcomeKind.SUCCEEDED, fee=_fee(pi), captured=True)
+            return out(OutcomeKind.SUCCEEDED, fee=pi.fee_minor, captured=True)
         if status == "requires_capture":
             return out(OutcomeKind.SUCCEEDED)
-        error = pi.get("last_payment_error") or {}
+        error = pi.last_payment_error or PaymentError()
         if status in ("requires_payment_method", "canceled"):
-            return out(OutcomeKind.DECLINED, error.get("decline_code") or error.get("code")
-                       or status)
+            return out(OutcomeKind.DECLINED, error.decline_code or error.code or status)
         return out(OutcomeKind.DECLINED, status)  # requires_action: no shopper to send it to
     if op is Operation.CAPTURE:
         if status == "succeeded":
-            return out(OutcomeKind.SUCCEEDED, fee=_fee(pi))
+            return out(OutcomeKind.SUCCEEDED, fee=pi.fee_minor)
         return out(OutcomeKind.NOT_FOUND if status == "requires_capture" else
                    OutcomeKind.REJECTED)
     if op is Operation.VOID:
@@ -251,15 +254,12 @@ def _intent_outcome(op: Operation, pi: dict[str, Any], latency: float) -> Provid
     raise MaybeSent(f"a PaymentIntent answered a {op.value}")
 
 
-def _refund_outcome(refund: dict[str, Any], latency: float) -> ProviderOutcome:
-    status = str(refund.get("status"))
-    ref = (refund.get("payment_intent") if isinstance(refund.get("payment_intent"), str)
-           else None)
+def _refund_outcome(refund: Refund, latency: float) -> ProviderOutcome:
     kind = {"succeeded": OutcomeKind.SUCCEEDED, "pending": OutcomeKind.SUBMITTED,
             "requires_action": OutcomeKind.SUBMITTED, "failed": OutcomeKind.DECLINED,
-            "canceled": OutcomeKind.DECLINED}.get(status, OutcomeKind.UNKNOWN)
-    return ProviderOutcome(kind, f"refund {status}", ref,
-                           reason=refund.get("failure_reason"), latency_s=latency)
+            "canceled": OutcomeKind.DECLINED}.get(refund.status, OutcomeKind.UNKNOWN)
+    return ProviderOutcome(kind, f"refund {refund.status}", refund.intent_id,
+                           reason=refund.failure_reason, latency_s=latency)
 
 
 def connect(config: StripeConfig, transport: httpx.BaseTransport | None = None,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from engine.domain.operations import Operation
 from engine.providers.base import (
     DisputeStage,
@@ -11,6 +9,7 @@ from engine.providers.base import (
     ParsedDispute,
     ParsedNotification,
 )
+from engine.providers.stripe.models import Dispute, Event, PaymentIntent, Refund
 
 _EVENT_OPERATIONS = {  # event type -> (operation, succeeded)
     "payment_intent.amount_capturable_updated": (Operation.AUTHORIZE, True),
@@ -32,42 +31,41 @@ _CLOSED = {"won": DisputeStage.WON, "lost": DisputeStage.LOST,
            "warning_closed": DisputeStage.WON}
 
 
-def parse_event(event: dict[str, Any], sent_at: float) -> Notification:
-    if event["type"].startswith("charge.dispute."):
-        return _parse_dispute(event, sent_at)
-    operation, succeeded = _EVENT_OPERATIONS[event["type"]]
-    obj = event["data"]["object"]
-    metadata = obj.get("metadata") or {}
-    captured = None
-    if operation is Operation.CAPTURE and obj.get("capture_method") != "manual":
-        operation, captured = Operation.AUTHORIZE, True  # an automatic-capture intent's one call
+def parse_event(body: bytes, sent_at: float) -> Notification:
+    """A verified event in paysignal's words. Raises ValueError (pydantic's ValidationError is
+    one) or KeyError when the body is no event paysignal can use."""
+    event = Event.model_validate_json(body)
+    if event.type.startswith("charge.dispute."):
+        return _parse_dispute(event, Dispute.model_validate(event.data.object), sent_at)
+    operation, succeeded = _EVENT_OPERATIONS[event.type]
     if operation is Operation.REFUND:
-        if obj.get("status") == "failed":
+        refund = Refund.model_validate(event.data.object)
+        if refund.status == "failed":
             succeeded = False
-        return ParsedNotification(event["id"], metadata["paysignal_payment_id"],
-                                  obj["payment_intent"], operation, succeeded,
-                                  amount_minor=obj["amount"],
-                                  request_id=metadata.get("paysignal_request_id"),
+        if refund.intent_id is None:
+            raise ValueError("a refund event without its payment_intent")
+        return ParsedNotification(event.id, refund.metadata["paysignal_payment_id"],
+                                  refund.intent_id, operation, succeeded,
+                                  amount_minor=refund.amount,
+                                  request_id=refund.metadata.get("paysignal_request_id"),
                                   sent_at=float(sent_at))
-    amount = {Operation.CAPTURE: obj.get("amount_received"),
-              Operation.AUTHORIZE: obj.get("amount")}.get(operation, obj.get("amount"))
-    if captured:
-        amount = obj.get("amount_received")
-    request_id = (metadata.get("paysignal_request_id") if operation is Operation.AUTHORIZE
+    intent = PaymentIntent.model_validate(event.data.object)
+    captured = None
+    if operation is Operation.CAPTURE and intent.capture_method != "manual":
+        operation, captured = Operation.AUTHORIZE, True  # an automatic-capture intent's one call
+    amount = intent.amount_received if operation is Operation.CAPTURE or captured else (
+        intent.amount)
+    request_id = (intent.metadata.get("paysignal_request_id") if operation is Operation.AUTHORIZE
                   else None)  # the intent's metadata names the request that created it
-    return ParsedNotification(event["id"], metadata["paysignal_payment_id"], obj["id"],
+    return ParsedNotification(event.id, intent.metadata["paysignal_payment_id"], intent.id,
                               operation, succeeded, amount_minor=amount,
                               request_id=request_id, sent_at=float(sent_at), captured=captured)
 
 
-def _parse_dispute(event: dict[str, Any], sent_at: float) -> ParsedDispute:
-    dispute = event["data"]["object"]
-    if event["type"] == "charge.dispute.closed":
-        stage = _CLOSED[dispute["status"]]
-    else:
-        stage = _DISPUTE_EVENTS[event["type"]]
-    due = (dispute.get("evidence_details") or {}).get("due_by")
-    return ParsedDispute(event["id"], dispute["id"], dispute["payment_intent"], stage,
-                         int(dispute["amount"]), str(dispute["currency"]).upper(),
-                         reason=str(dispute.get("reason") or ""),
+def _parse_dispute(event: Event, dispute: Dispute, sent_at: float) -> ParsedDispute:
+    closed = event.type == "charge.dispute.closed"
+    stage = _CLOSED[dispute.status] if closed else _DISPUTE_EVENTS[event.type]
+    due = dispute.evidence_details.due_by if dispute.evidence_details else None
+    return ParsedDispute(event.id, dispute.id, dispute.payment_intent, stage, dispute.amount,
+                         dispute.currency.upper(), reason=dispute.reason or "",
                          due_by=float(due) if due else None, sent_at=float(sent_at))

@@ -1,0 +1,104 @@
+"""The Stripe bodies paysignal reads, typed: only the fields it uses (Stripe's API reference and
+its OpenAPI description name them; docs/providers.md has the sources)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.providers.wire import WireModel
+
+
+class ObjectRef(WireModel):
+    id: str
+
+
+class StripeError(WireModel):
+    type: str | None = None
+    code: str | None = None
+    decline_code: str | None = None
+    message: str | None = None
+    payment_intent: ObjectRef | None = None  # on card errors: the intent that was declined
+
+
+class ErrorAnswer(WireModel):
+    error: StripeError = StripeError()
+
+
+class BalanceTransaction(WireModel):
+    fee: int = 0
+
+
+class Charge(WireModel):
+    # an id unless the request asked for it expanded
+    balance_transaction: BalanceTransaction | str | None = None
+
+
+class PaymentError(WireModel):
+    code: str | None = None
+    decline_code: str | None = None
+
+
+class PaymentIntent(WireModel):
+    id: str
+    status: str
+    amount: int | None = None
+    amount_received: int | None = None
+    capture_method: str | None = None
+    metadata: dict[str, str] = {}
+    last_payment_error: PaymentError | None = None
+    latest_charge: Charge | str | None = None
+
+    @property
+    def fee_minor(self) -> int:
+        """The fee Stripe booked, when the charge and its balance transaction were expanded."""
+        charge = self.latest_charge
+        if isinstance(charge, Charge) and isinstance(charge.balance_transaction,
+                                                     BalanceTransaction):
+            return charge.balance_transaction.fee
+        return 0
+
+
+class Refund(WireModel):
+    id: str
+    status: str
+    amount: int | None = None
+    payment_intent: str | ObjectRef | None = None
+    metadata: dict[str, str] = {}
+    failure_reason: str | None = None
+
+    @property
+    def intent_id(self) -> str | None:
+        intent = self.payment_intent
+        return intent.id if isinstance(intent, ObjectRef) else intent
+
+
+class IntentSearch(WireModel):
+    data: list[PaymentIntent] = []
+
+
+class RefundList(WireModel):
+    data: list[Refund] = []
+
+
+class EventData(WireModel):
+    object: dict[str, Any]
+
+
+class Event(WireModel):
+    id: str
+    type: str
+    data: EventData
+
+
+class EvidenceDetails(WireModel):
+    due_by: int | None = None
+
+
+class Dispute(WireModel):
+    id: str
+    payment_intent: str
+    amount: int
+    currency: str
+    status: str
+    reason: str | None = None
+    evidence_details: EvidenceDetails | None = None

@@ -1,0 +1,129 @@
+"""Each connector reads a provider's answers and notices through typed wire models: an answer
+that does not fit is an unknown outcome (never a decline or a rejection, while money may have
+moved), a notice that does not fit is malformed (never half-booked), and fields paysignal does
+not read never matter."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from engine.domain.operations import Operation
+from engine.providers.adyen.signatures import hmac_signature
+from engine.providers.base import (
+    MalformedNotificationError,
+    OutcomeKind,
+    ProviderOutcome,
+    ProviderRequest,
+)
+from engine.providers.stripe import sign
+from tests.support.sandbox import (
+    ADYEN_HMAC_KEY,
+    WEBHOOK_SECRET,
+    adyen_connector,
+    paypal_connector,
+    stripe_connector,
+)
+
+AUTHORIZE = ProviderRequest(Operation.AUTHORIZE, "idk_1:authorize", "pay_1", 5000, "EUR",
+                            "pm_card_visa")
+Answer = tuple[int, object]
+
+
+def transport(answer: Answer) -> httpx.MockTransport:
+    """A provider that answers every call with `answer` (PayPal's token call excepted)."""
+    status, body = answer
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/oauth2/token"):
+            return httpx.Response(200, json={"access_token": "A21AA", "expires_in": 32400})
+        return httpx.Response(status, json=body)
+    return httpx.MockTransport(handle)
+
+
+def stripe_answers(answer: Answer) -> ProviderOutcome:
+    connector = stripe_connector("http://stripe.test", transport=transport(answer))
+    return connector.execute(AUTHORIZE)
+
+
+def adyen_answers(answer: Answer) -> ProviderOutcome:
+    connector = adyen_connector("http://adyen.test", transport=transport(answer))
+    return connector.execute(ProviderRequest(
+        Operation.AUTHORIZE, "idk_1:authorize", "pay_1", 5000, "EUR",
+        "test_4111|test_03|test_2030|test_737"))
+
+
+def paypal_answers(answer: Answer) -> ProviderOutcome:
+    connector = paypal_connector("http://paypal.test", transport=transport(answer))
+    return connector.execute(ProviderRequest(
+        Operation.AUTHORIZE, "idk_1:authorize", "pay_1", 5000, "EUR", "card-vault-1"))
+
+
+@pytest.mark.parametrize(("call", "answer", "field"), [
+    (stripe_answers, (200, {"object": "payment_intent", "id": "pi_1"}), "status"),
+    (stripe_answers, (200, {"object": "payment_intent", "status": "requires_capture"}), "id"),
+    (stripe_answers, (200, {"object": "payment_intent", "id": "pi_1", "status": "succeeded",
+                            "latest_charge": {"balance_transaction": {"fee": "lots"}}}),
+     "latest_charge"),
+    (adyen_answers, (200, {"pspReference": "8815"}), "resultCode"),
+    (paypal_answers, (201, {"id": "5O1", "status": "COMPLETED", "purchase_units": "all"}),
+     "purchase_units"),
+    (paypal_answers, (201, {"id": "5O1", "purchase_units": []}), "status"),
+], ids=["stripe-no-status", "stripe-no-id", "stripe-fee-not-a-number", "adyen-no-result",
+        "paypal-units-not-a-list", "paypal-no-status"])
+def test_an_answer_that_does_not_fit_is_unknown_and_names_the_field(
+        call: Callable[[Answer], ProviderOutcome], answer: Answer, field: str) -> None:
+    outcome = call(answer)
+    assert outcome.kind is OutcomeKind.UNKNOWN
+    assert field in outcome.raw_status
+
+
+@pytest.mark.parametrize(("call", "answer", "kind"), [
+    # an error code sent as a number is still the code: Adyen's 704 means "may have run"
+    (adyen_answers, (422, {"status": 422, "errorCode": 704, "message": "in use"}),
+     OutcomeKind.UNKNOWN),
+    (adyen_answers, (200, {"resultCode": "Authorised", "pspReference": "8815",
+                           "newField": {"nested": [1, 2]}}), OutcomeKind.SUCCEEDED),
+    (stripe_answers, (402, {"error": {"type": "card_error", "code": "card_declined",
+                                      "decline_code": "insufficient_funds",
+                                      "payment_intent": {"id": "pi_9", "status": "x"},
+                                      "request_log_url": "https://example.test/r"}}),
+     OutcomeKind.DECLINED),
+    (paypal_answers, (422, {"name": "UNPROCESSABLE_ENTITY", "details": [{"field": "/x"}]}),
+     OutcomeKind.REJECTED),
+], ids=["adyen-numeric-code", "adyen-new-fields", "stripe-card-error", "paypal-issue-less"])
+def test_answers_are_read_by_the_fields_paysignal_uses(
+        call: Callable[[Answer], ProviderOutcome], answer: Answer, kind: OutcomeKind) -> None:
+    assert call(answer).kind is kind
+
+
+def test_a_stripe_event_whose_amount_is_not_a_number_is_malformed() -> None:
+    event = {"id": "evt_1", "type": "payment_intent.succeeded", "data": {"object": {
+        "id": "pi_1", "status": "succeeded", "amount": 5000, "amount_received": "lots",
+        "capture_method": "automatic", "metadata": {"paysignal_payment_id": "pay_1"}}}}
+    body = json.dumps(event).encode()
+    now = int(time.time())
+    headers = {"stripe-signature": sign(WEBHOOK_SECRET, body, now)}
+    with pytest.raises(MalformedNotificationError):
+        stripe_connector("http://stripe.test").verify_notifications(headers, body, now, 300)
+    event["data"]["object"]["amount_received"] = 5000  # type: ignore[index]
+    body = json.dumps(event).encode()
+    headers = {"stripe-signature": sign(WEBHOOK_SECRET, body, now)}
+    [note] = stripe_connector("http://stripe.test").verify_notifications(headers, body, now, 300)
+    assert (note.operation, note.amount_minor, note.captured) == (Operation.AUTHORIZE, 5000, True)
+
+
+def test_an_adyen_item_whose_amount_is_not_a_number_is_malformed() -> None:
+    item: dict[str, object] = {
+        "eventCode": "AUTHORISATION", "success": "true", "pspReference": "8815",
+        "merchantReference": "pay_1", "merchantAccountCode": "SandboxMerchantECOM",
+        "eventDate": "2026-12-07T10:00:00+01:00", "amount": {"value": "5k", "currency": "EUR"}}
+    item["additionalData"] = {"hmacSignature": hmac_signature(ADYEN_HMAC_KEY, item)}
+    body = json.dumps({"live": "false", "notificationItems": [
+        {"NotificationRequestItem": item}]}).encode()
+    with pytest.raises(MalformedNotificationError):
+        adyen_connector("http://adyen.test").verify_notifications({}, body, time.time(), 300)
