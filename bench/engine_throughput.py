@@ -15,6 +15,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import sys
 import time
+from multiprocessing.synchronize import Event
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -29,8 +30,8 @@ from bench._common import (  # noqa: E402
 )
 
 
-def _worker(url: str, worker: int, seconds: float, start_at: float, results: mp.Queue,
-            measured: mp.Event) -> None:
+def _worker(url: str, worker: int, seconds: float, start_at: float,
+            results: mp.Queue[tuple[int, int, float]], measured: Event) -> None:
     from engine.api.app import freeze_start_up_objects
     from engine.providers.registry import new_webhook_credentials
     from engine.providers.sandbox.registry import build_sandbox, in_process_connectors, payment_method
@@ -70,7 +71,7 @@ def engine_payments_per_s(url: str, workers: int, seconds: float,
 
     db.upgrade(db.make_engine(url))
     ctx = mp.get_context("spawn")
-    results: mp.Queue = ctx.Queue()
+    results: mp.Queue[tuple[int, int, float]] = ctx.Queue()
     measured = ctx.Event()
     start_at = time.time() + 3.0
     procs = [ctx.Process(target=_worker, args=(url, w, seconds, start_at, results, measured))

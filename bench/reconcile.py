@@ -29,7 +29,7 @@ import tempfile
 import time
 from collections import defaultdict
 from dataclasses import replace
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -148,7 +148,7 @@ def write_files(url: str, directory: Path) -> set[tuple[str, str, str]]:
                                   f"pay_void{number}", "charge", 5000, 0, "USD", line.settled_on)
             extra.append(line)
         injected.add((kind, line.provider, line.provider_reference))
-    by_file: dict[tuple[str, object], list[SettlementLine]] = defaultdict(list)
+    by_file: dict[tuple[str, date], list[SettlementLine]] = defaultdict(list)
     for i, line in enumerate(lines):
         if i not in removed:
             by_file[(line.provider, line.settled_on)].append(line)

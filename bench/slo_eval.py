@@ -16,6 +16,7 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -83,7 +84,7 @@ def pandas_counts(url: str, slos: list, at: datetime) -> tuple[float, dict]:  # 
     return time.perf_counter() - started, out
 
 
-def _mask(frame, q):  # type: ignore[no-untyped-def]
+def _mask(frame: Any, q: Any) -> Any:
     import pandas as pd
 
     mask = pd.Series(True, index=frame.index)

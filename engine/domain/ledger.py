@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
@@ -113,7 +114,7 @@ def dispute_postings(payment: Postable, withdrawn: bool, amount: int, fee_minor:
     return [_txn(payment, "chargeback_reversal", at, [(a["receivable"], a["payable"], amount)])]
 
 
-def imbalances(rows: list[tuple[str, str, str, int]]) -> dict[tuple[str, str], int]:
+def imbalances(rows: Iterable[tuple[str, str, str, int]]) -> dict[tuple[str, str], int]:
     """(transaction id, currency, side, amount) rows -> {(txn, currency): debits - credits} != 0."""
     totals: dict[tuple[str, str], int] = defaultdict(int)
     for txn_id, currency, side, amount in rows:

@@ -39,7 +39,8 @@ class TansuBroker:
 
     def create_topic(self, topic: str, partitions: int = 3) -> None:
         from confluent_kafka import KafkaError, KafkaException
-        from confluent_kafka.admin import AdminClient, NewTopic
+        from confluent_kafka.admin import AdminClient
+        from confluent_kafka.cimpl import NewTopic
 
         admin = AdminClient({"bootstrap.servers": self.bootstrap})
         futures = admin.create_topics([NewTopic(topic, num_partitions=partitions,

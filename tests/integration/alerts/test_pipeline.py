@@ -232,7 +232,8 @@ class _PlainSmtp:
         class Handler(socketserver.StreamRequestHandler):
             def handle(self) -> None:
                 self.wfile.write(b"220 test ESMTP\r\n")
-                data, in_data = [], False
+                data: list[str] = []
+                in_data = False
                 for raw in self.rfile:
                     line = raw.decode().rstrip("\r\n")
                     if in_data:

@@ -178,6 +178,7 @@ def test_sign_off_needs_an_override_while_breaks_are_open(monkeypatch, seeded_ur
     monkeypatch.setenv("PAYSIGNAL_DASHBOARD_LOCAL_ROLES", "finance")
     at = open_page(monkeypatch, seeded_url, "reconciliation")
     picked = at.selectbox(key="signoff_day").value
+    assert picked is not None
     provider, day_text = picked.split(" ")
     day = date.fromisoformat(day_text)
     with seeded_engine.connect() as conn:

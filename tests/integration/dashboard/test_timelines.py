@@ -42,12 +42,12 @@ def test_the_time_series_count_what_the_tables_hold(seeded_engine: Engine) -> No
     frame = timelines.timeline(seeded_engine, WIDE, window)
     a, t, e = provider_attempts.c, payment_transitions.c, duplicate_risk_events.c
     with seeded_engine.connect() as conn:
-        calls = dict(conn.execute(select(a.outcome, func.count()).where(
+        calls: dict[str, int] = dict(conn.execute(select(a.outcome, func.count()).where(
             a.operation == "authorize").group_by(a.outcome)).all())
         opened = conn.execute(select(func.count()).where(t.to_state == "unknown")).scalar_one()
         resolved = conn.execute(select(func.count()).where(t.from_state == "unknown"))\
             .scalar_one()
-        risk = dict(conn.execute(select(e.outcome, func.count()).group_by(e.outcome)).all())
+        risk: dict[str, int] = dict(conn.execute(select(e.outcome, func.count()).group_by(e.outcome)).all())
     shown = frame.groupby("series")["value"].sum().to_dict()
     expected: dict[str, int] = {}
     for outcome, n in calls.items():
@@ -111,7 +111,7 @@ def test_provider_tiles_and_money_at_risk_read_now(seeded_engine: Engine) -> Non
              timelines.provider_tiles(seeded_engine, WIDE, now).to_dict("records")}
     a = provider_attempts.c
     with seeded_engine.connect() as conn:
-        authorizations = dict(conn.execute(select(a.provider, func.count()).where(
+        authorizations: dict[str, int] = dict(conn.execute(select(a.provider, func.count()).where(
             a.operation == "authorize").group_by(a.provider)).all())
         failed = conn.execute(select(func.count()).where(
             a.operation == "authorize", a.provider == "adyen",

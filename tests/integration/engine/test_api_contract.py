@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -10,6 +11,7 @@ from sqlalchemy import Engine, func, select
 
 from engine.api.app import create_app
 from engine.payments.merchants import create_merchant
+from engine.payments.service import PaymentService
 from engine.storage.tables import idempotency_keys, payments
 from engine.testing import payment_method
 from paysignal.testing import make_service
@@ -24,18 +26,19 @@ class Api:
     engine: Engine
     key_a: str
     key_b: str
-    service: object
+    service: PaymentService
 
     def post(self, path: str, body: object = None, *, key: str | None = "k1",
-             api_key: str | None = None, **kwargs: object):
+             api_key: str | None = None):
         headers = {"Authorization": f"Bearer {api_key or self.key_a}"}
         if key is not None:
             headers["Idempotency-Key"] = key
-        return self.client.post(path, json=body, headers=headers, **kwargs)
+        return self.client.post(path, json=body, headers=headers)
 
-    def get(self, path: str, api_key: str | None = None, **kwargs: object):
+    def get(self, path: str, api_key: str | None = None,
+            params: dict[str, str | int] | None = None):
         return self.client.get(path, headers={"Authorization": f"Bearer {api_key or self.key_a}"},
-                               **kwargs)
+                               params=params)
 
 
 @pytest.fixture
@@ -99,16 +102,16 @@ def test_same_key_different_payload_is_422_naming_the_fields(api: Api) -> None:
 
 
 def test_same_key_in_flight_is_409_with_retry_after(api: Api) -> None:
-    gateway = api.service.gateways["stripe"]  # type: ignore[attr-defined]
+    gateway = api.service.gateways["stripe"]
     original = gateway.execute
-    seen = []
+    seen: list[Any] = []  # what the test client answered
 
     def execute(request):
         if not seen:
             seen.append(api.post("/v1/payments", BODY))
         return original(request)
 
-    gateway.execute = execute
+    gateway.execute = execute  # type: ignore[method-assign]
     assert api.post("/v1/payments", BODY).status_code == 201
     assert_problem(seen[0], 409, "idempotency-key-in-use")
     assert int(seen[0].headers["Retry-After"]) >= 1
@@ -164,18 +167,18 @@ def test_missing_or_wrong_api_key_is_401(api: Api, authorization: str | None) ->
 
 def test_merchants_cannot_see_or_touch_each_others_payments(api: Api) -> None:
     pid = api.post("/v1/payments", {**BODY, "capture": "manual"}).json()["id"]
-    foreign = {"api_key": api.key_b}
-    responses = [api.get(f"/v1/payments/{pid}", **foreign),
-                 api.post(f"/v1/payments/{pid}/capture", {}, key="c", **foreign),
-                 api.post(f"/v1/payments/{pid}/void", None, key="v", **foreign),
-                 api.post(f"/v1/payments/{pid}/refunds", {"amount": 1}, key="r", **foreign)]
+    foreign = api.key_b
+    responses = [api.get(f"/v1/payments/{pid}", api_key=foreign),
+                 api.post(f"/v1/payments/{pid}/capture", {}, key="c", api_key=foreign),
+                 api.post(f"/v1/payments/{pid}/void", None, key="v", api_key=foreign),
+                 api.post(f"/v1/payments/{pid}/refunds", {"amount": 1}, key="r", api_key=foreign)]
     unknown = api.get("/v1/payments/pay_doesnotexist")
     for r in responses:
         body = assert_problem(r, 404, "not-found")
         assert pid not in r.text and body["detail"] == unknown.json()["detail"]
-    assert api.get("/v1/payments", **foreign).json()["data"] == []
+    assert api.get("/v1/payments", api_key=foreign).json()["data"] == []
     # B's replay of A's key is B's own new request, never A's stored response
-    assert api.post("/v1/payments", BODY, key="k1", **foreign).json()["id"] != pid
+    assert api.post("/v1/payments", BODY, key="k1", api_key=foreign).json()["id"] != pid
 
 
 def test_capture_void_and_refund_flows(api: Api) -> None:

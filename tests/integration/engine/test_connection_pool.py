@@ -73,7 +73,7 @@ def test_the_api_works_on_as_many_requests_at_once_as_its_pool_holds(
     from paysignal.testing import make_service
 
     service, _sandbox, _clock = make_service(db_engine)
-    seen: list[int] = []
+    seen: list[float] = []
     app = api_app(db_engine, service, load_settings({"PAYSIGNAL_API_CONCURRENCY": "4"}))
 
     @app.get("/limit")

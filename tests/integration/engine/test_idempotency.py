@@ -65,7 +65,7 @@ def test_same_key_while_the_first_request_runs_is_in_progress_and_retryable(db_e
     gateway.execute = execute_with_concurrent_retry  # type: ignore[method-assign]
     service.create_payment("m1", "key-1", payment_request())
     assert len(seen) == 1  # during the one authorize-and-capture call
-    assert seen[0].retry_after_s >= 1
+    assert isinstance(seen[0], IdempotencyKeyInProgressError) and seen[0].retry_after_s >= 1
     assert observer.idempotency_outcomes["in_flight"] == 1
     assert len(sandbox.books.charges()) == 1
     assert risk_events(db_engine) == [("m1", "stripe", "in_flight")]

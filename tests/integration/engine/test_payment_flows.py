@@ -171,7 +171,8 @@ def test_an_automatic_payment_the_provider_only_authorized_is_then_captured_in_f
     service, sandbox, _ = make_service(db_engine)
     stripe = service.gateways["stripe"]
     original = stripe.execute
-    stripe.execute = lambda req: original(replace(req, capture=False))  # type: ignore[method-assign]
+    stripe.execute = (  # type: ignore[method-assign]
+        lambda request: original(replace(request, capture=False)))
     body = service.create_payment("m1", "k", payment_request()).body
     assert body["state"] == "captured"
     assert [(f, t) for f, t, _ in audit(db_engine, body["id"])] == [

@@ -15,7 +15,7 @@ from engine.domain.operations import Operation
 from engine.exceptions import ValidationError
 from engine.payments.webhooks import ingest
 from engine.providers.adyen import hmac_signature
-from engine.providers.base import OutcomeKind, ProviderRequest, WebhookSignatureError
+from engine.providers.base import OutcomeKind, ParsedNotification, ProviderRequest, WebhookSignatureError
 from engine.providers.sandbox import SandboxServer
 from engine.testing import ManualClock
 from paysignal.bootstrap import build_service
@@ -117,6 +117,7 @@ def test_notifications_are_verified_item_by_item(server: SandboxServer) -> None:
     [webhook] = server.sandbox.due_webhooks(time.time() + 60)
     [note] = adyen.verify_notifications(webhook.headers(time.time()), webhook.body,
                                         time.time(), 300)
+    assert isinstance(note, ParsedNotification)
     assert (note.operation, note.succeeded, note.payment_ref, note.amount_minor,
             note.request_id) == (Operation.AUTHORIZE, True, "pay_1", 5000, "idk_1:authorize")
     assert adyen.acknowledgement().body == "[accepted]"

@@ -3,10 +3,13 @@ proof that the sandbox speaks the real protocols, not only our connectors' idea 
 
 from __future__ import annotations
 
+from typing import cast
+
 import Adyen
 import pytest
 import stripe
 from Adyen.exceptions import AdyenAPIUnprocessableEntity
+from stripe.params import PaymentIntentCreateParams
 
 from engine.providers.sandbox import SandboxServer
 
@@ -15,18 +18,18 @@ def test_stripe_python_creates_confirms_captures_refunds_and_sees_replays(
         server: SandboxServer) -> None:
     client = stripe.StripeClient("sk_test_sdk", base_addresses={
         "api": server.base_url("stripe")}, max_network_retries=0)
-    params: stripe.PaymentIntentService.CreateParams = {
+    params = cast(PaymentIntentCreateParams, {
         "amount": 2000, "currency": "usd", "payment_method": "pm_card_visa", "confirm": True,
         "capture_method": "manual", "payment_method_types": ["card"],
-        "metadata": {"order": "A-1"}}
+        "metadata": {"order": "A-1"}})
     intent = client.v1.payment_intents.create(params, {"idempotency_key": "sdk-1"})
     assert (intent.status, intent.amount_capturable, intent.metadata["order"]) == (
         "requires_capture", 2000, "A-1")
     replayed = client.v1.payment_intents.create(params, {"idempotency_key": "sdk-1"})
-    assert replayed.id == intent.id
+    assert replayed.id == intent.id and replayed.last_response is not None
     assert replayed.last_response.headers["idempotent-replayed"] == "true"
     with pytest.raises(stripe.IdempotencyError, match="same parameters"):
-        client.v1.payment_intents.create({**params, "amount": 2001},
+        client.v1.payment_intents.create(cast(PaymentIntentCreateParams, {**params, "amount": 2001}),
                                          {"idempotency_key": "sdk-1"})
     captured = client.v1.payment_intents.capture(intent.id, {"amount_to_capture": 1500})
     assert (captured.status, captured.amount_received) == ("succeeded", 1500)
@@ -35,7 +38,8 @@ def test_stripe_python_creates_confirms_captures_refunds_and_sees_replays(
                                                                       intent.id)
     assert client.v1.payment_intents.retrieve(intent.id).status == "succeeded"
     with pytest.raises(stripe.CardError) as declined:
-        client.v1.payment_intents.create({**params, "payment_method": "pm_card_chargeDeclined"})
+        client.v1.payment_intents.create(cast(
+            PaymentIntentCreateParams, {**params, "payment_method": "pm_card_chargeDeclined"}))
     assert declined.value.code == "card_declined"
     assert len(server.sandbox.books.charges()) == 1
 

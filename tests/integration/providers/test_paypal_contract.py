@@ -11,7 +11,7 @@ import pytest
 
 from engine.domain.operations import Operation
 from engine.exceptions import ValidationError
-from engine.providers.base import OutcomeKind, ProviderRequest, WebhookSignatureError
+from engine.providers.base import OutcomeKind, ParsedNotification, ProviderRequest, WebhookSignatureError
 from engine.providers.paypal import cert_url_allowed
 from engine.providers.sandbox import SandboxServer
 from tests.support.sandbox import closed_port, paypal_connector, then
@@ -104,6 +104,7 @@ def test_webhooks_verified_offline_and_by_postback(server: SandboxServer) -> Non
     headers = webhook.headers(now)
     for connector in (offline, postback):
         [note] = connector.verify_notifications(headers, webhook.body, now, 300)
+        assert isinstance(note, ParsedNotification)
         assert (note.operation, note.succeeded, note.payment_ref, note.amount_minor) == (
             Operation.AUTHORIZE, True, "pay_1", 5000)
     tampered = webhook.body.replace(b'"value":"50.00"', b'"value":"0.50"')

@@ -13,7 +13,7 @@ import pytest
 
 from engine.domain.operations import Operation
 from engine.exceptions import ValidationError
-from engine.providers.base import OutcomeKind, ProviderRequest, WebhookSignatureError
+from engine.providers.base import OutcomeKind, ParsedNotification, ProviderRequest, WebhookSignatureError
 from engine.providers.sandbox import Sandbox, SandboxServer
 from engine.providers.sandbox.faults import FaultProfile, Faults
 from engine.providers.sandbox.stripe import StripeEmulator
@@ -222,6 +222,7 @@ def test_a_signed_event_is_verified_and_parsed(server: SandboxServer) -> None:
     body, headers = event_from_sandbox(server)
     stripe = stripe_connector(server.base_url("stripe"))
     [note] = stripe.verify_notifications(headers, body, time.time(), 300)
+    assert isinstance(note, ParsedNotification)
     assert (note.operation, note.succeeded, note.payment_ref, note.amount_minor,
             note.request_id) == (Operation.AUTHORIZE, True, "pay_1", 5000, "idk_1:authorize")
     assert note.event_id.startswith("evt_") and note.provider_reference.startswith("pi_")

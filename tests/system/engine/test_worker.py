@@ -22,7 +22,12 @@ from tests.support.postgres import free_port, fresh_postgres_url
 
 def test_a_slot_runs_once_and_is_recorded_with_its_outcome(db_engine: Engine) -> None:
     calls: list[int] = []
-    ok = Job("counting", 60, lambda: calls.append(1) or {"n": len(calls)})
+
+    def count() -> dict[str, int]:
+        calls.append(1)
+        return {"n": len(calls)}
+
+    ok = Job("counting", 60, count)
     broken = Job("broken", 60, lambda: 1 / 0)  # type: ignore[arg-type,return-value]
     a, b = Worker(db_engine, [ok, broken], name="a"), Worker(db_engine, [ok, broken], name="b")
     slot = a.slot_for(ok, datetime.now(UTC))

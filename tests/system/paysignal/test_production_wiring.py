@@ -63,9 +63,9 @@ def test_a_failing_provider_spends_the_retry_budget_and_the_worker_raises_it(
     env = {**os.environ, "PAYSIGNAL_DATABASE_URL": url, "PAYSIGNAL_LOG_LEVEL": "WARNING",
            "PAYSIGNAL_RETRY_INITIAL_BACKOFF_S": "1", "PAYSIGNAL_RETRY_MAX_BACKOFF_S": "2"}
     ports = [(free_port(), free_port()) for _ in range(2)]
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
     apis = [subprocess.Popen([PAYSIGNAL, "serve", "api", "--port", str(port),
-                              "--metrics-port", str(metrics)], env=env, **quiet)
+                              "--metrics-port", str(metrics)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             for port, metrics in ports]
     worker_metrics = free_port()
     worker = None
@@ -95,7 +95,8 @@ def test_a_failing_provider_spends_the_retry_budget_and_the_worker_raises_it(
         worker = subprocess.Popen(
             [PAYSIGNAL, "serve", "worker", "--metrics-port", str(worker_metrics)],
             env={**env, "PAYSIGNAL_WORKER_INTERVAL_SCALE": "0.05",
-                 "PAYSIGNAL_ALERT_ROUTES": str(tmp_path / "routes.yml")}, **quiet)
+                 "PAYSIGNAL_ALERT_ROUTES": str(tmp_path / "routes.yml")},
+                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 90
         while not alerts_named(hook, "RetryBudgetExhausted"):
             assert worker.poll() is None, "the worker stopped"

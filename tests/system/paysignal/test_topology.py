@@ -87,22 +87,23 @@ scrape_configs:
   - job_name: paysignal-worker
     static_configs: [{{targets: ["127.0.0.1:{worker_port}"]}}]
 """)
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
     procs = [
         subprocess.Popen([PAYSIGNAL, "serve", "api", "--port", str(api_port),
                           "--metrics-port", str(api_metrics)],
-                         env=env, **quiet),
+                         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
         subprocess.Popen([PAYSIGNAL, "serve", "worker", "--metrics-port", str(worker_port)],
                          env={**env, "PAYSIGNAL_WORKER_INTERVAL_SCALE": "0.05",
                               "PAYSIGNAL_ALERT_ROUTES": str(tmp_path / "paysignal-routes.yml")},
-                         **quiet),
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
         subprocess.Popen(["prometheus", f"--config.file={tmp_path / 'prometheus.yml'}",
                           f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                          f"--web.listen-address=127.0.0.1:{prom_port}"], **quiet),
+                          f"--web.listen-address=127.0.0.1:{prom_port}"],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
         subprocess.Popen([str(ALERTMANAGER), f"--config.file={tmp_path / 'alertmanager.yml'}",
                           f"--storage.path={tmp_path / 'am'}",
                           f"--web.listen-address=127.0.0.1:{am_port}",
-                          f"--cluster.listen-address=127.0.0.1:{am_cluster}"], **quiet),
+                          f"--cluster.listen-address=127.0.0.1:{am_cluster}"],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
     ]
     api, worker, prometheus, alertmanager = procs
     try:

@@ -17,6 +17,7 @@ from engine.providers.adyen.signatures import hmac_signature
 from engine.providers.base import (
     MalformedNotificationError,
     OutcomeKind,
+    ParsedNotification,
     ProviderOutcome,
     ProviderRequest,
 )
@@ -102,18 +103,20 @@ def test_answers_are_read_by_the_fields_paysignal_uses(
 
 
 def test_a_stripe_event_whose_amount_is_not_a_number_is_malformed() -> None:
-    event = {"id": "evt_1", "type": "payment_intent.succeeded", "data": {"object": {
+    intent: dict[str, object] = {
         "id": "pi_1", "status": "succeeded", "amount": 5000, "amount_received": "lots",
-        "capture_method": "automatic", "metadata": {"paysignal_payment_id": "pay_1"}}}}
+        "capture_method": "automatic", "metadata": {"paysignal_payment_id": "pay_1"}}
+    event = {"id": "evt_1", "type": "payment_intent.succeeded", "data": {"object": intent}}
     body = json.dumps(event).encode()
     now = int(time.time())
     headers = {"stripe-signature": sign(WEBHOOK_SECRET, body, now)}
     with pytest.raises(MalformedNotificationError):
         stripe_connector("http://stripe.test").verify_notifications(headers, body, now, 300)
-    event["data"]["object"]["amount_received"] = 5000  # type: ignore[index]
+    intent["amount_received"] = 5000
     body = json.dumps(event).encode()
     headers = {"stripe-signature": sign(WEBHOOK_SECRET, body, now)}
     [note] = stripe_connector("http://stripe.test").verify_notifications(headers, body, now, 300)
+    assert isinstance(note, ParsedNotification)
     assert (note.operation, note.amount_minor, note.captured) == (Operation.AUTHORIZE, 5000, True)
 
 

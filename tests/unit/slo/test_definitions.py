@@ -97,6 +97,7 @@ def test_a_calendar_window_carries_its_start_and_zone(tmp_path: Path, calendar: 
     if path is None:
         assert not load_definitions(tmp_path)[0].window.rolling
         return
+    assert reason is not None
     with pytest.raises(DefinitionError) as info:
         load_definitions(tmp_path)
     assert path in str(info.value) and reason in str(info.value), str(info.value)
