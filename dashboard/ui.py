@@ -15,26 +15,24 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from dashboard import accounts, auth, queries, timelines
 from dashboard.filters import PRESET_DAYS, FilterError, Filters, from_params
-from engine.exceptions import PaysignalError
+from dashboard.settings import DashboardSettings
+from engine.environment import read_settings
+from engine.exceptions import ConfigurationError, PaysignalError
 from engine.providers import provider_names
 from engine.storage.db import current_revision, database_url, head_revision, make_engine
 
 T = TypeVar("T")
 READ_URL_ENV = "PAYSIGNAL_DASHBOARD_READ_URL"
-REFRESH_ENV = "PAYSIGNAL_DASHBOARD_REFRESH_S"
 CACHE_TTL_S = 10
 
 
-def _seconds(name: str, default: float) -> float:
-    raw = os.environ.get(name, "")
+def dashboard_settings() -> DashboardSettings:
+    """The dashboard's settings; a bad one is shown and its default used (a page must open)."""
     try:
-        value = float(raw) if raw else default
-    except ValueError:
-        value = -1
-    if value < 1:
-        st.error(f"{name}={raw!r}: must be a number of seconds, at least 1; using {default}")
-        return default
-    return value
+        return read_settings(DashboardSettings)
+    except ConfigurationError as exc:
+        st.error(f"{exc}; using the defaults")
+        return DashboardSettings.model_validate({})
 
 
 @dataclass(frozen=True)
@@ -239,7 +237,7 @@ def build_context() -> Context:
     has = database_ready(read_url)
     filters = sidebar_filters()
     ctx = Context(user, login, filters, write_url, read_url,
-                  _seconds(REFRESH_ENV, 15.0), has)
+                  dashboard_settings().dashboard_refresh_s, has)
     st.session_state["ctx"] = ctx
     return ctx
 

@@ -1,30 +1,34 @@
-"""Every number and choice paysignal's processes take from the environment, read and checked in
-one place. A bad value stops the process at start with an error naming the variable.
+"""Every number and choice paysignal's processes take from the environment, in one object,
+read and checked when a process starts: a bad value stops it with an error naming the variable.
 
-One pydantic model with the variables' names as aliases, rather than pydantic-settings: the
-same checks must run on any mapping (a child process's environment, a simulation's, a test's),
-not only on os.environ, and an empty variable means "unset" as a shell user expects."""
+The layers below the wiring declare their own sections (the database's, settlement's, the
+outbox's, the dashboard's) and read them through the same function (`engine.environment`);
+`Settings` is all of them plus the wiring's own. Pydantic models with the variables' names as
+aliases, rather than pydantic-settings: the same checks must run on any mapping (a child
+process's environment, a simulation's, a test's), not only on os.environ, and an empty variable
+means "unset" as a shell user expects."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-from pydantic import ValidationError as PydanticValidationError
+from pydantic import Field, model_validator
 
-from engine.exceptions import ConfigurationError
+from dashboard.settings import DashboardSettings
+from engine.environment import read_settings
+from engine.outbox.relay import OutboxSettings
+from engine.settlement.settings import SettlementSettings
+from engine.storage.db import DatabaseSettings
 
 _Seconds = Annotated[float, Field(gt=0, le=7 * 86_400)]  # up to a week
 _Minutes = Annotated[float, Field(gt=0, le=7 * 24 * 60)]
 
 
-class Settings(BaseModel):
+class Settings(DatabaseSettings, SettlementSettings, OutboxSettings, DashboardSettings):
     """Defaults are production's. Field aliases are the environment variables; descriptions
     are the docs' configuration table (docs/configuration.md, generated)."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
 
     idempotency_lock_timeout_s: _Seconds = Field(
         60.0, alias="PAYSIGNAL_IDEMPOTENCY_LOCK_TIMEOUT_S",
@@ -88,10 +92,20 @@ class Settings(BaseModel):
         1.0, gt=0, le=100, alias="PAYSIGNAL_WORKER_INTERVAL_SCALE",
         description="multiplies every job interval (relay 2 s, resolver and recovery 30 s, SLO "
                     "and alert evaluation 1 min, key expiry 1 h, reconciliation 10 min)")
-    settlement_min_age_s: float = Field(
-        120.0, ge=0, le=86_400, alias="PAYSIGNAL_SETTLEMENT_MIN_AGE_S",
-        description="a report without footers (Stripe, Adyen CSV) is taken once unchanged "
-                    "this long")
+    settlement_dir: Path | None = Field(
+        None, alias="PAYSIGNAL_SETTLEMENT_DIR",
+        description="the worker imports and reconciles the providers' settlement reports and "
+                    "bank statements in this directory every 10 minutes; files of unknown name "
+                    "go to `quarantine/`")
+    sli_backend: Literal["database", "prometheus"] = Field(
+        "database", alias="PAYSIGNAL_SLI_BACKEND",
+        description="where the worker's SLO job (and `paysignal slo evaluate`) reads SLIs")
+    prometheus_url: str | None = Field(
+        None, alias="PAYSIGNAL_PROMETHEUS_URL",
+        description="Prometheus base URL, required by the `prometheus` SLI backend")
+    alert_routes: Path | None = Field(
+        None, alias="PAYSIGNAL_ALERT_ROUTES",
+        description="alert routing file (unset: `alerts/routing.yaml`)")
     alert_unknown_after_min: _Minutes = Field(
         15, alias="PAYSIGNAL_ALERT_UNKNOWN_AFTER_MIN",
         description="minutes before stale unknown outcomes raise an alert")
@@ -118,6 +132,13 @@ class Settings(BaseModel):
         description="disputes a provider-month must also count to raise `DisputeRateHigh`")
 
     @model_validator(mode="after")
+    def _prometheus_backend_needs_its_url(self) -> Settings:
+        if self.sli_backend == "prometheus" and not self.prometheus_url:
+            raise ValueError("PAYSIGNAL_PROMETHEUS_URL: required when "
+                             "PAYSIGNAL_SLI_BACKEND=prometheus")
+        return self
+
+    @model_validator(mode="after")
     def _backoff_within_its_ceiling(self) -> Settings:
         if self.retry_max_backoff_s < self.retry_initial_backoff_s:
             raise ValueError("PAYSIGNAL_RETRY_MAX_BACKOFF_S must be at least "
@@ -136,28 +157,10 @@ def settings_markdown() -> str:
 
 def variables() -> list[str]:
     """Every variable Settings reads, sorted (the docs' configuration table lists them)."""
-    return sorted(str(f.alias) for f in Settings.model_fields.values())
+    return Settings.variables()
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Settings from `env` (default: this process's environment). Raises ConfigurationError
     naming every bad variable, its value and what it must be."""
-    env = os.environ if env is None else env
-    given = {name: env[name].strip() for name in variables() if env.get(name, "").strip()}
-    try:
-        return Settings.model_validate(given)
-    except PydanticValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            if not error["loc"]:  # a rule between two variables names both itself
-                problems.append(_reason(error["msg"]))
-                continue
-            name = str(error["loc"][0])
-            problems.append(f"{name}={given.get(name, '')!r}: {_reason(error['msg'])}")
-        raise ConfigurationError("; ".join(problems)) from None
-
-
-def _reason(message: str) -> str:
-    # pydantic says "Input should be ..."; the variable and its value are named already
-    return (message.removeprefix("Value error, ").replace("Input should be", "must be")
-            .replace("input should be", "must be"))
+    return read_settings(Settings, env)

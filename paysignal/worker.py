@@ -4,7 +4,6 @@ number of workers may run these."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,27 +40,27 @@ def worker_jobs(engine: Engine, service: PaymentService, settings: Settings | No
             lambda: {"recovered": service.recover_abandoned()}),
         Job("idempotency_key_expiry", 3600 * scale, lambda: {"expired": service.expire_keys()}),
     ]
-    settlement_dir = os.environ.get("PAYSIGNAL_SETTLEMENT_DIR")
+    settlement_dir = settings.settlement_dir
     if settlement_dir:
         min_age_s = settings.settlement_min_age_s
 
         def reconcile() -> dict[str, object]:
-            report = reconcile_directory(engine, Path(settlement_dir), min_age_s=min_age_s)
+            report = reconcile_directory(engine, settlement_dir, min_age_s=min_age_s)
             return {"breaks": sum(len(day.breaks) for day in report.days),
                     "files": len(report.imports),
                     "skipped": {f.file: f"{f.status}: {f.reason}" for f in report.skipped}}
 
         jobs.append(Job("settlement_reconcile", 600 * scale, reconcile))
-    jobs.append(Job("slo_evaluation", 60 * scale, _slo_evaluation(engine)))
+    jobs.append(Job("slo_evaluation", 60 * scale, _slo_evaluation(engine, settings)))
     jobs.append(Job("alert_evaluation", 60 * scale,
-                    _alert_evaluation(engine, alert_thresholds(settings))))
+                    _alert_evaluation(engine, alert_thresholds(settings), settings.alert_routes)))
     return jobs
 
 
-def _slo_evaluation(engine: Engine) -> Callable[[], dict[str, object]]:
+def _slo_evaluation(engine: Engine, settings: Settings) -> Callable[[], dict[str, object]]:
     slos = load_definitions()  # a bad definition stops the worker at start, loudly
-    backend = make_backend(os.environ.get("PAYSIGNAL_SLI_BACKEND", "database"), engine=engine,
-                           prometheus_url=os.environ.get("PAYSIGNAL_PROMETHEUS_URL"))
+    backend = make_backend(settings.sli_backend, engine=engine,
+                           prometheus_url=settings.prometheus_url)
 
     def run() -> dict[str, object]:
         results = evaluate_all(engine, backend, slos)
@@ -72,10 +71,10 @@ def _slo_evaluation(engine: Engine) -> Callable[[], dict[str, object]]:
     return run
 
 
-def _alert_evaluation(engine: Engine, thresholds: Thresholds) -> Callable[[], dict[str, object]]:
-    path = os.environ.get("PAYSIGNAL_ALERT_ROUTES")
-    routing = load_config(Path(path) if path else None)
-    record_routing_in_use(engine, Path(path) if path else None, "worker")
+def _alert_evaluation(engine: Engine, thresholds: Thresholds, routes: Path | None,
+                      ) -> Callable[[], dict[str, object]]:
+    routing = load_config(routes)
+    record_routing_in_use(engine, routes, "worker")
 
     def run() -> dict[str, object]:
         result = evaluate_alerts(engine, routing, detect(engine, datetime.now(UTC), thresholds))

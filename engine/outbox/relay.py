@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
+from pydantic import Field, model_validator
 from sqlalchemy import Connection, Engine, func, select, text, update
 
+from engine.environment import EnvironmentSettings, read_settings
 from engine.exceptions import ConfigurationError
 from engine.storage.sql import insert_ignoring_conflicts
 from engine.storage.tables import event_log, outbox, processed_events
@@ -171,18 +172,32 @@ def consume_kafka(bootstrap_servers: str, topic: str, group: str,
     return applied
 
 
+class OutboxSettings(EnvironmentSettings):
+    outbox_sink: Literal["database", "kafka"] = Field(
+        "database", alias="PAYSIGNAL_OUTBOX_SINK",
+        description="where the relay publishes outbox events: `database` (the `event_log` "
+                    "table) or `kafka`")
+    kafka_bootstrap_servers: str | None = Field(
+        None, alias="PAYSIGNAL_KAFKA_BOOTSTRAP_SERVERS",
+        description="required when the sink is `kafka` (needs `pip install "
+                    "'paysignal[kafka]'`)")
+    kafka_topic: str = Field(
+        "paysignal.payments", alias="PAYSIGNAL_KAFKA_TOPIC",
+        description="topic for outbox events, keyed by payment id")
+
+    @model_validator(mode="after")
+    def _kafka_needs_servers(self) -> OutboxSettings:
+        if self.outbox_sink == "kafka" and not self.kafka_bootstrap_servers:
+            raise ValueError("PAYSIGNAL_KAFKA_BOOTSTRAP_SERVERS: required when "
+                             "PAYSIGNAL_OUTBOX_SINK=kafka")
+        return self
+
+
 def sink_from_environment() -> EventSink:
-    kind = os.environ.get("PAYSIGNAL_OUTBOX_SINK", "database")
-    if kind == "database":
-        return DatabaseEventLogSink()
-    if kind == "kafka":
-        servers = os.environ.get("PAYSIGNAL_KAFKA_BOOTSTRAP_SERVERS")
-        if not servers:
-            raise ConfigurationError("PAYSIGNAL_KAFKA_BOOTSTRAP_SERVERS: required when "
-                                     "PAYSIGNAL_OUTBOX_SINK=kafka")
-        return KafkaSink(servers, os.environ.get("PAYSIGNAL_KAFKA_TOPIC", "paysignal.payments"))
-    raise ConfigurationError(f"PAYSIGNAL_OUTBOX_SINK: {kind!r} is not a sink "
-                             "(use 'database' or 'kafka')")
+    settings = read_settings(OutboxSettings)
+    if settings.outbox_sink == "kafka" and settings.kafka_bootstrap_servers:
+        return KafkaSink(settings.kafka_bootstrap_servers, settings.kafka_topic)
+    return DatabaseEventLogSink()
 
 
 class OutboxRelay:

@@ -13,9 +13,7 @@ the wall clock, so a statement imported late raises nothing false."""
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from xml.etree.ElementTree import Element
@@ -36,16 +34,15 @@ from engine.domain.settlement_lines import (
     major_units,
     required,
 )
-from engine.exceptions import ConfigurationError, ValidationError
+from engine.exceptions import ValidationError
 from engine.settlement.kinds import kinds_of
 from engine.settlement.reconcile import Break, record_breaks
+from engine.settlement.settings import settlement_settings
 from engine.storage.tables import bank_credits, bank_statements, payouts
 
 BANK_KINDS = kinds_of("bank")
 CAMT_NAME = re.compile(r"(?i)^[\w.-]*camt\.?053[\w.-]*\.xml$")
 CSV_NAME = re.compile(r"(?i)^bank[_-][\w.-]*\.csv$")
-ARRIVAL_VARIABLE = "PAYSIGNAL_PAYOUT_ARRIVAL_DAYS"
-DEFAULT_ARRIVAL_DAYS = 3
 BANK = "bank"  # the provider column of a break about a credit no provider explains
 
 
@@ -77,16 +74,6 @@ class Statement:
 
 def is_bank_statement(filename: str) -> bool:
     return bool(CAMT_NAME.match(filename) or CSV_NAME.match(filename))
-
-
-def arrival_days(env: Mapping[str, str] | None = None) -> int:
-    raw = (os.environ if env is None else env).get(ARRIVAL_VARIABLE, "").strip()
-    if not raw:
-        return DEFAULT_ARRIVAL_DAYS
-    if not raw.isdigit() or not 0 <= int(raw) <= 60:
-        raise ConfigurationError(f"{ARRIVAL_VARIABLE}={raw!r}: must be a whole number of days "
-                                 "from 0 to 60")
-    return int(raw)
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -310,7 +297,8 @@ def match_bank(engine: Engine, actor: str = "reconciler", window_days: int | Non
                ) -> BankMatch:
     """Match every payout not yet seen at the bank to a credit not yet explained, then record
     what is still missing or unexplained once the window has passed."""
-    window = timedelta(days=arrival_days() if window_days is None else window_days)
+    window = timedelta(days=settlement_settings().payout_arrival_days
+                       if window_days is None else window_days)
     now = datetime.now(UTC)
     p, c = payouts.c, bank_credits.c
     with engine.begin() as conn:

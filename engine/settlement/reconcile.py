@@ -39,12 +39,13 @@ from engine.domain.settlement_lines import (
     REFUND,
     digest,
 )
-from engine.exceptions import ConfigurationError
+from engine.environment import read_settings
 from engine.payments.disputes import LINE_POSTING, DisputeLine, apply_line
 from engine.providers.config import Pricing
 from engine.providers.registry import PROVIDERS
 from engine.settlement.expected import ExpectedLine, expected_settlement, iter_expected
 from engine.settlement.kinds import kinds_of
+from engine.settlement.settings import SettlementSettings
 from engine.storage.repository import PaymentRepository
 from engine.storage.sql import insert_ignoring_conflicts
 from engine.storage.tables import (
@@ -320,17 +321,11 @@ def reconcile_day(engine: Engine, provider: str, day: date, actor: str = "reconc
     return result
 
 
-FEE_TOLERANCE_VARIABLE = "PAYSIGNAL_FEE_TOLERANCE_MINOR"
-
-
 def fee_rule(provider: str, env: Mapping[str, str] | None = None) -> FeeRule:
     """The provider's configured pricing, and the tolerance (PAYSIGNAL_FEE_TOLERANCE_MINOR,
     minor units, default 1: rounding)."""
-    raw = (os.environ if env is None else env).get(FEE_TOLERANCE_VARIABLE, "").strip() or "1"
-    if not raw.isdigit() or int(raw) > 100_000:
-        raise ConfigurationError(f"{FEE_TOLERANCE_VARIABLE}={raw!r}: must be a whole number of "
-                                 "minor units from 0 to 100000")
-    return FeeRule(PROVIDERS[provider].pricing(env), int(raw))
+    tolerance = read_settings(SettlementSettings, env).fee_tolerance_minor
+    return FeeRule(PROVIDERS[provider].pricing(env), tolerance)
 
 
 def reconcile_days(engine: Engine, days: set[tuple[str, date]], actor: str = "reconciler",

@@ -6,17 +6,18 @@ import os
 import time
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from pydantic import Field
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DisconnectionError
 
-from engine.environment import seconds_setting
+from engine.environment import EnvironmentSettings, read_settings
 from engine.exceptions import ConfigurationError, SchemaOutOfDateError
 
 DEFAULT_SQLITE_PATH = Path("var/paysignal.db")
@@ -60,18 +61,18 @@ def make_engine(url: str | None = None, *, pool_size: int = 10) -> Engine:
     return engine
 
 
-PING_IDLE_VARIABLE = "PAYSIGNAL_DB_PING_IDLE_S"
+class DatabaseSettings(EnvironmentSettings):
+    db_ping_idle_s: Annotated[float, Field(ge=0, le=86_400)] | Literal["off"] = Field(
+        1.0, alias="PAYSIGNAL_DB_PING_IDLE_S",
+        description="a pooled PostgreSQL connection idle for longer than this (seconds) is "
+                    "checked before use; `off` never checks. Connections in steady use skip "
+                    "the check (it would cost a round trip per transaction)")
 
 
 def ping_idle_s() -> float | None:
-    """PAYSIGNAL_DB_PING_IDLE_S: a pooled connection idle for longer is checked before use
-    (default 1 second; `off` never checks)."""
-    if os.environ.get(PING_IDLE_VARIABLE, "").strip().lower() == "off":
-        return None
-    try:
-        return seconds_setting(PING_IDLE_VARIABLE, 1.0)
-    except ConfigurationError as exc:
-        raise ConfigurationError(f"{exc}, or off") from None
+    """How long a pooled connection may idle before it is checked (None: never)."""
+    value = read_settings(DatabaseSettings).db_ping_idle_s
+    return None if value == "off" else value
 
 
 def _ping_when_idle(engine: Engine, idle_s: float | None) -> None:

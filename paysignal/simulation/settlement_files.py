@@ -27,9 +27,10 @@ from engine.files import write_atomically
 from engine.providers.registry import PROVIDERS
 from engine.providers.sandbox import BookEntry
 from engine.providers.sandbox.registry import SANDBOXED
-from engine.settlement.bank import BANK, Credit, arrival_days, render_camt053
+from engine.settlement.bank import BANK, Credit, render_camt053
 from engine.settlement.kinds import kinds_of
 from engine.settlement.run import RunReport
+from engine.settlement.settings import settlement_settings
 from engine.storage.tables import payments
 
 # what the reports and the bank statement can carry that the ledger does not: every break kind
@@ -252,7 +253,8 @@ def _write_bank_statement(directory: Path, paid: list[Payout], money_loop: list[
         credits.append(stray)
         truth.append({"kind": "bank_credit_unmatched", "provider": BANK,
                       "provider_reference": stray.entry_ref})
-    covers_to = max(p.paid_on for p in paid) + timedelta(days=arrival_days() + 1)
+    covers_to = max(p.paid_on for p in paid) + timedelta(
+        days=settlement_settings().payout_arrival_days + 1)
     credits.sort(key=lambda c: (c.booked_on, c.entry_ref))
     data = render_camt053(SANDBOX_IBAN, credits, covers_to, f"STMT-{covers_to:%Y%m%d}")
     write_atomically(directory / f"camt053_{covers_to.isoformat()}.xml", partial_writer(data))

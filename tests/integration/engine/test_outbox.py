@@ -87,7 +87,8 @@ def test_kafka_sink_needs_bootstrap_servers(monkeypatch: pytest.MonkeyPatch) -> 
     with pytest.raises(ConfigurationError, match="PAYSIGNAL_KAFKA_BOOTSTRAP_SERVERS"):
         sink_from_environment()
     monkeypatch.setenv("PAYSIGNAL_OUTBOX_SINK", "carrier-pigeon")
-    with pytest.raises(ConfigurationError, match="not a sink"):
+    with pytest.raises(ConfigurationError, match="PAYSIGNAL_OUTBOX_SINK='carrier-pigeon': "
+                       "must be 'database' or 'kafka'"):
         sink_from_environment()
 
 

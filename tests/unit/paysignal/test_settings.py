@@ -18,12 +18,19 @@ def test_defaults_are_productions() -> None:
 
 
 @pytest.mark.parametrize(("variable", "value", "reason"), [
-    ("PAYSIGNAL_API_CONCURRENCY", "many", "must be a valid integer"),
+    ("PAYSIGNAL_API_CONCURRENCY", "many", "must be a whole number"),
     ("PAYSIGNAL_API_CONCURRENCY", "0", "greater than or equal to 1"),
     ("PAYSIGNAL_RETRY_BUDGET_RATIO", "1.5", "less than or equal to 1"),
     ("PAYSIGNAL_WEBHOOK_TOLERANCE_S", "-1", "greater than 0"),
-    ("PAYSIGNAL_ALERT_BREAK_AMOUNT_MINOR", "12.5", "must be a valid integer"),
+    ("PAYSIGNAL_ALERT_BREAK_AMOUNT_MINOR", "12.5", "must be a whole number"),
     ("PAYSIGNAL_LOG_LEVEL", "LOUD", "'DEBUG', 'INFO'"),
+    # the sections the layers below the wiring read themselves are checked at start too
+    ("PAYSIGNAL_PAYOUT_ARRIVAL_DAYS", "61", "less than or equal to 60"),
+    ("PAYSIGNAL_FEE_TOLERANCE_MINOR", "a little", "must be a whole number"),
+    ("PAYSIGNAL_DB_PING_IDLE_S", "soon", "must be a number, or must be 'off'"),
+    ("PAYSIGNAL_DASHBOARD_REFRESH_S", "0.5", "greater than or equal to 1"),
+    ("PAYSIGNAL_OUTBOX_SINK", "carrier-pigeon", "must be 'database' or 'kafka'"),
+    ("PAYSIGNAL_SLI_BACKEND", "graphite", "must be 'database' or 'prometheus'"),
 ])
 def test_a_bad_value_names_its_variable_its_value_and_the_rule(variable: str, value: str,
                                                               reason: str) -> None:
@@ -84,3 +91,28 @@ def test_the_variables_are_the_documented_ones() -> None:
     page = (Path(__file__).resolve().parents[3] / "docs" / "configuration.md").read_text()
     for name in variables():
         assert f"`{name}`" in page
+
+
+def test_a_choice_that_needs_another_variable_names_both() -> None:
+    with pytest.raises(ConfigurationError, match="PAYSIGNAL_KAFKA_BOOTSTRAP_SERVERS: required "
+                                                 "when PAYSIGNAL_OUTBOX_SINK=kafka"):
+        load_settings({"PAYSIGNAL_OUTBOX_SINK": "kafka"})
+    with pytest.raises(ConfigurationError, match="PAYSIGNAL_PROMETHEUS_URL: required when "
+                                                 "PAYSIGNAL_SLI_BACKEND=prometheus"):
+        load_settings({"PAYSIGNAL_SLI_BACKEND": "prometheus"})
+
+
+def test_no_module_reads_a_setting_but_through_the_one_reader() -> None:
+    """Every variable of Settings is read by engine.environment.read_settings; a module that
+    read one of them from os.environ itself could apply other rules."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    names = "|".join(variables())
+    direct = re.compile(rf"(environ|getenv)[^\n]*[\"']({names})[\"']")
+    offenders = [f"{path.relative_to(root)}: {m.group(2)}"
+                 for package in ("engine", "slo", "alerts", "dashboard", "paysignal")
+                 for path in (root / package).rglob("*.py")
+                 for m in direct.finditer(path.read_text())]
+    assert offenders == []
