@@ -6,17 +6,25 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
+import iso4217
+
 from engine.exceptions import ValidationError
 
-# ISO 4217 minor-unit exponents for the currencies paysignal accepts.
-CURRENCY_EXPONENTS: dict[str, int] = {
-    "AED": 2, "AUD": 2, "BHD": 3, "BRL": 2, "CAD": 2, "CHF": 2, "CLP": 0, "CNY": 2,
-    "CZK": 2, "DKK": 2, "EUR": 2, "GBP": 2, "HKD": 2, "HUF": 2, "IDR": 2, "ILS": 2,
-    "INR": 2, "ISK": 0, "JOD": 3, "JPY": 0, "KRW": 0, "KWD": 3, "MXN": 2, "MYR": 2,
-    "NOK": 2, "NZD": 2, "OMR": 3, "PHP": 2, "PLN": 2, "RON": 2, "SAR": 2, "SEK": 2,
-    "SGD": 2, "THB": 2, "TND": 3, "TRY": 2, "TWD": 2, "UGX": 0, "USD": 2, "VND": 0,
-    "XAF": 0, "XOF": 0, "ZAR": 2,
-}
+
+def _iso_4217_exponents() -> dict[str, int]:
+    """Every current ISO 4217 currency with a minor unit, from the maintained `iso4217` package
+    (the ISO table it ships, with its publication date as `ISO_4217_PUBLISHED`), less the fund
+    codes (no one is charged in them) and the entries without a minor unit (gold, testing)."""
+    funds = {entry.findtext("Ccy") for entry in iso4217.raw_xml.iter("CcyNtry")
+             if (name := entry.find("CcyNm")) is not None and name.get("IsFund")}
+    return {c.code: c.exponent for c in iso4217.Currency
+            if c.exponent is not None and c.code not in funds}
+
+
+# ISO 4217 minor-unit exponents: what paysignal's integer amounts count. A provider that
+# counts otherwise says so in its own package (`ProviderCurrencies`), at its boundary.
+CURRENCY_EXPONENTS: dict[str, int] = _iso_4217_exponents()
+ISO_4217_PUBLISHED = iso4217.__published__
 
 # Anything above this is a bug or an attack, not a payment (1e11 minor units).
 MAX_AMOUNT_MINOR = 100_000_000_000

@@ -77,6 +77,7 @@ class PaymentService:
             raise ProviderNotFoundError(provider, sorted(self.gateways))
         gateway = self.gateways[provider]
         payment_method = gateway.validate_payment_method(body.payment_method)
+        gateway.check_amount(body.amount, body.currency)
         method_type = gateway.method_type(payment_method).value
         trace_id = trace_id or current_ids()[0]
         payment_id = self.protocol.new_id("pay")
@@ -130,6 +131,8 @@ class PaymentService:
             validate_amount(amount)
         trace_id = trace_id or current_ids()[0]
         existing = self.get_payment(merchant_id, payment_id)
+        if amount is not None and existing.provider in self.gateways:
+            self.gateways[existing.provider].check_amount(amount, existing.currency)
         if existing.state is PaymentState.UNKNOWN:
             self.resolve_unknown(payment_id)
 

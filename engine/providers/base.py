@@ -128,6 +128,11 @@ class Gateway(Protocol):
         vocabulary: what rollout toggles are keyed by."""
         ...
 
+    def check_amount(self, amount_minor: int, currency: str) -> None:
+        """ValidationError naming `amount` (or `currency`) when the provider cannot represent
+        the amount in its own units, so nothing is sent that it would refuse or misread."""
+        ...
+
     def execute(self, request: ProviderRequest) -> ProviderOutcome: ...
 
     def lookup(self, request: ProviderRequest) -> ProviderOutcome:

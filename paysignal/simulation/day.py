@@ -113,6 +113,9 @@ class _ConcurrentRetryGateway:
     def validate_payment_method(self, value: object) -> str:
         return self.inner.validate_payment_method(value)
 
+    def check_amount(self, amount_minor: int, currency: str) -> None:
+        self.inner.check_amount(amount_minor, currency)
+
     def method_type(self, payment_method: str) -> MethodType:
         return self.inner.method_type(payment_method)
 

@@ -29,6 +29,7 @@ from engine.providers.adyen.config import (
     STORED,
     AdyenConfig,
 )
+from engine.providers.adyen.currencies import CURRENCIES
 from engine.providers.adyen.models import ErrorAnswer, ModificationAnswer, PaymentAnswer
 from engine.providers.adyen.notices import parse_item
 from engine.providers.adyen.signatures import hmac_signature
@@ -72,6 +73,9 @@ class AdyenConnector:
     def method_type(self, payment_method: str) -> MethodType:
         return MethodType.CARD  # every paymentMethod paysignal sends is of type "scheme"
 
+    def check_amount(self, amount_minor: int, currency: str) -> None:
+        CURRENCIES.check(amount_minor, currency)
+
     def fee_for(self, amount_minor: int, currency: str) -> int:
         return self.config.pricing.capture_fee(amount_minor)
 
@@ -87,7 +91,8 @@ class AdyenConnector:
                 "encryptedExpiryYear": year, "encryptedSecurityCode": cvc}
 
     def _request(self, req: ProviderRequest) -> tuple[str, dict[str, Any]]:
-        amount = {"value": req.amount_minor, "currency": req.currency}
+        amount = {"value": CURRENCIES.to_provider(req.amount_minor, req.currency),
+                  "currency": req.currency}
         account = self.config.merchant_account
         if req.operation is Operation.AUTHORIZE:
             method = self._payment_method(req.payment_method or "")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from engine.providers.adyen.currencies import CURRENCIES
 from engine.providers.wire import WireModel
 
 
@@ -29,8 +30,13 @@ class ErrorAnswer(WireModel):
 
 
 class Amount(WireModel):
-    value: int
+    value: int  # in Adyen's minor units, which differ from ISO 4217's for a few currencies
     currency: str
+
+    @property
+    def minor(self) -> int:
+        """The amount in ISO 4217 minor units."""
+        return CURRENCIES.from_provider(self.value, self.currency)
 
 
 class NotificationItem(WireModel):

@@ -38,7 +38,7 @@ def parse_item(raw: dict[str, Any]) -> Notification:
     request_id = item.additional_data.get("metadata.paysignal_request_id")
     return ParsedNotification(
         item.event_id, item.merchant_reference, item.payment_reference, operation, succeeded,
-        amount_minor=item.amount.value if operation is not Operation.VOID else None,
+        amount_minor=item.amount.minor if operation is not Operation.VOID else None,
         request_id=request_id if operation is Operation.AUTHORIZE else None,
         sent_at=_timestamp(item.event_date))
 
@@ -50,7 +50,7 @@ def _parse_dispute(item: NotificationItem) -> ParsedDispute:
     payment = item.payment_reference
     return ParsedDispute(
         item.event_id, extra.get("disputePspReference") or f"{payment}-chargeback", payment,
-        _DISPUTE_EVENTS[item.event_code], item.amount.value, item.amount.currency,
+        _DISPUTE_EVENTS[item.event_code], item.amount.minor, item.amount.currency,
         payment_ref=item.merchant_reference,
         reason=item.reason or extra.get("chargebackReasonCode") or "",
         due_by=_timestamp(due) if due else None, sent_at=_timestamp(item.event_date))

@@ -56,6 +56,7 @@ from engine.providers.paypal.config import (
     _payment_source,
     _source_body,
 )
+from engine.providers.paypal.currencies import CURRENCIES
 from engine.providers.paypal.models import (
     ErrorAnswer,
     Order,
@@ -99,6 +100,9 @@ class PayPalConnector:
     def method_type(self, payment_method: str) -> MethodType:
         return _SOURCE_TYPES[_payment_source(payment_method)[0]]
 
+    def check_amount(self, amount_minor: int, currency: str) -> None:
+        CURRENCIES.check(amount_minor, currency)
+
     def fee_for(self, amount_minor: int, currency: str) -> int:
         return self.config.pricing.capture_fee(amount_minor)
 
@@ -127,20 +131,20 @@ class PayPalConnector:
                            time.monotonic() + max(0.0, token.expires_in - 60))
             return self._token[0]
 
-    def _call(self, method: str, path: str, body: dict[str, Any] | None,
+    def _call(self, method: str, path: str, body: dict[str, Any] | bytes | None,
               request_id: str | None) -> WireResponse:
+        """`body` as JSON, or as given when it is bytes already."""
         headers = {"Authorization": f"Bearer {self.access_token()}",
                    "Content-Type": "application/json", "Prefer": "return=representation"}
         if request_id:
             headers["PayPal-Request-Id"] = request_id[:108]
-        r = self.client.request(method, path, headers=headers,
-                                content=json.dumps(body).encode() if body is not None else None)
+        content = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+        r = self.client.request(method, path, headers=headers, content=content)
         if r.status == 401:  # the token was revoked or expired early: once more, afresh
             with self._token_lock:
                 self._token = None
             headers["Authorization"] = f"Bearer {self.access_token()}"
-            r = self.client.request(method, path, headers=headers, content=json.dumps(
-                body).encode() if body is not None else None)
+            r = self.client.request(method, path, headers=headers, content=content)
         return r
 
     # --- operations ------------------------------------------------------------------------
@@ -154,9 +158,9 @@ class PayPalConnector:
                 "payment_source": _source_body(req.payment_method)}
         ref = req.provider_reference
         if req.operation is Operation.CAPTURE:
+            # a capture request has no custom_id (the capture inherits the order's)
             return f"/v2/payments/authorizations/{ref}/capture", {
-                "amount": amount_field(req.amount_minor, req.currency), "final_capture": True,
-                "custom_id": req.payment_ref}
+                "amount": amount_field(req.amount_minor, req.currency), "final_capture": True}
         if req.operation is Operation.VOID:
             return f"/v2/payments/authorizations/{ref}/void", None
         return f"/v2/payments/captures/{ref}/refund", {
@@ -192,6 +196,11 @@ class PayPalConnector:
         if r.status == 429:
             return ProviderOutcome(OutcomeKind.RETRYABLE, word, latency_s=latency,
                                    retry_after_s=r.retry_after_s())
+        if req.operation is Operation.VOID and "PREVIOUSLY_VOIDED" in issues:
+            # the authorization is voided, which is what was asked (by this request, whose
+            # first answer was lost, or by an earlier one)
+            return ProviderOutcome(OutcomeKind.SUCCEEDED, word, req.provider_reference,
+                                   latency_s=latency)
         if r.status >= 500 or "DUPLICATE_REQUEST_ID" in issues or r.status == 409:
             return ProviderOutcome(OutcomeKind.UNKNOWN, word, latency_s=latency)
         if r.status == 404 and req.provider_reference is None:
@@ -241,19 +250,23 @@ class PayPalConnector:
         if self.config.verification == "offline":
             self._verify_offline(tid, ttime, sig, cert_url, algo, body)
         else:
-            self._verify_postback(tid, ttime, sig, cert_url, algo, event)
+            self._verify_postback(tid, ttime, sig, cert_url, algo, body)
         try:
             return [parse_event(event, sent_at)]
         except (KeyError, ValueError):
             raise MalformedNotificationError("not a PayPal event") from None
 
     def _verify_postback(self, tid: str, ttime: str, sig: str, cert_url: str, algo: str,
-                         event: dict[str, Any]) -> None:
+                         body: bytes) -> None:
+        """PayPal checks its signature over the exact text it sent, so the event goes back
+        as received, never parsed and encoded again."""
+        fields = json.dumps({
+            "auth_algo": algo, "cert_url": cert_url, "transmission_id": tid,
+            "transmission_sig": sig, "transmission_time": ttime,
+            "webhook_id": self.config.webhook_id})
+        request = fields[:-1].encode() + b', "webhook_event": ' + body + b"}"
         try:
-            r = self._call("POST", "/v1/notifications/verify-webhook-signature", {
-                "auth_algo": algo, "cert_url": cert_url, "transmission_id": tid,
-                "transmission_sig": sig, "transmission_time": ttime,
-                "webhook_id": self.config.webhook_id, "webhook_event": event}, None)
+            r = self._call("POST", "/v1/notifications/verify-webhook-signature", request, None)
             status = (read_answer(VerificationAnswer, r.json(), "a verification")
                       .verification_status if r.status == 200 else None)
         except (NotSent, MaybeSent, _Rejected):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.domain.money import Money
+from engine.providers.paypal.protocol import minor_of
 from engine.providers.wire import WireModel
 
 
@@ -21,8 +21,7 @@ class Amount(WireModel):
 
     @property
     def minor(self) -> int:
-        return Money.from_decimal_string(self.value, self.currency_code,
-                                         "amount.value").amount_minor
+        return minor_of({"currency_code": self.currency_code, "value": self.value})
 
 
 class ProcessorResponse(WireModel):

@@ -8,6 +8,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from engine.domain.money import currency_exponent
 from engine.providers.adyen.config import (
     API_KEY_VARIABLE,
     API_VERSION,
@@ -26,6 +27,18 @@ from engine.providers.sandbox import (
     Wire,
     lost_on_the_wire,
 )
+
+# Adyen's currency table (docs.adyen.com/development-resources/currency-codes): ISO 4217's
+# decimals, except for these four, where Adyen's table "differs from standard".
+_ADYEN_DECIMALS = {"CLP": 2, "CVE": 0, "IDR": 0, "ISK": 2}
+
+
+def iso_minor(value: int, currency: str) -> int:
+    """An Adyen amount (minor units of Adyen's table) in ISO 4217 minor units."""
+    shift = _ADYEN_DECIMALS.get(currency, currency_exponent(currency)) - currency_exponent(
+        currency)
+    return value // int(10 ** shift) if shift >= 0 else value * int(10 ** -shift)
+
 
 # Sandbox-only stored payment methods that force a fault or a refusal.
 SANDBOX_STORED = {
@@ -155,8 +168,10 @@ class AdyenEmulator:
                    "metadata": dict(b.get("metadata") or {})}
         self._payments[psp] = payment
         status = "declined" if refusal else "succeeded"
-        ctx.books.record(BookEntry(NAME, "authorize", reference, psp, amount["value"],
-                                   amount["currency"], status, captured=not manual and not refusal))
+        ctx.books.record(BookEntry(NAME, "authorize", reference, psp,
+                                   iso_minor(amount["value"], amount["currency"]),
+                                   amount["currency"], status, captured=not manual and not refusal,
+                                   provider_amount=amount["value"]))
         if not manual and not refusal:
             payment.update(captured=amount["value"], state="captured")
         self._notify(ctx, "AUTHORISATION", psp, None, payment, amount, refusal is None, refusal)
@@ -202,8 +217,9 @@ class AdyenEmulator:
             else:
                 event = "REFUND_FAILED"
         if ok:
-            ctx.books.record(BookEntry(NAME, operation, payment["reference"], psp, value,
-                                       amount["currency"], "succeeded"))
+            ctx.books.record(BookEntry(NAME, operation, payment["reference"], psp,
+                                       iso_minor(value, amount["currency"]), amount["currency"],
+                                       "succeeded", provider_amount=value))
         self._notify(ctx, event, mod_psp, psp, payment, {"value": value,
                                                          "currency": amount["currency"]},
                      ok if event in ("CAPTURE", "CANCELLATION", "REFUND") else True, None,

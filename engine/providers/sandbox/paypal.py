@@ -13,13 +13,12 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from engine.domain.money import Money
 from engine.providers.paypal.config import (
     CERT_PATH,
     DECLINES,
     NAME,
 )
-from engine.providers.paypal.protocol import minor_of, signed_message
+from engine.providers.paypal.protocol import signed_message
 from engine.providers.sandbox import (
     BookEntry,
     Fate,
@@ -32,8 +31,12 @@ from engine.providers.sandbox import (
 )
 from engine.providers.sandbox.paypal_tokens import SANDBOX_DECLINES, SANDBOX_FAULTS, SILENT
 from engine.providers.sandbox.paypal_wire import (
-    canonical_json,
+    AmountRefused,
+    iso_minor,
     iso_time,
+    paypal_json,
+    paypal_units,
+    paypal_value,
     public_view,
     receivable,
     self_signed_certificate,
@@ -59,6 +62,7 @@ class PayPalEmulator:
         self._captures: dict[str, dict[str, Any]] = {}
         self._stalled: set[str] = set()
         self._silent: set[str] = set()
+        self._sent: dict[str, bytes] = {}  # event id -> the exact body sent
         self.cert_pem = self_signed_certificate(self._key)
         self.cert_path = CERT_PATH + "CERT-paysignal-sandbox"
 
@@ -74,7 +78,7 @@ class PayPalEmulator:
             return _error(401, "AUTHENTICATION_FAILURE", "Authentication failed due to "
                           "invalid authentication credentials or a missing Authorization header.")
         if path == "/v1/notifications/verify-webhook-signature" and request.method == "POST":
-            return self._verify(json.loads(request.body or b"{}"))
+            return self._verify(request.body or b"{}")
         if request.method == "GET":
             return self._read(path, ctx)
         try:
@@ -157,12 +161,14 @@ class PayPalEmulator:
             unit = b["purchase_units"][0]
             amount = {"currency_code": str(unit["amount"]["currency_code"]),
                       "value": str(unit["amount"]["value"])}
-            minor = minor_of(amount)
+            minor = paypal_units(amount)
             intent = b["intent"]
             source = b["payment_source"]
             vault = (source.get("card") or source.get("paypal") or source.get("venmo")
                      or {}).get("vault_id")
             card_number = (source.get("card") or {}).get("number")
+        except AmountRefused as exc:
+            return _error(422, "UNPROCESSABLE_ENTITY", str(exc), exc.issue)
         except (KeyError, IndexError, TypeError, ValueError):
             return _error(400, "INVALID_REQUEST", "Request is not well-formed, syntactically "
                           "incorrect, or violates schema.", "MISSING_REQUIRED_PARAMETER")
@@ -202,9 +208,11 @@ class PayPalEmulator:
         resource["_order"] = order_id
         if vault == SILENT:
             self._silent.update((order_id, resource_id))
-        ctx.books.record(BookEntry(NAME, "authorize", custom, resource_id, minor,
+        ctx.books.record(BookEntry(NAME, "authorize", custom, resource_id,
+                                   iso_minor(minor, amount["currency_code"]),
                                    amount["currency_code"], "declined" if code else "succeeded",
-                                   captured=intent == "CAPTURE" and not code))
+                                   captured=intent == "CAPTURE" and not code,
+                                   provider_amount=minor))
         if not code:
             self._event(ctx, "PAYMENT.AUTHORIZATION.CREATED" if intent == "AUTHORIZE"
                         else "PAYMENT.CAPTURE.COMPLETED", resource, "authorization")
@@ -221,20 +229,26 @@ class PayPalEmulator:
         if isinstance(fate, SandboxResponse):
             return fate
         if auth["status"] != "CREATED":
-            issue = {"VOIDED": "AUTHORIZATION_VOIDED", "CAPTURED": "AUTHORIZATION_ALREADY_CAPTURED",
+            issue = {"VOIDED": "PREVIOUSLY_VOIDED" if action == "void" else "AUTHORIZATION_VOIDED",
+                     "CAPTURED": "AUTHORIZATION_ALREADY_CAPTURED",
                      "DENIED": "AUTHORIZATION_DENIED"}.get(auth["status"], "INVALID_STATE")
             return _error(422, "UNPROCESSABLE_ENTITY", "The requested action could not be "
                           "performed.", issue)
         if action == "void":
             auth["status"] = "VOIDED"
+            currency = auth["amount"]["currency_code"]
+            units = paypal_units(auth["amount"])
             ctx.books.record(BookEntry(NAME, "void", auth["custom_id"], auth_id,
-                                       minor_of(auth["amount"]),
-                                       auth["amount"]["currency_code"], "succeeded"))
+                                       iso_minor(units, currency), currency, "succeeded",
+                                       provider_amount=units))
             self._event(ctx, "PAYMENT.AUTHORIZATION.VOIDED", auth, "authorization")
             return lost_on_the_wire(fate, SandboxResponse(204))
         amount = b.get("amount") or auth["amount"]
-        minor = minor_of(amount)
-        if minor > minor_of(auth["amount"]):
+        try:
+            minor = paypal_units(amount)
+        except AmountRefused as exc:
+            return _error(422, "UNPROCESSABLE_ENTITY", str(exc), exc.issue)
+        if minor > paypal_units(auth["amount"]):
             return _error(422, "UNPROCESSABLE_ENTITY", "Capture amount exceeds the authorized "
                           "amount.", "CAPTURE_AMOUNT_EXCEEDS_AUTHORIZED")
         currency = amount["currency_code"]
@@ -248,8 +262,9 @@ class PayPalEmulator:
                    "links": [{"rel": "up", "href": f"/v2/payments/authorizations/{auth_id}"}]}
         self._captures[capture["id"]] = capture
         auth["status"] = "CAPTURED"
-        ctx.books.record(BookEntry(NAME, "capture", auth["custom_id"], capture["id"], minor,
-                                   currency, "succeeded"))
+        ctx.books.record(BookEntry(NAME, "capture", auth["custom_id"], capture["id"],
+                                   iso_minor(minor, currency), currency, "succeeded",
+                                   provider_amount=minor))
         self._event(ctx, "PAYMENT.CAPTURE.COMPLETED", capture, "capture")
         return lost_on_the_wire(fate, SandboxResponse.json(201, public_view(capture)))
 
@@ -263,20 +278,24 @@ class PayPalEmulator:
         if isinstance(fate, SandboxResponse):
             return fate
         amount = b.get("amount") or capture["amount"]
-        minor = minor_of(amount)
-        if minor > minor_of(capture["amount"]) - capture["refunded"]:
+        try:
+            minor = paypal_units(amount)
+        except AmountRefused as exc:
+            return _error(422, "UNPROCESSABLE_ENTITY", str(exc), exc.issue)
+        if minor > paypal_units(capture["amount"]) - capture["refunded"]:
             return _error(422, "UNPROCESSABLE_ENTITY", "The refund amount must be less than "
                           "or equal to the capture amount that has not yet been refunded.",
                           "REFUND_AMOUNT_EXCEEDED")
         capture["refunded"] += minor
-        capture["status"] = ("REFUNDED" if capture["refunded"] == minor_of(capture["amount"])
+        capture["status"] = ("REFUNDED" if capture["refunded"] == paypal_units(capture["amount"])
                              else "PARTIALLY_REFUNDED")
         refund = {"id": ctx.new_id("", key)[:17].upper(), "status": "COMPLETED",
                   "amount": amount, "custom_id": b.get("custom_id") or capture["custom_id"],
                   "invoice_id": b.get("invoice_id"), "create_time": iso_time(ctx.now()),
                   "links": [{"rel": "up", "href": f"/v2/payments/captures/{capture_id}"}]}
-        ctx.books.record(BookEntry(NAME, "refund", capture["custom_id"], capture_id, minor,
-                                   amount["currency_code"], "succeeded"))
+        ctx.books.record(BookEntry(NAME, "refund", capture["custom_id"], capture_id,
+                                   iso_minor(minor, amount["currency_code"]),
+                                   amount["currency_code"], "succeeded", provider_amount=minor))
         self._event(ctx, "PAYMENT.CAPTURE.REFUNDED", refund, "refund")
         return lost_on_the_wire(fate, SandboxResponse.json(201, refund))
 
@@ -295,14 +314,17 @@ class PayPalEmulator:
                           "INVALID_RESOURCE_ID")
         return SandboxResponse.json(200, public_view(found))
 
-    def _verify(self, b: dict[str, Any]) -> SandboxResponse:
-        """The postback check, as PayPal does it: our own signature over the event."""
+    def _verify(self, raw: bytes) -> SandboxResponse:
+        """The postback check, as PayPal does it: our own signature over the exact text of the
+        event we sent, which the request must carry as sent (not parsed and encoded again)."""
         try:
+            b = json.loads(raw)
+            sent = self._sent.get(str(b["webhook_event"]["id"]), b"")
             message = signed_message(b["transmission_id"], b["transmission_time"],
-                                     b["webhook_id"], canonical_json(b["webhook_event"]))
+                                     b["webhook_id"], sent)
             self._key.public_key().verify(base64.b64decode(b["transmission_sig"]), message,
                                           padding.PKCS1v15(), hashes.SHA256())
-            ok = b["webhook_id"] == self.webhook_id
+            ok = b["webhook_id"] == self.webhook_id and bool(sent) and sent in raw
         except (KeyError, TypeError, ValueError, binascii.Error, InvalidSignature):
             ok = False
         return SandboxResponse.json(200, {"verification_status": "SUCCESS" if ok else "FAILURE"})
@@ -316,7 +338,7 @@ class PayPalEmulator:
                             .get("authorization_id") == provider_reference), None)
         if capture is None:
             return None
-        minor = amount_minor or minor_of(capture["amount"])
+        minor = amount_minor or paypal_units(capture["amount"])
         currency = capture["amount"]["currency_code"]
         dispute_id = "PP-D-" + ctx.new_id("", "dispute", capture["id"])[:10].upper()
         dispute: dict[str, Any] = {
@@ -324,7 +346,7 @@ class PayPalEmulator:
             "reason": "MERCHANDISE_OR_SERVICE_NOT_RECEIVED",
             "status": "WAITING_FOR_SELLER_RESPONSE",
             "dispute_amount": {"currency_code": currency,
-                               "value": Money(minor, currency).to_decimal_string()},
+                               "value": paypal_value(minor, currency)},
             "disputed_transactions": [{"seller_transaction_id": provider_reference,
                                        "custom": capture["custom_id"]}],
             "seller_response_due_date": iso_time(ctx.now() + 10 * 86_400),
@@ -348,10 +370,12 @@ class PayPalEmulator:
         if not self.webhook_id or resource["id"] in self._silent:
             return
         event_id = "WH-" + ctx.new_id("", event_type, resource["id"])[:24].upper()
-        body = canonical_json({"id": event_id, "event_version": "1.0", "create_time": iso_time(ctx.now()),
-                           "resource_type": resource_type, "event_type": event_type,
-                           "summary": event_type.replace(".", " ").lower(),
-                           "resource": public_view(resource)})
+        body = paypal_json({"id": event_id, "event_version": "1.0",
+                            "create_time": iso_time(ctx.now()), "resource_type": resource_type,
+                            "event_type": event_type,
+                            "summary": event_type.replace(".", " ").lower(),
+                            "resource": public_view(resource)})
+        self._sent[event_id] = body
         webhook_id, key, cert_path = self.webhook_id, self._key, self.cert_path
 
         def headers(at: int) -> dict[str, str]:

@@ -82,11 +82,14 @@ class BookEntry:
     operation: str  # authorize | capture | void | refund
     payment_ref: str  # the paysignal payment id the merchant sent as metadata
     provider_reference: str
-    amount_minor: int
+    amount_minor: int  # ISO 4217 minor units
     currency: str
     status: str  # succeeded | declined | submitted
     captured: bool = False  # an authorization that captured at once (automatic capture)
     at: float = 0.0  # the sandbox's clock when it happened (stamped by Books.record)
+    # the amount as the provider counted it, in its own minor units (it departs from ISO 4217
+    # for a few currencies); None where the request carried no amount
+    provider_amount: int | None = None
 
 
 class Books:

@@ -19,6 +19,7 @@ from engine.providers.sandbox import (
     Wire,
     lost_on_the_wire,
 )
+from engine.providers.sandbox.stripe_wire import iso_minor, refused_amount, unflatten
 from engine.providers.stripe.config import API_KEY_VARIABLE, API_VERSION, NAME, PRICING
 from engine.providers.stripe.signatures import sign
 
@@ -61,20 +62,6 @@ def _error(status: int, type_: str, message: str, code: str | None = None,
     return SandboxResponse.json(status, {"error": error})
 
 
-def _unflatten(pairs: list[tuple[str, str]]) -> dict[str, Any]:
-    """Stripe's form encoding back to a structure: a[b]=1 -> {a: {b: 1}}, a[]=1 -> {a: [1]}."""
-    out: dict[str, Any] = {}
-    for name, value in pairs:
-        m = re.fullmatch(r"([^\[]+)\[([^\]]*)\]", name)
-        if not m:
-            out[name] = value
-        elif m.group(2) == "":
-            out.setdefault(m.group(1), []).append(value)
-        else:
-            out.setdefault(m.group(1), {})[m.group(2)] = value
-    return out
-
-
 class StripeEmulator:
     provider = NAME
 
@@ -91,7 +78,7 @@ class StripeEmulator:
             return _error(401, "invalid_request_error",
                           "Invalid API Key provided (the sandbox takes any sk_test_ key)")
         try:
-            params = _unflatten(parse_qsl(request.body.decode(), keep_blank_values=True))
+            params = unflatten(parse_qsl(request.body.decode(), keep_blank_values=True))
         except UnicodeDecodeError:
             return _error(400, "invalid_request_error", "the body is not form-encoded text")
         path, method = request.path.rstrip("/"), request.method
@@ -161,6 +148,8 @@ class StripeEmulator:
         except (KeyError, ValueError):
             return _error(400, "invalid_request_error", "Missing required param: amount.",
                           "parameter_missing", param="amount")
+        if (refused := refused_amount(amount, currency.upper())) is not None:
+            return _error(400, "invalid_request_error", *refused, param="amount")
         method = str(p.get("payment_method") or "")
         if not method.startswith("pm_"):
             return _error(400, "invalid_request_error", f"No such PaymentMethod: '{method}'",
@@ -231,6 +220,8 @@ class StripeEmulator:
                           payment_intent=pi)
         if action == "capture":
             amount = int(p.get("amount_to_capture") or pi["amount_capturable"])
+            if (refused := refused_amount(amount, pi["currency"].upper())) is not None:
+                return _error(400, "invalid_request_error", *refused, param="amount_to_capture")
             if amount > pi["amount_capturable"]:
                 return _error(400, "invalid_request_error", "amount_to_capture is greater than "
                               "the amount capturable", "amount_too_large",
@@ -257,6 +248,8 @@ class StripeEmulator:
         refunded = sum(r["amount"] for r in self._refunds.values()
                        if r["payment_intent"] == pi["id"] and r["status"] == "succeeded")
         amount = int(p.get("amount") or pi["amount_received"] - refunded)
+        if (refused := refused_amount(amount, pi["currency"].upper())) is not None:
+            return _error(400, "invalid_request_error", *refused, param="amount")
         if pi["status"] != "succeeded" or amount > pi["amount_received"] - refunded:
             return _error(400, "invalid_request_error", "Refund amount is greater than the "
                           "unrefunded amount on the charge.", "amount_too_large",
@@ -266,16 +259,20 @@ class StripeEmulator:
                   "charge": pi["latest_charge"], "status": "succeeded",
                   "metadata": dict(p.get("metadata") or {}), "created": int(ctx.now())}
         self._refunds[refund["id"]] = refund
+        currency = pi["currency"].upper()
         ctx.books.record(BookEntry(NAME, "refund", pi["metadata"].get(
-            "paysignal_payment_id", ""), pi["id"], amount, pi["currency"].upper(), "succeeded"))
+            "paysignal_payment_id", ""), pi["id"], iso_minor(amount, currency), currency,
+            "succeeded", provider_amount=amount))
         self._event(ctx, "refund.created", refund)
         return lost_on_the_wire(fate, SandboxResponse.json(200, refund))
 
     def _book(self, ctx: SandboxContext, operation: str, pi: dict[str, Any], amount: int,
               status: str, captured: bool = False) -> None:
+        currency = pi["currency"].upper()
         ctx.books.record(BookEntry(NAME, operation, pi["metadata"].get("paysignal_payment_id",
                                                                        ""),
-                                   pi["id"], amount, pi["currency"].upper(), status, captured))
+                                   pi["id"], iso_minor(amount, currency), currency, status,
+                                   captured, provider_amount=amount))
 
     def _expanded(self, pi: dict[str, Any], p: dict[str, Any]) -> dict[str, Any]:
         out = dict(pi)
@@ -285,6 +282,7 @@ class StripeEmulator:
                                     "balance_transaction": {
                                         "id": "txn_" + pi["latest_charge"][3:], "object":
                                         "balance_transaction", "amount": pi["amount_received"],
+                                        "currency": pi["currency"], "exchange_rate": None,
                                         "fee": fee, "net": pi["amount_received"] - fee}}
         return out
 

@@ -35,6 +35,7 @@ from engine.providers.stripe.config import (
     SEARCH_SETTLES,
     StripeConfig,
 )
+from engine.providers.stripe.currencies import CURRENCIES
 from engine.providers.stripe.models import (
     ErrorAnswer,
     IntentSearch,
@@ -85,6 +86,9 @@ class StripeConnector:
     def method_type(self, payment_method: str) -> MethodType:
         return MethodType.CARD  # PaymentIntents are created with payment_method_types=[card]
 
+    def check_amount(self, amount_minor: int, currency: str) -> None:
+        CURRENCIES.check(amount_minor, currency)
+
     def fee_for(self, amount_minor: int, currency: str) -> int:
         return self.config.pricing.capture_fee(amount_minor)
 
@@ -107,9 +111,10 @@ class StripeConnector:
 
     def _params(self, req: ProviderRequest) -> tuple[str, dict[str, Any]]:
         expand = ["latest_charge.balance_transaction"]
+        amount = CURRENCIES.to_provider(req.amount_minor, req.currency)
         if req.operation is Operation.AUTHORIZE:
             return "/v1/payment_intents", {
-                "amount": req.amount_minor, "currency": req.currency.lower(),
+                "amount": amount, "currency": req.currency.lower(),
                 "payment_method": req.payment_method, "confirm": True,
                 "capture_method": "automatic" if req.capture else "manual",
                 "payment_method_types": ["card"],
@@ -119,10 +124,10 @@ class StripeConnector:
         intent = req.provider_reference or ""
         if req.operation is Operation.CAPTURE:
             return f"/v1/payment_intents/{intent}/capture", {
-                "amount_to_capture": req.amount_minor, "expand": expand}
+                "amount_to_capture": amount, "expand": expand}
         if req.operation is Operation.VOID:
             return f"/v1/payment_intents/{intent}/cancel", {}
-        return "/v1/refunds", {"payment_intent": intent, "amount": req.amount_minor,
+        return "/v1/refunds", {"payment_intent": intent, "amount": amount,
                                "metadata": {"paysignal_payment_id": req.payment_ref,
                                             "paysignal_request_id": req.request_id}}
 
@@ -146,9 +151,9 @@ class StripeConnector:
                 found = read_answer(IntentSearch, body, "a search").data
                 if not found:
                     return ProviderOutcome(OutcomeKind.NOT_FOUND, "no such payment_intent")
-                return _intent_outcome(req.operation, found[0], latency)
-            return _intent_outcome(req.operation,
-                                   read_answer(PaymentIntent, body, "a PaymentIntent"), latency)
+                return self._intent_outcome(req, found[0], latency)
+            return self._intent_outcome(req, read_answer(PaymentIntent, body, "a PaymentIntent"),
+                                        latency)
         error = read_answer(ErrorAnswer, body, f"HTTP {r.status}").error
         word = error.code or error.type or f"http_{r.status}"
         should_retry = r.headers.get("stripe-should-retry")
@@ -170,6 +175,44 @@ class StripeConnector:
             return ProviderOutcome(OutcomeKind.NOT_FOUND, word, latency_s=latency)
         return ProviderOutcome(OutcomeKind.REJECTED, word, reason=error.message,
                                latency_s=latency)
+
+    def _intent_outcome(self, req: ProviderRequest, pi: PaymentIntent, latency: float,
+                        ) -> ProviderOutcome:
+        """What a PaymentIntent's status says about the operation asked for."""
+        op, status = req.operation, pi.status
+        # the fee Stripe states in the payment's currency; else the configured price, as when
+        # a notification tells of the capture (the settlement report has the last word)
+        fee = pi.fee_in(req.currency, CURRENCIES.from_provider)
+        if fee is None:
+            fee = self.fee_for(req.amount_minor, req.currency)
+
+        def out(kind: OutcomeKind, reason: str | None = None, fee: int = 0,
+                captured: bool = False) -> ProviderOutcome:
+            return ProviderOutcome(kind, status, pi.id, reason=reason, fee_minor=fee,
+                                   latency_s=latency, captured=captured)
+
+        if status == "processing":
+            return out(OutcomeKind.UNKNOWN)
+        if op is Operation.AUTHORIZE:
+            if status == "succeeded":  # automatic capture: authorized and captured in one call
+                return out(OutcomeKind.SUCCEEDED, fee=fee, captured=True)
+            if status == "requires_capture":
+                return out(OutcomeKind.SUCCEEDED)
+            error = pi.last_payment_error or PaymentError()
+            if status in ("requires_payment_method", "canceled"):
+                return out(OutcomeKind.DECLINED, error.decline_code or error.code or status)
+            return out(OutcomeKind.DECLINED, status)  # requires_action: no shopper to send it to
+        if op is Operation.CAPTURE:
+            if status == "succeeded":
+                return out(OutcomeKind.SUCCEEDED, fee=fee)
+            return out(OutcomeKind.NOT_FOUND if status == "requires_capture" else
+                       OutcomeKind.REJECTED)
+        if op is Operation.VOID:
+            if status == "canceled":
+                return out(OutcomeKind.SUCCEEDED)
+            return out(OutcomeKind.NOT_FOUND if status == "requires_capture" else
+                       OutcomeKind.REJECTED)
+        raise MaybeSent(f"a PaymentIntent answered a {op.value}")
 
     # --- what became of an earlier attempt --------------------------------------------------
 
@@ -219,39 +262,6 @@ class StripeConnector:
             return [parse_event(body, sent_at)]
         except (KeyError, ValueError):
             raise MalformedNotificationError("not a Stripe event") from None
-
-
-def _intent_outcome(op: Operation, pi: PaymentIntent, latency: float) -> ProviderOutcome:
-    """What a PaymentIntent's status says about the operation asked for."""
-    status = pi.status
-
-    def out(kind: OutcomeKind, reason: str | None = None, fee: int = 0,
-            captured: bool = False) -> ProviderOutcome:
-        return ProviderOutcome(kind, status, pi.id, reason=reason, fee_minor=fee,
-                               latency_s=latency, captured=captured)
-
-    if status == "processing":
-        return out(OutcomeKind.UNKNOWN)
-    if op is Operation.AUTHORIZE:
-        if status == "succeeded":  # automatic capture: authorized and captured in one call
-            return out(OutcomeKind.SUCCEEDED, fee=pi.fee_minor, captured=True)
-        if status == "requires_capture":
-            return out(OutcomeKind.SUCCEEDED)
-        error = pi.last_payment_error or PaymentError()
-        if status in ("requires_payment_method", "canceled"):
-            return out(OutcomeKind.DECLINED, error.decline_code or error.code or status)
-        return out(OutcomeKind.DECLINED, status)  # requires_action: no shopper to send it to
-    if op is Operation.CAPTURE:
-        if status == "succeeded":
-            return out(OutcomeKind.SUCCEEDED, fee=pi.fee_minor)
-        return out(OutcomeKind.NOT_FOUND if status == "requires_capture" else
-                   OutcomeKind.REJECTED)
-    if op is Operation.VOID:
-        if status == "canceled":
-            return out(OutcomeKind.SUCCEEDED)
-        return out(OutcomeKind.NOT_FOUND if status == "requires_capture" else
-                   OutcomeKind.REJECTED)
-    raise MaybeSent(f"a PaymentIntent answered a {op.value}")
 
 
 def _refund_outcome(refund: Refund, latency: float) -> ProviderOutcome:

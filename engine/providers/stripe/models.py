@@ -3,6 +3,7 @@ its OpenAPI description name them; docs/providers.md has the sources)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from engine.providers.wire import WireModel
@@ -25,7 +26,11 @@ class ErrorAnswer(WireModel):
 
 
 class BalanceTransaction(WireModel):
+    """In the account's settlement currency: `exchange_rate` is set when it is not the
+    charge's (docs.stripe.com/api/balance_transactions/object)."""
+
     fee: int = 0
+    currency: str | None = None
 
 
 class Charge(WireModel):
@@ -41,6 +46,7 @@ class PaymentError(WireModel):
 class PaymentIntent(WireModel):
     id: str
     status: str
+    currency: str | None = None
     amount: int | None = None
     amount_received: int | None = None
     capture_method: str | None = None
@@ -48,19 +54,27 @@ class PaymentIntent(WireModel):
     last_payment_error: PaymentError | None = None
     latest_charge: Charge | str | None = None
 
-    @property
-    def fee_minor(self) -> int:
-        """The fee Stripe booked, when the charge and its balance transaction were expanded."""
+    def fee_in(self, currency: str, from_stripe: Callable[[int, str], int]) -> int | None:
+        """The fee Stripe booked, in ISO minor units of `currency`, when the charge and its
+        balance transaction were expanded and the balance transaction is in that currency;
+        None otherwise (a fee in the settlement currency is no fee in the payment's)."""
         charge = self.latest_charge
-        if isinstance(charge, Charge) and isinstance(charge.balance_transaction,
-                                                     BalanceTransaction):
-            return charge.balance_transaction.fee
-        return 0
+        if not isinstance(charge, Charge):
+            return None
+        booked = charge.balance_transaction
+        if not isinstance(booked, BalanceTransaction) or (booked.currency or "").upper() != (
+                currency):
+            return None
+        try:
+            return from_stripe(booked.fee, currency)
+        except ValueError:  # not a whole number of ISO minor units: not bookable as stated
+            return None
 
 
 class Refund(WireModel):
     id: str
     status: str
+    currency: str | None = None
     amount: int | None = None
     payment_intent: str | ObjectRef | None = None
     metadata: dict[str, str] = {}

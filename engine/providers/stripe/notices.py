@@ -9,6 +9,7 @@ from engine.providers.base import (
     ParsedDispute,
     ParsedNotification,
 )
+from engine.providers.stripe.currencies import CURRENCIES
 from engine.providers.stripe.models import Dispute, Event, PaymentIntent, Refund
 
 _EVENT_OPERATIONS = {  # event type -> (operation, succeeded)
@@ -46,15 +47,15 @@ def parse_event(body: bytes, sent_at: float) -> Notification:
             raise ValueError("a refund event without its payment_intent")
         return ParsedNotification(event.id, refund.metadata["paysignal_payment_id"],
                                   refund.intent_id, operation, succeeded,
-                                  amount_minor=refund.amount,
+                                  amount_minor=_iso(refund.amount, refund.currency),
                                   request_id=refund.metadata.get("paysignal_request_id"),
                                   sent_at=float(sent_at))
     intent = PaymentIntent.model_validate(event.data.object)
     captured = None
     if operation is Operation.CAPTURE and intent.capture_method != "manual":
         operation, captured = Operation.AUTHORIZE, True  # an automatic-capture intent's one call
-    amount = intent.amount_received if operation is Operation.CAPTURE or captured else (
-        intent.amount)
+    amount = _iso(intent.amount_received if operation is Operation.CAPTURE or captured
+                  else intent.amount, intent.currency)
     request_id = (intent.metadata.get("paysignal_request_id") if operation is Operation.AUTHORIZE
                   else None)  # the intent's metadata names the request that created it
     return ParsedNotification(event.id, intent.metadata["paysignal_payment_id"], intent.id,
@@ -66,6 +67,16 @@ def _parse_dispute(event: Event, dispute: Dispute, sent_at: float) -> ParsedDisp
     closed = event.type == "charge.dispute.closed"
     stage = _CLOSED[dispute.status] if closed else _DISPUTE_EVENTS[event.type]
     due = dispute.evidence_details.due_by if dispute.evidence_details else None
-    return ParsedDispute(event.id, dispute.id, dispute.payment_intent, stage, dispute.amount,
+    return ParsedDispute(event.id, dispute.id, dispute.payment_intent, stage,
+                         CURRENCIES.from_provider(dispute.amount, dispute.currency.upper()),
                          dispute.currency.upper(), reason=dispute.reason or "",
                          due_by=float(due) if due else None, sent_at=float(sent_at))
+
+
+def _iso(amount: int | None, currency: str | None) -> int | None:
+    """A Stripe amount in ISO 4217 minor units (Stripe counts some currencies otherwise)."""
+    if amount is None:
+        return None
+    if currency is None:
+        raise ValueError("an amount without its currency")
+    return CURRENCIES.from_provider(amount, currency.upper())

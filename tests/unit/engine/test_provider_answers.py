@@ -104,7 +104,8 @@ def test_answers_are_read_by_the_fields_paysignal_uses(
 
 def test_a_stripe_event_whose_amount_is_not_a_number_is_malformed() -> None:
     intent: dict[str, object] = {
-        "id": "pi_1", "status": "succeeded", "amount": 5000, "amount_received": "lots",
+        "id": "pi_1", "status": "succeeded", "currency": "eur", "amount": 5000,
+        "amount_received": "lots",
         "capture_method": "automatic", "metadata": {"paysignal_payment_id": "pay_1"}}
     event = {"id": "evt_1", "type": "payment_intent.succeeded", "data": {"object": intent}}
     body = json.dumps(event).encode()
@@ -130,3 +131,51 @@ def test_an_adyen_item_whose_amount_is_not_a_number_is_malformed() -> None:
         {"NotificationRequestItem": item}]}).encode()
     with pytest.raises(MalformedNotificationError):
         adyen_connector("http://adyen.test").verify_notifications({}, body, time.time(), 300)
+
+
+def recording(answer: Answer, sent: list[httpx.Request]) -> httpx.MockTransport:
+    inner = transport(answer)
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return inner.handle_request(request)
+    return httpx.MockTransport(handle)
+
+
+@pytest.mark.parametrize(("latest_charge", "fee"), [
+    ({"balance_transaction": {"fee": 175, "currency": "eur"}}, 175),  # stated, in EUR
+    # in the account's settlement currency (USD): no fee in EUR, so the configured price
+    ({"balance_transaction": {"fee": 190, "currency": "usd", "exchange_rate": 1.08}}, None),
+    ("ch_1", None),  # not expanded: the configured price, as a notification would book
+], ids=["stated", "other-currency", "not-expanded"])
+def test_stripe_books_its_stated_fee_only_in_the_payments_currency(
+        latest_charge: object, fee: int | None) -> None:
+    answer = {"object": "payment_intent", "id": "pi_1", "status": "succeeded",
+              "currency": "eur", "amount": 5000, "latest_charge": latest_charge}
+    stripe = stripe_connector("http://stripe.test", transport=transport((200, answer)))
+    outcome = stripe.execute(AUTHORIZE)
+    assert outcome.captured
+    assert outcome.fee_minor == (stripe.fee_for(5000, "EUR") if fee is None else fee)
+
+
+def test_a_paypal_capture_sends_no_custom_id_and_a_refund_does() -> None:
+    sent: list[httpx.Request] = []
+    answer = (201, {"id": "2GG", "status": "COMPLETED"})
+    paypal = paypal_connector("http://paypal.test", transport=recording(answer, sent))
+    paypal.execute(ProviderRequest(Operation.CAPTURE, "idk_1:capture", "pay_1", 5000, "EUR",
+                                   provider_reference="0VF"))
+    paypal.execute(ProviderRequest(Operation.REFUND, "idk_1:refund", "pay_1", 500, "EUR",
+                                   provider_reference="2GG"))
+    capture, refund = (json.loads(r.content) for r in sent if r.url.path.startswith("/v2/"))
+    assert "custom_id" not in capture and refund["custom_id"] == "pay_1"
+
+
+def test_a_paypal_void_of_a_voided_authorization_is_done_not_refused() -> None:
+    answer = (422, {"name": "UNPROCESSABLE_ENTITY", "details": [
+        {"issue": "PREVIOUSLY_VOIDED", "description": "Authorization has been previously "
+                                                      "voided and hence cannot be voided again."}]})
+    paypal = paypal_connector("http://paypal.test", transport=transport(answer))
+    void = ProviderRequest(Operation.VOID, "idk_1:void", "pay_1", 5000, "EUR",
+                           provider_reference="0VF")
+    assert paypal.execute(void).kind is OutcomeKind.SUCCEEDED
+    assert paypal.lookup(void).kind is OutcomeKind.SUCCEEDED
