@@ -55,8 +55,9 @@ CATALOGUE: tuple[MetricSpec, ...] = (
                "Unknown outcomes settled by asking the provider, by resulting state",
                ("provider", "result")),
     MetricSpec("paysignal_webhook_events_total", "counter",
-               "Provider notifications by result: settled, recorded, duplicate, unmatched, "
-               "bad_signature, malformed", ("provider", "result")),
+               "Provider notifications by result: settled, recorded, ignored (verified, of a "
+               "type or state paysignal does not act on), duplicate, unmatched, bad_signature, "
+               "malformed, rate_limited", ("provider", "result")),
     MetricSpec("paysignal_unknown_outcome_resolution_seconds", "histogram",
                "How long payments stayed unknown before the provider's answer settled them",
                ("provider",), buckets=(60.0, 300.0, 900.0, 1800.0, 3600.0, 21600.0, 86400.0)),

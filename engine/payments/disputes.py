@@ -101,7 +101,8 @@ def apply(uow: Books, provider: str, payment: Payment, note: ParsedDispute, acto
     # a decision implies the funds were withdrawn (every provider takes them before it decides
     # a chargeback, or holds them when the dispute opens): if the notification that says so is
     # late, the withdrawal is booked now, so the ledger holds both movements in any order
-    withdraw = note.stage in (DisputeStage.FUNDS_WITHDRAWN, DisputeStage.LOST, DisputeStage.WON)
+    withdraw = note.stage in (DisputeStage.FUNDS_WITHDRAWN, DisputeStage.LOST) or (
+        note.stage is DisputeStage.WON and not note.inquiry)  # an inquiry took nothing
     if withdraw and not record.funds_withdrawn:
         payment.new_journal.extend(_booked(
             dispute_postings(payment, True, note.amount_minor, fee, at), line))

@@ -31,14 +31,15 @@ from engine.providers.base import (
     ParsedDispute,
     ParsedNotification,
     ProviderOutcome,
+    UnusedNotice,
     WebhookSignatureError,
 )
 from engine.storage.sql import increment, insert_ignoring_conflicts
 from engine.storage.tables import webhook_events, webhook_rejections
 
 log = logging.getLogger("paysignal.webhooks")
-RESULTS = ("settled", "recorded", "duplicate", "unmatched", "bad_signature", "malformed",
-           "rate_limited")
+RESULTS = ("settled", "recorded", "ignored", "duplicate", "unmatched", "bad_signature",
+           "malformed", "rate_limited")
 MAX_STORED_BODY = 16 * 1024  # characters of a verified notification kept for reconciliation
 
 
@@ -94,28 +95,37 @@ def ingest(service: PaymentService, provider: str, headers: dict[str, str], body
     results = []
     for note in notes:
         sent_at = datetime.fromtimestamp(note.sent_at if note.sent_at is not None else now, UTC)
-        result, lag = (_apply_dispute(service, provider, note, body, sent_at)
-                       if isinstance(note, ParsedDispute)
-                       else _apply(service, provider, note, body, sent_at))
+        if isinstance(note, UnusedNotice):
+            result, lag = _keep(service, provider, note, body, sent_at)
+        elif isinstance(note, ParsedDispute):
+            result, lag = _apply_dispute(service, provider, note, body, sent_at)
+        else:
+            result, lag = _apply(service, provider, note, body, sent_at)
         service.observer.webhook(provider, result)
         if lag is not None:
             service.observer.webhook_lag(provider, lag)
-        log.info("webhook %s", result, extra={"provider": provider, "outcome": result,
-                                              "payment_id": note.payment_ref[:64]})
+        log.info("webhook %s", result, extra={
+            "provider": provider, "outcome": result,
+            "payment_id": "" if isinstance(note, UnusedNotice) else note.payment_ref[:64]})
         results.append(result)
     return results[0] if len(results) == 1 else ",".join(results)
 
 
 def _well_formed(note: Notification) -> Notification:
-    ids = ((note.event_id, note.dispute_ref, note.provider_reference)
-           if isinstance(note, ParsedDispute)
-           else (note.event_id, note.payment_ref, note.provider_reference))
+    if isinstance(note, UnusedNotice):
+        ids: tuple[object, ...] = (note.event_id,)
+    elif isinstance(note, ParsedDispute):
+        ids = (note.event_id, note.dispute_ref, note.provider_reference)
+    else:
+        ids = (note.event_id, note.payment_ref, note.provider_reference)
     for value in ids:
         if not isinstance(value, str) or not value:
             raise ValueError("a notification's ids must be non-empty strings")
     if isinstance(note, ParsedDispute) and (not isinstance(note.amount_minor, int)
                                             or note.amount_minor <= 0):
         raise ValueError("a dispute's amount must be a positive integer")
+    if isinstance(note, UnusedNotice):
+        return note
     if note.amount_minor is not None and (not isinstance(note.amount_minor, int)
                                           or isinstance(note.amount_minor, bool)):
         raise ValueError("a notification's amount must be an integer")
@@ -134,6 +144,26 @@ def _reject(service: PaymentService, limiter: RejectionLimiter | None, provider:
         increment(uow.conn, webhook_rejections,
                   {"provider": provider, "minute": minute, "reason": reason})
         uow.commit()
+
+
+def _keep(service: PaymentService, provider: str, note: UnusedNotice, body: bytes,
+          sent_at: datetime) -> tuple[str, float | None]:
+    """A verified notice paysignal does not act on: stored once (by event id) for the record
+    and for reconciliation, and acknowledged; it moves nothing."""
+    at = service.clock()
+    with service.unit_of_work() as uow:
+        stmt = insert_ignoring_conflicts(uow.conn, webhook_events, "provider", "event_id")
+        inserted = uow.conn.execute(stmt.values(
+            provider=provider, event_id=note.event_id[:128], payment_id=None,
+            provider_reference=note.provider_reference[:128] or None, operation="none",
+            outcome=note.why, result="ignored",
+            body=body.decode(errors="replace")[:MAX_STORED_BODY], received_at=at,
+            sent_at=sent_at,
+        ).returning(webhook_events.c.id)).first()
+        if inserted is None:
+            return "duplicate", None
+        uow.commit()
+    return "ignored", max(0.0, (at - sent_at).total_seconds())
 
 
 def answers(payment: Payment, note: ParsedNotification) -> bool:

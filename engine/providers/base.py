@@ -98,9 +98,26 @@ class ParsedDispute:
     reason: str = ""
     due_by: float | None = None  # when evidence is due (unix seconds), when the provider says
     sent_at: float | None = None
+    # an inquiry (a retrieval request, Stripe's warning_ disputes): no funds are withdrawn
+    # unless it becomes a chargeback, and closing it moves no money
+    inquiry: bool = False
 
 
-Notification = ParsedNotification | ParsedDispute
+@dataclass(frozen=True, slots=True)
+class UnusedNotice:
+    """A verified notification paysignal does not act on: an event type it does not use, or a
+    state that is no outcome yet (a pending refund). Acknowledged with the provider's 2xx,
+    stored and counted, never refused as malformed (a provider would retry it for days)."""
+
+    event_id: str
+    event_type: str
+    why: str  # UNUSED_TYPE, or NOT_FINAL (a state the provider will tell of again)
+    provider_reference: str = ""
+    sent_at: float | None = None
+
+
+UNUSED_TYPE, NOT_FINAL = "unused_type", "not_final"
+Notification = ParsedNotification | ParsedDispute | UnusedNotice
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,9 +53,7 @@ class WireModel(pydantic.BaseModel):
     """A provider body as paysignal reads it: only the fields it uses, typed; anything else the
     provider adds is ignored, so a new field never breaks a payment."""
 
-    # numbers where text is expected (an Adyen errorCode as 704) are read as their text
-    model_config = pydantic.ConfigDict(extra="ignore", frozen=True, populate_by_name=True,
-                                       coerce_numbers_to_str=True)
+    model_config = pydantic.ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
 
 Model = TypeVar("Model", bound=WireModel)

@@ -4,7 +4,7 @@ sources)."""
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from engine.providers.adyen.currencies import CURRENCIES
 from engine.providers.wire import WireModel
@@ -25,6 +25,9 @@ class ModificationAnswer(WireModel):
 
 
 class ErrorAnswer(WireModel):
+    # an errorCode sent as a number (704) is read as its text
+    model_config = ConfigDict(**WireModel.model_config, coerce_numbers_to_str=True)
+
     error_code: str | None = Field(None, alias="errorCode")
     message: str | None = None
 

@@ -8,10 +8,12 @@ from typing import Any
 from engine.domain.operations import Operation
 from engine.providers.adyen.models import NotificationItem
 from engine.providers.base import (
+    UNUSED_TYPE,
     DisputeStage,
     Notification,
     ParsedDispute,
     ParsedNotification,
+    UnusedNotice,
 )
 
 _EVENTS = {"AUTHORISATION": (Operation.AUTHORIZE, None), "CAPTURE": (Operation.CAPTURE, None),
@@ -33,6 +35,9 @@ def parse_item(raw: dict[str, Any]) -> Notification:
     item = NotificationItem.model_validate(raw)
     if item.event_code in _DISPUTE_EVENTS:
         return _parse_dispute(item)
+    if item.event_code not in _EVENTS:  # REPORT_AVAILABLE, OFFER_CLOSED, …
+        return UnusedNotice(item.event_id, item.event_code, UNUSED_TYPE, item.payment_reference,
+                            sent_at=_timestamp(item.event_date))
     operation, forced = _EVENTS[item.event_code]
     succeeded = item.success == "true" if forced is None else forced
     request_id = item.additional_data.get("metadata.paysignal_request_id")

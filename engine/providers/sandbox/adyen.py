@@ -261,6 +261,13 @@ class AdyenEmulator:
                          amount, True, "Fraud", extra=extra)
         return dispute_psp
 
+    def announce(self, ctx: SandboxContext, key: str) -> None:
+        psp = ctx.new_id("", key)[:16].upper()
+        report: dict[str, Any] = {"psp": psp, "account": "SandboxMerchantECOM", "metadata": {},
+                                  "reference": "settlement_detail_report_batch_1.csv"}
+        self._notify(ctx, "REPORT_AVAILABLE", psp, None, report,
+                     {"value": 0, "currency": "EUR"}, True, None)
+
     def _notify(self, ctx: SandboxContext, event: str, psp: str, original: str | None,
                 payment: dict[str, Any], amount: dict[str, Any], success: bool,
                 reason: str | None, reference: str | None = None,

@@ -91,6 +91,10 @@ class Sandbox:
 
     # --- requests -------------------------------------------------------------------------
 
+    def announce(self, provider: str, key: str = "announcement") -> None:
+        """Have `provider` send a signed notification of a type paysignal does not use."""
+        self.emulators[provider].announce(self._contexts[provider], key)
+
     def dispute(self, provider: str, provider_reference: str, amount_minor: int | None = None,
                 outcome: str = "lost") -> str | None:
         """Have a cardholder dispute a payment at `provider` (see Emulator.dispute)."""
@@ -157,7 +161,7 @@ class Sandbox:
             queued.append(not lost)
         if lost:
             return
-        delay = faults.notification_delay_s * rng.random() * 2
+        delay = webhook.after_s + faults.notification_delay_s * rng.random() * 2
         if rng.random() < faults.out_of_order_notification:
             delay += faults.notification_delay_s + 1.0  # overtaken by later ones
         copies = 2 if rng.random() < faults.duplicate_notification else 1

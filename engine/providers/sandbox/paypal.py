@@ -365,6 +365,11 @@ class PayPalEmulator:
                                        provider_reference, minor, currency, "succeeded"))
         return dispute_id
 
+    def announce(self, ctx: SandboxContext, key: str) -> None:
+        self._event(ctx, "BILLING.SUBSCRIPTION.CREATED", {
+            "id": "I-" + ctx.new_id("", key)[:12].upper(), "status": "APPROVAL_PENDING"},
+            "subscription")
+
     def _event(self, ctx: SandboxContext, event_type: str, resource: dict[str, Any],
                resource_type: str) -> None:
         if not self.webhook_id or resource["id"] in self._silent:

@@ -137,6 +137,7 @@ class OutgoingWebhook:
     body: bytes
     event_id: str
     headers_at: Callable[[int], Mapping[str, str]]
+    after_s: float = 0.0  # sent this long after it is queued (a state the provider reaches later)
 
     def headers(self, at: float) -> dict[str, str]:
         return dict(self.headers_at(int(at)))
@@ -154,6 +155,11 @@ class Emulator(Protocol):
         """A cardholder disputes a captured payment: the provider's notifications for it (and
         its decision, `won` or `lost`; `open`: none yet) are sent, and its books record the
         money withdrawn and returned. Returns the dispute's id (None: no such payment)."""
+        ...
+
+    def announce(self, ctx: SandboxContext, key: str) -> None:
+        """Send a signed notification of a type no payment integration acts on (a customer
+        created, a report available): a receiver must acknowledge it like any other."""
         ...
 
 

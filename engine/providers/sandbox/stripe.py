@@ -48,6 +48,7 @@ TEST_PAYMENT_METHODS = {
                                            "out without charging; a repeat goes through",
     "pm_card_sandbox_serverError": "sandbox only: a 500 with Stripe-Should-Retry: true",
     "pm_card_sandbox_resetAfterCharge": "sandbox only: charges, then the connection resets",
+    "pm_card_pendingRefund": "approved; a refund answers pending and succeeds a minute later",
     SILENT: "sandbox only: charges, times out, and every lookup fails",
 }
 
@@ -263,6 +264,11 @@ class StripeEmulator:
         ctx.books.record(BookEntry(NAME, "refund", pi["metadata"].get(
             "paysignal_payment_id", ""), pi["id"], iso_minor(amount, currency), currency,
             "succeeded", provider_amount=amount))
+        if pi["payment_method"] == "pm_card_pendingRefund":  # Stripe's test method for it
+            answer = {**refund, "status": "pending"}
+            self._event(ctx, "refund.created", answer)
+            self._event(ctx, "refund.updated", refund, after_s=60)
+            return lost_on_the_wire(fate, SandboxResponse.json(200, answer))
         self._event(ctx, "refund.created", refund)
         return lost_on_the_wire(fate, SandboxResponse.json(200, refund))
 
@@ -343,7 +349,12 @@ class StripeEmulator:
                                        amount, pi["currency"].upper(), "succeeded"))
         return str(dispute["id"])
 
-    def _event(self, ctx: SandboxContext, type_: str, obj: dict[str, Any]) -> None:
+    def announce(self, ctx: SandboxContext, key: str) -> None:
+        self._event(ctx, "customer.created", {"id": ctx.new_id("cus_", key), "object":
+                                              "customer", "metadata": {}})
+
+    def _event(self, ctx: SandboxContext, type_: str, obj: dict[str, Any],
+               after_s: float = 0.0) -> None:
         if not self.webhook_secret or obj["id"] in self._silent:
             return
         event_id = ctx.new_id("evt_", type_, obj["id"])
@@ -352,7 +363,8 @@ class StripeEmulator:
                            "data": {"object": obj}}).encode()
         secret = self.webhook_secret
         ctx.notify(OutgoingWebhook(NAME, body, event_id, lambda at: {
-            "content-type": "application/json", "stripe-signature": sign(secret, body, at)}))
+            "content-type": "application/json", "stripe-signature": sign(secret, body, at)},
+            after_s))
 
 
 def _never_executed(response: SandboxResponse) -> bool:

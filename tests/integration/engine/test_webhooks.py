@@ -230,8 +230,8 @@ def test_a_flood_of_forgeries_is_one_counted_row_and_then_refused_unverified(
     b'{"id": 123, "type": "charge.succeeded", "data": {"object": {"id": "ch_1", "amount": 5, '
     b'"metadata": {"payment_id": "pay_1"}}}}',
     b'[' * 5000 + b']' * 5000,
-    b'{"id": "evt_1", "type": "charge.succeeded", "data": {"object": {"id": "ch_1", '
-    b'"amount": "lots", "metadata": {"payment_id": "pay_1"}}}}',
+    b'{"id": "evt_1", "type": "payment_intent.succeeded", "data": {"object": {"id": "pi_1", '
+    b'"status": "succeeded", "currency": "usd", "amount": "lots", "metadata": {}}}}',
 ])
 def test_signed_but_malformed_notifications_are_400_not_500(env, body: bytes) -> None:
     client, service, engine = env
@@ -302,3 +302,64 @@ def drain_sandbox(sandbox: Sandbox, provider: str) -> list[OutgoingWebhook]:
 
 def ingest_signed(service, note: OutgoingWebhook) -> str:
     return ingest(service, note.provider, note.headers(time.time()), note.body)
+
+
+@pytest.mark.parametrize("provider", provider_names())
+def test_a_verified_notice_of_a_type_paysignal_does_not_use_is_acknowledged_and_kept(
+        env, provider: str) -> None:
+    """A provider retries a notice it did not get its 2xx for, for days, and counts the
+    endpoint as failing: every verified notice is acknowledged, whatever its type."""
+    client, service, engine = env
+    SANDBOXES[id(service)].announce(provider)
+    [note] = drain(service, provider)
+    assert result_of(client, service, note) == "ignored"
+    assert result_of(client, service, note) == "duplicate"
+    with engine.connect() as conn:
+        row = conn.execute(select(webhook_events)).one()
+    assert (row.result, row.operation, row.outcome, row.payment_id) == (
+        "ignored", "none", "unused_type", None)
+    assert webhook_metric(client, provider, "malformed") == 0
+
+
+def test_a_pending_refund_stays_awaiting_until_the_provider_says_it_succeeded(env) -> None:
+    client, service, _ = env
+    pid = client.post("/v1/payments", json={
+        **BODY, "capture": "automatic", "provider": "stripe",
+        "payment_method": "pm_card_pendingRefund"}, headers={"Idempotency-Key": "a"}).json()["id"]
+    drain(service, "stripe")
+    refund = client.post(f"/v1/payments/{pid}/refunds", json={"amount": 300},
+                         headers={"Idempotency-Key": "r"})
+    assert refund.json()["state"] == "awaiting_confirmation"
+    created, updated = (n for n in drain(service, "stripe"))
+    assert body_of(created)["type"] == "refund.created"
+    assert body_of(created)["data"]["object"]["status"] == "pending"
+    assert result_of(client, service, created) == "ignored"  # pending: no outcome yet
+    assert client.get(f"/v1/payments/{pid}").json()["state"] == "awaiting_confirmation"
+    assert body_of(updated)["type"] == "refund.updated"
+    assert result_of(client, service, updated) == "settled"
+    payment = client.get(f"/v1/payments/{pid}").json()
+    assert (payment["state"], payment["refunded_amount"]) == ("partially_refunded", 300)
+
+
+def test_a_stripe_inquiry_withdraws_nothing_and_closing_it_returns_nothing(env) -> None:
+    from engine.read_models.ledger import balances
+
+    client, service, engine = env
+    pid = client.post("/v1/payments", json={
+        **BODY, "capture": "automatic", "provider": "stripe",
+        "payment_method": payment_method("stripe")}, headers={"Idempotency-Key": "a"}
+    ).json()["id"]
+    drain(service, "stripe")
+    before = balances(engine, pid)
+    intent = service.get_payment(None, pid).provider_reference
+    secret = service.gateways["stripe"].config.webhook_secrets[0]
+    for n, (event_type, status) in enumerate([("charge.dispute.created", "warning_needs_response"),
+                                              ("charge.dispute.closed", "warning_closed")]):
+        body = json.dumps({"id": f"evt_inq_{n}", "type": event_type, "data": {"object": {
+            "id": "du_inq", "object": "dispute", "payment_intent": intent, "amount": 1299,
+            "currency": "usd", "status": status, "reason": "fraudulent"}}}).encode()
+        r = client.post("/v1/webhooks/stripe", content=body,
+                        headers={"Stripe-Signature": sign(secret, body, int(time.time()))})
+        assert r.status_code == 200
+    assert client.get(f"/v1/payments/{pid}").json()["state"] == "dispute_won"
+    assert balances(engine, pid) == before  # no withdrawal, no dispute fee, no reinstatement
