@@ -56,7 +56,8 @@ def adyen_connector(base_url: str, timeouts: Timeouts = FAST,
                     keys: tuple[str, ...] = (ADYEN_HMAC_KEY,),
                     transport: httpx.BaseTransport | None = None) -> AdyenConnector:
     return AdyenConnector(AdyenConfig(Endpoint(base_url, timeouts), "AQE_sandbox_key",
-                                      "SandboxMerchantECOM", keys), transport)
+                                      "SandboxMerchantECOM", keys,
+                                      "https://shop.test/checkout/returned"), transport)
 
 
 def paypal_connector(base_url: str, timeouts: Timeouts = FAST, verification: str = "offline",

@@ -16,6 +16,8 @@ TEST_URL = "https://checkout-test.adyen.com"  # live: https://{prefix}-checkout-
 API_VERSION = "v72"
 API_KEY_VARIABLE = "PAYSIGNAL_ADYEN_API_KEY"
 MERCHANT_ACCOUNT_VARIABLE = "PAYSIGNAL_ADYEN_MERCHANT_ACCOUNT"
+# /payments requires returnUrl: where a shopper comes back after a redirect (3-D Secure)
+RETURN_URL_VARIABLE = "PAYSIGNAL_ADYEN_RETURN_URL"
 # Adyen documents a minimum of 31 days for keys; secondary sources say 7. The safe reading.
 KEY_RETENTION = timedelta(days=7)
 # processing fee + a card scheme's markup, and the chargeback fee; configurable
@@ -35,6 +37,7 @@ class AdyenConfig:
     api_key: str
     merchant_account: str
     hmac_keys: tuple[str, ...]  # hex, the current one first during a rotation
+    return_url: str
     pricing: Pricing = PRICING
 
     @classmethod
@@ -46,8 +49,14 @@ class AdyenConfig:
         if not account:
             raise ConfigurationError(f"{MERCHANT_ACCOUNT_VARIABLE}: is not set (Adyen needs "
                                      "the merchant account with the API key)")
+        return_url = env_secret(RETURN_URL_VARIABLE, env) or ""
+        if not re.fullmatch(r"https?://[^\s]{1,7990}", return_url):
+            raise ConfigurationError(f"{RETURN_URL_VARIABLE}={return_url!r}: must be the http(s) "
+                                     "URL a shopper returns to after a redirect (Adyen's "
+                                     "/payments requires returnUrl)")
         return cls(Endpoint.from_environment(NAME, TEST_URL, env), key, account,
-                   tuple(webhook_secrets(NAME, env)), Pricing.from_environment(NAME, PRICING, env))
+                   tuple(webhook_secrets(NAME, env)), return_url,
+                   Pricing.from_environment(NAME, PRICING, env))
 
     @property
     def is_live(self) -> bool:

@@ -102,6 +102,7 @@ class AdyenConnector:
                 # automatic capture at once (whatever the account's default delay), else manual
                 **({"captureDelayHours": 0} if req.capture else
                    {"additionalData": {"manualCapture": "true"}}),
+                "returnUrl": self.config.return_url,
                 "metadata": {"paysignal_request_id": req.request_id}}
             if "_shopper" in method:
                 body.update(shopperReference=method["_shopper"], shopperInteraction="ContAuth",
@@ -135,13 +136,13 @@ class AdyenConnector:
                 fee = self.fee_for(req.amount_minor, req.currency) if req.capture else 0
                 return ProviderOutcome(OutcomeKind.SUCCEEDED, code, ref, latency_s=latency,
                                        captured=req.capture, fee_minor=fee)
-            if code in ("Refused", "Cancelled"):
-                reason = REFUSALS.get(str(answer.refusal_reason), ("", "refused"))[1]
+            if code in ("Refused", "Cancelled", "Error"):  # each final (Adyen's resultCode docs)
+                reason = REFUSALS.get(str(answer.refusal_reason), ("", code.lower()))[1]
                 return ProviderOutcome(OutcomeKind.DECLINED, code, ref, reason=reason,
                                        latency_s=latency)
             if code in ("Pending", "Received"):
                 return ProviderOutcome(OutcomeKind.SUBMITTED, code, ref, latency_s=latency)
-            # Error, or an action we cannot take server to server: the webhook will tell
+            # an action we cannot take server to server: the webhook will tell
             return ProviderOutcome(OutcomeKind.UNKNOWN, code, ref, latency_s=latency)
         error = read_answer(ErrorAnswer, body, f"HTTP {r.status}")
         word = f"errorCode {error.error_code}" if error.error_code else f"http_{r.status}"

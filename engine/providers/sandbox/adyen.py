@@ -15,6 +15,7 @@ from engine.providers.adyen.config import (
     MERCHANT_ACCOUNT_VARIABLE,
     NAME,
     REFUSALS,
+    RETURN_URL_VARIABLE,
 )
 from engine.providers.adyen.signatures import hmac_signature
 from engine.providers.sandbox import (
@@ -142,9 +143,10 @@ class AdyenEmulator:
             amount: dict[str, Any] = {"value": int(b["amount"]["value"]),
                                       "currency": str(b["amount"]["currency"])}
             account, reference, method = b["merchantAccount"], str(b["reference"]), b["paymentMethod"]
+            str(b["returnUrl"])
         except (KeyError, TypeError, ValueError):
             return _error(422, "100", "Required field missing: amount, merchantAccount, "
-                          "reference or paymentMethod")
+                          "reference, paymentMethod or returnUrl")
         stored = str(method.get("storedPaymentMethodId") or "")
         if not stored and not str(method.get("encryptedCardNumber", "")).startswith(
                 ("test_", "adyenjs_", "eyJ")):
@@ -308,4 +310,5 @@ def sandbox_environment(base_url: str, webhook_credential: str) -> dict[str, str
     return {f"PAYSIGNAL_{NAME.upper()}_BASE_URL": base_url,
             API_KEY_VARIABLE: "AQE_paysignal_sandbox_key",
             MERCHANT_ACCOUNT_VARIABLE: "PaysignalSandboxECOM",
+            RETURN_URL_VARIABLE: "http://127.0.0.1:8000/checkout/returned",
             f"PAYSIGNAL_WEBHOOK_SECRET_{NAME.upper()}": webhook_credential}

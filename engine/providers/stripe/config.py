@@ -21,7 +21,9 @@ KEY_RETENTION = timedelta(hours=23)
 SEARCH_SETTLES = timedelta(hours=1)
 # the published card price, 2.9% + 30, and the dispute fee (15.00); configurable
 PRICING = Pricing(290, 30, dispute_fee_minor=1500)
-PAYMENT_METHOD = re.compile(r"^pm_[A-Za-z0-9_]{1,250}$")
+# a PaymentMethod, or one attached to a Customer as cus_…:pm_… (Stripe charges an attached
+# PaymentMethod only with its `customer`)
+PAYMENT_METHOD = re.compile(r"^(?:(cus_[A-Za-z0-9]{1,250}):)?(pm_[A-Za-z0-9_]{1,250})$")
 
 
 # --- configuration ------------------------------------------------------------------------

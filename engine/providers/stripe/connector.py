@@ -80,7 +80,8 @@ class StripeConnector:
     def validate_payment_method(self, value: object) -> str:
         if not isinstance(value, str) or not PAYMENT_METHOD.match(value):
             raise ValidationError("payment_method", "must be a Stripe PaymentMethod id "
-                                  "(pm_…), such as pm_card_visa")
+                                  "(pm_…, such as pm_card_visa), or cus_…:pm_… for one "
+                                  "attached to a Customer")
         return value
 
     def method_type(self, payment_method: str) -> MethodType:
@@ -113,9 +114,12 @@ class StripeConnector:
         expand = ["latest_charge.balance_transaction"]
         amount = CURRENCIES.to_provider(req.amount_minor, req.currency)
         if req.operation is Operation.AUTHORIZE:
+            token = PAYMENT_METHOD.fullmatch(req.payment_method or "")
+            customer, method = token.groups() if token else (None, req.payment_method)
             return "/v1/payment_intents", {
                 "amount": amount, "currency": req.currency.lower(),
-                "payment_method": req.payment_method, "confirm": True,
+                **({"customer": customer} if customer else {}),
+                "payment_method": method, "confirm": True,
                 "capture_method": "automatic" if req.capture else "manual",
                 "payment_method_types": ["card"],
                 "metadata": {"paysignal_payment_id": req.payment_ref,

@@ -50,6 +50,7 @@ def test_adyen_python_authorises_captures_refunds_and_replays(server: SandboxSer
     adyen.checkout.payments_api.baseUrl = base
     adyen.checkout.modifications_api.baseUrl = base
     request = {"merchantAccount": "SandboxECOM", "reference": "sdk-1",
+               "returnUrl": "https://shop.test/checkout/returned",
                "amount": {"value": 1500, "currency": "EUR"},
                "paymentMethod": {"type": "scheme", "encryptedCardNumber": "test_4111111111111111",
                                  "encryptedExpiryMonth": "test_03",

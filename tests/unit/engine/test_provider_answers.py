@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from engine.domain.operations import Operation
+from engine.exceptions import ValidationError
 from engine.providers.adyen.signatures import hmac_signature
 from engine.providers.base import (
     MalformedNotificationError,
@@ -179,3 +180,45 @@ def test_a_paypal_void_of_a_voided_authorization_is_done_not_refused() -> None:
                            provider_reference="0VF")
     assert paypal.execute(void).kind is OutcomeKind.SUCCEEDED
     assert paypal.lookup(void).kind is OutcomeKind.SUCCEEDED
+
+
+def test_adyen_sends_a_return_url_and_an_error_result_is_final() -> None:
+    """`Error` is final at Adyen ("the reason is given in the refusalReason field"): a
+    payment left unknown would wait for a notification that never changes it."""
+    sent: list[httpx.Request] = []
+    answer = (200, {"resultCode": "Error", "pspReference": "8815",
+                    "refusalReason": "Acquirer Error"})
+    outcome = adyen_connector("http://adyen.test", transport=recording(answer, sent)).execute(
+        ProviderRequest(Operation.AUTHORIZE, "idk_1:authorize", "pay_1", 5000, "EUR",
+                        "test_4111|test_03|test_2030|test_737"))
+    assert (outcome.kind, outcome.reason) == (OutcomeKind.DECLINED, "error")
+    assert json.loads(sent[0].content)["returnUrl"] == "https://shop.test/checkout/returned"
+
+
+def test_adyen_without_a_return_url_refuses_to_start_naming_the_variable() -> None:
+    from engine.exceptions import ConfigurationError
+    from engine.providers.adyen.config import AdyenConfig
+
+    env = {"PAYSIGNAL_ADYEN_API_KEY": "AQE_key", "PAYSIGNAL_ADYEN_MERCHANT_ACCOUNT": "ShopECOM"}
+    with pytest.raises(ConfigurationError, match="PAYSIGNAL_ADYEN_RETURN_URL=''"):
+        AdyenConfig.from_environment(env)
+    with pytest.raises(ConfigurationError, match="PAYSIGNAL_ADYEN_RETURN_URL='shop.test'"):
+        AdyenConfig.from_environment({**env, "PAYSIGNAL_ADYEN_RETURN_URL": "shop.test"})
+    config = AdyenConfig.from_environment(
+        {**env, "PAYSIGNAL_ADYEN_RETURN_URL": "https://shop.test/back"})
+    assert config is not None and config.return_url == "https://shop.test/back"
+
+
+def test_stripe_charges_a_customers_payment_method_with_its_customer() -> None:
+    from urllib.parse import parse_qs
+
+    sent: list[httpx.Request] = []
+    answer = (200, {"object": "payment_intent", "id": "pi_1", "status": "requires_capture"})
+    stripe = stripe_connector("http://stripe.test", transport=recording(answer, sent))
+    token = stripe.validate_payment_method("cus_Q1w2E3:pm_1PaBcD")
+    stripe.execute(ProviderRequest(Operation.AUTHORIZE, "idk_1:authorize", "pay_1", 5000,
+                                   "EUR", token))
+    form = parse_qs(sent[0].content.decode())
+    assert (form["customer"], form["payment_method"]) == (["cus_Q1w2E3"], ["pm_1PaBcD"])
+    with pytest.raises(ValidationError, match="payment_method"):
+        stripe.validate_payment_method("cus_Q1w2E3:4242424242424242")
