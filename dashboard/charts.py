@@ -61,13 +61,20 @@ def _panel(layer: alt.Chart, bands: pd.DataFrame, title: str) -> Any:
         orient="top", direction="horizontal", title=None, labelLimit=200)
 
 
+def _utc(at: datetime) -> pd.Timestamp:
+    stamp = pd.Timestamp(at)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
 def _zero_filled(counts: pd.DataFrame, window: Window) -> pd.DataFrame:
     """Counts per bucket and series (providers added up), with the buckets that had none as
     zeros, so a line drops to zero instead of bridging the gap."""
     if counts.empty:
         return counts
-    buckets = pd.date_range(pd.Timestamp(window.start).floor(f"{window.minutes}min"),
-                            window.end, freq=f"{window.minutes}min")
+    # in one zone: a time read from PostgreSQL says Etc/UTC, one from the clock UTC, and
+    # pandas refuses a range between "two" zones
+    buckets = pd.date_range(_utc(window.start).floor(f"{window.minutes}min"), _utc(window.end),
+                            freq=f"{window.minutes}min")
     summed = counts.groupby(["at", "series"])["value"].sum().unstack("series")
     filled = summed.reindex(buckets, fill_value=0).fillna(0).astype("int64")
     filled.index.name = "at"

@@ -99,7 +99,8 @@ def build_service(engine: Engine, settings: Settings | None = None, *,
         clock=environment.clock, retry_policy=retry_policy(settings, environment),
         observer=observer, new_id=environment.new_id,
         settings=EngineSettings(lock_timeout_s=settings.idempotency_lock_timeout_s,
-                                key_ttl_s=settings.idempotency_key_ttl_s, actor=actor),
+                                key_ttl_s=settings.idempotency_key_ttl_s, actor=actor,
+                                customer_action_timeout_s=settings.customer_action_timeout_s),
         toggles=ToggleReader(engine) if isinstance(toggles, _FromDatabase) else toggles)
 
 

@@ -74,6 +74,11 @@ class Settings(DatabaseSettings, SettlementSettings, OutboxSettings, DashboardSe
     max_body_bytes: int = Field(
         64 * 1024, ge=1024, le=64 * 1024 * 1024, alias="PAYSIGNAL_MAX_BODY_BYTES",
         description="larger request bodies get 413")
+    customer_action_timeout_s: _Seconds = Field(
+        3600.0, alias="PAYSIGNAL_CUSTOMER_ACTION_TIMEOUT_S",
+        description="how long a payment waits for its customer (3-D Secure, a redirect, a "
+                    "payer's approval) before the worker cancels it at the provider and "
+                    "declines it (`customer_action_expired`)")
     webhook_tolerance_s: _Seconds = Field(
         300.0, alias="PAYSIGNAL_WEBHOOK_TOLERANCE_S",
         description="replay window: notifications signed longer ago (or ahead) are refused")
@@ -90,7 +95,8 @@ class Settings(DatabaseSettings, SettlementSettings, OutboxSettings, DashboardSe
         description="level of the JSON logs of `serve api` and `serve worker`")
     worker_interval_scale: float = Field(
         1.0, gt=0, le=100, alias="PAYSIGNAL_WORKER_INTERVAL_SCALE",
-        description="multiplies every job interval (relay 2 s, resolver and recovery 30 s, SLO "
+        description="multiplies every job interval (relay 2 s, resolver and recovery 30 s, "
+                    "customer-action expiry 1 min, SLO "
                     "and alert evaluation 1 min, key expiry 1 h, reconciliation 10 min)")
     settlement_dir: Path | None = Field(
         None, alias="PAYSIGNAL_SETTLEMENT_DIR",

@@ -38,6 +38,7 @@ def worker_jobs(engine: Engine, service: PaymentService, settings: Settings | No
             service.resolve_unknown_outcomes),
         Job("abandoned_request_recovery", 30 * scale,
             lambda: {"recovered": service.recover_abandoned()}),
+        Job("customer_action_expiry", 60 * scale, service.expire_customer_actions),
         Job("idempotency_key_expiry", 3600 * scale, lambda: {"expired": service.expire_keys()}),
     ]
     settlement_dir = settings.settlement_dir

@@ -12,6 +12,7 @@ command -v amtool >/dev/null 2>&1 || need_pkgs+=(prometheus-alertmanager)
 command -v chromium >/dev/null 2>&1 || need_pkgs+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need_pkgs+=(chromium-driver)
 command -v docker-compose >/dev/null 2>&1 || need_pkgs+=(docker-compose)
+[ -e /usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1 ] || need_pkgs+=(faketime)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "missing Debian packages: ${need_pkgs[*]} (run as root or install them)" >&2

@@ -65,6 +65,8 @@ class Payment:
     decline_reason: str | None = None
     version: int = 0
     method_type: str | None = None  # card, wallet, ... as its provider calls it (MethodType)
+    # while the provider waits for the customer: what brings them back (see ProviderOutcome)
+    customer_action: dict[str, Any] | None = None
     # Collected during a unit of work; written to audit/ledger/outbox in the same transaction.
     new_transitions: list[Transition] = field(default_factory=list, repr=False)
     new_events: list[DomainEvent] = field(default_factory=list, repr=False)
@@ -99,6 +101,7 @@ class Payment:
             "provider_reference": self.provider_reference,
             "decline_reason": self.decline_reason,
             "created_at": self.created_at.isoformat(),
+            **({"customer_action": self.customer_action} if self.customer_action else {}),
         }
 
     # --- commands ------------------------------------------------------------------------
@@ -173,6 +176,7 @@ class Payment:
         self.pending_operation = None
         self.pending_amount_minor = 0
         self.pending_request_id = None
+        self.customer_action = None
 
     def _target_after(self, op: Operation, succeeded: bool, declined: bool) -> PaymentState:
         s = PaymentState
@@ -200,6 +204,19 @@ class Payment:
         keep it pending, and never submit it again."""
         self.transition(PaymentState.AWAITING_CONFIRMATION, reason=reason, actor=actor, at=at,
                         trace_id=trace_id)
+
+    def mark_requires_customer_action(self, action: dict[str, Any], *, reason: str, actor: str,
+                                      at: datetime, trace_id: str | None = None,
+                                      provider_reference: str | None = None) -> None:
+        """The provider waits for the customer (3-D Secure, a redirect, an approval): keep the
+        authorization pending, with what brings the customer back (and the provider's
+        reference, by which it is cancelled if the customer never comes)."""
+        self.customer_action = action
+        if provider_reference:
+            self.provider_reference = provider_reference
+        if self.state is not PaymentState.REQUIRES_CUSTOMER_ACTION:
+            self.transition(PaymentState.REQUIRES_CUSTOMER_ACTION, reason=reason, actor=actor,
+                            at=at, trace_id=trace_id)
 
     def announce(self, name: str, at: datetime, extra: dict[str, Any]) -> None:
         """An event about the payment that is not a state change (a dispute's funds moving)."""

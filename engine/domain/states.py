@@ -11,6 +11,7 @@ class PaymentState(StrEnum):
     AUTHORIZED = "authorized"
     UNKNOWN = "unknown"
     AWAITING_CONFIRMATION = "awaiting_confirmation"
+    REQUIRES_CUSTOMER_ACTION = "requires_customer_action"
     DECLINED = "declined"
     FAILED = "failed"
     CAPTURING = "capturing"
@@ -32,12 +33,17 @@ TRANSITIONS: dict[PaymentState, frozenset[PaymentState]] = {
     S.CREATED: frozenset({S.AUTHORIZING}),
     # an automatic-capture payment is authorized and captured in one provider call
     S.AUTHORIZING: frozenset({S.AUTHORIZED, S.CAPTURED, S.DECLINED, S.FAILED, S.UNKNOWN,
-                              S.AWAITING_CONFIRMATION}),
+                              S.AWAITING_CONFIRMATION, S.REQUIRES_CUSTOMER_ACTION}),
+    # the provider asks the customer to act (3-D Secure, a redirect, a payer's approval): never
+    # a decline, since the customer may still complete it and be charged; left only by the
+    # provider's word (notification or lookup), or by expiry once the provider has cancelled
+    # the attempt (so no late charge can land after paysignal said no)
+    S.REQUIRES_CUSTOMER_ACTION: frozenset({S.AUTHORIZED, S.CAPTURED, S.DECLINED, S.FAILED}),
     # unknown is left only by asking the provider what happened to the pending operation (or
     # by its notification); a repeat it answers "received" leaves the payment awaiting
     S.UNKNOWN: frozenset({
         S.AUTHORIZED, S.DECLINED, S.FAILED, S.CAPTURED, S.VOIDED,
-        S.PARTIALLY_REFUNDED, S.REFUNDED, S.AWAITING_CONFIRMATION,
+        S.PARTIALLY_REFUNDED, S.REFUNDED, S.AWAITING_CONFIRMATION, S.REQUIRES_CUSTOMER_ACTION,
     }),
     # the provider accepted the operation and will confirm it by notification (Adyen's
     # "received"): never re-submitted, left only by the confirmation or its refusal
@@ -71,7 +77,8 @@ IN_FLIGHT_STATES: frozenset[PaymentState] = frozenset(
 )
 
 # States whose pending operation is settled by an outside answer (a lookup or a notification).
-AWAITING_ANSWER_STATES: frozenset[PaymentState] = frozenset({S.UNKNOWN, S.AWAITING_CONFIRMATION})
+AWAITING_ANSWER_STATES: frozenset[PaymentState] = frozenset(
+    {S.UNKNOWN, S.AWAITING_CONFIRMATION, S.REQUIRES_CUSTOMER_ACTION})
 
 # The event each arrival state emits (past tense, as consumers see it).
 EVENT_FOR_STATE: dict[PaymentState, str] = {
@@ -80,6 +87,7 @@ EVENT_FOR_STATE: dict[PaymentState, str] = {
     S.AUTHORIZED: "PaymentAuthorized",
     S.UNKNOWN: "ChargeOutcomeUnknown",
     S.AWAITING_CONFIRMATION: "ProviderConfirmationAwaited",
+    S.REQUIRES_CUSTOMER_ACTION: "CustomerActionRequired",
     S.DECLINED: "PaymentDeclined",
     S.FAILED: "PaymentFailed",
     S.CAPTURING: "CaptureRequested",

@@ -49,6 +49,8 @@ class EngineSettings:
     key_ttl_s: float = 24 * 3600.0
     actor: str = "engine"
     webhook_tolerance_s: float = 300.0  # notifications signed longer ago (or ahead) are refused
+    # a payment waits this long for its customer before paysignal cancels it at the provider
+    customer_action_timeout_s: float = 3600.0
 
 
 @dataclass(frozen=True, slots=True)

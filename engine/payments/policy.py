@@ -34,6 +34,11 @@ def apply_outcome(payment: Payment, outcome: ProviderOutcome, *, actor: str, at:
         if payment.state not in AWAITING_ANSWER_STATES:
             payment.mark_unknown(reason=f"{op} outcome unknown ({outcome.raw_status})",
                                  actor=actor, at=at, trace_id=trace_id)
+    elif kind is OutcomeKind.ACTION_REQUIRED:
+        payment.mark_requires_customer_action(
+            dict(outcome.customer_action or {}),
+            reason=f"{op}: the provider asks the customer to act ({outcome.raw_status})",
+            actor=actor, at=at, trace_id=trace_id, provider_reference=outcome.provider_reference)
     elif kind is OutcomeKind.SUBMITTED:
         if payment.state is not PaymentState.AWAITING_CONFIRMATION:
             payment.mark_awaiting_confirmation(

@@ -121,6 +121,34 @@ class Resolver:
         resolved = sum(self.resolve_unknown(p.id) is not PaymentState.UNKNOWN for p in pending)
         return {"resolved": resolved, "still_unknown": len(pending) - resolved}
 
+    def expire_customer_actions(self, limit: int = 1000) -> dict[str, int]:
+        """Give up on payments that waited for their customer past the timeout: each is
+        cancelled at the provider first, and settled by what the provider says then (declined
+        once cancelled, or what the customer made of it meanwhile), so no charge can land
+        after paysignal said no. One the provider cannot answer for waits for the next run."""
+        protocol = self.protocol
+        now = protocol.clock()
+        expired_before = now - timedelta(seconds=protocol.settings.customer_action_timeout_s)
+        with protocol.unit_of_work() as uow:
+            waiting = [p for p in uow.payments.in_state(PaymentState.REQUIRES_CUSTOMER_ACTION,
+                                                        limit) if p.updated_at < expired_before]
+        counts = {"expired": 0, "completed": 0, "still_waiting": 0}
+        for payment in waiting:
+            outcome = protocol.gateways[payment.provider].abandon(
+                provider_request(payment, None, now))
+            if outcome.kind not in (OutcomeKind.DECLINED, OutcomeKind.SUCCEEDED):
+                counts["still_waiting"] += 1
+                continue
+            with protocol.unit_of_work() as uow:
+                fresh = uow.payments.get(payment.id)
+                if fresh is None or fresh.state is not PaymentState.REQUIRES_CUSTOMER_ACTION:
+                    continue  # a notification settled it meanwhile
+                settled = self.settle_unknown(uow, fresh, outcome, "customer-action-expiry")
+                uow.commit()
+            self.finish(settled)
+            counts["expired" if outcome.kind is OutcomeKind.DECLINED else "completed"] += 1
+        return counts
+
     def recover_abandoned(self, limit: int = 100) -> int:
         """Finish requests whose process died mid-way (their key lock is older than the
         timeout), asking the provider before calling it again."""

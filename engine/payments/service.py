@@ -160,6 +160,9 @@ class PaymentService:
     def resolve_unknown_outcomes(self, limit: int = 1000) -> dict[str, int]:
         return self.resolver.resolve_unknown_outcomes(limit)
 
+    def expire_customer_actions(self, limit: int = 1000) -> dict[str, int]:
+        return self.resolver.expire_customer_actions(limit)
+
     def recover_abandoned(self, limit: int = 100) -> int:
         return self.resolver.recover_abandoned(limit)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -20,6 +21,9 @@ class OutcomeKind(StrEnum):
     SUBMITTED = "submitted"
     # Refused as a request (authentication, a parameter): nothing happened; retrying is futile.
     REJECTED = "rejected"
+    # The provider asks the customer to act (authenticate, approve) before it decides: the
+    # outcome comes later, by notification or lookup; `customer_action` says what to do.
+    ACTION_REQUIRED = "action_required"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +51,9 @@ class ProviderOutcome:
     latency_s: float = 0.0
     retry_after_s: float | None = None  # the provider asked to wait this long (429)
     captured: bool = False  # an authorization the provider also captured (one call)
+    # ACTION_REQUIRED: what the merchant needs to bring the customer back, in the provider's
+    # own words ({"type": …, "url": …, "client_secret": …, "provider_action": {…}})
+    customer_action: Mapping[str, object] | None = None
 
 
 class WebhookSignatureError(Exception):
@@ -151,6 +158,13 @@ class Gateway(Protocol):
         ...
 
     def execute(self, request: ProviderRequest) -> ProviderOutcome: ...
+
+    def abandon(self, request: ProviderRequest) -> ProviderOutcome:
+        """Cancel an authorization that waits for the customer (it expired), so that nothing
+        can be charged after paysignal gives up: the authorization's outcome once the provider
+        has cancelled it (DECLINED), or what it had become meanwhile (SUCCEEDED: the customer
+        finished first), or UNKNOWN (ask again later)."""
+        ...
 
     def lookup(self, request: ProviderRequest) -> ProviderOutcome:
         """What became of an earlier attempt at `request` (same request id), asked the

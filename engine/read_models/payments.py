@@ -29,6 +29,8 @@ def payment_view(row: Any) -> dict[str, Any]:
         "captured_amount": m["captured_minor"], "refunded_amount": m["refunded_minor"],
         "provider_reference": m["provider_reference"], "decline_reason": m["decline_reason"],
         "created_at": utc(m["created_at"]).isoformat(),
+        **({"customer_action": json.loads(m["customer_action"])}
+           if m["customer_action"] else {}),
     }
 
 

@@ -56,7 +56,7 @@ _PAYMENT_FIELDS = (
     "id", "merchant_id", "amount_minor", "currency", "provider", "reference", "capture_mode",
     "state", "captured_minor", "refunded_minor", "fee_minor", "provider_reference",
     "pending_operation", "pending_amount_minor", "pending_request_id", "decline_reason",
-    "created_at", "updated_at", "version", "method_type",
+    "created_at", "updated_at", "version", "method_type", "customer_action",
 )
 _MUTABLE_FIELDS = tuple(f for f in _PAYMENT_FIELDS
                         if f not in ("id", "merchant_id", "amount_minor", "currency", "provider",
@@ -86,6 +86,8 @@ def _payment_row(p: Payment) -> dict[str, Any]:
     row["capture_mode"] = p.capture_mode.value
     row["state"] = p.state.value
     row["pending_operation"] = p.pending_operation.value if p.pending_operation else None
+    row["customer_action"] = (json.dumps(p.customer_action, sort_keys=True)
+                              if p.customer_action else None)
     return row
 
 
@@ -98,6 +100,8 @@ def _payment_from_row(row: Any) -> Payment:
                                    if values["pending_operation"] else None)
     values["created_at"] = utc(values["created_at"])
     values["updated_at"] = utc(values["updated_at"])
+    values["customer_action"] = (json.loads(values["customer_action"])
+                                 if values["customer_action"] else None)
     return Payment(**values)
 
 

@@ -46,6 +46,8 @@ payments = Table(
     Column("updated_at", TS, nullable=False),
     Column("version", Integer, nullable=False, server_default="0"),
     Column("method_type", String(16)),  # card, wallet, ... (engine.domain.method_types)
+    # while the provider waits for the customer: what brings them back (JSON)
+    Column("customer_action", Text),
     Index("ix_payments_state_updated", "state", "updated_at"),
     Index("ix_payments_provider_created", "provider", "created_at"),
     Index("ix_payments_merchant_reference", "merchant_id", "reference"),

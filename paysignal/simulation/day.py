@@ -107,6 +107,9 @@ class _ConcurrentRetryGateway:
     def lookup(self, request: ProviderRequest) -> ProviderOutcome:
         return self.inner.lookup(request)
 
+    def abandon(self, request: ProviderRequest) -> ProviderOutcome:
+        return self.inner.abandon(request)
+
     def fee_for(self, amount_minor: int, currency: str) -> int:
         return self.inner.fee_for(amount_minor, currency)
 

@@ -207,8 +207,9 @@ def run_seed(seed: int, profile: str, template: Path, workload: Workload | None 
                 crash_books = server.sandbox.books.entries()
             result.check("payments_at_rest", not crash_errors, "; ".join(crash_errors))
 
-            # 3. dropped connections, client retries with the same key, signed notifications
-            clock = VirtualClock(datetime.now(UTC))
+            # 3. dropped connections, client retries with the same key, signed notifications,
+            # a minute after the simulated traffic (never across midnight, as it: see there)
+            clock = VirtualClock(_last_noon() + timedelta(minutes=1))
             sandbox = build_sandbox(credentials, seed=seed, profile=load_profile(profile),
                                     clock=lambda: clock.now().timestamp(), sleep=clock.advance)
             providers = in_process_connectors(sandbox, credentials)

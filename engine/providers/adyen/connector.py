@@ -46,6 +46,10 @@ from engine.providers.wire import MaybeSent, WireClient, WireResponse, outcome_o
 
 # --- the connector -------------------------------------------------------------------------
 
+# resultCodes that wait for the shopper (docs.adyen.com/online-payments/payment-result-codes)
+SHOPPER_ACTIONS = frozenset(("RedirectShopper", "IdentifyShopper", "ChallengeShopper",
+                             "PresentToShopper"))
+
 class AdyenConnector:
     name = NAME
 
@@ -142,6 +146,9 @@ class AdyenConnector:
                                        latency_s=latency)
             if code in ("Pending", "Received"):
                 return ProviderOutcome(OutcomeKind.SUBMITTED, code, ref, latency_s=latency)
+            if code in SHOPPER_ACTIONS:  # the shopper decides; AUTHORISATION tells the end
+                return ProviderOutcome(OutcomeKind.ACTION_REQUIRED, code, ref, latency_s=latency,
+                                       customer_action=answer.customer_action())
             # an action we cannot take server to server: the webhook will tell
             return ProviderOutcome(OutcomeKind.UNKNOWN, code, ref, latency_s=latency)
         error = read_answer(ErrorAnswer, body, f"HTTP {r.status}")
@@ -154,6 +161,26 @@ class AdyenConnector:
             return ProviderOutcome(OutcomeKind.UNKNOWN, word, latency_s=latency)
         return ProviderOutcome(OutcomeKind.REJECTED, word, reason=error.message,
                                latency_s=latency)
+
+    def abandon(self, req: ProviderRequest) -> ProviderOutcome:
+        """A technical cancel by our reference (`/cancels` with `paymentReference`): Adyen
+        cancels whatever the authorisation becomes, so nothing is charged after it answers
+        `received` (docs.adyen.com/online-payments/cancel)."""
+        body = {"merchantAccount": self.config.merchant_account,
+                "paymentReference": req.payment_ref, "reference": f"{req.payment_ref}-abandon"}
+        return outcome_of(lambda: self._abandoned(self.client.request(
+            "POST", f"/{API_VERSION}/cancels", headers={
+                "X-API-Key": self.config.api_key,
+                "Idempotency-Key": f"{req.request_id}:abandon"[:64],
+                "Content-Type": "application/json"}, content=json.dumps(body).encode())))
+
+    @staticmethod
+    def _abandoned(r: WireResponse) -> ProviderOutcome:
+        if r.status in (200, 201) and read_answer(ModificationAnswer, r.json(),
+                                                  "a cancel").status == "received":
+            return ProviderOutcome(OutcomeKind.DECLINED, "received", reason=(
+                "customer_action_expired"), latency_s=r.latency_s)
+        return ProviderOutcome(OutcomeKind.UNKNOWN, f"http_{r.status}", latency_s=r.latency_s)
 
     def lookup(self, req: ProviderRequest) -> ProviderOutcome:
         """Adyen has no lookup: repeat with the same Idempotency-Key while Adyen keeps it (it

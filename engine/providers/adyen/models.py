@@ -4,6 +4,8 @@ sources)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import ConfigDict, Field
 
 from engine.providers.adyen.currencies import CURRENCIES
@@ -16,6 +18,13 @@ class PaymentAnswer(WireModel):
     result_code: str = Field(alias="resultCode")
     psp_reference: str | None = Field(None, alias="pspReference")
     refusal_reason: str | None = Field(None, alias="refusalReason")
+    action: dict[str, Any] | None = None  # what the shopper must do (redirect, 3-D Secure)
+
+    def customer_action(self) -> dict[str, object]:
+        action = self.action or {}
+        return {"type": str(action.get("type") or "unknown"),
+                **({"url": action["url"]} if isinstance(action.get("url"), str) else {}),
+                "provider_action": action}
 
 
 class ModificationAnswer(WireModel):

@@ -208,6 +208,13 @@ class PayPalConnector:
         return ProviderOutcome(OutcomeKind.REJECTED, word, reason=error.message,
                                latency_s=latency)
 
+    def abandon(self, req: ProviderRequest) -> ProviderOutcome:
+        """An order awaiting the payer is authorized or captured only when its merchant asks
+        (`/v2/checkout/orders/{id}/authorize` or `/capture`), which paysignal never does once it
+        gives up: there is nothing to cancel, and PayPal lets the order expire."""
+        return ProviderOutcome(OutcomeKind.DECLINED, "abandoned", req.provider_reference,
+                               reason="customer_action_expired")
+
     def lookup(self, req: ProviderRequest) -> ProviderOutcome:
         """Repeat with the same PayPal-Request-Id while PayPal keeps it (it answers the latest
         status of the original request); else read the authorization."""
@@ -320,11 +327,13 @@ def _order_outcome(req: ProviderRequest, order: Order, latency: float) -> Provid
     payments = order.purchase_units[0].payments if order.purchase_units else OrderPayments()
     captured = bool(payments.captures)  # intent CAPTURE: one call
     made = payments.authorizations or payments.captures
+    if not made and order.status == "PAYER_ACTION_REQUIRED":  # 3-D Secure, payer approval
+        return ProviderOutcome(OutcomeKind.ACTION_REQUIRED, order.status, order.id,
+                               latency_s=latency, customer_action=order.customer_action())
     if not made:
         kind = OutcomeKind.SUBMITTED if order.status in ("CREATED", "SAVED", "APPROVED") else (
             OutcomeKind.DECLINED)
-        return ProviderOutcome(kind, order.status, latency_s=latency,
-                               reason="payer_action_required")
+        return ProviderOutcome(kind, order.status, latency_s=latency)
     return _payment_outcome(req, made[0], captured, latency)
 
 

@@ -84,6 +84,12 @@ class Order(WireModel):
     id: str | None = None
     status: str
     purchase_units: list[PurchaseUnit]
+    links: list[Link] = []
+
+    def customer_action(self) -> dict[str, object]:
+        """PAYER_ACTION_REQUIRED: the payer-action link the payer must visit."""
+        url = next((link.href for link in self.links if link.rel == "payer-action"), None)
+        return {"type": "payer_action", **({"url": url} if url else {})}
 
 
 class ErrorDetail(WireModel):

@@ -91,6 +91,15 @@ class Sandbox:
 
     # --- requests -------------------------------------------------------------------------
 
+    def complete_action(self, provider: str, provider_reference: str,
+                        approved: bool = True) -> bool:
+        """The customer finishes (`approved`) or fails the action a payment waits for at
+        `provider`. False when no payment there waits for one."""
+        complete = getattr(self.emulators[provider], "complete_action", None)
+        if complete is None:
+            raise ValueError(f"the {provider} sandbox does not emulate customer actions yet")
+        return bool(complete(self._contexts[provider], provider_reference, approved))
+
     def announce(self, provider: str, key: str = "announcement") -> None:
         """Have `provider` send a signed notification of a type paysignal does not use."""
         self.emulators[provider].announce(self._contexts[provider], key)

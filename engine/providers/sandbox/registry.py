@@ -18,6 +18,7 @@ from engine.providers.sandbox import (
     paypal_reports,
     paypal_tokens,
     stripe,
+    stripe_cards,
     stripe_reports,
 )
 from engine.providers.sandbox.application import Sandbox
@@ -42,8 +43,8 @@ class Sandboxed:
 
 
 SANDBOXED: dict[str, Sandboxed] = {s.name: s for s in (
-    Sandboxed("stripe", stripe.StripeEmulator, stripe.SANDBOX_METHODS,
-              stripe.TEST_PAYMENT_METHODS, stripe.sandbox_environment,
+    Sandboxed("stripe", stripe.StripeEmulator, stripe_cards.SANDBOX_METHODS,
+              stripe_cards.TEST_PAYMENT_METHODS, stripe.sandbox_environment,
               stripe_reports.render_report),
     Sandboxed("adyen", adyen.AdyenEmulator, adyen.SANDBOX_METHODS, adyen.TEST_PAYMENT_METHODS,
               adyen.sandbox_environment, adyen_reports.render_report),

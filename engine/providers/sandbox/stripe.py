@@ -19,49 +19,23 @@ from engine.providers.sandbox import (
     Wire,
     lost_on_the_wire,
 )
-from engine.providers.sandbox.stripe_wire import iso_minor, refused_amount, unflatten
+from engine.providers.sandbox.stripe_cards import (
+    AUTHENTICATION_REQUIRED,
+    DECLINES,
+    SANDBOX_FAULTS,
+    SILENT,
+)
+from engine.providers.sandbox.stripe_wire import (
+    error,
+    iso_minor,
+    never_executed,
+    refused_amount,
+    unflatten,
+)
 from engine.providers.stripe.config import API_KEY_VARIABLE, API_VERSION, NAME, PRICING
 from engine.providers.stripe.signatures import sign
 
-_DECLINES = {  # Stripe's documented test PaymentMethods that decline: (code, decline_code)
-    "pm_card_chargeDeclined": ("card_declined", "generic_decline"),
-    "pm_card_chargeDeclinedInsufficientFunds": ("card_declined", "insufficient_funds"),
-    "pm_card_chargeDeclinedExpiredCard": ("expired_card", "expired_card"),
-    "pm_card_chargeDeclinedFraudulent": ("card_declined", "fraudulent"),
-}
-# Sandbox-only test values that force a fault (a real Stripe account knows none of them).
-SANDBOX_FAULTS = {
-    "pm_card_sandbox_timeoutAfterCharge": Fate.TIMEOUT_AFTER,
-    "pm_card_sandbox_timeoutBeforeCharge": Fate.TIMEOUT_BEFORE,
-    "pm_card_sandbox_serverError": Fate.SERVER_ERROR,
-    "pm_card_sandbox_resetAfterCharge": Fate.RESET_AFTER,
-}
-SILENT = "pm_card_sandbox_lookupUnavailable"  # charges, times out, and is never looked up
-TEST_PAYMENT_METHODS = {
-    "pm_card_visa": "approved (subject to the sandbox's fault profile); any other pm_ id too",
-    "pm_card_chargeDeclined": "declined: card_declined / generic_decline",
-    "pm_card_chargeDeclinedInsufficientFunds": "declined: insufficient_funds",
-    "pm_card_chargeDeclinedExpiredCard": "declined: expired_card",
-    "pm_card_chargeDeclinedFraudulent": "declined: fraudulent",
-    "pm_card_sandbox_timeoutAfterCharge": "sandbox only: charges, then the answer times out",
-    "pm_card_sandbox_timeoutBeforeCharge": "sandbox only: the first request with a key times "
-                                           "out without charging; a repeat goes through",
-    "pm_card_sandbox_serverError": "sandbox only: a 500 with Stripe-Should-Retry: true",
-    "pm_card_sandbox_resetAfterCharge": "sandbox only: charges, then the connection resets",
-    "pm_card_pendingRefund": "approved; a refund answers pending and succeeds a minute later",
-    SILENT: "sandbox only: charges, times out, and every lookup fails",
-}
-
-
 # --- the emulator: Stripe's side of the sandbox --------------------------------------------
-
-def _error(status: int, type_: str, message: str, code: str | None = None,
-           **extra: Any) -> SandboxResponse:
-    error: dict[str, Any] = {"type": type_, "message": message, **extra}
-    if code:
-        error["code"] = code
-    return SandboxResponse.json(status, {"error": error})
-
 
 class StripeEmulator:
     provider = NAME
@@ -76,12 +50,12 @@ class StripeEmulator:
     def handle(self, request: SandboxRequest, ctx: SandboxContext) -> SandboxResponse:
         auth = request.headers.get("authorization", "")
         if not (auth.startswith("Bearer sk_test_") or auth.startswith("Basic ")):
-            return _error(401, "invalid_request_error",
+            return error(401, "invalid_request_error",
                           "Invalid API Key provided (the sandbox takes any sk_test_ key)")
         try:
             params = unflatten(parse_qsl(request.body.decode(), keep_blank_values=True))
         except UnicodeDecodeError:
-            return _error(400, "invalid_request_error", "the body is not form-encoded text")
+            return error(400, "invalid_request_error", "the body is not form-encoded text")
         path, method = request.path.rstrip("/"), request.method
         if method == "GET":
             return self._read(path, request, ctx)
@@ -89,27 +63,27 @@ class StripeEmulator:
         if key is None or method != "POST":
             return self._execute(path, params, ctx, key or ctx.new_id("auto_"))
         if len(key) > 255:
-            return _error(400, "invalid_request_error", "Idempotency-Key is longer than 255")
+            return error(400, "invalid_request_error", "Idempotency-Key is longer than 255")
         scope = (NAME, auth, key)
         fingerprint = f"{path}?{json.dumps(params, sort_keys=True)}"
         existing = ctx.idempotency.claim(scope, fingerprint)
         if existing is not None:
             if existing.fingerprint != fingerprint:
-                return _error(400, "idempotency_error", "Keys for idempotent requests can only "
+                return error(400, "idempotency_error", "Keys for idempotent requests can only "
                               "be used with the same parameters they were first used with.")
             if existing.response is None:
-                return _error(409, "idempotency_error", "There is currently another in-progress "
+                return error(409, "idempotency_error", "There is currently another in-progress "
                               "request using this Idempotent Key.", "idempotency_key_in_use")
             saved = existing.response
             if self._concerns_silent(saved):
                 return SandboxResponse(wire=Wire.STALL)
             if ctx.fate("lookup", key, booking=False) is Fate.SERVER_ERROR:
-                return _error(503, "api_error", "Stripe is temporarily unavailable.")
+                return error(503, "api_error", "Stripe is temporarily unavailable.")
             # a replay answers on the wire, even when the first answer was lost on it
             return SandboxResponse(saved.status, saved.body,
                                    {**saved.headers, "idempotent-replayed": "true"})
         response = self._execute(path, params, ctx, key)
-        if _never_executed(response):
+        if never_executed(response):
             ctx.idempotency.release(scope)  # nothing is saved: a repeat runs afresh
         else:
             ctx.idempotency.finish(scope, response)
@@ -132,7 +106,7 @@ class StripeEmulator:
             return self._modify(m.group(1), m.group(2), params, ctx, key)
         if path == "/v1/refunds":
             return self._refund(params, ctx, key)
-        return _error(404, "invalid_request_error", f"Unrecognized request URL (POST: {path})")
+        return error(404, "invalid_request_error", f"Unrecognized request URL (POST: {path})")
 
     def _fated(self, ctx: SandboxContext, operation: str, key: str,
                forced: Fate | None = None) -> Fate | SandboxResponse:
@@ -147,13 +121,13 @@ class StripeEmulator:
         try:
             amount, currency = int(p["amount"]), str(p["currency"])
         except (KeyError, ValueError):
-            return _error(400, "invalid_request_error", "Missing required param: amount.",
+            return error(400, "invalid_request_error", "Missing required param: amount.",
                           "parameter_missing", param="amount")
         if (refused := refused_amount(amount, currency.upper())) is not None:
-            return _error(400, "invalid_request_error", *refused, param="amount")
+            return error(400, "invalid_request_error", *refused, param="amount")
         method = str(p.get("payment_method") or "")
         if not method.startswith("pm_"):
-            return _error(400, "invalid_request_error", f"No such PaymentMethod: '{method}'",
+            return error(400, "invalid_request_error", f"No such PaymentMethod: '{method}'",
                           "resource_missing", param="payment_method")
         forced = SANDBOX_FAULTS.get(method) or (Fate.TIMEOUT_AFTER if method == SILENT else None)
         if forced is Fate.TIMEOUT_BEFORE:  # once per key: a repeat then goes through
@@ -175,7 +149,7 @@ class StripeEmulator:
             "status": "requires_confirmation", "latest_charge": None,
             "last_payment_error": None, "client_secret": f"{pi_id}_secret_sandbox"}
         self._intents[pi_id] = pi
-        declined = _DECLINES.get(method)
+        declined = DECLINES.get(method)
         if declined is None and fate is Fate.DECLINE:
             declined = ("card_declined", ctx.rng("decline", key).choice(
                 ["insufficient_funds", "do_not_honor", "expired_card", "fraudulent"]))
@@ -188,13 +162,23 @@ class StripeEmulator:
                                         "decline_code": decline_code}
             self._book(ctx, "authorize", pi, amount, "declined")
             self._event(ctx, "payment_intent.payment_failed", pi)
-            return _error(402, "card_error", "Your card was declined.", code,
+            return error(402, "card_error", "Your card was declined.", code,
                           decline_code=decline_code, payment_intent=pi)
-        charge_id = ctx.new_id("ch_", key)
-        pi["latest_charge"] = charge_id
+        if method in AUTHENTICATION_REQUIRED:  # 3-D Secure: the customer decides, later
+            pi.update(status="requires_action", next_action={
+                "type": "use_stripe_sdk", "use_stripe_sdk": {
+                    "type": "three_d_secure_redirect",
+                    "stripe_js": f"{ctx.public_url()}/three_d_secure/{pi_id}"}})
+            return lost_on_the_wire(fate, SandboxResponse.json(200, self._expanded(pi, p)))
         if method == SILENT:
             self._silent.add(pi_id)
-        if automatic:
+        self._charge(ctx, pi)
+        return lost_on_the_wire(fate, SandboxResponse.json(200, self._expanded(pi, p)))
+
+    def _charge(self, ctx: SandboxContext, pi: dict[str, Any]) -> None:
+        pi.update(latest_charge=ctx.new_id("ch_", pi["id"]), next_action=None)
+        amount = pi["amount"]
+        if pi["capture_method"] == "automatic":
             pi.update(status="succeeded", amount_received=amount)
             self._book(ctx, "authorize", pi, amount, "succeeded", captured=True)
             self._event(ctx, "payment_intent.succeeded", pi)
@@ -202,45 +186,62 @@ class StripeEmulator:
             pi.update(status="requires_capture", amount_capturable=amount)
             self._book(ctx, "authorize", pi, amount, "succeeded")
             self._event(ctx, "payment_intent.amount_capturable_updated", pi)
-        return lost_on_the_wire(fate, SandboxResponse.json(200, self._expanded(pi, p)))
+
+    def complete_action(self, ctx: SandboxContext, pi_id: str, approved: bool) -> bool:
+        """The customer finishes (or fails) the authentication an intent waits for: it
+        charges (the charge is booked now, whatever paysignal said meanwhile) or it fails."""
+        pi = self._intents.get(pi_id)
+        if pi is None or pi["status"] != "requires_action":
+            return False
+        if approved:
+            self._charge(ctx, pi)
+            return True
+        pi.update(status="requires_payment_method", next_action=None, last_payment_error={
+            "type": "card_error", "code": "payment_intent_authentication_failure"})
+        self._event(ctx, "payment_intent.payment_failed", pi)
+        return True
 
     def _modify(self, pi_id: str, action: str, p: dict[str, Any], ctx: SandboxContext,
                 key: str) -> SandboxResponse:
         pi = self._intents.get(pi_id)
         if pi is None:
-            return _error(404, "invalid_request_error", f"No such payment_intent: '{pi_id}'",
+            return error(404, "invalid_request_error", f"No such payment_intent: '{pi_id}'",
                           "resource_missing", param="intent")
         operation = "capture" if action == "capture" else "void"
         fate = self._fated(ctx, operation, key)
         if isinstance(fate, SandboxResponse):
             return fate
-        if pi["status"] != "requires_capture":
-            return _error(400, "invalid_request_error", "This PaymentIntent could not be "
+        cancellable = ("requires_capture", "requires_action", "requires_payment_method",
+                       "requires_confirmation")
+        if pi["status"] not in (("requires_capture",) if action == "capture" else cancellable):
+            return error(400, "invalid_request_error", "This PaymentIntent could not be "
                           f"{'captured' if action == 'capture' else 'canceled'} because it has a "
                           f"status of {pi['status']}.", "payment_intent_unexpected_state",
                           payment_intent=pi)
         if action == "capture":
             amount = int(p.get("amount_to_capture") or pi["amount_capturable"])
             if (refused := refused_amount(amount, pi["currency"].upper())) is not None:
-                return _error(400, "invalid_request_error", *refused, param="amount_to_capture")
+                return error(400, "invalid_request_error", *refused, param="amount_to_capture")
             if amount > pi["amount_capturable"]:
-                return _error(400, "invalid_request_error", "amount_to_capture is greater than "
+                return error(400, "invalid_request_error", "amount_to_capture is greater than "
                               "the amount capturable", "amount_too_large",
                               param="amount_to_capture")
             pi.update(status="succeeded", amount_received=amount, amount_capturable=0)
             self._book(ctx, "capture", pi, amount, "succeeded")
             self._event(ctx, "payment_intent.succeeded", pi)
         else:
-            pi.update(status="canceled", amount_capturable=0,
+            authorized = pi["status"] == "requires_capture"
+            pi.update(status="canceled", amount_capturable=0, next_action=None,
                       cancellation_reason=p.get("cancellation_reason"))
-            self._book(ctx, "void", pi, pi["amount"], "succeeded")
+            if authorized:  # a hold released; before any charge there is nothing to book
+                self._book(ctx, "void", pi, pi["amount"], "succeeded")
             self._event(ctx, "payment_intent.canceled", pi)
         return lost_on_the_wire(fate, SandboxResponse.json(200, self._expanded(pi, p)))
 
     def _refund(self, p: dict[str, Any], ctx: SandboxContext, key: str) -> SandboxResponse:
         pi = self._intents.get(str(p.get("payment_intent")))
         if pi is None:
-            return _error(404, "invalid_request_error", "No such payment_intent: "
+            return error(404, "invalid_request_error", "No such payment_intent: "
                           f"'{p.get('payment_intent')}'", "resource_missing",
                           param="payment_intent")
         fate = self._fated(ctx, "refund", key)
@@ -250,9 +251,9 @@ class StripeEmulator:
                        if r["payment_intent"] == pi["id"] and r["status"] == "succeeded")
         amount = int(p.get("amount") or pi["amount_received"] - refunded)
         if (refused := refused_amount(amount, pi["currency"].upper())) is not None:
-            return _error(400, "invalid_request_error", *refused, param="amount")
+            return error(400, "invalid_request_error", *refused, param="amount")
         if pi["status"] != "succeeded" or amount > pi["amount_received"] - refunded:
-            return _error(400, "invalid_request_error", "Refund amount is greater than the "
+            return error(400, "invalid_request_error", "Refund amount is greater than the "
                           "unrefunded amount on the charge.", "amount_too_large",
                           param="amount")
         refund = {"id": ctx.new_id("re_", key), "object": "refund", "amount": amount,
@@ -296,34 +297,34 @@ class StripeEmulator:
 
     def _read(self, path: str, request: SandboxRequest, ctx: SandboxContext) -> SandboxResponse:
         if ctx.fate("lookup", path, booking=False) is Fate.SERVER_ERROR:
-            return _error(503, "api_error", "Stripe is temporarily unavailable.")
+            return error(503, "api_error", "Stripe is temporarily unavailable.")
         if path == "/v1/payment_intents/search":
             query = (request.query.get("query") or [""])[0]
             m = re.fullmatch(r"metadata\['([A-Za-z0-9_]+)'\]:'([^']*)'", query)
             if not m:
-                return _error(400, "invalid_request_error", f"unsupported search query {query!r}",
+                return error(400, "invalid_request_error", f"unsupported search query {query!r}",
                               param="query")
             found = [pi for pi in self._intents.values()
                      if pi["metadata"].get(m.group(1)) == m.group(2)]
             if any(pi["id"] in self._silent for pi in found):
-                return _error(503, "api_error", "Stripe is temporarily unavailable.")
+                return error(503, "api_error", "Stripe is temporarily unavailable.")
             return SandboxResponse.json(200, {"object": "search_result", "data": found,
                                               "has_more": False, "url": path})
         m = re.fullmatch(r"/v1/payment_intents/([^/]+)", path)
         if m:
             pi = self._intents.get(m.group(1))
             if pi is None:
-                return _error(404, "invalid_request_error", f"No such payment_intent: "
+                return error(404, "invalid_request_error", f"No such payment_intent: "
                               f"'{m.group(1)}'", "resource_missing", param="intent")
             if pi["id"] in self._silent:
-                return _error(503, "api_error", "Stripe is temporarily unavailable.")
+                return error(503, "api_error", "Stripe is temporarily unavailable.")
             return SandboxResponse.json(200, pi)
         if path == "/v1/refunds":
             intent = (request.query.get("payment_intent") or [""])[0]
             data = [r for r in self._refunds.values() if r["payment_intent"] == intent]
             return SandboxResponse.json(200, {"object": "list", "data": data,
                                               "has_more": False, "url": path})
-        return _error(404, "invalid_request_error", f"Unrecognized request URL (GET: {path})")
+        return error(404, "invalid_request_error", f"Unrecognized request URL (GET: {path})")
 
     # --- webhooks ---------------------------------------------------------------------------
 
@@ -367,28 +368,8 @@ class StripeEmulator:
             after_s))
 
 
-def _never_executed(response: SandboxResponse) -> bool:
-    """Stripe saves no result for a request that failed validation, was rate limited, or
-    never began executing; a repeat with the key then runs afresh."""
-    if response.unbooked:
-        return True
-    if response.status == 400:
-        code = (json.loads(response.body).get("error") or {}).get("code")
-        return code in ("parameter_missing", "resource_missing")
-    return False
-
-
 # --- the registry's view -------------------------------------------------------------------
 
-SANDBOX_METHODS = {  # neutral behaviour -> this provider's test payment method
-    "approve": "pm_card_visa",
-    "decline_insufficient_funds": "pm_card_chargeDeclinedInsufficientFunds",
-    "decline_do_not_honor": "pm_card_chargeDeclined",
-    "timeout_after_charge": "pm_card_sandbox_timeoutAfterCharge",
-    "timeout_before_charge": "pm_card_sandbox_timeoutBeforeCharge",
-    "server_error": "pm_card_sandbox_serverError",
-    "unknown_forever": SILENT,
-}
 
 
 def sandbox_environment(base_url: str, webhook_credential: str) -> dict[str, str]:

@@ -10,10 +10,12 @@ counted beside them."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
 from engine.domain.money import currency_exponent
+from engine.providers.sandbox.protocol import SandboxResponse
 
 _ZERO_DECIMAL = frozenset(("BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF",
                            "UGX", "VND", "VUV", "XAF", "XOF", "XPF"))
@@ -55,3 +57,22 @@ def unflatten(pairs: list[tuple[str, str]]) -> dict[str, Any]:
         else:
             out.setdefault(m.group(1), {})[m.group(2)] = value
     return out
+
+
+def error(status: int, type_: str, message: str, code: str | None = None,
+           **extra: Any) -> SandboxResponse:
+    error: dict[str, Any] = {"type": type_, "message": message, **extra}
+    if code:
+        error["code"] = code
+    return SandboxResponse.json(status, {"error": error})
+
+
+def never_executed(response: SandboxResponse) -> bool:
+    """Stripe saves no result for a request that failed validation, was rate limited, or
+    never began executing; a repeat with the key then runs afresh."""
+    if response.unbooked:
+        return True
+    if response.status == 400:
+        code = (json.loads(response.body).get("error") or {}).get("code")
+        return code in ("parameter_missing", "resource_missing")
+    return False

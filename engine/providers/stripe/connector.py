@@ -57,6 +57,9 @@ from engine.providers.wire import (
 
 # --- the connector -------------------------------------------------------------------------
 
+# a PaymentIntent's statuses before the customer (or paysignal) has confirmed it
+_WAITING = frozenset(("requires_action", "requires_payment_method", "requires_confirmation"))
+
 def _form(params: dict[str, Any]) -> bytes:
     pairs: list[tuple[str, str]] = []
     for name, value in params.items():
@@ -205,7 +208,10 @@ class StripeConnector:
             error = pi.last_payment_error or PaymentError()
             if status in ("requires_payment_method", "canceled"):
                 return out(OutcomeKind.DECLINED, error.decline_code or error.code or status)
-            return out(OutcomeKind.DECLINED, status)  # requires_action: no shopper to send it to
+            if status == "requires_action":  # 3-D Secure and the like: the customer decides
+                return ProviderOutcome(OutcomeKind.ACTION_REQUIRED, status, pi.id,
+                                       latency_s=latency, customer_action=pi.customer_action())
+            return out(OutcomeKind.DECLINED, status)
         if op is Operation.CAPTURE:
             if status == "succeeded":
                 return out(OutcomeKind.SUCCEEDED, fee=fee)
@@ -217,6 +223,33 @@ class StripeConnector:
             return out(OutcomeKind.NOT_FOUND if status == "requires_capture" else
                        OutcomeKind.REJECTED)
         raise MaybeSent(f"a PaymentIntent answered a {op.value}")
+
+    def abandon(self, req: ProviderRequest) -> ProviderOutcome:
+        """Read the PaymentIntent: one the customer finished meanwhile is what it became (a
+        hold is not released); one still waiting is cancelled. Stripe refuses to cancel one
+        that succeeded in between, and its answer (the intent, in the error) says so."""
+        intent = req.provider_reference or ""
+        read = self._send(req, "GET", f"/v1/payment_intents/{intent}", None)
+        if read.raw_status not in _WAITING:
+            return read
+        return outcome_of(lambda: self._abandoned(req, self._call(
+            "POST", f"/v1/payment_intents/{intent}/cancel",
+            {"cancellation_reason": "abandoned"}, f"{req.request_id}:abandon")))
+
+    def _abandoned(self, req: ProviderRequest, r: WireResponse) -> ProviderOutcome:
+        body = r.json()
+        if r.status == 200:
+            pi = read_answer(PaymentIntent, body, "a PaymentIntent")
+        else:
+            error = read_answer(ErrorAnswer, body, f"HTTP {r.status}").error
+            if error.code != "payment_intent_unexpected_state" or not isinstance(
+                    body["error"].get("payment_intent"), dict):
+                return ProviderOutcome(OutcomeKind.UNKNOWN, error.code or f"http_{r.status}")
+            pi = read_answer(PaymentIntent, body["error"]["payment_intent"], "a PaymentIntent")
+        if pi.status == "canceled":
+            return ProviderOutcome(OutcomeKind.DECLINED, "canceled", pi.id,
+                                   reason="customer_action_expired", latency_s=r.latency_s)
+        return self._intent_outcome(req, pi, r.latency_s)
 
     # --- what became of an earlier attempt --------------------------------------------------
 

@@ -53,6 +53,15 @@ class PaymentIntent(WireModel):
     metadata: dict[str, str] = {}
     last_payment_error: PaymentError | None = None
     latest_charge: Charge | str | None = None
+    next_action: dict[str, Any] | None = None  # requires_action: what the customer must do
+    client_secret: str | None = None  # for Stripe.js to finish it on the customer's device
+
+    def customer_action(self) -> dict[str, object]:
+        action = self.next_action or {}
+        kind = str(action.get("type") or "unknown")
+        url = (action.get(kind) or {}).get("url") if isinstance(action.get(kind), dict) else None
+        return {"type": kind, **({"url": url} if url else {}),
+                **({"client_secret": self.client_secret} if self.client_secret else {})}
 
     def fee_in(self, currency: str, from_stripe: Callable[[int, str], int]) -> int | None:
         """The fee Stripe booked, in ISO minor units of `currency`, when the charge and its

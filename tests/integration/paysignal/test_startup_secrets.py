@@ -84,7 +84,8 @@ def test_during_a_rotation_both_secrets_verify(monkeypatch: pytest.MonkeyPatch) 
     new, old = "n" * 40, "o" * 40
     now = int(time.time())
     body = b'{"id": "evt_1", "type": "refund.created", "data": {"object": {"id": "re_1", ' \
-           b'"amount": 5, "payment_intent": "pi_1", "metadata": {"paysignal_payment_id": "p"}}}}'
+           b'"status": "succeeded", "amount": 5, "currency": "usd", "payment_intent": "pi_1", ' \
+           b'"metadata": {"paysignal_payment_id": "p"}}}}'
     signed_with_old = {"stripe-signature": sign(old, body, now)}
     signed_with_new = {"stripe-signature": sign(new, body, now)}
     monkeypatch.setenv("PAYSIGNAL_WEBHOOK_SECRET_STRIPE", f"{new},{old}")

@@ -82,3 +82,32 @@ def test_two_hundred_seeds_across_the_profiles_keep_every_invariant() -> None:
                            for r in results for v in r.violations]
     assert ran == 200 and len(PROFILES) == 5
     assert violations == []
+
+
+FAKETIME_LIBRARY = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1")
+
+
+def test_seeds_run_a_minute_before_midnight_keep_every_invariant() -> None:
+    """The suite must be green at any hour: seeds started just before midnight UTC (the clock
+    moved ahead with libfaketime, so files written now are older than now, as they would be)
+    must not book a day's traffic on the next one."""
+    import os
+    import subprocess
+    import sys
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime.now(UTC)
+    before_midnight = now.replace(hour=23, minute=59, second=10, microsecond=0)
+    if before_midnight < now:
+        before_midnight += timedelta(days=1)
+    offset = int((before_midnight - now).total_seconds())
+    program = (
+        "from paysignal.simulation.simtest import Workload, run_seeds\n"
+        "light = Workload(payments=20, crashes=0, flaky_payments=6, discrepancies=4)\n"
+        "results = run_seeds(list(range(1401, 1407)), 'chaos', light, workers=2)\n"
+        "print(sum(len(r.violations) for r in results), len(results))\n")
+    env = {**os.environ, "FAKETIME": f"+{offset}", "LD_PRELOAD": str(FAKETIME_LIBRARY)}
+    run = subprocess.run([sys.executable, "-c", program], env=env, capture_output=True,
+                         text=True, timeout=600, check=False)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split()[-2:] == ["0", "6"], run.stdout

@@ -222,3 +222,30 @@ def test_stripe_charges_a_customers_payment_method_with_its_customer() -> None:
     assert (form["customer"], form["payment_method"]) == (["cus_Q1w2E3"], ["pm_1PaBcD"])
     with pytest.raises(ValidationError, match="payment_method"):
         stripe.validate_payment_method("cus_Q1w2E3:4242424242424242")
+
+
+
+@pytest.mark.parametrize(("call", "answer", "url"), [
+    (adyen_answers, (200, {"resultCode": "RedirectShopper", "pspReference": "8815",
+                           "action": {"type": "redirect", "method": "GET",
+                                      "url": "https://test.adyen.com/hpp/3d/validate.shtml"}}),
+     "https://test.adyen.com/hpp/3d/validate.shtml"),
+    (adyen_answers, (200, {"resultCode": "ChallengeShopper", "pspReference": "8816",
+                           "action": {"type": "threeDS2", "token": "eyJ0aHJ"}}), None),
+    (paypal_answers, (200, {"id": "5O1", "status": "PAYER_ACTION_REQUIRED",
+                            "purchase_units": [{}], "links": [
+                                {"href": "https://www.paypal.com/checkoutnow?token=5O1",
+                                 "rel": "payer-action"}]}),
+     "https://www.paypal.com/checkoutnow?token=5O1"),
+    (stripe_answers, (200, {"object": "payment_intent", "id": "pi_1", "status":
+                            "requires_action", "client_secret": "pi_1_secret_x",
+                            "next_action": {"type": "redirect_to_url", "redirect_to_url": {
+                                "url": "https://hooks.stripe.com/3ds/pi_1"}}}),
+     "https://hooks.stripe.com/3ds/pi_1"),
+], ids=["adyen-redirect", "adyen-challenge", "paypal-payer-action", "stripe-redirect"])
+def test_a_customer_action_is_never_a_decline_and_says_where_to_send_the_customer(
+        call: Callable[[Answer], ProviderOutcome], answer: Answer, url: str | None) -> None:
+    outcome = call(answer)
+    assert outcome.kind is OutcomeKind.ACTION_REQUIRED and outcome.provider_reference
+    assert outcome.customer_action is not None
+    assert outcome.customer_action.get("url") == url
