@@ -84,6 +84,7 @@ class KeyedRequest:
     trace_id: str | None
     # Phase 1's payment, built (never written) in the claiming transaction: (uow, key id, now).
     build: Callable[[UnitOfWork, str, datetime], Payment]
+    customer_present: bool = True  # False: a merchant-initiated authorization
 
     @property
     def creates_payment(self) -> bool:
@@ -95,7 +96,7 @@ class KeyedRequest:
 
 
 def provider_request(payment: Payment, payment_method: str | None,
-                     now: datetime) -> ProviderRequest:
+                     now: datetime, customer_present: bool = True) -> ProviderRequest:
     """The provider call for the payment's pending operation (the same request id on every
     attempt and lookup, so the provider's idempotency makes a repeat harmless)."""
     op = payment.pending_operation
@@ -106,7 +107,8 @@ def provider_request(payment: Payment, payment_method: str | None,
                            payment.provider_reference,
                            capture=(op is Operation.AUTHORIZE
                                     and payment.capture_mode is CaptureMode.AUTOMATIC),
-                           age_s=max(0.0, (now - payment.updated_at).total_seconds()))
+                           age_s=max(0.0, (now - payment.updated_at).total_seconds()),
+                           customer_present=customer_present)
 
 
 def refund_id(key_id: str) -> str:
@@ -124,6 +126,7 @@ class KeyHold:
     trace_id: str | None = None
     payment_method: str | None = None
     lookup_first: bool = False  # a taken-over request asks the provider before calling it again
+    customer_present: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +196,7 @@ class IdempotencyProtocol:
             point=RecoveryPoint.requested(request.first), token=token,
             payment_id=request.payment_id)
         hold = KeyHold(key_id, token, request.success_status, request.trace_id,
-                       request.payment_method)
+                       request.payment_method, customer_present=request.customer_present)
         try:
             with tracer.start_as_current_span("idempotency.check") as span, \
                     self.unit_of_work() as uow:
@@ -316,7 +319,8 @@ class IdempotencyProtocol:
         payment, hold = step.payment, step.hold
         op = self._pending(payment)
         gateway = self.gateways[payment.provider]
-        request = provider_request(payment, hold.payment_method, self.clock())
+        request = provider_request(payment, hold.payment_method, self.clock(),
+                                   hold.customer_present)
         if hold.lookup_first:
             found = gateway.lookup(request)
             if found.kind is not OutcomeKind.NOT_FOUND:

@@ -54,8 +54,9 @@ class Resolver:
             raise PaymentNotFoundError(payment_id)
         if payment.state is not PaymentState.UNKNOWN or payment.pending_operation is None:
             return payment.state
+        method, customer_present = self._authorization(payment)
         outcome = self.protocol.gateways[payment.provider].lookup(
-            provider_request(payment, self._payment_method(payment), self.protocol.clock()))
+            provider_request(payment, method, self.protocol.clock(), customer_present))
         if outcome.kind is OutcomeKind.UNKNOWN:
             return payment.state
         with self.protocol.unit_of_work() as uow:
@@ -63,15 +64,18 @@ class Resolver:
             uow.commit()
         return self.finish(settled)
 
-    def _payment_method(self, payment: Payment) -> str | None:
-        """The authorization's payment method, kept only in its idempotency record's request
-        (a provider that resolves by repeating the request needs it)."""
+    def _authorization(self, payment: Payment) -> tuple[str | None, bool]:
+        """The authorization's payment method and whether its customer was present, kept only
+        in its idempotency record's request (a provider that resolves by repeating the request
+        needs the request as it was)."""
         if payment.pending_operation is not Operation.AUTHORIZE or not payment.pending_request_id:
-            return None
+            return None, True
         with self.protocol.unit_of_work() as uow:
             record = uow.payments.key_by_id(payment.pending_request_id.split(":", 1)[0])
-        value = record.request_params.get("payment_method") if record else None
-        return value if isinstance(value, str) else None
+        params = record.request_params if record else {}
+        value = params.get("payment_method")
+        return (value if isinstance(value, str) else None,
+                params.get("initiator") != "merchant")
 
     def settle_unknown(self, uow: UnitOfWork, payment: Payment, outcome: ProviderOutcome,
                        actor: str) -> Settled:
@@ -135,7 +139,7 @@ class Resolver:
         counts = {"expired": 0, "completed": 0, "still_waiting": 0}
         for payment in waiting:
             outcome = protocol.gateways[payment.provider].abandon(
-                provider_request(payment, None, now))
+                provider_request(payment, None, now))  # cancels by reference: no method needed
             if outcome.kind not in (OutcomeKind.DECLINED, OutcomeKind.SUCCEEDED):
                 counts["still_waiting"] += 1
                 continue
@@ -171,7 +175,8 @@ class Resolver:
             protocol.observer.idempotency("recovered")
             hold = KeyHold(record.id, token, 201 if record.operation == "create_payment" else 200,
                            payment_method=record.request_params.get("payment_method"),
-                           lookup_first=True)
+                           lookup_first=True, customer_present=record.request_params.get(
+                               "initiator") != "merchant")
             if payment.state in IN_FLIGHT_STATES:
                 protocol.drive(CallProvider(hold, payment))
             recovered += 1

@@ -83,7 +83,9 @@ class PaymentService:
         payment_id = self.protocol.new_id("pay")
         params = {"amount": body.amount, "currency": body.currency, "capture": body.capture,
                   "reference": body.reference, "payment_method": payment_method,
-                  "provider": provider}
+                  "provider": provider,
+                  # only when said: a request from before the field keeps its fingerprint
+                  **({"initiator": body.initiator} if body.initiator != "customer" else {})}
 
         def build(_uow: UnitOfWork, key_id: str, now: datetime) -> Payment:
             payment = Payment.create(
@@ -99,7 +101,7 @@ class PaymentService:
             merchant_id=merchant_id, key=idempotency_key, operation="create_payment",
             first=Operation.AUTHORIZE, params=params, payment_id=payment_id, provider=provider,
             payment_method=payment_method, method_type=method_type, trace_id=trace_id,
-            build=build))
+            build=build, customer_present=body.initiator == "customer"))
 
     def capture(self, merchant_id: str, idempotency_key: str, payment_id: str,
                 amount: int | None = None, trace_id: str | None = None) -> ServiceResponse:

@@ -61,6 +61,7 @@ def create_payment_model(providers: tuple[str, ...]) -> type[BaseModel]:
     provider_type: Any = Literal[providers] if providers else str
     currency_type: Any = Literal[CURRENCIES]
     capture_type: Any = Literal["automatic", "manual"]
+    initiator_type: Any = Literal["customer", "merchant"]
     model: type[BaseModel] = create_model(
         "CreatePaymentRequest",
         __config__=ConfigDict(extra="forbid"),
@@ -79,6 +80,10 @@ def create_payment_model(providers: tuple[str, ...]) -> type[BaseModel]:
                         + "); never a card number")),
         provider=(provider_type | None,
                   Field(default=None, description="Force a provider; otherwise routed")),
+        initiator=(initiator_type, Field(
+            default="customer", description="Who starts the charge: the customer (at "
+            "checkout), or the merchant without the customer (a renewal, an unscheduled "
+            "charge on a stored payment method); each provider is told")),
     )
     return model
 
@@ -98,6 +103,7 @@ class CreatePayment:
     reference: str
     payment_method: str
     provider: str | None
+    initiator: str = "customer"
 
 
 def parse_create_payment(request: object, providers: list[str]) -> CreatePayment:

@@ -39,6 +39,9 @@ class ProviderRequest:
     # how long ago the operation was first sent, by the engine's clock (lookups decide by it
     # whether the provider still keeps the idempotency key)
     age_s: float = 0.0
+    # False: the merchant charges without the customer (a renewal, an unscheduled charge on a
+    # stored method); each provider is told so, which spares most such charges 3-D Secure
+    customer_present: bool = True
 
 
 @dataclass(frozen=True, slots=True)

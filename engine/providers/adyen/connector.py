@@ -108,9 +108,13 @@ class AdyenConnector:
                    {"additionalData": {"manualCapture": "true"}}),
                 "returnUrl": self.config.return_url,
                 "metadata": {"paysignal_request_id": req.request_id}}
-            if "_shopper" in method:
-                body.update(shopperReference=method["_shopper"], shopperInteraction="ContAuth",
-                            recurringProcessingModel="CardOnFile")
+            if "_shopper" in method:  # a stored card: who is there decides both fields
+                # (docs.adyen.com/online-payments/tokenization/create-and-use-tokens)
+                body.update(shopperReference=method["_shopper"], **(
+                    {"shopperInteraction": "Ecommerce", "recurringProcessingModel": "CardOnFile"}
+                    if req.customer_present else
+                    {"shopperInteraction": "ContAuth",
+                     "recurringProcessingModel": "UnscheduledCardOnFile"}))
             return f"/{API_VERSION}/payments", body
         path = {Operation.CAPTURE: "captures", Operation.VOID: "cancels",
                 Operation.REFUND: "refunds"}[req.operation]

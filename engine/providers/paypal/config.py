@@ -40,9 +40,13 @@ def _payment_source(payment_method: str) -> tuple[str, str]:
     return kind or "card", token
 
 
-def _source_body(payment_method: str | None) -> dict[str, Any]:
+def _source_body(payment_method: str | None, customer_present: bool = True) -> dict[str, Any]:
     kind, token = _payment_source(payment_method or "")
-    return {kind: {"vault_id": token}}
+    source: dict[str, Any] = {"vault_id": token}
+    if kind == "card" and not customer_present:  # a merchant-initiated charge on a stored card
+        source["stored_credential"] = {"payment_initiator": "MERCHANT",
+                                       "payment_type": "UNSCHEDULED", "usage": "SUBSEQUENT"}
+    return {kind: source}
 CERT_PATH = "/v1/notifications/certs/"
 
 DECLINES = {  # processor response code -> normalized reason

@@ -155,7 +155,7 @@ class PayPalConnector:
                 "intent": "CAPTURE" if req.capture else "AUTHORIZE",
                 "purchase_units": [{"reference_id": req.payment_ref, "custom_id": req.payment_ref,
                                     "amount": amount_field(req.amount_minor, req.currency)}],
-                "payment_source": _source_body(req.payment_method)}
+                "payment_source": _source_body(req.payment_method, req.customer_present)}
         ref = req.provider_reference
         if req.operation is Operation.CAPTURE:
             # a capture request has no custom_id (the capture inherits the order's)

@@ -150,6 +150,8 @@ class StripeEmulator:
             "last_payment_error": None, "client_secret": f"{pi_id}_secret_sandbox"}
         self._intents[pi_id] = pi
         declined = DECLINES.get(method)
+        if method in AUTHENTICATION_REQUIRED and p.get("off_session") in ("true", True):
+            declined = ("authentication_required", "authentication_required")  # no one to ask
         if declined is None and fate is Fate.DECLINE:
             declined = ("card_declined", ctx.rng("decline", key).choice(
                 ["insufficient_funds", "do_not_honor", "expired_card", "fraudulent"]))

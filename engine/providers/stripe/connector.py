@@ -125,6 +125,9 @@ class StripeConnector:
                 "payment_method": method, "confirm": True,
                 "capture_method": "automatic" if req.capture else "manual",
                 "payment_method_types": ["card"],
+                # the customer is not there to authenticate: Stripe then asks for no action
+                # (docs.stripe.com/api/payment_intents/create#off_session)
+                **({} if req.customer_present else {"off_session": True}),
                 "metadata": {"paysignal_payment_id": req.payment_ref,
                              "paysignal_request_id": req.request_id},
                 "expand": expand}

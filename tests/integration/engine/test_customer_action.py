@@ -81,3 +81,16 @@ def test_a_customer_who_finished_before_expiry_is_charged_once_even_if_the_notic
     payment = service.get_payment("m1", body["id"])
     assert payment.state is PaymentState.AUTHORIZED  # Stripe refused the cancel: it was held
     assert len(sandbox.books.charges()) == 1
+
+
+
+def test_a_merchant_initiated_charge_tells_stripe_and_is_never_left_waiting(
+        db_engine: Engine) -> None:
+    """off_session: Stripe asks nobody to authenticate; a card that needs it is declined
+    (authentication_required) instead of waiting for a customer who is not there."""
+    service, sandbox, _ = make_service(db_engine)
+    body = service.create_payment("m1", "k", {**payment_request(provider="stripe"),
+                                              "payment_method": THREE_DS,
+                                              "initiator": "merchant"}).body
+    assert (body["state"], body["decline_reason"]) == ("declined", "authentication_required")
+    assert "customer_action" not in body and sandbox.books.charges() == []

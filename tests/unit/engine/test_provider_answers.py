@@ -249,3 +249,36 @@ def test_a_customer_action_is_never_a_decline_and_says_where_to_send_the_custome
     assert outcome.kind is OutcomeKind.ACTION_REQUIRED and outcome.provider_reference
     assert outcome.customer_action is not None
     assert outcome.customer_action.get("url") == url
+
+
+
+def test_each_provider_is_told_when_the_merchant_charges_without_the_customer() -> None:
+    """A merchant-initiated charge says so (Stripe off_session; Adyen ContAuth with an
+    unscheduled card-on-file model; PayPal a merchant stored credential); one with the
+    customer there claims no such thing (Adyen: Ecommerce, CardOnFile)."""
+    from urllib.parse import parse_qs
+
+    sent: list[httpx.Request] = []
+    stripe = stripe_connector("http://stripe.test", transport=recording(
+        (200, {"object": "payment_intent", "id": "pi_1", "status": "requires_capture"}), sent))
+    adyen = adyen_connector("http://adyen.test", transport=recording(
+        (200, {"resultCode": "Authorised", "pspReference": "8815"}), sent))
+    paypal = paypal_connector("http://paypal.test", transport=recording(
+        (201, {"id": "5O1", "status": "COMPLETED", "purchase_units": [
+            {"payments": {"authorizations": [{"id": "0VF", "status": "CREATED"}]}}]}), sent))
+    for present in (True, False):
+        for gateway, method in ((stripe, "pm_card_visa"), (adyen, "shopper_1:8415718415"),
+                                (paypal, "7a8b9c0d")):
+            gateway.execute(ProviderRequest(Operation.AUTHORIZE, "idk_1:authorize", "pay_1",
+                                            5000, "EUR", method, customer_present=present))
+    bodies = [r for r in sent if not r.url.path.endswith("/oauth2/token")]
+    stripe_forms = [parse_qs(r.content.decode()) for r in bodies if r.url.host == "stripe.test"]
+    adyen_jsons = [json.loads(r.content) for r in bodies if r.url.host == "adyen.test"]
+    paypal_jsons = [json.loads(r.content) for r in bodies if r.url.host == "paypal.test"]
+    assert ["off_session" in f for f in stripe_forms] == [False, True]
+    assert stripe_forms[1]["off_session"] == ["true"]
+    assert [(b["shopperInteraction"], b["recurringProcessingModel"]) for b in adyen_jsons] == [
+        ("Ecommerce", "CardOnFile"), ("ContAuth", "UnscheduledCardOnFile")]
+    cards = [b["payment_source"]["card"] for b in paypal_jsons]
+    assert "stored_credential" not in cards[0]
+    assert cards[1]["stored_credential"]["payment_initiator"] == "MERCHANT"
