@@ -265,9 +265,9 @@ class AdyenEmulator:
 
     def announce(self, ctx: SandboxContext, key: str) -> None:
         psp = ctx.new_id("", key)[:16].upper()
-        report: dict[str, Any] = {"psp": psp, "account": "SandboxMerchantECOM", "metadata": {},
-                                  "reference": "settlement_detail_report_batch_1.csv"}
-        self._notify(ctx, "REPORT_AVAILABLE", psp, None, report,
+        offer: dict[str, Any] = {"psp": psp, "account": "SandboxMerchantECOM", "metadata": {},
+                                 "reference": f"offer-{psp}"}
+        self._notify(ctx, "OFFER_CLOSED", psp, None, offer,
                      {"value": 0, "currency": "EUR"}, True, None)
 
     def _notify(self, ctx: SandboxContext, event: str, psp: str, original: str | None,
