@@ -4,7 +4,7 @@ The providers are the real connectors, configured from the environment (the call
 at a sandbox that outlives this process, so its books count what was really charged).
 
 python -m paysignal.simulation.crash_worker --database-url URL --key K [--pause-at POINT]
-    [--provider P] [--behaviour B] [--capture automatic|manual]
+    [--provider P] [--behaviour B | --payment-method M] [--capture automatic|manual]
 python -m paysignal.simulation.crash_worker --database-url URL --recover
 python -m paysignal.simulation.crash_worker --database-url URL --resolve [--pause-at POINT]
 python -m paysignal.simulation.crash_worker --database-url URL --webhook FILE [--pause-at POINT]
@@ -51,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--behaviour", choices=BEHAVIOURS, default="approve",
                         help="the sandbox payment method to pay with")
     parser.add_argument("--capture", choices=["automatic", "manual"], default="automatic")
+    parser.add_argument("--payment-method",
+                        help="pay with this provider test method instead of --behaviour's")
     work = parser.add_mutually_exclusive_group()
     work.add_argument("--recover", action="store_true",
                       help="run the worker's abandoned-request sweep")
@@ -78,8 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"results": results}), flush=True)
         return 0
     response = service.create_payment("merchant-crash", args.key, payment_request(
-        provider=args.provider, payment_method=payment_method(args.provider, args.behaviour),
-        capture=args.capture))
+        provider=args.provider, capture=args.capture,
+        payment_method=args.payment_method or payment_method(args.provider, args.behaviour)))
     print(json.dumps({"status": response.status_code, "replayed": response.replayed,
                       "body": response.body}), flush=True)
     return 0

@@ -139,3 +139,30 @@ def test_an_unknown_automatic_capture_payment_is_settled_captured_by_its_one_cal
     assert sandbox.sandbox.books.charges()[0].captured
     assert total_imbalance_minor(engine) == 0
     assert finish(db_url, "--recover") == {"recovered": 0}
+
+
+
+@pytest.mark.parametrize("point", ["authorize_requested", "authorize_provider_returned",
+                                   "finished"])
+def test_killed_while_the_provider_asks_the_customer_to_act_nothing_is_lost(
+        db_url: str, tmp_path: Path, point: str, sandbox: SandboxServer) -> None:
+    """3-D Secure: a process killed before, at or after the answer that the customer must act;
+    a retry finds (or replays) the payment waiting for its customer, the customer
+    authenticates, and another process's notice captures it: one charge, a balanced ledger."""
+    three_ds = ["--provider", "stripe", "--payment-method", "pm_card_authenticationRequired"]
+    kill_at(db_url, point, *three_ds)
+    time.sleep(LOCK_TIMEOUT_S + 0.2)  # the dead process's lock expires
+    waiting = finish(db_url, *three_ds)
+    assert waiting["status"] == 202 and waiting["body"]["state"] == "requires_customer_action"
+    assert waiting["body"]["customer_action"]["type"] == "use_stripe_sdk"
+    assert charges(sandbox) == 0
+    assert sandbox.sandbox.complete_action("stripe", waiting["body"]["provider_reference"])
+    notes = tmp_path / "notifications.jsonl"
+    notes.write_text("".join(json.dumps({
+        "provider": w.provider, "headers": w.headers(time.time()), "body": w.body.decode()}) + "\n"
+        for w in sandbox.sandbox.due_webhooks(float("inf"))))
+    assert "settled" in finish(db_url, "--webhook", str(notes))["results"]
+    engine = db.make_engine(db_url)
+    with engine.connect() as conn:
+        assert conn.execute(select(payments.c.state)).scalar_one() == "captured"
+    assert charges(sandbox) == 1 and total_imbalance_minor(engine) == 0
