@@ -47,6 +47,7 @@ SANDBOX_STORED = {
     "sandboxExpired": "Expired Card",
 }
 SILENT = "sandboxUnknownForever"  # authorised, times out, and never told of again
+CHALLENGE = "sandboxChallenge"  # 3-D Secure: RedirectShopper until the shopper is done
 SANDBOX_FAULTS = {
     SILENT: Fate.TIMEOUT_AFTER,
     "sandboxTimeoutAfterCharge": Fate.TIMEOUT_AFTER,
@@ -63,6 +64,8 @@ TEST_PAYMENT_METHODS = {
                                             "out before anything happens",
     "shopper_1:sandboxServerError": "sandbox only: a 500 before anything happens",
     f"shopper_1:{SILENT}": "sandbox only: authorised, times out, never repeated nor notified",
+    f"shopper_1:{CHALLENGE}": "sandbox only: RedirectShopper (3-D Secure) until the shopper "
+                              "authenticates (Sandbox.complete_action) or it is cancelled",
 }
 
 
@@ -128,6 +131,8 @@ class AdyenEmulator:
         m = re.fullmatch(rf"/{API_VERSION}/payments/([^/]+)/(captures|cancels|refunds)", path)
         if m:
             return self._modify(m.group(1), m.group(2), body, ctx, key)
+        if path == f"/{API_VERSION}/cancels":
+            return self._technical_cancel(body, ctx)
         return _error(404, "000", f"no such endpoint {path}")
 
     def _fated(self, ctx: SandboxContext, operation: str, key: str,
@@ -167,18 +172,17 @@ class AdyenEmulator:
         manual = (b.get("additionalData") or {}).get("manualCapture") == "true"
         payment: dict[str, Any] = {"psp": psp, "account": account, "reference": reference, "amount": amount,
                    "captured": 0, "refunded": 0, "state": "refused" if refusal else "authorised",
-                   "metadata": dict(b.get("metadata") or {})}
+                   "metadata": dict(b.get("metadata") or {}), "manual": manual}
         self._payments[psp] = payment
-        status = "declined" if refusal else "succeeded"
-        ctx.books.record(BookEntry(NAME, "authorize", reference, psp,
-                                   iso_minor(amount["value"], amount["currency"]),
-                                   amount["currency"], status, captured=not manual and not refusal,
-                                   provider_amount=amount["value"]))
-        if not manual and not refusal:
-            payment.update(captured=amount["value"], state="captured")
-        self._notify(ctx, "AUTHORISATION", psp, None, payment, amount, refusal is None, refusal)
         answer: dict[str, Any] = {"pspReference": psp, "merchantReference": reference,
                                   "amount": amount}
+        if stored == CHALLENGE and b.get("shopperInteraction") != "ContAuth":
+            payment["state"] = "pending_action"  # nothing authorised until the shopper acts
+            answer.update(resultCode="RedirectShopper", action={
+                "type": "redirect", "method": "GET", "paymentMethodType": "scheme",
+                "url": f"{ctx.public_url()}/adyen/checkoutshopper/threeDS/{psp}"})
+            return lost_on_the_wire(fate, SandboxResponse.json(200, answer))
+        self._conclude(ctx, payment, refusal)
         if refusal:
             answer.update(resultCode="Refused", refusalReason=refusal,
                           refusalReasonCode=REFUSALS[refusal][0])
@@ -186,6 +190,50 @@ class AdyenEmulator:
             answer.update(resultCode="Authorised",
                           additionalData={"authCode": f"{ctx.rng('auth', key).randint(0, 999999):06d}"})
         return lost_on_the_wire(fate, SandboxResponse.json(200, answer))
+
+    def _conclude(self, ctx: SandboxContext, payment: dict[str, Any],
+                  refusal: str | None) -> None:
+        """The authorisation's end: booked, captured at once unless manual, notified."""
+        amount, psp = payment["amount"], payment["psp"]
+        payment["state"] = "refused" if refusal else "authorised"
+        ctx.books.record(BookEntry(NAME, "authorize", payment["reference"], psp,
+                                   iso_minor(amount["value"], amount["currency"]),
+                                   amount["currency"], "declined" if refusal else "succeeded",
+                                   captured=not payment["manual"] and not refusal,
+                                   provider_amount=amount["value"]))
+        if not payment["manual"] and not refusal:
+            payment.update(captured=amount["value"], state="captured")
+        self._notify(ctx, "AUTHORISATION", psp, None, payment, amount, refusal is None, refusal)
+
+    def complete_action(self, ctx: SandboxContext, psp: str, approved: bool) -> bool:
+        """The shopper finishes (or fails) 3-D Secure: the authorisation ends and Adyen sends
+        its AUTHORISATION notification."""
+        payment = self._payments.get(psp)
+        if payment is None or payment["state"] != "pending_action":
+            return False
+        self._conclude(ctx, payment, None if approved else "3D Not Authenticated")
+        return True
+
+    def _technical_cancel(self, b: dict[str, Any], ctx: SandboxContext) -> SandboxResponse:
+        """`/cancels` by the merchant's reference: whatever the authorisation is or becomes is
+        cancelled; one already captured is not (Adyen then notifies the cancel as failed)."""
+        reference = str(b.get("paymentReference") or "")
+        found = [p for p in self._payments.values() if p["reference"] == reference]
+        cancel_psp = ctx.new_id("", "technical-cancel", reference)[:16].upper()
+        for payment in found:
+            ok = payment["state"] in ("pending_action", "authorised")
+            if payment["state"] == "authorised":
+                amount = payment["amount"]
+                ctx.books.record(BookEntry(NAME, "void", reference, payment["psp"],
+                                           iso_minor(amount["value"], amount["currency"]),
+                                           amount["currency"], "succeeded"))
+            if ok:
+                payment["state"] = "cancelled"
+            self._notify(ctx, "TECHNICAL_CANCEL", cancel_psp, payment["psp"], payment,
+                         payment["amount"], ok, None)
+        return SandboxResponse.json(201, {
+            "merchantAccount": b.get("merchantAccount"), "paymentReference": reference,
+            "pspReference": cancel_psp, "reference": b.get("reference"), "status": "received"})
 
     def _modify(self, psp: str, kind: str, b: dict[str, Any], ctx: SandboxContext,
                 key: str) -> SandboxResponse:

@@ -94,3 +94,27 @@ def test_a_merchant_initiated_charge_tells_stripe_and_is_never_left_waiting(
                                               "initiator": "merchant"}).body
     assert (body["state"], body["decline_reason"]) == ("declined", "authentication_required")
     assert "customer_action" not in body and sandbox.books.charges() == []
+
+
+def test_adyen_redirects_the_shopper_and_its_notice_or_its_expiry_ends_it(
+        db_engine: Engine) -> None:
+    service, sandbox, clock = make_service(db_engine)
+    request = {**payment_request(provider="adyen"),
+               "payment_method": "shopper_1:sandboxChallenge"}
+    finished = service.create_payment("m1", "a", {**request, "reference": "o-a"}).body
+    abandoned = service.create_payment("m1", "b", {**request, "reference": "o-b"}).body
+    for body in (finished, abandoned):
+        assert body["state"] == "requires_customer_action"
+        assert body["customer_action"]["type"] == "redirect"
+        assert body["customer_action"]["url"].endswith(body["provider_reference"])
+    assert sandbox.complete_action("adyen", finished["provider_reference"], approved=True)
+    assert deliver_webhooks(service, sandbox, every_pending=True)["settled"] == 1
+    assert service.get_payment("m1", finished["id"]).state is PaymentState.CAPTURED
+    clock.advance(3601)
+    assert service.expire_customer_actions()["expired"] == 1
+    payment = service.get_payment("m1", abandoned["id"])
+    assert (payment.state, payment.decline_reason) == (PaymentState.DECLINED,
+                                                       "customer_action_expired")
+    assert not sandbox.complete_action("adyen", abandoned["provider_reference"], approved=True)
+    assert [c.payment_ref for c in sandbox.books.charges()] == [finished["id"]]
+    assert total_imbalance_minor(db_engine) == 0
