@@ -44,6 +44,12 @@ CATALOGUE: tuple[AlertSpec, ...] = (
               "unconfirmed by its notification after the threshold (default 30 minutes)",
               "captures, voids or refunds may not have happened; money the merchant expects "
               "is not moving"),
+    AlertSpec("CustomerActionsStuck", "ticket", "payments",
+              "payments still waiting for their customer (3-D Secure, a redirect, an "
+              "approval) past the expiry timeout and its grace (default 75 minutes): the "
+              "worker could not cancel them at the provider",
+              "the customer may still complete and be charged for an order the merchant "
+              "treats as unpaid; the payments hold up the merchant's checkout"),
     AlertSpec("DuplicateChargeFound", "page", "payments+finance",
               "a customer was charged twice: a duplicate_charge reconciliation break is open",
               "money taken twice from a customer; a refund and an apology are owed"),

@@ -28,6 +28,8 @@ from engine.storage.tables import slo_evaluations
 class Thresholds:
     unknown_after: timedelta = timedelta(minutes=15)
     confirmation_after: timedelta = timedelta(minutes=30)
+    # the customer-action expiry (1 h) and a grace for the worker to cancel at the provider
+    customer_action_after: timedelta = timedelta(minutes=75)
     outbox_after: timedelta = timedelta(minutes=5)
     break_age: timedelta = timedelta(hours=48)
     break_amount_minor: int = 100_000
@@ -93,6 +95,13 @@ def operational_alerts(engine: Engine, at: datetime, t: Thresholds) -> list[Aler
             "ConfirmationsLate", f"{s.count} {s.provider} payments have awaited the provider's "
             f"confirmation for over {_age(t.confirmation_after)}; the oldest for "
             f"{_age(at - s.oldest_since)}",
+            {"count": s.count, "oldest_since": s.oldest_since.isoformat()}, provider=s.provider))
+    for s in stale_unknown_outcomes(engine, at - t.customer_action_after,
+                                    PaymentState.REQUIRES_CUSTOMER_ACTION):
+        out.append(Alert.of(
+            "CustomerActionsStuck", f"{s.count} {s.provider} payments have waited for their "
+            f"customer for over {_age(t.customer_action_after)} and were not cancelled at the "
+            f"provider; the oldest for {_age(at - s.oldest_since)}",
             {"count": s.count, "oldest_since": s.oldest_since.isoformat()}, provider=s.provider))
     aged: dict[str, _OpenBreaks] = {}
     for b in open_breaks_by_kind(engine):

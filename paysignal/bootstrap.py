@@ -70,6 +70,8 @@ def alert_thresholds(settings: Settings) -> Thresholds:
     """The operational alerts' thresholds as the settings give them."""
     return Thresholds(unknown_after=timedelta(minutes=settings.alert_unknown_after_min),
                       confirmation_after=timedelta(minutes=settings.alert_confirmation_after_min),
+                      customer_action_after=timedelta(
+                          minutes=settings.alert_customer_action_after_min),
                       outbox_after=timedelta(minutes=settings.alert_outbox_after_min),
                       break_amount_minor=settings.alert_break_amount_minor,
                       bad_signatures=settings.alert_bad_signatures,

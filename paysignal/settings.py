@@ -118,6 +118,11 @@ class Settings(DatabaseSettings, SettlementSettings, OutboxSettings, DashboardSe
     alert_confirmation_after_min: _Minutes = Field(
         30, alias="PAYSIGNAL_ALERT_CONFIRMATION_AFTER_MIN",
         description="minutes a payment may await a provider's confirmation before an alert")
+    alert_customer_action_after_min: _Minutes = Field(
+        75, alias="PAYSIGNAL_ALERT_CUSTOMER_ACTION_AFTER_MIN",
+        description="minutes a payment may wait for its customer before "
+                    "`CustomerActionsStuck` fires (the expiry timeout and a grace for the "
+                    "worker to cancel it at the provider)")
     alert_outbox_after_min: _Minutes = Field(
         5, alias="PAYSIGNAL_ALERT_OUTBOX_AFTER_MIN",
         description="minutes before an outbox backlog raises an alert")

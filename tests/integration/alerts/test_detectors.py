@@ -122,3 +122,18 @@ def test_amounts_at_stake_are_told_per_currency_never_added_together(db_engine: 
                                    "JPY 3,000 + KWD 1.000 + USD 2.50 at stake")
     assert aged.details["amount_minor_by_currency"] == {"EUR": 48_477, "JPY": 3_000,
                                                         "KWD": 1_000, "USD": 250}
+
+
+def test_payments_left_waiting_for_their_customer_past_expiry_raise_a_ticket(
+        db_engine: Engine) -> None:
+    with db_engine.begin() as conn:
+        conn.execute(insert(payments), [
+            _payment("pay_s", "requires_customer_action", NOW - timedelta(minutes=90)),
+            _payment("pay_t", "requires_customer_action", NOW - timedelta(minutes=20))])
+    [stuck] = [a for a in detect(db_engine, NOW, Thresholds())
+               if a.name == "CustomerActionsStuck"]
+    assert stuck.summary.startswith("1 adyen payments have waited for their customer for over "
+                                    "1 h 15 min") and "oldest for 1 h 30 min" in stuck.summary
+    assert stuck.labels["severity"] == "ticket" and stuck.labels["team"] == "payments"
+    assert not [a for a in detect(db_engine, NOW, Thresholds(
+        customer_action_after=timedelta(hours=2))) if a.name == "CustomerActionsStuck"]

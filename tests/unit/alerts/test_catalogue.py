@@ -24,6 +24,20 @@ def test_each_runbook_has_the_sections_on_call_needs() -> None:
         assert alert.team in ("payments", "finance", "payments+finance")
 
 
+def test_the_metrics_a_runbook_names_exist() -> None:
+    """On call copies queries from the runbooks: a metric name that does not exist returns
+    nothing, which reads as "all is well"."""
+    import re
+
+    from engine.observability.signals import CATALOGUE as METRICS
+
+    names = {m.name for m in METRICS}
+    known = names | {f"{n}_{s}" for n in names for s in ("count", "sum", "bucket")}
+    for alert in CATALOGUE:
+        named = set(re.findall(r"paysignal_[a-z_]+", alert.runbook.read_text()))
+        assert named - known == set(), alert.name
+
+
 def test_the_slo_rules_point_at_catalogue_runbooks() -> None:
     from slo.rules import rules_document
     from slo.spec import load_definitions
