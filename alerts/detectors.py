@@ -84,25 +84,21 @@ class _OpenBreaks:
 
 def operational_alerts(engine: Engine, at: datetime, t: Thresholds) -> list[Alert]:
     out = []
-    for s in stale_unknown_outcomes(engine, at - t.unknown_after):
-        out.append(Alert.of(
-            "UnknownOutcomesStale", f"{s.count} {s.provider} payments have had an unknown "
-            f"outcome for over {_age(t.unknown_after)}; the oldest for {_age(at - s.oldest_since)}",
-            {"count": s.count, "oldest_since": s.oldest_since.isoformat()}, provider=s.provider))
-    for s in stale_unknown_outcomes(engine, at - t.confirmation_after,
-                                    PaymentState.AWAITING_CONFIRMATION):
-        out.append(Alert.of(
-            "ConfirmationsLate", f"{s.count} {s.provider} payments have awaited the provider's "
-            f"confirmation for over {_age(t.confirmation_after)}; the oldest for "
-            f"{_age(at - s.oldest_since)}",
-            {"count": s.count, "oldest_since": s.oldest_since.isoformat()}, provider=s.provider))
-    for s in stale_unknown_outcomes(engine, at - t.customer_action_after,
-                                    PaymentState.REQUIRES_CUSTOMER_ACTION):
-        out.append(Alert.of(
-            "CustomerActionsStuck", f"{s.count} {s.provider} payments have waited for their "
-            f"customer for over {_age(t.customer_action_after)} and were not cancelled at the "
-            f"provider; the oldest for {_age(at - s.oldest_since)}",
-            {"count": s.count, "oldest_since": s.oldest_since.isoformat()}, provider=s.provider))
+    # payments waiting for an answer too long: (state, alert, threshold, how, and what else)
+    waiting = ((PaymentState.UNKNOWN, "UnknownOutcomesStale", t.unknown_after,
+                "have had an unknown outcome", ""),
+               (PaymentState.AWAITING_CONFIRMATION, "ConfirmationsLate", t.confirmation_after,
+                "have awaited the provider's confirmation", ""),
+               (PaymentState.REQUIRES_CUSTOMER_ACTION, "CustomerActionsStuck",
+                t.customer_action_after, "have waited for their customer",
+                " and were not cancelled at the provider"))
+    for state, name, after, how, also in waiting:
+        for s in stale_unknown_outcomes(engine, at - after, state):
+            out.append(Alert.of(
+                name, f"{s.count} {s.provider} payments {how} for over {_age(after)}{also}; "
+                f"the oldest for {_age(at - s.oldest_since)}",
+                {"count": s.count, "oldest_since": s.oldest_since.isoformat()},
+                provider=s.provider))
     aged: dict[str, _OpenBreaks] = {}
     for b in open_breaks_by_kind(engine):
         if b.kind == "duplicate_charge":
